@@ -1,0 +1,33 @@
+"""Entry point of the ``radiomap-geo`` command."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from radiomap_geo import __version__
+from radiomap_geo.cli.predict import predict
+from radiomap_geo.cli.simulate import simulate
+
+
+@click.group()
+@click.version_option(__version__, prog_name="radiomap-geo")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def cli(verbose: int) -> None:
+    """Georeferenced radio coverage maps from GIS data."""
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+def models() -> None:
+    """List the models 'predict --model' accepts (the default first)."""
+    from radiomap_geo.models.registry import describe_models
+
+    for name, description in describe_models().items():
+        click.echo(f"{name:16s} {description}")
+
+
+cli.add_command(predict)
+cli.add_command(simulate)

@@ -1,0 +1,112 @@
+"""``radiomap-geo predict``: coverage from a trained network or a physics baseline."""
+
+from __future__ import annotations
+
+import click
+
+from radiomap_geo.cli.inputs import load_inputs
+from radiomap_geo.cli.options import (
+    RichProgress,
+    area_options,
+    friendly_errors,
+    input_options,
+    output_options,
+)
+
+
+@click.command()
+@area_options
+@input_options
+@output_options
+@click.option("--model", default=None, help="Model name (see 'radiomap-geo models').")
+@click.option(
+    "--ndsm",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Normalised surface model raster (any CRS).",
+)
+@click.option(
+    "--ortho",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Orthophoto raster, RGB or RGB+IR (any CRS).",
+)
+@click.option(
+    "--max-range",
+    type=float,
+    default=None,
+    help="Metres from a site beyond which it is ignored [default: the model's reach].",
+)
+@click.option(
+    "--tile-size",
+    type=int,
+    default=512,
+    show_default=True,
+    help="Tile edge in cells (memory per tile).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def predict(**opts) -> None:
+    """Predict coverage (RSRP, best server, SINR) over an area and write a COG."""
+    from radiomap_geo.io.raster import check_writable
+    from radiomap_geo.predict import predict_to_file
+
+    check_writable(opts["output"], opts["overwrite"])
+    inputs = load_inputs(**_pick(opts, INPUT_KEYS), quiet=opts["quiet"])
+    with RichProgress("predict", enabled=not opts["quiet"]) as progress:
+        path = predict_to_file(
+            opts["output"],
+            inputs.grid,
+            inputs.sites,
+            inputs.buildings,
+            model=opts["model"],
+            ndsm=opts["ndsm"],
+            ortho=opts["ortho"],
+            rx_height_m=opts["rx_height"],
+            per_site=opts["per_site"],
+            bandwidth_mhz=opts["bandwidth"],
+            noise_figure_db=opts["noise_figure"],
+            max_range_m=opts["max_range"],
+            tile_size=opts["tile_size"],
+            overwrite=opts["overwrite"],
+            dst_crs=opts["dst_crs"],
+            progress=progress,
+        )
+    click.echo(f"wrote {path}")
+    if opts["preview"]:
+        click.echo(f"wrote {write_preview_for(path, inputs, opts['overwrite'])}")
+
+
+INPUT_KEYS = (
+    "bbox",
+    "bbox_crs",
+    "crs",
+    "resolution",
+    "allow_large",
+    "tx_file",
+    "buildings",
+    "height_column",
+    "storey_height",
+    "default_height",
+    "osm_cache_only",
+    "osm_cache_dir",
+)
+
+
+def _pick(opts: dict, keys: tuple[str, ...]) -> dict:
+    return {k: opts[k] for k in keys}
+
+
+def write_preview_for(path, inputs, overwrite: bool):
+    """Render the PNG quick-look of a written coverage file."""
+    import rasterio
+
+    from radiomap_geo.coverage import CoverageResult
+    from radiomap_geo.grid import Grid, to_crs
+
+    with rasterio.open(path) as ds:
+        grid = Grid(to_crs(ds.crs.to_wkt()), ds.transform, ds.shape)
+        band = ds.read(list(ds.descriptions).index("rsrp_dbm") + 1)
+        model = ds.tags().get("model", "")
+    result = CoverageResult(grid, {"rsrp_dbm": band}, inputs.sites, model)
+    return result.preview(path.with_suffix(".png"), overwrite=overwrite, buildings=inputs.buildings)

@@ -1,0 +1,143 @@
+"""Combining per-site path gains into coverage bands, and the georeferenced result object.
+
+Band contract (stable; tools and tests rely on it):
+
+* ``rsrp_dbm``  strongest received power over all sites, dBm
+* ``best_server``  1-based index of that site (``site_ids`` in the metadata maps it back)
+* ``sinr_db``  best server against the sum of the others plus thermal noise, dB
+* ``path_gain_db:<site_id>``  one per site with ``per_site=True``, dB (antenna pattern included)
+
+Cells inside buildings, and cells no site reaches, are NaN (the raster nodata).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from radiomap_geo.grid import Grid
+from radiomap_geo.sites import Sites
+
+BOLTZMANN_DBM_PER_HZ = -174.0
+BAND_UNITS = {"rsrp_dbm": "dBm", "best_server": "index", "sinr_db": "dB", "path_gain_db": "dB"}
+
+
+def noise_power_dbm(bandwidth_mhz: float, noise_figure_db: float) -> float:
+    """Thermal noise power in dBm over ``bandwidth_mhz`` with a receiver noise figure."""
+    return BOLTZMANN_DBM_PER_HZ + 10.0 * np.log10(bandwidth_mhz * 1e6) + noise_figure_db
+
+
+def per_site_band(site_id: str) -> str:
+    """Name of the per-site path-gain band."""
+    return f"path_gain_db:{site_id}"
+
+
+@dataclass
+class CoverageAccumulator:
+    """Folds per-site path gains into running coverage bands with O(cells) memory.
+
+    Sites are added one at a time, so memory does not grow with the number of sites (unless the
+    per-site bands are kept).
+    """
+
+    shape: tuple[int, int]
+    noise_dbm: float
+    keep_per_site: bool = False
+    best_mw: np.ndarray = field(init=False)
+    total_mw: np.ndarray = field(init=False)
+    best_index: np.ndarray = field(init=False)
+    per_site: dict[str, np.ndarray] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.best_mw = np.zeros(self.shape, np.float64)
+        self.total_mw = np.zeros(self.shape, np.float64)
+        self.best_index = np.zeros(self.shape, np.int32)
+
+    def add(self, index: int, site_id: str, power_dbm: float, gain_db: np.ndarray) -> None:
+        """Add site number ``index`` (0-based) with its path gain (NaN = not reached)."""
+        received = np.where(np.isfinite(gain_db), 10.0 ** ((power_dbm + gain_db) / 10.0), 0.0)
+        stronger = received > self.best_mw
+        self.best_mw = np.where(stronger, received, self.best_mw)
+        self.best_index = np.where(stronger, index + 1, self.best_index)
+        self.total_mw += received
+        if self.keep_per_site:
+            self.per_site[per_site_band(site_id)] = gain_db.astype(np.float32)
+
+    def bands(self, invalid: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The coverage bands, NaN where ``invalid`` or where no site reached."""
+        reached = self.best_index > 0
+        bad = ~reached if invalid is None else (~reached | invalid)
+        noise_mw = 10.0 ** (self.noise_dbm / 10.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rsrp = 10.0 * np.log10(self.best_mw)
+            sinr = 10.0 * np.log10(self.best_mw / (self.total_mw - self.best_mw + noise_mw))
+        out = {
+            "rsrp_dbm": rsrp,
+            "best_server": self.best_index.astype(np.float64),
+            "sinr_db": sinr,
+        }
+        out.update(self.per_site)
+        return {name: np.where(bad, np.nan, band).astype(np.float32) for name, band in out.items()}
+
+
+@dataclass
+class CoverageResult:
+    """Georeferenced coverage bands on a :class:`Grid`, with the metadata to interpret them."""
+
+    grid: Grid
+    bands: dict[str, np.ndarray]
+    sites: Sites
+    model: str
+    metadata: dict = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.bands[name]
+
+    @property
+    def band_names(self) -> list[str]:
+        """Band names in file order."""
+        return list(self.bands)
+
+    def value_at(self, band: str, x: float, y: float) -> float:
+        """Value of ``band`` at point ``(x, y)`` in the grid CRS."""
+        row, col = self.grid.rowcol(x, y)
+        return float(self.bands[band][int(row), int(col)])
+
+    def tags(self) -> dict[str, str]:
+        """Dataset-level metadata written into the GeoTIFF."""
+        tags = {
+            "model": self.model,
+            "site_ids": ",".join(self.sites.ids),
+            "best_server_lookup": ";".join(f"{i + 1}={s}" for i, s in enumerate(self.sites.ids)),
+        }
+        tags.update({k: str(v) for k, v in self.metadata.items()})
+        return tags
+
+    def write(
+        self,
+        path: str | Path,
+        *,
+        overwrite: bool = False,
+        dst_crs=None,
+        driver: str = "COG",
+    ) -> Path:
+        """Write all bands to a georeferenced GeoTIFF/COG atomically (see :mod:`radiomap_geo.io.raster`)."""
+        from radiomap_geo.io.raster import write_bands
+
+        return write_bands(
+            path,
+            self.grid,
+            self.bands,
+            tags=self.tags(),
+            overwrite=overwrite,
+            dst_crs=dst_crs,
+            driver=driver,
+        )
+
+    def preview(self, path: str | Path, *, overwrite: bool = False, buildings=None) -> Path:
+        """Write a PNG quick-look of ``rsrp_dbm`` with a colour bar and site markers."""
+        from radiomap_geo.io.preview import write_preview
+
+        return write_preview(path, self, overwrite=overwrite, buildings=buildings)

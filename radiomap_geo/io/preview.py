@@ -1,0 +1,52 @@
+"""PNG quick-looks of a coverage result: RSRP with a colour bar, buildings and site markers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from radiomap_geo.errors import OutputExistsError
+
+
+def write_preview(path: str | Path, result, *, overwrite: bool = False, buildings=None) -> Path:
+    """Render ``result``'s ``rsrp_dbm`` band to ``path`` (PNG), written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists: pass --overwrite (overwrite=True) to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    minx, miny, maxx, maxy = result.grid.bounds
+    extent = (minx, maxx, miny, maxy)
+    fig, ax = plt.subplots(figsize=(8, 7), dpi=110)
+    rsrp = result.bands["rsrp_dbm"]
+    finite = rsrp[np.isfinite(rsrp)]
+    vmin, vmax = np.percentile(finite, [2, 99.5]) if finite.size else (-120.0, -40.0)
+    image = ax.imshow(rsrp, extent=extent, cmap="viridis", vmin=vmin, vmax=vmax)
+    if buildings is not None and len(buildings):
+        frame = buildings.to_crs(result.grid.crs)
+        frame.plot(ax=ax, facecolor="0.55", edgecolor="0.3", linewidth=0.3)
+    xy = result.sites.to_crs(result.grid.crs).xy()
+    ax.scatter(xy[:, 0], xy[:, 1], marker="^", s=70, c="red", edgecolors="white", zorder=5)
+    for site, (x, y) in zip(result.sites, xy):
+        ax.annotate(site.site_id, (x, y), xytext=(4, 4), textcoords="offset points", color="white")
+    ax.set_xlim(minx, maxx)
+    ax.set_ylim(miny, maxy)
+    ax.set_title(f"RSRP ({result.model})")
+    ax.set_xlabel(f"x [m] ({result.grid.crs.to_string()})")
+    ax.set_ylabel("y [m]")
+    fig.colorbar(image, ax=ax, label="RSRP [dBm]", shrink=0.85)
+    fig.tight_layout()
+    staging = path.with_name(f".{path.stem}.{os.getpid()}.partial.png")
+    try:
+        fig.savefig(staging, format="png")
+        os.replace(staging, path)
+    finally:
+        plt.close(fig)
+        staging.unlink(missing_ok=True)
+    return path

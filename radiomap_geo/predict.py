@@ -1,0 +1,246 @@
+"""The prediction engine: tiles with a halo as wide as the model's reach, stitched without seams.
+
+Each tile rasterises the scene over its core plus ``reach_m`` on every side, asks the model for
+the path gain of every site within reach of the core, folds the sites into coverage bands and
+hands the core to a sink (an in-memory array or a window of the output file). A cell's value
+depends only on the sites within reach and the scene between them, so the tiling is invisible.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from radiomap_geo.coverage import CoverageAccumulator, CoverageResult, noise_power_dbm
+from radiomap_geo.grid import Grid, Tile
+from radiomap_geo.models.base import PathGainModel, SceneInputs
+from radiomap_geo.models.registry import get_model
+from radiomap_geo.progress import Monitor, as_monitor
+from radiomap_geo.rasterize import rasterize_buildings
+from radiomap_geo.sites import Sites
+
+DEFAULT_TILE_SIZE = 512
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """Settings shared by every tile of a run."""
+
+    rx_height_m: float = 1.5
+    bandwidth_mhz: float = 20.0
+    noise_figure_db: float = 7.0
+    per_site: bool = False
+    tile_size: int = DEFAULT_TILE_SIZE
+
+
+@dataclass(frozen=True)
+class SceneSource:
+    """Where tile scenes come from: footprints plus optional raster paths, read per tile."""
+
+    buildings: object = None  # GeoDataFrame with height_m, or None for open ground
+    ndsm: str | Path | None = None
+    ortho: str | Path | None = None
+
+    def scene_for(self, grid: Grid, rx_height_m: float) -> SceneInputs:
+        """Rasterise (and reproject) everything onto ``grid``."""
+        ndsm = ortho = None
+        if self.ndsm is not None or self.ortho is not None:
+            from radiomap_geo.io import rasters
+
+            if self.ndsm is not None:
+                ndsm = rasters.read_ndsm(grid, ndsm=self.ndsm)
+            if self.ortho is not None:
+                ortho = rasters.read_ortho(grid, self.ortho)
+        return SceneInputs(
+            grid=grid,
+            building_height=rasterize_buildings(_clip(self.buildings, grid), grid),
+            ndsm=ndsm,
+            ortho=ortho,
+            rx_height_m=rx_height_m,
+        )
+
+
+def _clip(buildings, grid: Grid):
+    if buildings is None or len(buildings) == 0:
+        return buildings
+    if buildings.crs != grid.crs:
+        buildings = buildings.to_crs(grid.crs)
+    minx, miny, maxx, maxy = grid.bounds
+    return buildings.iloc[buildings.sindex.query(_box(minx, miny, maxx, maxy))]
+
+
+def _box(minx: float, miny: float, maxx: float, maxy: float):
+    from shapely.geometry import box
+
+    return box(minx, miny, maxx, maxy)
+
+
+def sites_near(sites: Sites, grid: Grid, distance_m: float) -> list[int]:
+    """Indices of the sites within ``distance_m`` of the rectangle of ``grid``."""
+    minx, miny, maxx, maxy = grid.bounds
+    xy = sites.xy()
+    dx = np.maximum.reduce([minx - xy[:, 0], np.zeros(len(xy)), xy[:, 0] - maxx])
+    dy = np.maximum.reduce([miny - xy[:, 1], np.zeros(len(xy)), xy[:, 1] - maxy])
+    return [int(i) for i in np.flatnonzero(np.hypot(dx, dy) <= distance_m)]
+
+
+def iter_coverage_tiles(
+    grid: Grid,
+    sites: Sites,
+    model: PathGainModel,
+    source: SceneSource,
+    options: PredictOptions,
+    monitor: Monitor,
+) -> Iterator[tuple[Tile, dict[str, np.ndarray]]]:
+    """Yield each tile with its coverage bands (core only), reporting progress per site."""
+    sites = sites.to_crs(grid.crs)
+    halo = math.ceil(model.reach_m / grid.resolution) + 1
+    tiles = list(grid.tiles(options.tile_size, halo=halo))
+    noise = noise_power_dbm(options.bandwidth_mhz, options.noise_figure_db)
+    work = [(tile, sites_near(sites, tile_core(grid, tile), model.reach_m)) for tile in tiles]
+    total, done = sum(max(len(near), 1) for _, near in work), 0
+    for tile, near in work:
+        core = tile_core(grid, tile)
+        scene = source.scene_for(tile.grid, options.rx_height_m)
+        acc = CoverageAccumulator(core.shape, noise, keep_per_site=options.per_site)
+        for index in near:
+            site = sites[index]
+            acc.add(index, site.site_id, site.power_dbm, model.path_gain_db(scene, site, core))
+            done += 1
+            monitor.step(done, total, f"tile {tile.core[:2]}: {site.site_id}")
+        if options.per_site:
+            _fill_unreached(acc, sites, core.shape)
+        if not near:
+            done += 1
+            monitor.step(done, total, f"tile {tile.core[:2]}: no site in reach")
+        yield tile, acc.bands(invalid=tile.crop(scene.building_mask))
+
+
+def tile_core(grid: Grid, tile: Tile) -> Grid:
+    """The grid of a tile's core."""
+    return grid.window(*tile.core)
+
+
+def _fill_unreached(acc: CoverageAccumulator, sites: Sites, shape: tuple[int, int]) -> None:
+    """Keep per-site bands complete (NaN) for sites out of this tile's reach."""
+    from radiomap_geo.coverage import per_site_band
+
+    for site in sites:
+        acc.per_site.setdefault(per_site_band(site.site_id), np.full(shape, np.nan, np.float32))
+    order = [per_site_band(s.site_id) for s in sites]
+    acc.per_site = {name: acc.per_site[name] for name in order}
+
+
+def _prepare(
+    grid: Grid,
+    sites: Sites,
+    model: str | PathGainModel | None,
+    max_range_m: float | None,
+) -> tuple[Sites, PathGainModel]:
+    if isinstance(model, str) or model is None:
+        model = get_model(model, reach_m=max_range_m)
+    sites = sites.to_crs(grid.crs)
+    sites.require_inside(grid)
+    return sites, model
+
+
+def predict_coverage(
+    grid: Grid,
+    sites: Sites,
+    buildings=None,
+    *,
+    model: str | PathGainModel | None = None,
+    ndsm: str | Path | None = None,
+    ortho: str | Path | None = None,
+    rx_height_m: float = 1.5,
+    per_site: bool = False,
+    bandwidth_mhz: float = 20.0,
+    noise_figure_db: float = 7.0,
+    max_range_m: float | None = None,
+    tile_size: int = DEFAULT_TILE_SIZE,
+    progress: Callable[[int, int, str], None] | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+) -> CoverageResult:
+    """Predict coverage bands for ``sites`` over ``grid`` and return them in memory.
+
+    Args:
+        grid: the working grid (see :meth:`Grid.from_bbox`).
+        sites: transmitters (any CRS; they must lie inside the grid).
+        buildings: footprints with ``height_m`` (see :func:`radiomap_geo.io.buildings.load_buildings`),
+            or None for open ground.
+        model: a registry name (see :func:`list_models`) or a model object.
+        ndsm, ortho: optional raster paths, reprojected onto the grid.
+        rx_height_m: receiver height above ground.
+        per_site: also return one ``path_gain_db:<site_id>`` band per site.
+        bandwidth_mhz, noise_figure_db: receiver noise for ``sinr_db``.
+        max_range_m: override the model's reach (cells farther from every site are nodata).
+        tile_size: tile edge in cells; memory grows with ``(tile_size + 2 * reach / resolution)^2``.
+        progress, is_cancelled: callbacks (see :mod:`radiomap_geo.progress`).
+    """
+    sites, path_model = _prepare(grid, sites, model, max_range_m)
+    options = PredictOptions(rx_height_m, bandwidth_mhz, noise_figure_db, per_site, tile_size)
+    source = SceneSource(buildings, ndsm, ortho)
+    bands: dict[str, np.ndarray] = {}
+    tiles = iter_coverage_tiles(
+        grid, sites, path_model, source, options, as_monitor(progress, is_cancelled)
+    )
+    for tile, tile_bands in tiles:
+        for name, values in tile_bands.items():
+            if name not in bands:
+                bands[name] = np.full(grid.shape, np.nan, np.float32)
+            bands[name][tile.slices] = values
+    return CoverageResult(grid, bands, sites, path_model.name, _metadata(path_model, options))
+
+
+def predict_to_file(
+    path: str | Path,
+    grid: Grid,
+    sites: Sites,
+    buildings=None,
+    *,
+    model: str | PathGainModel | None = None,
+    ndsm: str | Path | None = None,
+    ortho: str | Path | None = None,
+    rx_height_m: float = 1.5,
+    per_site: bool = False,
+    bandwidth_mhz: float = 20.0,
+    noise_figure_db: float = 7.0,
+    max_range_m: float | None = None,
+    tile_size: int = DEFAULT_TILE_SIZE,
+    overwrite: bool = False,
+    dst_crs=None,
+    progress: Callable[[int, int, str], None] | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+) -> Path:
+    """Like :func:`predict_coverage`, but streams tiles into a COG: memory stays per-tile.
+
+    The file appears atomically when the run completes; a failed or cancelled run leaves nothing.
+    """
+    from radiomap_geo.coverage import per_site_band
+    from radiomap_geo.io.raster import TiledBandWriter
+
+    sites, path_model = _prepare(grid, sites, model, max_range_m)
+    options = PredictOptions(rx_height_m, bandwidth_mhz, noise_figure_db, per_site, tile_size)
+    names = ["rsrp_dbm", "best_server", "sinr_db"]
+    if per_site:
+        names += [per_site_band(s) for s in sites.ids]
+    shell = CoverageResult(grid, {}, sites, path_model.name, _metadata(path_model, options))
+    monitor = as_monitor(progress, is_cancelled)
+    with TiledBandWriter(path, grid, names, shell.tags(), overwrite, dst_crs) as writer:
+        source = SceneSource(buildings, ndsm, ortho)
+        for tile, bands in iter_coverage_tiles(grid, sites, path_model, source, options, monitor):
+            writer.write_tile(tile, bands)
+    return writer.path
+
+
+def _metadata(model: PathGainModel, options: PredictOptions) -> dict:
+    return {
+        "reach_m": model.reach_m,
+        "rx_height_m": options.rx_height_m,
+        "bandwidth_mhz": options.bandwidth_mhz,
+        "noise_figure_db": options.noise_figure_db,
+    }

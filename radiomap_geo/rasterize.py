@@ -1,0 +1,159 @@
+"""Rasterising GIS layers and site geometry into model tensors on a :class:`Grid`.
+
+Per-site feature channels follow the papers in ``../shared/papers`` (Jaensch et al. and Ozyegen
+et al.): transmitter position, grid-anchor coordinates, distance, azimuth relative to boresight,
+elevation and the antenna gain projected on the ground. Channel names are stable strings; models
+record the order they were trained with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from radiomap_geo.antenna import get_pattern, relative_angles
+from radiomap_geo.errors import InputError
+from radiomap_geo.grid import Grid
+from radiomap_geo.models.base import SceneInputs
+from radiomap_geo.sites import Site
+
+#: Scale used to bring metre-valued channels near unit range.
+METRES_SCALE = 100.0
+
+
+def rasterize_buildings(buildings, grid: Grid) -> np.ndarray:
+    """Building height above ground (metres, float32) per cell; 0 outside buildings.
+
+    Cells are inside a footprint when their centre is; where footprints overlap the tallest wins.
+    """
+    from rasterio.features import rasterize
+
+    heights = np.zeros(grid.shape, np.float32)
+    if buildings is None or len(buildings) == 0:
+        return heights
+    frame = buildings.to_crs(grid.crs) if buildings.crs != grid.crs else buildings
+    frame = frame.sort_values("height_m")  # later shapes overwrite: tallest last
+    shapes = [
+        (geom, float(h))
+        for geom, h in zip(frame.geometry, frame["height_m"])
+        if geom is not None and not geom.is_empty
+    ]
+    if shapes:
+        rasterize(shapes, out=heights, transform=grid.transform, merge_alg=_replace())
+    return heights
+
+
+def _replace():
+    from rasterio.enums import MergeAlg
+
+    return MergeAlg.replace
+
+
+def site_offsets(grid: Grid, site: Site, rx_height_m: float) -> tuple[np.ndarray, ...]:
+    """East, north and up offsets (metres) from the site's antenna to every cell's receiver."""
+    x, y = grid.cell_centers()
+    return x - site.x, y - site.y, np.full(grid.shape, rx_height_m - site.height_m)
+
+
+def antenna_gain_map(grid: Grid, site: Site, rx_height_m: float) -> np.ndarray:
+    """The site's antenna gain (dBi) towards every cell along the direct ray."""
+    dx, dy, dz = site_offsets(grid, site, rx_height_m)
+    pattern = get_pattern(site.antenna)
+    if pattern.is_isotropic:
+        return np.full(grid.shape, pattern.max_gain_dbi, np.float32)
+    horizontal, vertical = relative_angles(dx, dy, dz, site.azimuth_deg, site.tilt_deg)
+    return pattern.gain_dbi(horizontal, vertical).astype(np.float32)
+
+
+def _tx_channel(scene: SceneInputs, site: Site) -> np.ndarray:
+    out = np.zeros(scene.grid.shape, np.float32)
+    row, col = scene.grid.rowcol(site.x, site.y)
+    if 0 <= row < scene.grid.height and 0 <= col < scene.grid.width:
+        out[row, col] = 1.0
+    return out
+
+
+def _tx_height_channel(scene: SceneInputs, site: Site) -> np.ndarray:
+    return _tx_channel(scene, site) * (site.height_m / METRES_SCALE)
+
+
+def _anchor(axis: int) -> Callable[[SceneInputs, Site], np.ndarray]:
+    def channel(scene: SceneInputs, site: Site) -> np.ndarray:
+        dx, dy, _ = site_offsets(scene.grid, site, scene.rx_height_m)
+        return ((dx, dy)[axis] / METRES_SCALE).astype(np.float32)
+
+    return channel
+
+
+def _distance(scene: SceneInputs, site: Site) -> np.ndarray:
+    dx, dy, dz = site_offsets(scene.grid, site, scene.rx_height_m)
+    return (np.sqrt(dx**2 + dy**2 + dz**2) / METRES_SCALE).astype(np.float32)
+
+
+def _log_distance(scene: SceneInputs, site: Site) -> np.ndarray:
+    dx, dy, dz = site_offsets(scene.grid, site, scene.rx_height_m)
+    return np.log10(np.maximum(np.sqrt(dx**2 + dy**2 + dz**2), 1.0)).astype(np.float32)
+
+
+def _azimuth(trig: Callable[[np.ndarray], np.ndarray]) -> Callable[[SceneInputs, Site], np.ndarray]:
+    def channel(scene: SceneInputs, site: Site) -> np.ndarray:
+        dx, dy, dz = site_offsets(scene.grid, site, scene.rx_height_m)
+        horizontal, _ = relative_angles(dx, dy, dz, site.azimuth_deg, site.tilt_deg)
+        return trig(np.radians(horizontal)).astype(np.float32)
+
+    return channel
+
+
+def _elevation(scene: SceneInputs, site: Site) -> np.ndarray:
+    dx, dy, dz = site_offsets(scene.grid, site, scene.rx_height_m)
+    return (np.arctan2(dz, np.hypot(dx, dy)) / (np.pi / 2)).astype(np.float32)
+
+
+def _antenna_gain(scene: SceneInputs, site: Site) -> np.ndarray:
+    return antenna_gain_map(scene.grid, site, scene.rx_height_m) / 10.0
+
+
+def _ortho_band(index: int) -> Callable[[SceneInputs, Site], np.ndarray]:
+    def channel(scene: SceneInputs, site: Site) -> np.ndarray:
+        if scene.ortho is None or scene.ortho.shape[0] <= index:
+            raise InputError(f"this model needs orthophoto band {index + 1}: pass --ortho")
+        return scene.ortho[index].astype(np.float32)
+
+    return channel
+
+
+def _ndsm(scene: SceneInputs, site: Site) -> np.ndarray:
+    if scene.ndsm is None:
+        raise InputError("this model needs a normalised surface model: pass --ndsm")
+    return (scene.ndsm / METRES_SCALE).astype(np.float32)
+
+
+CHANNELS: dict[str, Callable[[SceneInputs, Site], np.ndarray]] = {
+    "building_mask": lambda scene, site: scene.building_mask.astype(np.float32),
+    "building_height": lambda scene, site: scene.building_height / np.float32(METRES_SCALE),
+    "ndsm": _ndsm,
+    "ortho_r": _ortho_band(0),
+    "ortho_g": _ortho_band(1),
+    "ortho_b": _ortho_band(2),
+    "ortho_ir": _ortho_band(3),
+    "tx": _tx_channel,
+    "tx_height": _tx_height_channel,
+    "anchor_x": _anchor(0),
+    "anchor_y": _anchor(1),
+    "distance": _distance,
+    "log_distance": _log_distance,
+    "azimuth_cos": _azimuth(np.cos),
+    "azimuth_sin": _azimuth(np.sin),
+    "elevation": _elevation,
+    "antenna_gain": _antenna_gain,
+}
+"""Every per-cell input channel a model can ask for, by stable name (units noted in each)."""
+
+
+def feature_stack(scene: SceneInputs, site: Site, channels: Sequence[str]) -> np.ndarray:
+    """Stack the named channels into a ``(len(channels), rows, cols)`` float32 tensor."""
+    unknown = [c for c in channels if c not in CHANNELS]
+    if unknown:
+        raise InputError(f"unknown input channels {unknown}; known: {sorted(CHANNELS)}")
+    return np.stack([CHANNELS[name](scene, site) for name in channels]).astype(np.float32)

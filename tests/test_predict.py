@@ -1,0 +1,115 @@
+import geopandas as gpd
+import numpy as np
+import pytest
+from shapely.geometry import box
+
+from radiomap_geo.errors import Cancelled, SitesError
+from radiomap_geo.grid import BBox, Grid
+from radiomap_geo.predict import predict_coverage
+from radiomap_geo.sites import Sites
+
+HELSINKI = "24.938,60.166,24.950,60.172"
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return Grid.from_bbox(BBox.parse(HELSINKI), 5.0)
+
+
+@pytest.fixture(scope="module")
+def city(grid):
+    """A block of buildings in the grid's UTM zone, one tall tower east of the first site."""
+    minx, miny, maxx, maxy = grid.bounds
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    blocks = [box(cx + 60, cy - 40, cx + 100, cy + 40)]  # 40 m wide, 30 m tall
+    blocks += [box(cx - 200 + 70 * i, cy - 250, cx - 160 + 70 * i, cy - 210) for i in range(5)]
+    heights = [30.0] + [15.0] * 5
+    return gpd.GeoDataFrame({"height_m": heights}, geometry=blocks, crs=grid.crs), (cx, cy)
+
+
+def _sites(grid, records):
+    return Sites.from_records(records, grid.crs)
+
+
+def test_strongest_cell_is_at_the_site_in_any_input_crs(grid, city):
+    buildings, (cx, cy) = city
+    site_utm = _sites(grid, [{"site_id": "a", "x": cx - 103.0, "y": cy + 57.0, "height_m": 12}])
+    site_geo = site_utm.to_crs("EPSG:4326")
+    site_merc = site_utm.to_crs("EPSG:3857")
+    for sites in (site_utm, site_geo, site_merc):
+        result = predict_coverage(grid, sites, buildings, model="3gpp-umi")
+        rsrp = result["rsrp_dbm"]
+        row, col = np.unravel_index(np.nanargmax(rsrp), rsrp.shape)
+        expected = grid.rowcol(cx - 103.0, cy + 57.0)
+        assert abs(row - expected[0]) <= 1 and abs(col - expected[1]) <= 1
+
+
+def test_building_casts_a_shadow(grid, city):
+    buildings, (cx, cy) = city
+    sites = _sites(grid, [{"site_id": "a", "x": cx, "y": cy, "height_m": 10}])
+    result = predict_coverage(grid, sites, buildings, model="3gpp-umi", per_site=True)
+    gain = result["path_gain_db:a"]
+    behind = result.value_at("path_gain_db:a", cx + 140, cy)  # east, behind the 30 m tower
+    beside = result.value_at("path_gain_db:a", cx, cy + 140)  # north, same distance, open
+    assert beside - behind > 10.0
+    # Buildings are nodata.
+    assert np.isnan(result.value_at("rsrp_dbm", cx + 80, cy))
+    assert np.isfinite(gain).sum() > 0.9 * gain.size - 1000
+
+
+def test_tiling_is_seamless(grid, city):
+    buildings, (cx, cy) = city
+    sites = _sites(
+        grid,
+        [
+            {"site_id": "a", "x": cx - 150, "y": cy + 100, "height_m": 20, "antenna": "tr38901",
+             "azimuth_deg": 120, "tilt_deg": 4},
+            {"site_id": "b", "x": cx + 200, "y": cy - 150, "height_m": 25},
+        ],
+    )
+    kwargs = dict(model="3gpp-uma", per_site=True, max_range_m=400)
+    whole = predict_coverage(grid, sites, buildings, tile_size=4096, **kwargs)
+    tiled = predict_coverage(grid, sites, buildings, tile_size=37, **kwargs)
+    assert whole.band_names == tiled.band_names
+    for name in whole.band_names:
+        np.testing.assert_array_equal(whole[name], tiled[name], err_msg=name)
+    # The reach really cuts: far corners of the area are out of range of both sites.
+    assert np.isnan(whole["rsrp_dbm"]).any()
+
+
+def test_best_server_and_sinr(grid):
+    minx, miny, maxx, maxy = grid.bounds
+    y = (miny + maxy) / 2
+    sites = _sites(
+        grid,
+        [
+            {"site_id": "west", "x": minx + 100, "y": y, "height_m": 20},
+            {"site_id": "east", "x": maxx - 100, "y": y, "height_m": 20},
+        ],
+    )
+    result = predict_coverage(grid, sites, None, model="free-space")
+    assert result.value_at("best_server", minx + 120, y) == 1
+    assert result.value_at("best_server", maxx - 120, y) == 2
+    # Midway both sites are equally strong: SINR is about 0 dB (noise is far below).
+    mid = (minx + maxx) / 2 + grid.resolution / 2
+    assert result.value_at("sinr_db", mid, y) == pytest.approx(0.0, abs=0.2)
+    assert result.tags()["best_server_lookup"] == "1=west;2=east"
+
+
+def test_sites_outside_the_area_are_refused(grid):
+    minx, miny, maxx, maxy = grid.bounds
+    sites = _sites(grid, [{"site_id": "far", "x": maxx + 500, "y": maxy, "height_m": 20}])
+    with pytest.raises(SitesError, match="outside the area"):
+        predict_coverage(grid, sites, None)
+
+
+def test_cancel_stops_the_run(grid):
+    minx, miny, maxx, maxy = grid.bounds
+    sites = _sites(grid, [{"site_id": "a", "x": minx + 10, "y": miny + 10, "height_m": 20}])
+    calls = []
+    with pytest.raises(Cancelled):
+        predict_coverage(
+            grid, sites, None, tile_size=32, progress=lambda d, t, m: calls.append((d, t)),
+            is_cancelled=lambda: len(calls) >= 2,
+        )
+    assert len(calls) == 2 and calls[-1][1] > 2
