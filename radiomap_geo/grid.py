@@ -256,17 +256,29 @@ class Grid:
         row = (self.transform.f - parent.transform.f) / -parent.resolution
         return int(round(row)), int(round(col))
 
-    def tiles(self, tile_size: int, halo: int = 0) -> Iterator[Tile]:
-        """Tiles covering the grid exactly once, each with a ``halo`` of cells around its core."""
+    def tiles(self, tile_size: int, halo: int = 0, clamp: bool = False) -> Iterator[Tile]:
+        """Tiles covering the grid exactly once, each with a ``halo`` of cells around its core.
+
+        With ``clamp`` the halo stops at the grid's edge (for models whose context never lies
+        outside the grid, such as line of sight between cells and sites that are both inside).
+        """
         if tile_size <= 0:
             raise ValueError("tile_size must be positive")
         for row_off in range(0, self.height, tile_size):
             for col_off in range(0, self.width, tile_size):
                 h = min(tile_size, self.height - row_off)
                 w = min(tile_size, self.width - col_off)
-                core = (row_off, col_off, h, w)
-                outer = self.window(row_off - halo, col_off - halo, h + 2 * halo, w + 2 * halo)
-                yield Tile(core=core, halo=halo, grid=outer)
+                top, left = row_off - halo, col_off - halo
+                bottom, right = row_off + h + halo, col_off + w + halo
+                if clamp:
+                    top, left = max(top, 0), max(left, 0)
+                    bottom, right = min(bottom, self.height), min(right, self.width)
+                outer = self.window(top, left, bottom - top, right - left)
+                yield Tile(
+                    core=(row_off, col_off, h, w),
+                    offset=(row_off - top, col_off - left),
+                    grid=outer,
+                )
 
     def to_profile(
         self, count: int = 1, dtype: str = "float32", nodata: float | None = None
@@ -295,18 +307,20 @@ class Grid:
 
 @dataclass(frozen=True)
 class Tile:
-    """One tile of a tiled run: ``core`` = (row_off, col_off, height, width) in the parent grid,
-    ``grid`` = the core grown by ``halo`` cells on every side.
+    """One tile of a tiled run.
+
+    ``core`` is (row_off, col_off, height, width) in the parent grid, ``grid`` the core grown by
+    its halo, and ``offset`` the (row, col) of the core's first cell inside ``grid``.
     """
 
     core: tuple[int, int, int, int]
-    halo: int
+    offset: tuple[int, int]
     grid: Grid
 
     def crop(self, array: np.ndarray) -> np.ndarray:
         """Cut the core out of an array computed on the haloed ``grid`` (last two axes)."""
-        h, w = self.core[2], self.core[3]
-        return array[..., self.halo : self.halo + h, self.halo : self.halo + w]
+        (r, c), (h, w) = self.offset, self.core[2:]
+        return array[..., r : r + h, c : c + w]
 
     @property
     def slices(self) -> tuple[slice, slice]:

@@ -99,7 +99,8 @@ def iter_coverage_tiles(
     """Yield each tile with its coverage bands (core only), reporting progress per site."""
     sites = sites.to_crs(grid.crs)
     halo = math.ceil(model.reach_m / grid.resolution) + 1
-    tiles = list(grid.tiles(options.tile_size, halo=halo))
+    # Sites lie inside the grid, so no line from a site to a cell leaves it: clamp the halo.
+    tiles = list(grid.tiles(options.tile_size, halo=halo, clamp=True))
     noise = noise_power_dbm(options.bandwidth_mhz, options.noise_figure_db)
     work = [(tile, sites_near(sites, tile_core(grid, tile), model.reach_m)) for tile in tiles]
     total, done = sum(max(len(near), 1) for _, near in work), 0

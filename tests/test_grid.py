@@ -90,5 +90,6 @@ def test_tiles_cover_every_cell_exactly_once():
     for tile in grid.tiles(50, halo=7):
         hits[tile.slices] += 1
         assert tile.grid.shape == (tile.core[2] + 14, tile.core[3] + 14)
+        assert tile.offset == (7, 7)
         assert tile.grid.offset_in(grid) == (tile.core[0] - 7, tile.core[1] - 7)
     assert (hits == 1).all()

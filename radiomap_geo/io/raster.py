@@ -84,6 +84,11 @@ class TiledBandWriter:
     def write_window(self, window: Window, bands: dict[str, np.ndarray]) -> None:
         """Write arrays into a window of the named bands."""
         for name, values in bands.items():
+            if values.shape != (window.height, window.width):
+                raise ValueError(
+                    f"band {name!r} has shape {values.shape}, the window is "
+                    f"{(window.height, window.width)}"
+                )
             self._dataset.write(values.astype(np.float32), self._index[name], window=window)
 
     def __exit__(self, exc_type, exc, tb) -> None:
