@@ -1,0 +1,60 @@
+import geopandas as gpd
+import numpy as np
+import pytest
+from shapely.geometry import Polygon, box
+
+from radiomap_geo.errors import InputError
+from radiomap_geo.grid import BBox, Grid
+from radiomap_geo.models.base import SceneInputs
+from radiomap_geo.rasterize import CHANNELS, feature_stack, rasterize_buildings
+from radiomap_geo.sites import Site
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return Grid.from_bbox(BBox.parse((500000, 6670000, 500200, 6670200), crs="EPSG:32635"), 2.0)
+
+
+def test_buildings_land_on_their_cells_and_keep_courtyards(grid):
+    outer = [(500020, 6670020), (500100, 6670020), (500100, 6670100), (500020, 6670100)]
+    court = [(500040, 6670040), (500080, 6670040), (500080, 6670080), (500040, 6670080)]
+    frame = gpd.GeoDataFrame(
+        {"height_m": [12.0, 30.0]},
+        geometry=[Polygon(outer, [court]), box(500150, 6670150, 500160, 6670160)],
+        crs=grid.crs,
+    )
+    heights = rasterize_buildings(frame.to_crs("EPSG:4326"), grid)  # any CRS in
+    at = lambda x, y: heights[grid.rowcol(x, y)]  # noqa: E731
+    assert at(500030, 6670030) == 12.0
+    assert at(500060, 6670060) == 0.0  # courtyard
+    assert at(500155, 6670155) == 30.0
+    assert at(500010, 6670010) == 0.0
+    # Area: (80^2 - 40^2) + 10^2 m^2 at 4 m^2 per cell.
+    assert (heights > 0).sum() == pytest.approx((6400 - 1600 + 100) / 4, rel=0.03)
+
+
+def test_feature_channels(grid):
+    site = Site("s", 500100.0, 6670100.0, 20.0, antenna="tr38901", azimuth_deg=90.0, tilt_deg=0)
+    scene = SceneInputs(grid, np.zeros(grid.shape, np.float32))
+    names = ["tx", "distance", "azimuth_cos", "antenna_gain", "anchor_x", "anchor_y"]
+    stack = feature_stack(scene, site, names)
+    assert stack.shape == (6, *grid.shape) and stack.dtype == np.float32
+    row, col = grid.rowcol(site.x, site.y)
+    assert stack[0].sum() == 1 and stack[0][row, col] == 1
+    east = grid.rowcol(site.x + 60, site.y)
+    west = grid.rowcol(site.x - 60, site.y)
+    assert stack[2][east] == pytest.approx(1.0, abs=0.01)
+    assert stack[2][west] == pytest.approx(-1.0, abs=0.01)
+    assert stack[3][east] > stack[3][west] + 2.0  # gain/10: >20 dB front-to-back
+    assert stack[4][east] == pytest.approx(0.61, abs=0.02)  # (61 m east) / 100
+    assert stack[1][east] == pytest.approx(np.hypot(61.0, 18.5) / 100, abs=0.02)
+
+
+def test_missing_inputs_are_explained(grid):
+    site = Site("s", 500100.0, 6670100.0, 20.0)
+    scene = SceneInputs(grid, np.zeros(grid.shape, np.float32))
+    with pytest.raises(InputError, match="--ortho"):
+        feature_stack(scene, site, ["ortho_r"])
+    with pytest.raises(InputError, match="unknown input channels"):
+        feature_stack(scene, site, ["colour"])
+    assert "building_height" in CHANNELS and "ndsm" in CHANNELS
