@@ -21,7 +21,13 @@ from radiomap_geo.grid import Grid
 from radiomap_geo.sites import Sites
 
 BOLTZMANN_DBM_PER_HZ = -174.0
-BAND_UNITS = {"rsrp_dbm": "dBm", "best_server": "index", "sinr_db": "dB", "path_gain_db": "dB"}
+BAND_UNITS = {
+    "rsrp_dbm": "dBm",
+    "best_server": "index",
+    "sinr_db": "dB",
+    "path_gain_db": "dB",
+    "validity": "flag",
+}
 
 
 def noise_power_dbm(bandwidth_mhz: float, noise_figure_db: float) -> float:

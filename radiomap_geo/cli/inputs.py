@@ -35,8 +35,12 @@ def load_inputs(
     osm_cache_only: bool,
     osm_cache_dir: Path | None,
     quiet: bool = False,
+    margin_m: float = 0.0,
 ) -> Inputs:
-    """Build the grid, read the sites and load the buildings (file or OSM download)."""
+    """Build the grid, read the sites and load the buildings (file or OSM download).
+
+    ``margin_m`` keeps buildings that far beyond the grid (reflectors for the ray tracer).
+    """
     from radiomap_geo.api import load_buildings, read_sites
 
     grid = Grid.from_bbox(
@@ -54,6 +58,7 @@ def load_inputs(
         buildings,
         cache_dir=osm_cache_dir,
         cache_only=osm_cache_only,
+        margin_m=margin_m,
         height_column=height_column,
         storey_height_m=storey_height,
         default_height_m=default_height,

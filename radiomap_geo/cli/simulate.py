@@ -15,6 +15,10 @@ from radiomap_geo.cli.options import (
 from radiomap_geo.cli.predict import INPUT_KEYS, _pick, write_preview_for
 
 
+#: Buildings this far outside the grid still reflect and diffract into it.
+SCENE_MARGIN_M = 100.0
+
+
 @click.command()
 @area_options
 @input_options
@@ -39,7 +43,7 @@ def simulate(**opts) -> None:
     from radiomap_geo.rt.simulate import simulate_coverage
 
     check_writable(opts["output"], opts["overwrite"])
-    inputs = load_inputs(**_pick(opts, INPUT_KEYS), quiet=opts["quiet"])
+    inputs = load_inputs(**_pick(opts, INPUT_KEYS), quiet=opts["quiet"], margin_m=SCENE_MARGIN_M)
     with RichProgress("ray-trace", enabled=not opts["quiet"]) as progress:
         result = simulate_coverage(
             inputs.grid,
@@ -53,6 +57,7 @@ def simulate(**opts) -> None:
             per_site=opts["per_site"],
             bandwidth_mhz=opts["bandwidth"],
             noise_figure_db=opts["noise_figure"],
+            margin_m=SCENE_MARGIN_M,
             progress=progress,
         )
     path = result.write(opts["output"], overwrite=opts["overwrite"], dst_crs=opts["dst_crs"])

@@ -12,10 +12,15 @@ from radiomap_geo.errors import OutputExistsError
 
 def write_preview(path: str | Path, result, *, overwrite: bool = False, buildings=None) -> Path:
     """Render ``result``'s ``rsrp_dbm`` band to ``path`` (PNG), written atomically."""
+    import warnings
+
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    with warnings.catch_warnings():
+        # Debian's system matplotlib beside the venv's makes mpl_toolkits warn; 3-D is unused.
+        warnings.filterwarnings("ignore", message="Unable to import Axes3D")
+        import matplotlib.pyplot as plt
 
     path = Path(path)
     if path.exists() and not overwrite:
