@@ -62,8 +62,15 @@ def test_tiling_is_seamless(grid, city):
     sites = _sites(
         grid,
         [
-            {"site_id": "a", "x": cx - 150, "y": cy + 100, "height_m": 20, "antenna": "tr38901",
-             "azimuth_deg": 120, "tilt_deg": 4},
+            {
+                "site_id": "a",
+                "x": cx - 150,
+                "y": cy + 100,
+                "height_m": 20,
+                "antenna": "tr38901",
+                "azimuth_deg": 120,
+                "tilt_deg": 4,
+            },
             {"site_id": "b", "x": cx + 200, "y": cy - 150, "height_m": 25},
         ],
     )
@@ -109,7 +116,11 @@ def test_cancel_stops_the_run(grid):
     calls = []
     with pytest.raises(Cancelled):
         predict_coverage(
-            grid, sites, None, tile_size=32, progress=lambda d, t, m: calls.append((d, t)),
+            grid,
+            sites,
+            None,
+            tile_size=32,
+            progress=lambda d, t, m: calls.append((d, t)),
             is_cancelled=lambda: len(calls) >= 2,
         )
     assert len(calls) == 2 and calls[-1][1] > 2

@@ -33,8 +33,15 @@ def test_defaults_fill_optional_columns(tmp_path):
 def test_csv_with_lon_lat(tmp_path):
     path = tmp_path / "sites.csv"
     pd.DataFrame(
-        {"site_id": ["a"], "lon": [24.944], "lat": [60.169], "height_m": [30],
-         "antenna": ["tr38901"], "azimuth_deg": [120], "tilt_deg": [6]}
+        {
+            "site_id": ["a"],
+            "lon": [24.944],
+            "lat": [60.169],
+            "height_m": [30],
+            "antenna": ["tr38901"],
+            "azimuth_deg": [120],
+            "tilt_deg": [6],
+        }
     ).to_csv(path, index=False)
     site = read_sites(path)[0]
     assert (site.x, site.y, site.azimuth_deg, site.antenna) == (24.944, 60.169, 120.0, "tr38901")
@@ -59,8 +66,11 @@ def test_polygons_and_duplicates_are_refused(tmp_path):
     polygons = _frame(height_m=[25.0], geometry=[box(24.94, 60.16, 24.95, 60.17)])
     with pytest.raises(SitesError, match="points"):
         read_sites(_write(tmp_path, polygons, "p.gpkg"))
-    twins = _frame(site_id=["a", "a"], height_m=[25.0, 30.0],
-                   geometry=[Point(24.944, 60.169), Point(24.945, 60.169)])
+    twins = _frame(
+        site_id=["a", "a"],
+        height_m=[25.0, 30.0],
+        geometry=[Point(24.944, 60.169), Point(24.945, 60.169)],
+    )
     with pytest.raises(SitesError, match="unique"):
         read_sites(_write(tmp_path, twins, "t.gpkg"))
 
@@ -76,8 +86,11 @@ def test_missing_file_and_csv_without_coordinates(tmp_path):
 
 def test_sites_outside_the_area_are_named(tmp_path):
     grid = Grid.from_bbox(BBox.parse("24.938,60.166,24.950,60.172"), 5.0)
-    frame = _frame(site_id=["in", "out"], height_m=[20.0, 20.0],
-                   geometry=[Point(24.944, 60.169), Point(24.99, 60.169)])
+    frame = _frame(
+        site_id=["in", "out"],
+        height_m=[20.0, 20.0],
+        geometry=[Point(24.944, 60.169), Point(24.99, 60.169)],
+    )
     sites = read_sites(_write(tmp_path, frame), crs=grid.crs)
     with pytest.raises(SitesError, match=r"1 of 2 sites.*'out'"):
         sites.require_inside(grid)

@@ -14,7 +14,6 @@ from radiomap_geo.cli.options import (
 )
 from radiomap_geo.cli.predict import INPUT_KEYS, _pick, write_preview_for
 
-
 #: Buildings this far outside the grid still reflect and diffract into it.
 SCENE_MARGIN_M = 100.0
 

@@ -16,7 +16,9 @@ DEMO_BBOX = "24.937,60.165,24.951,60.172"
 def projected_footprints(tmp_path_factory, sample_pbf):
     """Footprints in a projected CRS (ETRS-TM35FIN) with a plain ``height`` column."""
     frame = read_buildings(sample_pbf)
-    frame = frame.to_crs("EPSG:3067")[["height_m", "geometry"]].rename(columns={"height_m": "height"})
+    frame = frame.to_crs("EPSG:3067")[["height_m", "geometry"]].rename(
+        columns={"height_m": "height"}
+    )
     path = tmp_path_factory.mktemp("inputs") / "buildings_3067.gpkg"
     frame.to_file(path)
     return path
@@ -35,9 +37,23 @@ def test_evaluation_contract(tmp_path, projected_footprints, sample_dir):
     bbox = f"{min(xs)},{min(ys)},{max(xs)},{max(ys)}"
     out = tmp_path / "cov.tif"
     result = _run(
-        "predict", "--buildings", projected_footprints, "--tx-file", sample_dir / "sites.gpkg",
-        "--bbox", bbox, "--bbox-crs", "EPSG:3067", "--resolution", 4, "--model", "3gpp-umi",
-        "--per-site", "-o", out, "--quiet",
+        "predict",
+        "--buildings",
+        projected_footprints,
+        "--tx-file",
+        sample_dir / "sites.gpkg",
+        "--bbox",
+        bbox,
+        "--bbox-crs",
+        "EPSG:3067",
+        "--resolution",
+        4,
+        "--model",
+        "3gpp-umi",
+        "--per-site",
+        "-o",
+        out,
+        "--quiet",
     )
     assert result.exit_code == 0, result.output
     sites = read_sites(sample_dir / "sites.gpkg")
@@ -50,12 +66,13 @@ def test_evaluation_contract(tmp_path, projected_footprints, sample_dir):
         site = read_sites(sample_dir / "sites.gpkg", crs=ds.crs.to_wkt())
         lookup = dict(kv.split("=") for kv in ds.tags()["best_server_lookup"].split(";"))
         # Each omni or sector site's own cell is served by a co-located site, at high power.
-        for index, s in enumerate(site, start=1):
+        for s in site:
             row, col = ds.index(s.x, s.y)
             if np.isnan(rsrp[row, col]):
                 continue  # a rooftop site above a building cell (nodata)
-            assert lookup[str(int(best[row, col]))] in {t.site_id for t in site
-                                                         if abs(t.x - s.x) < 5 and abs(t.y - s.y) < 5}
+            assert lookup[str(int(best[row, col]))] in {
+                t.site_id for t in site if abs(t.x - s.x) < 5 and abs(t.y - s.y) < 5
+            }
         finite = rsrp[np.isfinite(rsrp)]
         assert -140 < finite.min() and finite.max() < 0
         assert np.isnan(rsrp).mean() > 0.2  # buildings are nodata in a dense centre
@@ -64,7 +81,15 @@ def test_evaluation_contract(tmp_path, projected_footprints, sample_dir):
 def test_refuses_to_overwrite_and_explains_bad_input(tmp_path, sample_dir, sample_pbf):
     out = tmp_path / "cov.tif"
     out.write_bytes(b"keep")
-    common = ["--tx-file", sample_dir / "sites.gpkg", "--buildings", sample_pbf, "-o", out, "--quiet"]
+    common = [
+        "--tx-file",
+        sample_dir / "sites.gpkg",
+        "--buildings",
+        sample_pbf,
+        "-o",
+        out,
+        "--quiet",
+    ]
     result = CliRunner().invoke(cli, [str(a) for a in ["predict", "--bbox", DEMO_BBOX, *common]])
     assert result.exit_code != 0 and "--overwrite" in result.output
     assert out.read_bytes() == b"keep"
@@ -84,8 +109,19 @@ def test_refuses_to_overwrite_and_explains_bad_input(tmp_path, sample_dir, sampl
 def test_preview_and_models(tmp_path, sample_dir, sample_pbf):
     out = tmp_path / "cov.tif"
     result = _run(
-        "predict", "--bbox", DEMO_BBOX, "--tx-file", sample_dir / "sites.gpkg", "--buildings",
-        sample_pbf, "--resolution", 8, "-o", out, "--preview", "--quiet",
+        "predict",
+        "--bbox",
+        DEMO_BBOX,
+        "--tx-file",
+        sample_dir / "sites.gpkg",
+        "--buildings",
+        sample_pbf,
+        "--resolution",
+        8,
+        "-o",
+        out,
+        "--preview",
+        "--quiet",
     )
     assert result.exit_code == 0, result.output
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -51,7 +51,7 @@ def test_failed_write_leaves_the_old_file(tmp_path, grid):
     path = tmp_path / "out.tif"
     path.write_bytes(b"precious")
     bad = {"rsrp_dbm": np.zeros((3, 3), np.float32)}  # wrong shape: the write fails
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="shape"):
         write_bands(path, grid, bad, overwrite=True)
     assert path.read_bytes() == b"precious"
     assert [p.name for p in tmp_path.iterdir()] == ["out.tif"]
