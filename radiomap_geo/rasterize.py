@@ -9,14 +9,17 @@ record the order they were trained with.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from radiomap_geo.antenna import get_pattern, relative_angles
 from radiomap_geo.errors import InputError
 from radiomap_geo.grid import Grid
-from radiomap_geo.models.base import SceneInputs
 from radiomap_geo.sites import Site
+
+if TYPE_CHECKING:  # models.base imports this module's users: keep the import cycle-free
+    from radiomap_geo.models.base import SceneInputs
 
 #: Scale used to bring metre-valued channels near unit range.
 METRES_SCALE = 100.0

@@ -7,6 +7,7 @@ import logging
 import click
 
 from radiomap_geo import __version__
+from radiomap_geo.cli.dataset import dataset
 from radiomap_geo.cli.predict import predict
 from radiomap_geo.cli.simulate import simulate
 
@@ -31,3 +32,4 @@ def models() -> None:
 
 cli.add_command(predict)
 cli.add_command(simulate)
+cli.add_command(dataset)

@@ -1,0 +1,187 @@
+"""``radiomap-geo dataset``: build and inspect ray-traced training data."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from radiomap_geo.cli.options import RichProgress, friendly_errors
+from radiomap_geo.errors import Cancelled
+
+
+@click.group()
+def dataset() -> None:
+    """Ray-traced training data (Sionna RT): build shards, show what a dataset holds."""
+
+
+@dataset.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--n-tiles", type=int, default=100, show_default=True, help="Tiles (work units) in total."
+)
+@click.option(
+    "--sites-per-tile", type=int, default=4, show_default=True, help="Transmitters per tile."
+)
+@click.option(
+    "--sources",
+    default="procedural,radiomapseer,helsinki,delft",
+    show_default=True,
+    help="Comma-separated sources, each optionally NAME:WEIGHT (default weights "
+    "procedural 0.5, radiomapseer 0.3, helsinki 0.17, delft 0.03). Sources whose files are "
+    "missing are skipped.",
+)
+@click.option("--resolution", type=float, default=2.0, show_default=True, help="Cell size (m).")
+@click.option("--size", type=int, default=128, show_default=True, help="Tile side in cells.")
+@click.option("--samples", type=float, default=3e6, show_default=True, help="Rays per transmitter.")
+@click.option("--max-depth", type=int, default=3, show_default=True, help="Interactions per path.")
+@click.option("--diffraction/--no-diffraction", default=True, show_default=True)
+@click.option(
+    "--rx-height", type=float, default=1.5, show_default=True, help="Receiver height (m)."
+)
+@click.option("--frequency", type=float, default=3500.0, show_default=True, help="Carrier (MHz).")
+@click.option(
+    "--margin",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Model buildings this far (m) outside each tile (they are not in the stored inputs).",
+)
+@click.option(
+    "--region-factor",
+    type=float,
+    default=1.5,
+    show_default=True,
+    help="Side of the OSM sub-areas (split units) in tile sides.",
+)
+@click.option(
+    "--tiles-per-shard", type=int, default=64, show_default=True, help="Tiles packed per shard."
+)
+@click.option("--workers", type=int, default=1, show_default=True, help="Parallel processes.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Build seed.")
+@click.option(
+    "--shared-data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder with radiomapseer_polygons/ and delft/ [default: $RADIOMAP_GEO_SHARED_DATA "
+    "or ../shared/data beside the repository].",
+)
+@click.option(
+    "--helsinki",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Helsinki OSM extract [default: sample_data/helsinki.osm.pbf].",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def build(out_dir: Path, **opts) -> None:
+    """Ray-trace tiles into OUT_DIR (resumable: rerun the same command to continue or extend)."""
+    from radiomap_geo.dataset.build import BuildConfig, build_dataset, parse_sources
+    from radiomap_geo.dataset.sampling import SiteSampling
+
+    config = BuildConfig(
+        n_tiles=opts["n_tiles"],
+        size=opts["size"],
+        resolution_m=opts["resolution"],
+        rx_height_m=opts["rx_height"],
+        samples_per_tx=int(opts["samples"]),
+        max_depth=opts["max_depth"],
+        diffraction=opts["diffraction"],
+        sites_per_tile=opts["sites_per_tile"],
+        seed=opts["seed"],
+        sources=parse_sources(opts["sources"]),
+        margin_m=opts["margin"],
+        region_factor=opts["region_factor"],
+        sampling=SiteSampling(frequency_mhz=opts["frequency"]),
+        tiles_per_shard=opts["tiles_per_shard"],
+        shared_data=str(opts["shared_data"]) if opts["shared_data"] else None,
+        helsinki=str(opts["helsinki"]) if opts["helsinki"] else None,
+    )
+    try:
+        with RichProgress("ray-trace tiles", enabled=not opts["quiet"]) as progress:
+            summary = build_dataset(out_dir, config, workers=opts["workers"], progress=progress)
+    except (Cancelled, KeyboardInterrupt):
+        click.echo(
+            f"interrupted: finished tiles are kept in {out_dir}; rerun the same command to resume",
+            err=True,
+        )
+        sys.exit(130)
+    for name, why in summary["skipped_sources"].items():
+        click.echo(f"skipped source {name}: {why}", err=True)
+    rate = summary["maps_per_hour"]
+    click.echo(
+        f"{out_dir}: {summary['tiles']} tiles, {summary['maps']} maps "
+        f"({summary['new_maps']} new in {summary['seconds']:.0f} s"
+        + (f", {rate:.0f} maps/h" if rate else "")
+        + f"), {summary['bytes'] / 1e6:.1f} MB"
+    )
+
+
+@dataset.command()
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@friendly_errors
+def info(out_dir: Path, as_json: bool) -> None:
+    """Show what the dataset in OUT_DIR holds: splits, sources, size, settings, throughput."""
+    from radiomap_geo.dataset.build import summarize
+    from radiomap_geo.dataset.store import read_manifest
+
+    manifest = read_manifest(out_dir)
+    summary = summarize(manifest)
+    summary["requested_tiles"] = manifest.get("n_tiles_requested")
+    summary["config"] = manifest["config"]
+    summary["backend"] = manifest["backend"]
+    summary["radiomap_geo_version"] = manifest["radiomap_geo_version"]
+    summary["runs"] = [
+        {
+            k: r.get(k)
+            for k in (
+                "started",
+                "workers",
+                "cpus",
+                "new_maps",
+                "seconds",
+                "maps_per_hour",
+                "status",
+            )
+        }
+        for r in manifest.get("runs", [])
+    ]
+    if as_json:
+        click.echo(json.dumps(summary, indent=1))
+        return
+    cfg = manifest["config"]
+    click.echo(f"dataset {out_dir} (radiomap-geo {manifest['radiomap_geo_version']})")
+    click.echo(
+        f"  tiles {summary['tiles']} of {summary['requested_tiles']} requested, maps "
+        f"{summary['maps']}, {summary['bytes'] / 1e6:.1f} MB"
+        + (f" ({summary['mb_per_1000_maps']} MB per 1000 maps)" if summary["maps"] else "")
+    )
+    for split in ("train", "val", "test"):
+        s = summary["splits"].get(split, {"tiles": 0, "maps": 0})
+        click.echo(f"  {split:5s} {s['tiles']:6d} tiles {s['maps']:7d} maps")
+    click.echo(
+        "  maps per source: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(summary["maps_per_source"].items()))
+    )
+    click.echo(
+        f"  tiles {cfg['size']}x{cfg['size']} cells at {cfg['resolution_m']:g} m, receiver "
+        f"{cfg['rx_height_m']:g} m, {cfg['samples_per_tx']:.3g} rays, depth {cfg['max_depth']}, "
+        f"diffraction {'on' if cfg['diffraction'] else 'off'}, {cfg['sites_per_tile']} sites/tile, "
+        f"{cfg['sampling']['frequency_mhz']:g} MHz, seed {cfg['seed']}"
+    )
+    backend = manifest["backend"]
+    click.echo(
+        f"  sionna-rt {backend.get('sionna_rt_version')}, mitsuba {backend.get('mitsuba_version')}, "
+        f"drjit {backend.get('drjit_version')} ({backend.get('mitsuba_variant')})"
+    )
+    if summary["mean_rt_seconds_per_map"]:
+        click.echo(f"  mean ray-tracing time {summary['mean_rt_seconds_per_map']} s per map")
+    for run in summary["runs"]:
+        if run.get("maps_per_hour"):
+            click.echo(
+                f"  run {run['started']}: {run['new_maps']} maps in {run['seconds']} s with "
+                f"{run['workers']} worker(s) on {run['cpus']} CPUs = {run['maps_per_hour']:.0f} maps/h"
+            )

@@ -1,0 +1,287 @@
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from radiomap_geo.dataset import build as build_mod
+from radiomap_geo.dataset import load_dataset, read_manifest, store
+from radiomap_geo.dataset.build import BuildConfig, build_dataset, parse_sources
+from radiomap_geo.dataset.store import iter_maps
+from radiomap_geo.errors import Cancelled, InputError
+
+TINY = dict(size=16, resolution_m=4.0, samples_per_tx=100_000, sites_per_tile=2, tiles_per_shard=2)
+
+
+@pytest.fixture
+def fake_rt(monkeypatch):
+    """Replace ray tracing by a free-space formula; count the tiles computed."""
+    import radiomap_geo.models  # noqa: F401  (import order: rasterize <-> models)
+    from radiomap_geo.dataset.sampling import sample_sites
+    from radiomap_geo.rasterize import rasterize_buildings
+
+    calls = []
+
+    def compute_tile(spec, config):
+        calls.append(spec.tile_id)
+        grid = spec.grid(config.resolution_m)
+        heights = rasterize_buildings(build_mod.tile_buildings(spec, config), grid)
+        rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 2]))
+        sites = sample_sites(heights, grid, config.sites_per_tile, rng, config.sampling)
+        x, y = grid.cell_centers()
+        codes, masks = [], []
+        for s in sites:
+            d = np.hypot(np.hypot(x - s.x, y - s.y), s.height_m - config.rx_height_m)
+            gain = -43.3 - 20 * np.log10(np.maximum(d, 1.0))
+            valid = heights == 0
+            codes.append(store.encode_gain(gain, valid))
+            masks.append(valid)
+        n = len(sites)
+        t = grid.transform
+        members = {
+            "tile_id": np.array([spec.tile_id], np.int32),
+            "tile_crs": np.array([spec.crs]),
+            "tile_transform": np.array([[t.a, t.b, t.c, t.d, t.e, t.f]]),
+            "height_dm": store.encode_heights(heights)[None],
+            "map_tile": np.zeros(n, np.int32),
+            "map_site": np.arange(n, dtype=np.int16),
+            "gain_q": np.stack(codes),
+            "mask_bits": store.pack_mask(np.stack(masks)),
+            "site_row": np.array([s.row for s in sites], np.int16),
+            "site_col": np.array([s.col for s in sites], np.int16),
+            "site_x": np.array([s.x for s in sites]),
+            "site_y": np.array([s.y for s in sites]),
+            "site_height_m": np.array([s.height_m for s in sites], np.float32),
+            "site_roof_m": np.array([s.roof_m for s in sites], np.float32),
+            "site_kind": np.array([store.SITE_KINDS.index(s.kind) for s in sites], np.uint8),
+            "site_antenna": np.array([s.antenna for s in sites]),
+            "site_azimuth_deg": np.array([s.azimuth_deg for s in sites], np.float32),
+            "site_tilt_deg": np.array([s.tilt_deg for s in sites], np.float32),
+            "site_frequency_mhz": np.array([s.frequency_mhz for s in sites], np.float32),
+            "ray_seed": np.arange(n, dtype=np.uint32),
+            "rt_seconds": np.full(n, 0.01, np.float32),
+        }
+        record = {**spec.to_dict(), "n_maps": n, "rt_seconds": [0.01] * n, "valid_fraction": []}
+        return members, record
+
+    monkeypatch.setattr(build_mod, "compute_tile", compute_tile)
+    monkeypatch.setattr(build_mod, "backend_versions", lambda: {"sionna_rt_version": "fake"})
+    return calls
+
+
+def _config(n, sample_pbf, **kw):
+    return BuildConfig(
+        n_tiles=n,
+        sources={"procedural": 0.6, "helsinki": 0.4},
+        helsinki=str(sample_pbf),
+        **{**TINY, **kw},
+    )
+
+
+def test_build_resume_extend_and_read(tmp_path, sample_pbf, fake_rt):
+    out = tmp_path / "ds"
+    first = build_dataset(out, _config(5, sample_pbf))
+    assert first["tiles"] == 5 and first["new_maps"] == 10 and fake_rt == [0, 1, 2, 3, 4]
+    assert not list((out / "parts").glob("*.npz"))  # everything packed at the end
+    again = build_dataset(out, _config(5, sample_pbf))
+    assert again["new_maps"] == 0 and len(fake_rt) == 5
+    more = build_dataset(out, _config(8, sample_pbf))
+    assert more["tiles"] == 8 and more["new_maps"] == 6 and fake_rt[5:] == [5, 6, 7]
+
+    manifest = read_manifest(out)
+    assert manifest["n_tiles_requested"] == 8 and len(manifest["runs"]) == 2
+    assert manifest["encoding"]["gain"]["step_db"] == 0.5
+    files = {r["file"] for r in manifest["tiles"].values()}
+    assert all(f.startswith("shards/") and (out / f).is_file() for f in files)
+    for name, shard in manifest["shards"].items():
+        assert name.startswith(f"shards/{shard['split']}-")
+
+    everything = load_dataset(out, split=None)
+    assert len(everything) == 16 and sorted(everything.tile_id.tolist()) == list(range(8))
+    assert np.array_equal(everything.mask, np.isfinite(everything.gain_db))
+    per_split = {}
+    for split in ("train", "val", "test"):
+        tiles = [r for r in manifest["tiles"].values() if r["split"] == split]
+        if tiles:
+            per_split[split] = len(load_dataset(out, split))
+            assert per_split[split] == 2 * len(tiles)
+            assert sum(1 for _ in iter_maps(out, split)) == per_split[split]
+    assert sum(per_split.values()) == 16
+    # georeferencing and sites survive the round trip
+    i = 3
+    grid = everything.grid(int(everything.map_tile[i]))
+    site = everything.site(i)
+    assert grid.rowcol(site.x, site.y) == (
+        everything.sites["site_row"][i],
+        everything.sites["site_col"][i],
+    )
+    assert grid.shape == (16, 16) and grid.resolution == 4.0
+
+
+def test_cancel_then_resume_recomputes_nothing_done(tmp_path, sample_pbf, fake_rt):
+    out = tmp_path / "ds"
+    steps = []
+
+    def progress(done, total, message):
+        steps.append(done)
+
+    with pytest.raises(Cancelled):
+        build_dataset(
+            out, _config(6, sample_pbf), progress=progress, is_cancelled=lambda: len(fake_rt) >= 3
+        )
+    assert fake_rt == [0, 1, 2]
+    manifest = read_manifest(out)
+    assert sorted(int(k) for k in manifest["tiles"]) == [0, 1, 2]
+    assert manifest["runs"][-1]["status"] == "cancelled"
+    # a part written after the last manifest update (a crash) is adopted, not recomputed
+    build_mod.run_tile(
+        build_mod.plan_tiles(
+            6,
+            {
+                "procedural": None,
+                "helsinki": build_mod.open_sources(["helsinki"], None, sample_pbf)[0]["helsinki"],
+            },
+            {"procedural": 0.6, "helsinki": 0.4},
+            size=16,
+            resolution=4.0,
+            seed=0,
+        )[3].to_dict(),
+        _config(6, sample_pbf).to_dict(),
+        str(out),
+    )
+    assert (out / "parts" / "tile-000003.npz").exists()
+    done = build_dataset(out, _config(6, sample_pbf), progress=progress)
+    assert done["tiles"] == 6
+    assert fake_rt == [0, 1, 2, 3, 4, 5]  # tile 3 computed once only (by hand above)
+    assert steps[-1] == 6
+
+
+def test_other_settings_are_refused(tmp_path, sample_pbf, fake_rt):
+    out = tmp_path / "ds"
+    build_dataset(out, _config(1, sample_pbf))
+    with pytest.raises(InputError, match="other settings"):
+        build_dataset(out, _config(2, sample_pbf, samples_per_tx=200_000))
+    with pytest.raises(InputError, match="not a radiomap-geo dataset"):
+        read_manifest(tmp_path)
+
+
+def test_parse_sources():
+    assert parse_sources("procedural,helsinki:0.25") == {"procedural": 0.5, "helsinki": 0.25}
+    with pytest.raises(InputError, match="unknown dataset source"):
+        parse_sources("munich")
+    with pytest.raises(InputError):
+        BuildConfig(sources={"procedural": 0.0}).validate()
+
+
+def test_missing_sources_are_skipped(tmp_path, sample_pbf, fake_rt):
+    config = BuildConfig(
+        n_tiles=2,
+        sources={"procedural": 0.5, "radiomapseer": 0.3, "delft": 0.2},
+        shared_data=str(tmp_path / "nowhere"),
+        **TINY,
+    )
+    summary = build_dataset(tmp_path / "ds", config)
+    assert set(summary["skipped_sources"]) == {"radiomapseer", "delft"}
+    assert summary["maps_per_source"] == {"procedural": 4}
+    with pytest.raises(InputError, match="none of the sources"):
+        build_dataset(
+            tmp_path / "ds2",
+            BuildConfig(n_tiles=1, sources={"delft": 1.0}, shared_data=str(tmp_path), **TINY),
+        )
+
+
+def test_cli_build_and_info(tmp_path, sample_pbf, fake_rt):
+    from radiomap_geo.cli.dataset import dataset
+
+    out = tmp_path / "ds"
+    runner = CliRunner()
+    result = runner.invoke(
+        dataset,
+        [
+            "build",
+            str(out),
+            "--n-tiles",
+            "3",
+            "--size",
+            "16",
+            "--resolution",
+            "4",
+            "--samples",
+            "1e5",
+            "--sites-per-tile",
+            "2",
+            "--sources",
+            "procedural,helsinki",
+            "--helsinki",
+            str(sample_pbf),
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "3 tiles, 6 maps" in result.output
+    result = runner.invoke(dataset, ["info", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "tiles 3 of 3 requested" in result.output and "16x16 cells at 4 m" in result.output
+    result = runner.invoke(dataset, ["info", str(out), "--json"])
+    assert json.loads(result.output)["maps"] == 6
+    result = runner.invoke(
+        dataset, ["build", str(out), "--n-tiles", "3", "--size", "32", "--quiet"]
+    )
+    assert result.exit_code != 0 and "other settings" in result.output
+
+
+# -- real ray tracing ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sionna_ready():
+    from radiomap_geo.errors import DependencyError
+    from radiomap_geo.rt.llvm import import_sionna_rt, libllvm_available
+
+    try:
+        import_sionna_rt()
+    except DependencyError as exc:
+        pytest.skip(str(exc))
+    import mitsuba as mi
+
+    if mi.variant().startswith("llvm") and not libllvm_available():
+        pytest.skip("libLLVM 19 not found: apt-get install libllvm19")
+
+
+@pytest.mark.rt
+def test_real_build_is_resumable(tmp_path, sample_pbf, sionna_ready):
+    out = tmp_path / "rt"
+    config = BuildConfig(
+        n_tiles=1,
+        size=32,
+        resolution_m=2.0,
+        samples_per_tx=100_000,
+        sites_per_tile=2,
+        sources={"procedural": 0.5, "helsinki": 0.5},
+        helsinki=str(sample_pbf),
+        tiles_per_shard=4,
+    )
+    first = build_dataset(out, config)
+    assert first["new_maps"] == 2
+    second = build_dataset(out, build_mod.with_tiles(config, 2))
+    assert second["new_maps"] == 2 and second["tiles"] == 2
+    third = build_dataset(out, build_mod.with_tiles(config, 2))
+    assert third["new_maps"] == 0
+
+    data = load_dataset(out, split=None)
+    assert len(data) == 4 and data.gain_db.shape == (4, 32, 32)
+    manifest = data.manifest
+    assert (
+        manifest["backend"]["sionna_rt_version"] and manifest["config"]["samples_per_tx"] == 100_000
+    )
+    assert {r["source"] for r in manifest["tiles"].values()} == {"procedural", "helsinki"}
+    for i in range(len(data)):
+        heights = data.building_height_m[data.map_tile[i]]
+        mask = data.mask[i]
+        assert not (mask & (heights > 0)).any()  # no labels inside buildings
+        assert mask.mean() > 0.05
+        values = data.gain_db[i][mask]
+        assert values.min() >= -167.0 and values.max() <= -40.0
+        r, c = data.sites["site_row"][i], data.sites["site_col"][i]
+        if data.sites["site_kind"][i] == 0:  # street site: its own cell is lit
+            assert mask[r, c] and data.gain_db[i][r, c] > -90
