@@ -34,7 +34,8 @@ def relative_angles(
     The vertical angle is positive *below* the boresight.
     """
     bearing = np.degrees(np.arctan2(dx, dy))  # clockwise from north
-    horizontal = wrap_deg(bearing - azimuth_deg)
+    # Straight below the antenna the bearing is undefined: call it boresight, not north.
+    horizontal = np.where((dx == 0) & (dy == 0), 0.0, wrap_deg(bearing - azimuth_deg))
     ground = np.hypot(dx, dy)
     depression = np.degrees(np.arctan2(-dz, ground))  # positive below the horizon
     return horizontal, depression - tilt_deg

@@ -98,7 +98,9 @@ def iter_coverage_tiles(
 ) -> Iterator[tuple[Tile, dict[str, np.ndarray]]]:
     """Yield each tile with its coverage bands (core only), reporting progress per site."""
     sites = sites.to_crs(grid.crs)
-    halo = math.ceil(model.reach_m / grid.resolution) + 1
+    # Context: every site within reach of the core, plus whatever the model reads around a site.
+    context_m = model.reach_m + float(getattr(model, "context_m", 0.0))
+    halo = math.ceil(context_m / grid.resolution) + 1
     # Sites lie inside the grid, so no line from a site to a cell leaves it: clamp the halo.
     tiles = list(grid.tiles(options.tile_size, halo=halo, clamp=True))
     noise = noise_power_dbm(options.bandwidth_mhz, options.noise_figure_db)

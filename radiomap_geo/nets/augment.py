@@ -1,0 +1,319 @@
+"""Training samples, geometry-consistent augmentation and batching for coverage networks.
+
+A :class:`MapSample` is one ray-traced map in the form a model sees at prediction time: a
+:class:`~radiomap_geo.models.base.SceneInputs` (building heights on a metric grid), one
+:class:`~radiomap_geo.sites.Site`, the path gain in dB and a validity mask on the same grid. The
+dataset reader only has to produce these; :class:`MapBatches` turns them into the
+``(inputs, target_db, mask)`` tensors :func:`radiomap_geo.nets.train.train` consumes, computing the
+input channels with :func:`radiomap_geo.rasterize.feature_stack`, exactly as
+:class:`~radiomap_geo.nets.model.NetworkModel` does at prediction time.
+
+Augmentation uses the eight symmetries of the square (rotations by multiples of 90 degrees, with
+or without an east-west mirror). It transforms the *raw* scene and site, then computes the
+channels: the rasters and labels are rotated/mirrored, the site is moved to the transformed
+position and its boresight azimuth turned with the map (rotating the map 90 degrees
+counter-clockwise turns a boresight ``az`` into ``az - 90``; the mirror turns it into ``-az``).
+Distance, anchor, azimuth and antenna-gain channels are therefore consistent by construction. A
+mirror also mirrors the antenna pattern, so mirrors are skipped for patterns that are not
+left-right symmetric about boresight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+from affine import Affine
+
+from radiomap_geo.antenna import get_pattern, wrap_deg
+from radiomap_geo.grid import Grid, to_crs
+from radiomap_geo.models.base import SceneInputs
+from radiomap_geo.rasterize import feature_stack
+from radiomap_geo.sites import Site
+
+#: A training batch: inputs ``(B, C, H, W)`` float32, target path gain in dB ``(B, 1, H, W)``
+#: float32 (any finite value where the mask is False), mask ``(B, 1, H, W)`` bool.
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+#: Stand-in for invalid target cells (never used by the masked losses and metrics).
+INVALID_DB = -250.0
+
+
+@dataclass(frozen=True)
+class MapSample:
+    """One training map: scene, site, labels (``path_gain_db``, ``valid``) and optional LOS."""
+
+    scene: SceneInputs
+    site: Site
+    path_gain_db: np.ndarray
+    valid: np.ndarray
+    los: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        shape = self.scene.grid.shape
+        for name in ("path_gain_db", "valid", "los"):
+            value = getattr(self, name)
+            if value is not None and value.shape != shape:
+                raise ValueError(f"{name} has shape {value.shape}, the scene grid {shape}")
+
+
+#: Any metric CRS does for training maps: channels depend only on offsets from the site.
+LOCAL_CRS = "EPSG:32633"
+
+
+def map_sample_from_arrays(
+    building_height: np.ndarray,
+    path_gain_db: np.ndarray,
+    valid: np.ndarray,
+    *,
+    metres_per_pixel: float,
+    site_row: float,
+    site_col: float,
+    site_height_m: float,
+    frequency_mhz: float = 3500.0,
+    antenna: str = "iso",
+    azimuth_deg: float = 0.0,
+    tilt_deg: float = 0.0,
+    rx_height_m: float = 1.5,
+    los: np.ndarray | None = None,
+    ndsm: np.ndarray | None = None,
+    site_id: str = "tx",
+) -> MapSample:
+    """A :class:`MapSample` from the arrays of a dataset shard (what a reader needs to call).
+
+    The map gets a local north-up grid (row 0 is the northern edge, column 0 the western one)
+    in :data:`LOCAL_CRS`; absolute coordinates do not matter to any channel. The site sits at
+    fractional pixel position ``(site_row, site_col)``, where ``(r + 0.5, c + 0.5)`` is the centre
+    of cell ``(r, c)``; ``site_height_m`` is its antenna height above ground.
+    """
+    rows, cols = building_height.shape
+    grid = Grid(
+        to_crs(LOCAL_CRS),
+        Affine(metres_per_pixel, 0.0, 0.0, 0.0, -metres_per_pixel, rows * metres_per_pixel),
+        (rows, cols),
+    )
+    x, y = grid.transform @ (site_col, site_row)
+    site = Site(
+        site_id=site_id,
+        x=float(x),
+        y=float(y),
+        height_m=float(site_height_m),
+        frequency_mhz=float(frequency_mhz),
+        antenna=antenna,
+        azimuth_deg=float(azimuth_deg),
+        tilt_deg=float(tilt_deg),
+    )
+    site.validate()
+    scene = SceneInputs(
+        grid=grid,
+        building_height=np.asarray(building_height, dtype=np.float32),
+        ndsm=None if ndsm is None else np.asarray(ndsm, dtype=np.float32),
+        rx_height_m=rx_height_m,
+    )
+    return MapSample(
+        scene, site, np.asarray(path_gain_db, dtype=np.float32), np.asarray(valid, bool), los
+    )
+
+
+def samples_from_dataset(dataset: Any, rx_height_m: float | None = None) -> Iterator[MapSample]:
+    """:class:`MapSample` objects from a loaded dataset split (``radiomap_geo.dataset``).
+
+    Duck-typed on what :class:`radiomap_geo.dataset.RadioMapDataset` offers: ``len()``,
+    ``grid(tile)``, ``site(index)``, ``map_tile``, ``building_height_m``, ``gain_db`` (NaN = no
+    value), ``mask`` and ``manifest["config"]["rx_height_m"]`` (used unless ``rx_height_m``).
+    """
+    if rx_height_m is None:
+        rx_height_m = float(dataset.manifest["config"].get("rx_height_m", 1.5))
+    grids: dict[int, Grid] = {}
+    for index in range(len(dataset)):
+        tile = int(dataset.map_tile[index])
+        if tile not in grids:
+            grids[tile] = dataset.grid(tile)
+        scene = SceneInputs(
+            grid=grids[tile],
+            building_height=dataset.building_height_m[tile],
+            rx_height_m=rx_height_m,
+        )
+        yield MapSample(scene, dataset.site(index), dataset.gain_db[index], dataset.mask[index])
+
+
+# -- the dihedral group on grids, points, arrays and sites --------------------------------------
+def transform_array(array: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    """Mirror east-west (``flip``), then rotate ``k`` quarter turns counter-clockwise; the last
+    two axes are (rows from north, columns from west).
+    """
+    if flip:
+        array = array[..., :, ::-1]
+    return np.ascontiguousarray(np.rot90(array, k % 4, axes=(-2, -1)))
+
+
+def transform_grid(grid: Grid, k: int) -> Grid:
+    """The grid with the same centre and cell size covering the transformed raster."""
+    minx, miny, maxx, maxy = grid.bounds
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    rows, cols = grid.shape if k % 2 == 0 else grid.shape[::-1]
+    r = grid.resolution
+    return Grid(
+        grid.crs, Affine(r, 0.0, cx - cols * r / 2, 0.0, -r, cy + rows * r / 2), (rows, cols)
+    )
+
+
+def transform_point(grid: Grid, x: float, y: float, k: int, flip: bool) -> tuple[float, float]:
+    """Where point ``(x, y)`` goes when the raster of ``grid`` is transformed (about its centre)."""
+    minx, miny, maxx, maxy = grid.bounds
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    dx, dy = x - cx, y - cy
+    if flip:
+        dx = -dx
+    for _ in range(k % 4):
+        dx, dy = -dy, dx
+    return cx + dx, cy + dy
+
+
+def transform_azimuth(azimuth_deg: float, k: int, flip: bool) -> float:
+    """Boresight azimuth (clockwise from north) after the transformation, in [0, 360)."""
+    az = -azimuth_deg if flip else azimuth_deg
+    return float((wrap_deg(az - 90.0 * (k % 4)) + 360.0) % 360.0)
+
+
+def pattern_is_mirror_symmetric(antenna: str) -> bool:
+    """Whether the pattern is left-right symmetric about boresight (mirrors are then exact)."""
+    pattern = get_pattern(antenna)
+    cut = np.asarray(pattern.horizontal_db)
+    return bool(np.allclose(cut, np.roll(cut[::-1], 1), atol=1e-6))
+
+
+def transform_site(site: Site, grid: Grid, k: int, flip: bool) -> Site:
+    """The site moved and turned with the map of ``grid``."""
+    x, y = transform_point(grid, site.x, site.y, k, flip)
+    return replace(site, x=x, y=y, azimuth_deg=transform_azimuth(site.azimuth_deg, k, flip))
+
+
+def transform_scene(scene: SceneInputs, k: int, flip: bool) -> SceneInputs:
+    """The scene's rasters transformed, on :func:`transform_grid`."""
+
+    def tf(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else transform_array(a, k, flip)
+
+    return SceneInputs(
+        grid=transform_grid(scene.grid, k),
+        building_height=tf(scene.building_height),
+        ndsm=tf(scene.ndsm),
+        ortho=tf(scene.ortho),
+        rx_height_m=scene.rx_height_m,
+    )
+
+
+def transform_sample(sample: MapSample, k: int, flip: bool) -> MapSample:
+    """Apply one symmetry to a whole sample (scene, site and labels)."""
+    if flip and not pattern_is_mirror_symmetric(sample.site.antenna):
+        raise ValueError(f"antenna {sample.site.antenna!r} is not mirror-symmetric: no mirroring")
+    return MapSample(
+        scene=transform_scene(sample.scene, k, flip),
+        site=transform_site(sample.site, sample.scene.grid, k, flip),
+        path_gain_db=transform_array(sample.path_gain_db, k, flip),
+        valid=transform_array(sample.valid, k, flip),
+        los=None if sample.los is None else transform_array(sample.los, k, flip),
+    )
+
+
+def random_transform(sample: MapSample, rng: np.random.Generator) -> MapSample:
+    """One of the eight symmetries at random (mirrors only for mirror-symmetric antennas).
+
+    Rotations by 90/270 degrees are used only for square maps, so batches keep their shape.
+    """
+    square = sample.scene.grid.height == sample.scene.grid.width
+    k = int(rng.integers(4)) if square else 2 * int(rng.integers(2))
+    flip = bool(rng.integers(2)) and pattern_is_mirror_symmetric(sample.site.antenna)
+    return transform_sample(sample, k, flip) if (k or flip) else sample
+
+
+# -- samples to tensors ---------------------------------------------------------------------------
+def sample_tensors(
+    sample: MapSample, channels: Sequence[str], no_ray_label_db: float | None = None
+) -> Batch:
+    """``(inputs (C,H,W), target_db (1,H,W), mask (1,H,W))`` for one sample.
+
+    With ``no_ray_label_db``, outdoor cells without a label (no ray reached them: the ray tracer
+    found them weak) become valid cells with that label, e.g. the scaling's floor, instead of
+    being ignored; the loss then treats them as weak cells (``weak_weight``). Without it the
+    network is never told anything about them.
+    """
+    inputs = torch.from_numpy(feature_stack(sample.scene, sample.site, channels))
+    target = np.asarray(sample.path_gain_db, dtype=np.float32)
+    mask = np.asarray(sample.valid, dtype=bool) & np.isfinite(target)
+    if no_ray_label_db is not None:
+        no_ray = ~mask & ~sample.scene.building_mask
+        target = np.where(no_ray, np.float32(no_ray_label_db), target)
+        mask = mask | no_ray
+    target = np.where(mask, target, np.float32(INVALID_DB)).astype(np.float32)
+    return inputs, torch.from_numpy(target)[None], torch.from_numpy(mask)[None]
+
+
+def collate(items: Sequence[Batch]) -> Batch:
+    """Stack per-sample tensors into a batch (all maps must have the same shape)."""
+    shapes = {tuple(item[0].shape) for item in items}
+    if len(shapes) != 1:
+        raise ValueError(f"maps in one batch must share a shape, got {sorted(shapes)}")
+    return tuple(torch.stack([item[i] for item in items]) for i in range(3))  # type: ignore[return-value]
+
+
+class MapBatches:
+    """A re-iterable stream of training batches built from :class:`MapSample` objects.
+
+    Args:
+        samples: a sequence of samples, or a callable returning a fresh iterable per epoch
+            (e.g. a shard reader that shuffles).
+        channels: input channel names (as recorded in the weights metadata).
+        batch_size: maps per batch.
+        augment: apply :func:`random_transform` to every sample (training only).
+        shuffle: shuffle a sequence of samples each epoch.
+        drop_last: drop a final short batch.
+        seed: seed of the augmentation/shuffle generator (each epoch continues the stream).
+        no_ray_label_db: label for outdoor cells without a value (see :func:`sample_tensors`).
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[MapSample] | Callable[[], Iterable[MapSample]],
+        channels: Sequence[str],
+        batch_size: int,
+        *,
+        augment: bool = False,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int = 0,
+        no_ray_label_db: float | None = None,
+    ):
+        self.samples, self.channels = samples, list(channels)
+        self.batch_size, self.augment, self.shuffle = int(batch_size), augment, shuffle
+        self.drop_last, self.no_ray_label_db = drop_last, no_ray_label_db
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        if callable(self.samples):
+            raise TypeError("the number of batches of a streamed source is unknown")
+        n = len(self.samples)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _source(self) -> Iterable[MapSample]:
+        if callable(self.samples):
+            return self.samples()
+        if self.shuffle:
+            return [self.samples[i] for i in self.rng.permutation(len(self.samples))]
+        return self.samples
+
+    def __iter__(self) -> Iterator[Batch]:
+        pending: list[Batch] = []
+        for sample in self._source():
+            if self.augment:
+                sample = random_transform(sample, self.rng)
+            pending.append(sample_tensors(sample, self.channels, self.no_ray_label_db))
+            if len(pending) == self.batch_size:
+                yield collate(pending)
+                pending = []
+        if pending and not self.drop_last:
+            yield collate(pending)

@@ -1,0 +1,369 @@
+"""The training loop core: masked robust loss, AdamW + schedule, early stopping, checkpoints.
+
+:func:`train` takes any re-iterable of ``(inputs, target_db, mask)`` batches (see
+:data:`radiomap_geo.nets.augment.Batch`; :class:`radiomap_geo.nets.augment.MapBatches` builds them
+from ray-traced samples) so the dataset reader can plug in later without touching the loop.
+
+Loss (:func:`masked_loss`): over valid cells only, in normalised units
+(:class:`~radiomap_geo.nets.scaling.OutputScaling`), Huber by default (quadratic within
+``huber_delta_db`` of the target, linear beyond, so a few wildly wrong labels cannot dominate),
+and cells whose label is weaker than ``weak_threshold_db`` weigh ``weak_weight``: ray-traced weak
+NLOS cells (below about -120 dB) stay 4-10 dB noisy and 10-40 % of them get no ray at any
+affordable ray count (see the environment guide), so they are label noise more than truth.
+
+Optimisation: AdamW, one-cycle (default) or cosine learning-rate schedule stepped per batch,
+gradient clipping, early stopping on the validation loss with the best weights restored at the
+end. CPU by default; ``device="auto"`` or ``"cuda"`` uses a GPU when present, with float16
+autocast and gradient scaling (AMP; ``amp_dtype="bfloat16"`` needs no scaling). Checkpoints
+(network, optimiser, schedule, scaler, torch RNG, history, best weights) are written atomically
+after every ``checkpoint_every`` epochs and resumed from automatically; a checkpoint written with
+another schedule is refused. The batch source's own state (shuffle/augmentation generator) is not
+in the checkpoint: a resumed run with augmentation sees different (equally random) draws.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from radiomap_geo.nets.scaling import OutputScaling
+
+
+@dataclass
+class TrainConfig:
+    """Settings of :func:`train` (all plain values, stored in checkpoints)."""
+
+    epochs: int = 50
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    schedule: str = "onecycle"  # "onecycle", "cosine" or "constant"
+    warmup_fraction: float = 0.1  # one-cycle: share of steps spent warming up
+    loss: str = "huber"  # "huber", "mse" or "l1"
+    huber_delta_db: float = 6.0
+    weak_threshold_db: float = -120.0
+    weak_weight: float = 0.25
+    aux_weight: float = 0.0  # loss weight of earlier stages (networks with forward_stages)
+    init_output_bias: bool = True  # start the output at the mean label of the first batch
+    grad_clip: float | None = 1.0
+    patience: int = 8  # epochs without validation improvement before stopping
+    min_delta: float = 1e-5  # smallest validation-loss decrease that counts
+    device: str = "cpu"  # "cpu", "cuda" or "auto"
+    amp: bool = True  # mixed precision on CUDA (never on the CPU)
+    amp_dtype: str = "float16"  # "float16" (with gradient scaling) or "bfloat16"
+    steps_per_epoch: int | None = None  # needed (and a cap) when batches have no len()
+    checkpoint_every: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("onecycle", "cosine", "constant"):
+            raise ValueError(f"unknown schedule {self.schedule!r}")
+        if self.loss not in ("huber", "mse", "l1"):
+            raise ValueError(f"unknown loss {self.loss!r}")
+        if self.epochs < 1:
+            raise ValueError("epochs must be >= 1")
+        if self.amp_dtype not in ("float16", "bfloat16"):
+            raise ValueError(f"amp_dtype must be 'float16' or 'bfloat16', not {self.amp_dtype!r}")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did: per-epoch history and the best validation epoch."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_val_loss: float = math.inf
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+#: Settings a resumed run must share with its checkpoint (they define the schedule).
+_SCHEDULE_KEYS = ("epochs", "lr", "schedule", "warmup_fraction", "steps_per_epoch")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available else CPU; ``"cuda"`` without a GPU raises."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but no GPU is available")
+    return device
+
+
+def cell_weights(target_db: Tensor, mask: Tensor, config: TrainConfig) -> Tensor:
+    """Per-cell loss weights: 0 outside the mask, ``weak_weight`` below the weak threshold."""
+    weak = torch.full_like(target_db, config.weak_weight)
+    return torch.where(mask, torch.where(target_db >= config.weak_threshold_db, 1.0, weak), 0.0)
+
+
+def masked_loss(
+    pred_norm: Tensor,
+    target_db: Tensor,
+    mask: Tensor,
+    scaling: OutputScaling,
+    config: TrainConfig,
+) -> Tensor:
+    """Weighted mean loss over valid cells (normalised units; see the module docstring)."""
+    target = scaling.to_norm(target_db.float())
+    pred = pred_norm.float()
+    if config.loss == "huber":
+        per_cell = F.huber_loss(
+            pred, target, reduction="none", delta=config.huber_delta_db / scaling.span_db
+        )
+    elif config.loss == "mse":
+        per_cell = (pred - target) ** 2
+    else:
+        per_cell = (pred - target).abs()
+    weights = cell_weights(target_db, mask, config)
+    per_cell = torch.where(mask, per_cell, 0.0)  # NaN-safe: never multiply garbage by zero
+    return (per_cell * weights).sum() / weights.sum().clamp_min(1e-8)
+
+
+def _outputs(net: nn.Module, x: Tensor, aux_weight: float) -> list[Tensor]:
+    stages = getattr(net, "forward_stages", None)
+    if aux_weight > 0 and stages is not None:
+        return list(stages(x))
+    return [net(x)]
+
+
+def _loss(outs: list[Tensor], target, mask, scaling, config) -> Tensor:
+    loss = masked_loss(outs[-1], target, mask, scaling, config)
+    for out in outs[:-1]:
+        loss = loss + config.aux_weight * masked_loss(out, target, mask, scaling, config)
+    return loss
+
+
+@torch.no_grad()
+def init_output_bias(net: nn.Module, batch, scaling: OutputScaling) -> float | None:
+    """Set the output convolution's bias to the mean normalised label of ``batch``.
+
+    A fresh network outputs about 0, i.e. the floor; with a robust (linear-tail) loss it would
+    spend its first epochs just climbing to the typical level. Returns the bias set, or None
+    when the network has no recognisable output convolution or the batch no valid cell.
+    """
+    _, target, mask = batch
+    get = getattr(net, "output_conv", None)
+    if get is None or not bool(mask.any()):
+        return None
+    try:
+        conv = get()
+    except TypeError:
+        return None
+    if conv.bias is None:
+        return None
+    level = float(scaling.to_norm(target[mask].float()).mean())
+    conv.bias.fill_(level)
+    return level
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _steps_per_epoch(batches: Iterable, config: TrainConfig) -> int:
+    try:
+        n = len(batches)  # type: ignore[arg-type]
+    except TypeError:
+        n = None
+    if config.steps_per_epoch is not None:
+        return min(n, config.steps_per_epoch) if n is not None else config.steps_per_epoch
+    if n is None:
+        raise ValueError("the training batches have no len(): set TrainConfig.steps_per_epoch")
+    return n
+
+
+def _scheduler(optimizer, config: TrainConfig, total_steps: int):
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=config.lr,
+            total_steps=max(total_steps, 2),
+            pct_start=config.warmup_fraction,
+        )
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
+    return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+
+@torch.no_grad()
+def validate(
+    net: nn.Module,
+    batches: Iterable,
+    scaling: OutputScaling,
+    config: TrainConfig,
+    device: torch.device | None = None,
+) -> dict[str, float]:
+    """Mean validation loss and RMSE in dB (both clipped to the scaling's range, valid cells)."""
+    device = device or next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    loss_sum, weight_sum, sq_sum, count = 0.0, 0.0, 0.0, 0
+    for x, target, mask in batches:
+        x, target, mask = x.to(device), target.to(device), mask.to(device)
+        pred = net(x).float()
+        weights = cell_weights(target, mask, config).sum().item()
+        loss_sum += masked_loss(pred, target, mask, scaling, config).item() * weights
+        weight_sum += weights
+        pred_db = scaling.to_db(pred.clamp(0.0, 1.0))
+        true_db = target.clamp(scaling.floor_db, scaling.ceil_db)
+        sq_sum += torch.where(mask, (pred_db - true_db) ** 2, 0.0).sum().item()
+        count += int(mask.sum().item())
+    net.train(was_training)
+    return {
+        "val_loss": loss_sum / max(weight_sum, 1e-8),
+        "val_rmse_db": math.sqrt(sq_sum / count) if count else math.nan,
+    }
+
+
+def train(
+    net: nn.Module,
+    train_batches: Iterable,
+    val_batches: Iterable | None = None,
+    config: TrainConfig | None = None,
+    scaling: OutputScaling | None = None,
+    *,
+    checkpoint_path: str | Path | None = None,
+    resume: bool = True,
+    log: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train ``net`` in place and return the history; the best validation weights are loaded.
+
+    Args:
+        net: a coverage network (its output is compared with the normalised targets).
+        train_batches: re-iterable of ``(inputs, target_db, mask)`` batches, iterated once per
+            epoch (at most ``steps_per_epoch`` batches per epoch).
+        val_batches: re-iterable of validation batches, or None (no early stopping).
+        config: settings (default :class:`TrainConfig`).
+        scaling: the dB normalisation (default :class:`OutputScaling`); record it in the weights.
+        checkpoint_path: file for atomic checkpoints; resumed from when it exists and ``resume``.
+        resume: continue from ``checkpoint_path`` if present.
+        log: called with each epoch's record (epoch, train_loss, val_loss, val_rmse_db, lr, s).
+    """
+    config = config or TrainConfig()
+    scaling = scaling or OutputScaling()
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    net.to(device)
+    use_amp = config.amp and device.type == "cuda"
+    steps = _steps_per_epoch(train_batches, config)
+    params = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = _scheduler(optimizer, config, steps * config.epochs)
+    amp_dtype = getattr(torch, config.amp_dtype)
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
+    result = TrainResult()
+    best_state: dict[str, Tensor] | None = None
+    bad_epochs, start_epoch = 0, 0
+    path = Path(checkpoint_path) if checkpoint_path is not None else None
+
+    if path is not None and resume and path.exists():
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        changed = [k for k in _SCHEDULE_KEYS if ckpt["config"].get(k) != getattr(config, k)]
+        if changed:
+            raise ValueError(
+                f"checkpoint {path} was written with different {changed}: resuming would not "
+                "follow its learning-rate schedule. Use resume=False or another checkpoint path"
+            )
+        net.load_state_dict(ckpt["net"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        torch.set_rng_state(ckpt["rng"])
+        start_epoch, bad_epochs = int(ckpt["epoch"]) + 1, int(ckpt["bad_epochs"])
+        result.history = list(ckpt["history"])
+        result.best_epoch = ckpt["best_epoch"]
+        result.best_val_loss = float(ckpt["best_val_loss"])
+        best_state = ckpt["best_state"]
+
+    elif config.init_output_bias:
+        first = next(iter(train_batches), None)
+        if first is not None:
+            init_output_bias(net, first, scaling)
+
+    started = time.perf_counter()
+    for epoch in range(start_epoch, config.epochs):
+        if bad_epochs >= config.patience:
+            result.stopped_early = True
+            break
+        net.train()
+        t0, loss_sum, n = time.perf_counter(), 0.0, 0
+        for step, (x, target, mask) in enumerate(train_batches):
+            if step >= steps:
+                break
+            x, target, mask = x.to(device), target.to(device), mask.to(device)
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                outs = _outputs(net, x, config.aux_weight)
+            loss = _loss(outs, target, mask, scaling, config)
+            scaler.scale(loss).backward()
+            if config.grad_clip:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(params, config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            if scheduler.last_epoch < getattr(scheduler, "total_steps", math.inf):
+                scheduler.step()
+            loss_sum, n = loss_sum + loss.item(), n + 1
+        record = {
+            "epoch": epoch,
+            "train_loss": loss_sum / max(n, 1),
+            "lr": optimizer.param_groups[0]["lr"],
+        }
+        if val_batches is not None:
+            record.update(validate(net, val_batches, scaling, config, device))
+            if record["val_loss"] < result.best_val_loss - config.min_delta:
+                result.best_val_loss, result.best_epoch, bad_epochs = record["val_loss"], epoch, 0
+                best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+            else:
+                bad_epochs += 1
+        record["seconds"] = time.perf_counter() - t0
+        result.history.append(record)
+        last = epoch == config.epochs - 1 or bad_epochs >= config.patience
+        if path is not None and ((epoch + 1) % config.checkpoint_every == 0 or last):
+            _atomic_save(
+                {
+                    "net": net.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "rng": torch.get_rng_state(),
+                    "epoch": epoch,
+                    "bad_epochs": bad_epochs,
+                    "history": result.history,
+                    "best_epoch": result.best_epoch,
+                    "best_val_loss": result.best_val_loss,
+                    "best_state": best_state,
+                    "config": asdict(config),
+                    "scaling": scaling.to_dict(),
+                },
+                path,
+            )
+        if log is not None:  # after the checkpoint: a failing logger loses no work
+            log(record)
+        if bad_epochs >= config.patience:
+            result.stopped_early = True
+            break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    result.seconds = time.perf_counter() - started
+    return result

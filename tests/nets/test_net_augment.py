@@ -1,0 +1,185 @@
+"""Augmentation transforms scene + site, and the recomputed channels agree with the raster op."""
+
+import numpy as np
+import pytest
+import torch
+
+from radiomap_geo.nets.augment import (
+    MapBatches,
+    MapSample,
+    pattern_is_mirror_symmetric,
+    transform_array,
+    transform_azimuth,
+    transform_sample,
+)
+from radiomap_geo.rasterize import feature_stack
+
+SCALAR = [
+    "tx",
+    "tx_height",
+    "distance",
+    "log_distance",
+    "elevation",
+    "building_height",
+    "building_mask",
+    "antenna_gain",
+    "azimuth_cos",
+]
+ALL = [*SCALAR, "azimuth_sin", "anchor_x", "anchor_y"]
+
+
+def _sample(geo, shape=(24, 24), row=7, col=15, antenna="tr38901", azimuth=30.0):
+    grid = geo.make_grid(*shape, res=2.0)
+    scene = geo.random_scene(grid, seed=3)
+    site = geo.site_at_cell(grid, row, col, antenna=antenna, azimuth_deg=azimuth, tilt_deg=6.0)
+    rng = np.random.default_rng(0)
+    gain = rng.normal(-100, 10, grid.shape).astype(np.float32)
+    valid = rng.random(grid.shape) > 0.2
+    los = rng.random(grid.shape) > 0.5
+    return MapSample(scene, site, gain, valid, los)
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 3])
+@pytest.mark.parametrize("flip", [False, True])
+def test_recomputed_channels_equal_transformed_channels(geo, k, flip):
+    sample = _sample(geo)
+    before = feature_stack(sample.scene, sample.site, ALL)
+    moved = transform_sample(sample, k, flip)
+    after = feature_stack(moved.scene, moved.site, ALL)
+    index = {name: i for i, name in enumerate(ALL)}
+    # Straight below the antenna the bearing is undefined (rasterize takes atan2(0, 0) = north),
+    # so the azimuth and pattern channels of the site's own cell depend on the absolute boresight.
+    # Compare every other cell.
+    old_cell = sample.scene.grid.rowcol(sample.site.x, sample.site.y)
+    new_cell = moved.scene.grid.rowcol(moved.site.x, moved.site.y)
+    for name in ("antenna_gain", "azimuth_cos", "azimuth_sin"):
+        before[index[name]][old_cell] = 0.0
+        after[index[name]][new_cell] = 0.0
+    for name in SCALAR:  # invariant per cell: the raster simply moves
+        np.testing.assert_allclose(
+            after[index[name]],
+            transform_array(before[index[name]], k, flip),
+            atol=2e-4,
+            err_msg=name,
+        )
+    # The relative azimuth flips sign under a mirror (left of boresight becomes right).
+    sign = -1.0 if flip else 1.0
+    np.testing.assert_allclose(
+        after[index["azimuth_sin"]],
+        sign * transform_array(before[index["azimuth_sin"]], k, flip),
+        atol=2e-4,
+    )
+    # Anchors are a vector field: the vectors turn with the map.
+    ax = transform_array(before[index["anchor_x"]], k, flip)
+    ay = transform_array(before[index["anchor_y"]], k, flip)
+    if flip:
+        ax = -ax
+    for _ in range(k):
+        ax, ay = -ay, ax
+    np.testing.assert_allclose(after[index["anchor_x"]], ax, atol=1e-5)
+    np.testing.assert_allclose(after[index["anchor_y"]], ay, atol=1e-5)
+    # Labels move with the rasters.
+    np.testing.assert_array_equal(moved.path_gain_db, transform_array(sample.path_gain_db, k, flip))
+    np.testing.assert_array_equal(moved.los, transform_array(sample.los, k, flip))
+
+
+def test_boresight_turns_with_the_map(geo):
+    sample = _sample(geo, row=12, col=12, azimuth=0.0)  # pointing north
+    turned = transform_sample(sample, 1, False)  # a quarter turn counter-clockwise
+    assert turned.site.azimuth_deg == pytest.approx(270.0)  # now points west
+    gain = feature_stack(turned.scene, turned.site, ["antenna_gain"])[0]
+    row, col = np.unravel_index(np.argmax(gain), gain.shape)
+    assert col < 12 and abs(row - 12) <= 2  # strongest cells lie west of the site
+    assert transform_azimuth(30.0, 0, True) == pytest.approx(330.0)
+    assert transform_azimuth(30.0, 3, False) == pytest.approx(120.0)
+
+
+def test_non_square_maps_and_asymmetric_patterns(geo):
+    sample = _sample(geo, shape=(16, 24), row=5, col=9)
+    half_turn = transform_sample(sample, 2, False)
+    assert half_turn.scene.grid.shape == (16, 24)
+    assert transform_sample(sample, 1, False).scene.grid.shape == (24, 16)
+    assert pattern_is_mirror_symmetric("tr38901") and pattern_is_mirror_symmetric("iso")
+
+
+def test_map_batches_shapes_masks_and_augmentation(geo):
+    samples = [_sample(geo, row=6 + i, col=9) for i in range(5)]
+    samples[0].path_gain_db[0, 0] = np.nan  # a NaN label must become an invalid cell
+    plain = MapBatches(samples, ["building_height", "distance", "azimuth_cos"], batch_size=2)
+    batches = list(plain)
+    assert len(plain) == 3 and [b[0].shape[0] for b in batches] == [2, 2, 1]
+    x, target, mask = batches[0]
+    assert x.shape == (2, 3, 24, 24) and target.shape == mask.shape == (2, 1, 24, 24)
+    assert mask.dtype == torch.bool and not mask[0, 0, 0, 0] and torch.isfinite(target).all()
+    augmented = MapBatches(samples, ["distance"], batch_size=5, augment=True, seed=1)
+    a, b = next(iter(augmented)), next(iter(augmented))
+    assert not torch.equal(a[0], b[0])  # a fresh draw each epoch
+    again = next(iter(MapBatches(samples, ["distance"], batch_size=5, augment=True, seed=1)))
+    assert torch.equal(a[0], again[0])  # reproducible from the seed
+
+
+def test_sample_from_shard_arrays_puts_the_site_where_the_labels_say():
+    from radiomap_geo.nets.augment import map_sample_from_arrays
+
+    heights = np.zeros((20, 30), np.float32)
+    heights[2:5, 3:6] = 12.0
+    gain = np.full((20, 30), -100.0, np.float32)
+    sample = map_sample_from_arrays(
+        heights,
+        gain,
+        heights == 0,
+        metres_per_pixel=2.0,
+        site_row=7.5,
+        site_col=11.5,
+        site_height_m=25.0,
+        antenna="tr38901",
+        azimuth_deg=90.0,
+    )
+    tx = feature_stack(sample.scene, sample.site, ["tx", "building_height"])
+    assert np.argwhere(tx[0] == 1.0).tolist() == [[7, 11]]
+    assert tx[1][3, 4] == pytest.approx(0.12)  # row 0 is the northern edge, heights / 100
+    assert sample.scene.grid.resolution == 2.0 and sample.site.azimuth_deg == 90.0
+
+
+def test_no_ray_cells_can_be_labelled_weak(geo):
+    sample = _sample(geo)
+    _, target, mask = next(iter(MapBatches([sample], ["distance"], 1)))
+    _, target2, mask2 = next(iter(MapBatches([sample], ["distance"], 1, no_ray_label_db=-160.0)))
+    outdoor = torch.from_numpy(~sample.scene.building_mask)[None, None]
+    assert torch.equal(mask2, mask | outdoor)
+    added = mask2 & ~mask
+    assert added.any() and (target2[added] == -160.0).all()
+    assert torch.equal(target2[mask], target[mask])
+
+
+class _FakeDataset:
+    """What radiomap_geo.dataset.RadioMapDataset offers to the adapter."""
+
+    def __init__(self, grid, site):
+        self.map_tile = np.array([0, 0])
+        self.building_height_m = np.zeros((1, *grid.shape), np.float32)
+        self.gain_db = np.full((2, *grid.shape), -90.0, np.float32)
+        self.mask = np.ones((2, *grid.shape), bool)
+        self.manifest = {"config": {"rx_height_m": 1.5}}
+        self._grid, self._site = grid, site
+
+    def __len__(self):
+        return 2
+
+    def grid(self, tile):
+        return self._grid
+
+    def site(self, index):
+        return self._site
+
+
+def test_samples_from_a_loaded_dataset(geo):
+    from radiomap_geo.nets.augment import samples_from_dataset
+
+    grid = geo.make_grid(16, 16, 2.0)
+    site = geo.site_at_cell(grid, 3, 4)
+    samples = list(samples_from_dataset(_FakeDataset(grid, site)))
+    assert len(samples) == 2 and samples[0].scene.grid is samples[1].scene.grid
+    assert samples[1].site == site and samples[0].scene.rx_height_m == 1.5
+    batch = next(iter(MapBatches(samples, ["tx", "distance"], 2)))
+    assert batch[0].shape == (2, 2, 16, 16) and batch[2].all()

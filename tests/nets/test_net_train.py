@@ -1,0 +1,147 @@
+"""The training loop: masked robust loss, validation, early stopping, checkpoints and resume."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from radiomap_geo.nets import (
+    MapBatches,
+    MapSample,
+    OutputScaling,
+    TrainConfig,
+    build_network,
+    train,
+)
+from radiomap_geo.nets.train import masked_loss
+
+CHANNELS = ["building_height", "log_distance", "tx"]
+SCALING = OutputScaling(-160.0, -40.0)
+
+
+def _samples(geo, n=4, size=16):
+    """Maps whose label is a log-distance law (4 m cells, labels only outside buildings)."""
+    grid = geo.make_grid(size, size, 4.0)
+    out = []
+    for i in range(n):
+        scene = geo.random_scene(grid, seed=i, blocks=3)
+        site = geo.site_at_cell(grid, (3 + 5 * i) % size, (2 + 3 * i) % size, height_m=10.0)
+        x, y = grid.cell_centers()
+        d = np.maximum(np.hypot(x - site.x, y - site.y), 1.0)
+        gain = (-50.0 - 25.0 * np.log10(d)).astype(np.float32)
+        out.append(MapSample(scene, site, gain, scene.building_height == 0))
+    return out
+
+
+def test_masked_loss_ignores_invalid_cells_and_downweights_weak_ones():
+    cfg = TrainConfig(loss="mse", weak_threshold_db=-120.0, weak_weight=0.25)
+    target = torch.tensor([[[[-100.0, -130.0, float("nan")]]]])
+    mask = torch.tensor([[[[True, True, False]]]])
+    pred = SCALING.to_norm(torch.tensor([[[[-88.0, -118.0, 0.0]]]]))  # both 12 dB too strong
+    loss = masked_loss(pred, target, mask, SCALING, cfg)
+    assert torch.isfinite(loss)
+    assert loss.item() == pytest.approx((12.0 / 120.0) ** 2, rel=1e-5)  # weights cancel
+    pred_mixed = SCALING.to_norm(torch.tensor([[[[-100.0, -118.0, 0.0]]]]))  # only the weak one off
+    weighted = masked_loss(pred_mixed, target, mask, SCALING, cfg).item()
+    assert weighted == pytest.approx(0.25 * (12.0 / 120.0) ** 2 / 1.25, rel=1e-5)
+    # Huber: quadratic inside the delta, linear outside.
+    huber = TrainConfig(loss="huber", huber_delta_db=6.0)
+    far = masked_loss(
+        SCALING.to_norm(torch.tensor([[[[-40.0]]]])),
+        torch.tensor([[[[-100.0]]]]),
+        torch.tensor([[[[True]]]]),
+        SCALING,
+        huber,
+    ).item()
+    delta = 6.0 / 120.0
+    assert far == pytest.approx(delta * (60.0 / 120.0 - 0.5 * delta), rel=1e-5)
+
+
+def test_training_improves_validation_and_checkpoints(geo, tmp_path):
+    samples = _samples(geo)
+    train_b = MapBatches(samples[:3], CHANNELS, 1, augment=True, seed=0)
+    val_b = MapBatches(samples[3:], CHANNELS, 1)
+    # Baseline: the best constant (the mean training label) on the validation map.
+    mean = np.concatenate([s.path_gain_db[s.valid] for s in samples[:3]]).mean()
+    val = samples[3]
+    constant_rmse = float(np.sqrt(np.mean((val.path_gain_db[val.valid] - mean) ** 2)))
+    net = build_network("unet", len(CHANNELS), base=6, depth=2)
+    cfg = TrainConfig(epochs=40, lr=1e-2, patience=40)
+    records = []
+    result = train(
+        net, train_b, val_b, cfg, SCALING, checkpoint_path=tmp_path / "ck.pt", log=records.append
+    )
+    assert len(result.history) == 40 and records == result.history
+    rmse = [r["val_rmse_db"] for r in result.history]
+    assert min(rmse) < 0.5 * constant_rmse, (constant_rmse, rmse)
+    assert result.best_epoch == int(np.argmin([r["val_loss"] for r in result.history]))
+    assert (tmp_path / "ck.pt").exists()
+    assert not list(tmp_path.glob("*.tmp"))  # atomic: no leftovers
+
+
+def test_resume_continues_exactly(geo, tmp_path):
+    samples = _samples(geo)
+    cfg = TrainConfig(epochs=4, lr=5e-3, patience=10, schedule="cosine")
+
+    def run(ckpt, fail_after=None):
+        torch.manual_seed(0)
+        net = build_network("unet", len(CHANNELS), base=4, depth=2)
+
+        def log(record):
+            if fail_after is not None and record["epoch"] == fail_after:
+                raise KeyboardInterrupt
+
+        result = train(
+            net,
+            MapBatches(samples[:2], CHANNELS, 2),
+            MapBatches(samples[2:], CHANNELS, 2),
+            cfg,
+            SCALING,
+            checkpoint_path=ckpt,
+            log=log,
+        )
+        return net, result
+
+    straight, r1 = run(tmp_path / "a.pt")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b.pt", fail_after=1)
+    resumed, r2 = run(tmp_path / "b.pt")
+    assert [h["epoch"] for h in r2.history] == [0, 1, 2, 3]
+    for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), k
+    assert r2.best_val_loss == pytest.approx(r1.best_val_loss)
+
+
+def test_early_stopping_restores_best_weights(geo):
+    samples = _samples(geo, n=2)
+    net = build_network("cnn", len(CHANNELS), depth=2, width=4)
+    cfg = TrainConfig(epochs=30, lr=0.0, schedule="constant", patience=2)
+    result = train(
+        net,
+        MapBatches(samples[:1], CHANNELS, 1),
+        MapBatches(samples[1:], CHANNELS, 1),
+        cfg,
+        SCALING,
+    )
+    assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 0
+    assert math.isfinite(result.best_val_loss)
+
+
+def test_streams_need_steps_per_epoch(geo):
+    samples = _samples(geo, n=2)
+    stream = MapBatches(lambda: iter(samples), CHANNELS, 1)
+    net = build_network("cnn", len(CHANNELS), depth=2, width=4)
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        train(net, stream, None, TrainConfig(epochs=1), SCALING)
+    result = train(net, stream, None, TrainConfig(epochs=2, steps_per_epoch=1), SCALING)
+    assert len(result.history) == 2
+
+
+def test_resume_refuses_another_schedule(geo, tmp_path):
+    samples = _samples(geo, n=2)
+    batches = MapBatches(samples, CHANNELS, 2)
+    net = build_network("cnn", len(CHANNELS), depth=2, width=4)
+    train(net, batches, None, TrainConfig(epochs=1), SCALING, checkpoint_path=tmp_path / "c.pt")
+    with pytest.raises(ValueError, match="different"):
+        train(net, batches, None, TrainConfig(epochs=3), SCALING, checkpoint_path=tmp_path / "c.pt")
