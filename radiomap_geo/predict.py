@@ -44,15 +44,17 @@ class SceneSource:
     buildings: object = None  # GeoDataFrame with height_m, or None for open ground
     ndsm: str | Path | None = None
     ortho: str | Path | None = None
+    dsm: str | Path | None = None
+    dtm: str | Path | None = None
 
     def scene_for(self, grid: Grid, rx_height_m: float) -> SceneInputs:
         """Rasterise (and reproject) everything onto ``grid``."""
         ndsm = ortho = None
-        if self.ndsm is not None or self.ortho is not None:
+        if any(p is not None for p in (self.ndsm, self.dsm, self.dtm, self.ortho)):
             from radiomap_geo.io import rasters
 
-            if self.ndsm is not None:
-                ndsm = rasters.read_ndsm(grid, ndsm=self.ndsm)
+            if self.ndsm is not None or self.dsm is not None:
+                ndsm = rasters.read_ndsm(grid, ndsm=self.ndsm, dsm=self.dsm, dtm=self.dtm)
             if self.ortho is not None:
                 ortho = rasters.read_ortho(grid, self.ortho)
         return SceneInputs(
@@ -159,6 +161,8 @@ def predict_coverage(
     model: str | PathGainModel | None = None,
     ndsm: str | Path | None = None,
     ortho: str | Path | None = None,
+    dsm: str | Path | None = None,
+    dtm: str | Path | None = None,
     rx_height_m: float = 1.5,
     per_site: bool = False,
     bandwidth_mhz: float = 20.0,
@@ -177,6 +181,7 @@ def predict_coverage(
             or None for open ground.
         model: a registry name (see :func:`list_models`) or a model object.
         ndsm, ortho: optional raster paths, reprojected onto the grid.
+        dsm, dtm: a surface and a terrain model whose difference stands in for ``ndsm``.
         rx_height_m: receiver height above ground.
         per_site: also return one ``path_gain_db:<site_id>`` band per site.
         bandwidth_mhz, noise_figure_db: receiver noise for ``sinr_db``.
@@ -186,7 +191,7 @@ def predict_coverage(
     """
     sites, path_model = _prepare(grid, sites, model, max_range_m)
     options = PredictOptions(rx_height_m, bandwidth_mhz, noise_figure_db, per_site, tile_size)
-    source = SceneSource(buildings, ndsm, ortho)
+    source = SceneSource(buildings, ndsm, ortho, dsm, dtm)
     bands: dict[str, np.ndarray] = {}
     tiles = iter_coverage_tiles(
         grid, sites, path_model, source, options, as_monitor(progress, is_cancelled)
@@ -208,6 +213,8 @@ def predict_to_file(
     model: str | PathGainModel | None = None,
     ndsm: str | Path | None = None,
     ortho: str | Path | None = None,
+    dsm: str | Path | None = None,
+    dtm: str | Path | None = None,
     rx_height_m: float = 1.5,
     per_site: bool = False,
     bandwidth_mhz: float = 20.0,
@@ -234,7 +241,7 @@ def predict_to_file(
     shell = CoverageResult(grid, {}, sites, path_model.name, _metadata(path_model, options))
     monitor = as_monitor(progress, is_cancelled)
     with TiledBandWriter(path, grid, names, shell.tags(), overwrite, dst_crs) as writer:
-        source = SceneSource(buildings, ndsm, ortho)
+        source = SceneSource(buildings, ndsm, ortho, dsm, dtm)
         for tile, bands in iter_coverage_tiles(grid, sites, path_model, source, options, monitor):
             writer.write_tile(tile, bands)
     return writer.path

@@ -124,3 +124,51 @@ def test_cancel_stops_the_run(grid):
             is_cancelled=lambda: len(calls) >= 2,
         )
     assert len(calls) == 2 and calls[-1][1] > 2
+
+
+def test_cancelled_file_run_leaves_nothing(tmp_path, grid):
+    from radiomap_geo.predict import predict_to_file
+
+    minx, miny, maxx, maxy = grid.bounds
+    sites = _sites(grid, [{"site_id": "a", "x": minx + 10, "y": miny + 10, "height_m": 20}])
+    calls = []
+    with pytest.raises(Cancelled):
+        predict_to_file(
+            tmp_path / "cov.tif",
+            grid,
+            sites,
+            None,
+            tile_size=32,
+            progress=lambda d, t, m: calls.append(d),
+            is_cancelled=lambda: len(calls) >= 3,
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ndsm_raster_reaches_the_model(tmp_path, grid):
+    """An nDSM in another CRS is reprojected onto each tile and handed to the model."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from radiomap_geo.predict import SceneSource
+
+    minx, miny, maxx, maxy = grid.bounds
+    path = tmp_path / "ndsm.tif"
+    # A 3067 (ETRS-TM35FIN) raster 12 m high everywhere, covering the grid generously.
+    from pyproj import Transformer
+
+    x0, y0 = Transformer.from_crs(grid.crs, "EPSG:3067", always_xy=True).transform(minx, maxy)
+    profile = dict(
+        driver="GTiff",
+        width=120,
+        height=120,
+        count=1,
+        dtype="float32",
+        crs="EPSG:3067",
+        transform=from_origin(x0 - 100, y0 + 100, 10, 10),
+    )
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(np.full((1, 120, 120), 12.0, np.float32))
+    scene = SceneSource(None, ndsm=path).scene_for(grid.window(10, 10, 20, 20), 1.5)
+    assert scene.ndsm.shape == (20, 20)
+    assert np.allclose(scene.ndsm, 12.0)

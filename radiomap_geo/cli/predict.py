@@ -26,6 +26,18 @@ from radiomap_geo.cli.options import (
     help="Normalised surface model raster (any CRS).",
 )
 @click.option(
+    "--dsm",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Surface model; with --dtm it stands in for --ndsm (nDSM = DSM - DTM).",
+)
+@click.option(
+    "--dtm",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Terrain model paired with --dsm.",
+)
+@click.option(
     "--ortho",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
@@ -62,6 +74,8 @@ def predict(**opts) -> None:
             model=opts["model"],
             ndsm=opts["ndsm"],
             ortho=opts["ortho"],
+            dsm=opts["dsm"],
+            dtm=opts["dtm"],
             rx_height_m=opts["rx_height"],
             per_site=opts["per_site"],
             bandwidth_mhz=opts["bandwidth"],
