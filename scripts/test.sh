@@ -4,7 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --qgis
-# shellcheck source=scripts/qgis_env.sh
-source scripts/qgis_env.sh
 .venv/bin/ruff check .
 .venv/bin/python -m pytest "$@"

@@ -1,0 +1,646 @@
+"""Shared adapter between QGIS Processing and the radiomap-geo Python API.
+
+Everything here converts: QGIS layers to GeoDataFrames and file paths, the extent to a
+``BBox``, ``feedback`` to the API's ``progress``/``is_cancelled`` callables, library errors to
+``QgsProcessingException``. No radio logic lives in the plugin: a new capability is a subclass of
+:class:`CoverageAlgorithm` that declares its own parameters and calls one API function.
+
+Threading: the algorithms keep the default flags (``FlagSupportsBatch | FlagCanCancel``) and do
+*not* set ``FlagNoThreading``, so QGIS runs them in a background task and the map canvas stays
+responsive while torch (or Sionna RT) computes. That is safe because the adapter reads inputs only
+through the Processing context (feature sources and raster paths, which QGIS prepares for the
+worker thread), never touches ``iface``, widgets or project layers, and styles the outputs through
+post-processors that QGIS calls in the main thread after the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsCsException,
+    QgsFeatureRequest,
+    QgsGeometry,
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingMultiStepFeedback,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterCrs,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterString,
+    QgsProcessingUtils,
+    QgsRectangle,
+)
+from qgis.PyQt.QtCore import QCoreApplication, QDate, QDateTime, QTime, QVariant
+
+from .. import styles
+from ..native import isolate_bundled_libraries
+
+INSTALL_HINT = (
+    "Install radiomap-geo (it brings PyTorch) into the Python that QGIS uses: run "
+    "'python3 -m pip install radiomap-geo' with that Python (on Windows in the OSGeo4W Shell, on "
+    "macOS with the python3 inside the QGIS application bundle), then restart QGIS. Ray tracing "
+    "also needs 'python3 -m pip install \"radiomap-geo[rt]\"'."
+)
+
+#: CLI options (as named in library messages) to Processing parameter names, where they differ.
+CLI_OPTION_PARAMETERS = {
+    "bbox": "EXTENT",
+    "bbox-crs": "EXTENT",
+    "tx-file": "SITES",
+    "sites": "SITES",
+    "rx-height": "RX_HEIGHT",
+    "samples": "SAMPLES",
+    "no-diffraction": "DIFFRACTION",
+    "output": "OUTPUT_RSRP",
+}
+
+#: Model names offered when radiomap-geo cannot be imported while QGIS builds the toolbox.
+FALLBACK_MODELS = ("3gpp-uma", "free-space", "log-distance", "cost231-hata", "3gpp-umi")
+
+
+def tr(text: str) -> str:
+    """Translate ``text`` in the plugin's context."""
+    return QCoreApplication.translate("RadiomapGeo", text)
+
+
+def import_api():
+    """Import ``radiomap_geo.api`` (and so torch), or explain how to install it."""
+    isolate_bundled_libraries()  # before any wheel with bundled GDAL/GEOS/PROJ loads
+    try:
+        return importlib.import_module("radiomap_geo.api")
+    except ImportError as exc:
+        raise QgsProcessingException(
+            tr("radiomap-geo could not be imported ({}). {}").format(exc, INSTALL_HINT)
+        ) from exc
+
+
+def available_models() -> list[str]:
+    """``list_models()`` of the installed radiomap-geo (default model first), or a fallback."""
+    try:
+        names = list(import_api().list_models())
+    except Exception:  # the toolbox must load even with a broken or missing installation
+        return list(FALLBACK_MODELS)
+    return names or list(FALLBACK_MODELS)
+
+
+def crs_to_user_input(crs: QgsCoordinateReferenceSystem) -> str:
+    """A string pyproj understands for a QGIS CRS (``EPSG:xxxx`` where possible, else WKT2)."""
+    authid = crs.authid()
+    if authid.upper().startswith("EPSG:"):
+        return authid
+    return crs.toWkt(QgsCoordinateReferenceSystem.WKT2_2019)
+
+
+def qgis_crs(pyproj_crs) -> QgsCoordinateReferenceSystem:
+    """The QGIS CRS of a pyproj CRS."""
+    epsg = pyproj_crs.to_epsg()
+    if epsg:
+        return QgsCoordinateReferenceSystem(f"EPSG:{epsg}")
+    return QgsCoordinateReferenceSystem.fromWkt(pyproj_crs.to_wkt())
+
+
+def python_value(value):
+    """A plain Python value for a QGIS attribute (``NULL`` becomes ``None``)."""
+    if value is None:
+        return None
+    if isinstance(value, QVariant):
+        return None if value.isNull() else value.value()
+    if isinstance(value, QDateTime):
+        return value.toPyDateTime() if value.isValid() else None
+    if isinstance(value, QDate):
+        return value.toPyDate() if value.isValid() else None
+    if isinstance(value, QTime):
+        return value.toPyTime() if value.isValid() else None
+    return value
+
+
+def source_to_frame(
+    source, crs: QgsCoordinateReferenceSystem, request=None, single_points: bool = False
+):
+    """A GeoDataFrame with the geometries and attributes of a feature source.
+
+    With ``single_points``, one-part multipoints (as in many Shapefiles) become points.
+    """
+    import geopandas as gpd
+
+    names = source.fields().names()
+    columns: dict[str, list] = {name: [] for name in names}
+    wkbs: list[bytes | None] = []
+    for feature in source.getFeatures(request or QgsFeatureRequest()):
+        geometry = feature.geometry()
+        if single_points and geometry.isMultipart() and geometry.constGet().numGeometries() == 1:
+            geometry = QgsGeometry(geometry.constGet().geometryN(0).clone())
+        wkbs.append(None if geometry.isNull() else bytes(geometry.asWkb()))
+        for name, value in zip(names, feature.attributes()):
+            columns[name].append(python_value(value))
+    geoseries = gpd.GeoSeries.from_wkb(wkbs, crs=crs_to_user_input(crs) if crs.isValid() else None)
+    columns.pop("geometry", None)  # a field called "geometry" would clash with the geometry column
+    return gpd.GeoDataFrame(columns, geometry=geoseries)
+
+
+class FeedbackMonitor:
+    """The API's ``progress(done, total, message)`` and ``is_cancelled()`` over a feedback."""
+
+    def __init__(self, feedback: QgsProcessingFeedback) -> None:
+        self.feedback = feedback
+        self._last_message = ""
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        """Report ``done`` of ``total`` units of work as a percentage."""
+        if total:
+            self.feedback.setProgress(100.0 * min(max(done / total, 0.0), 1.0))
+        if message and message != self._last_message:
+            self._last_message = message
+            self.feedback.setProgressText(message)
+
+    def is_cancelled(self) -> bool:
+        """Whether the user pressed Cancel."""
+        return self.feedback.isCanceled()
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputSpec:
+    """A raster output: which result bands it holds and how QGIS styles it when loading it."""
+
+    key: str
+    description: str
+    bands: Callable[[list[str]], list[str]]
+    style: Callable | None = None
+    optional: bool = False
+    create_by_default: bool = True
+
+
+class CoverageAlgorithm(QgsProcessingAlgorithm):
+    """Base class: sites + buildings + extent in, coverage rasters out.
+
+    Subclasses set :attr:`NAME`, :attr:`DISPLAY_NAME`, :attr:`HELP`, add their parameters in
+    :meth:`model_parameters` and compute the result in :meth:`run_model`.
+    """
+
+    NAME = ""
+    DISPLAY_NAME = ""
+    HELP = ""
+
+    SITES = "SITES"
+    BUILDINGS = "BUILDINGS"
+    DOWNLOAD_OSM = "DOWNLOAD_OSM"
+    OSM_CACHE_ONLY = "OSM_CACHE_ONLY"
+    OSM_CACHE_DIR = "OSM_CACHE_DIR"
+    OVERPASS_URL = "OVERPASS_URL"
+    EXTENT = "EXTENT"
+    RESOLUTION = "RESOLUTION"
+    CRS = "CRS"
+    RX_HEIGHT = "RX_HEIGHT"
+    BANDWIDTH = "BANDWIDTH"
+    NOISE_FIGURE = "NOISE_FIGURE"
+    HEIGHT_FIELD = "HEIGHT_FIELD"
+    DEFAULT_HEIGHT = "DEFAULT_HEIGHT"
+    PER_SITE = "PER_SITE"
+    ALLOW_LARGE = "ALLOW_LARGE"
+
+    OUTPUT_RSRP = "OUTPUT_RSRP"
+    OUTPUT_BEST_SERVER = "OUTPUT_BEST_SERVER"
+    OUTPUT_SINR = "OUTPUT_SINR"
+    OUTPUT_PER_SITE = "OUTPUT_PER_SITE"
+
+    # -- QgsProcessingAlgorithm boilerplate ------------------------------------------------------
+    def createInstance(self):  # noqa: D102
+        return type(self)()
+
+    def name(self) -> str:  # noqa: D102
+        return self.NAME
+
+    def displayName(self) -> str:  # noqa: D102
+        return tr(self.DISPLAY_NAME)
+
+    def group(self) -> str:  # noqa: D102
+        return tr("Coverage")
+
+    def groupId(self) -> str:  # noqa: D102
+        return "coverage"
+
+    def shortHelpString(self) -> str:  # noqa: D102
+        return tr(self.HELP) + "<p>" + tr(_COMMON_HELP) + "</p>"
+
+    def flags(self):  # noqa: D102
+        # Background thread on purpose (no FlagNoThreading): see the module docstring.
+        return QgsProcessingAlgorithm.FlagSupportsBatch | QgsProcessingAlgorithm.FlagCanCancel
+
+    # -- parameters --------------------------------------------------------------------------------
+    def model_parameters(self) -> list[QgsProcessingParameterDefinition]:
+        """Parameters of the subclass, shown after the receiver height."""
+        return []
+
+    def output_specs(self) -> list[OutputSpec]:
+        """The raster outputs, each split from the result's bands."""
+        return [
+            OutputSpec(
+                self.OUTPUT_RSRP, tr("RSRP (dBm)"), lambda n: ["rsrp_dbm"], styles.style_rsrp
+            ),
+            OutputSpec(
+                self.OUTPUT_BEST_SERVER,
+                tr("Best server"),
+                lambda n: ["best_server"],
+                None,  # styled with the site ids, see _style_output
+                optional=True,
+            ),
+            OutputSpec(
+                self.OUTPUT_SINR, tr("SINR (dB)"), lambda n: ["sinr_db"], styles.style_sinr, True
+            ),
+            OutputSpec(
+                self.OUTPUT_PER_SITE,
+                tr("Path gain per site (dB, one band per site)"),
+                lambda n: [b for b in n if b.startswith("path_gain_db:")],
+                styles.style_path_gain,
+                optional=True,
+                create_by_default=False,
+            ),
+        ]
+
+    def initAlgorithm(self, config=None):  # noqa: D102
+        self.addParameter(
+            QgsProcessingParameterFeatureSource(
+                self.SITES,
+                tr("Transmitter sites (points with height_m)"),
+                [QgsProcessing.TypeVectorPoint],
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterFeatureSource(
+                self.BUILDINGS,
+                tr("Building footprints (polygons, optional 'height' field)"),
+                [QgsProcessing.TypeVectorPolygon],
+                optional=True,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterField(
+                self.HEIGHT_FIELD,
+                tr("Building height field in metres (empty: 'height' or OSM tags, else default)"),
+                parentLayerParameterName=self.BUILDINGS,
+                type=QgsProcessingParameterField.Numeric,
+                optional=True,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterBoolean(
+                self.DOWNLOAD_OSM,
+                tr("Without a buildings layer, download buildings from OpenStreetMap"),
+                defaultValue=True,
+            )
+        )
+        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, tr("Area to compute")))
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.RESOLUTION,
+                tr("Cell size (metres)"),
+                QgsProcessingParameterNumber.Double,
+                defaultValue=5.0,
+                minValue=0.1,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterCrs(
+                self.CRS,
+                tr("Output CRS, projected in metres (empty: the local UTM zone)"),
+                optional=True,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.RX_HEIGHT,
+                tr("Receiver height above ground (metres)"),
+                QgsProcessingParameterNumber.Double,
+                defaultValue=1.5,
+                minValue=0.0,
+                maxValue=500.0,
+            )
+        )
+        for parameter in self.model_parameters():
+            self.addParameter(parameter)
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.BANDWIDTH,
+                tr("Channel bandwidth (MHz), for SINR"),
+                QgsProcessingParameterNumber.Double,
+                defaultValue=20.0,
+                minValue=0.001,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.NOISE_FIGURE,
+                tr("Receiver noise figure (dB), for SINR"),
+                QgsProcessingParameterNumber.Double,
+                defaultValue=7.0,
+                minValue=0.0,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterBoolean(
+                self.PER_SITE, tr("Also write the path gain of every site"), defaultValue=False
+            )
+        )
+        advanced = [
+            QgsProcessingParameterBoolean(
+                self.OSM_CACHE_ONLY,
+                tr("OpenStreetMap: use the download cache only (offline)"),
+                defaultValue=False,
+            ),
+            QgsProcessingParameterFile(
+                self.OSM_CACHE_DIR,
+                tr("OpenStreetMap download cache folder"),
+                behavior=QgsProcessingParameterFile.Folder,
+                optional=True,
+            ),
+            QgsProcessingParameterString(
+                self.OVERPASS_URL,
+                tr("OpenStreetMap: Overpass API URL (empty: the public server)"),
+                optional=True,
+            ),
+            QgsProcessingParameterNumber(
+                self.DEFAULT_HEIGHT,
+                tr("Height of buildings without height information (metres)"),
+                QgsProcessingParameterNumber.Double,
+                defaultValue=10.0,
+                minValue=0.1,
+            ),
+            QgsProcessingParameterBoolean(
+                self.ALLOW_LARGE,
+                tr("Allow very large areas (more than 64 million cells)"),
+                defaultValue=False,
+            ),
+        ]
+        for parameter in advanced:
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            self.addParameter(parameter)
+        for spec in self.output_specs():
+            self.addParameter(
+                QgsProcessingParameterRasterDestination(
+                    spec.key,
+                    spec.description,
+                    optional=spec.optional,
+                    createByDefault=spec.create_by_default,
+                )
+            )
+
+    # -- the run -----------------------------------------------------------------------------------
+    def run_model(self, api, grid, sites, buildings, parameters, context, monitor, per_site: bool):
+        """Compute and return the API's ``CoverageResult``. Subclasses implement this."""
+        raise NotImplementedError
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: D102
+        api = import_api()
+        errors = importlib.import_module("radiomap_geo.errors")
+        steps = QgsProcessingMultiStepFeedback(3, feedback)
+        try:
+            grid = self.grid_from_parameters(api, parameters, context, feedback)
+            feedback.pushInfo(tr("Grid: {}").format(grid))
+            sites = self.sites_from_parameters(api, grid, parameters, context)
+            buildings = self.buildings_from_parameters(api, grid, parameters, context, feedback)
+            if feedback.isCanceled():
+                raise errors.Cancelled("cancelled by the user")
+            steps.setCurrentStep(1)
+            destinations = self.destinations(parameters, context)
+            per_site = self.OUTPUT_PER_SITE in destinations
+            monitor = FeedbackMonitor(steps)
+            result = self.run_model(
+                api, grid, sites, buildings, parameters, context, monitor, per_site
+            )
+            steps.setCurrentStep(2)
+            return self.write_outputs(result, destinations, context, steps)
+        except errors.Cancelled as exc:
+            raise QgsProcessingException(tr("Cancelled by the user.")) from exc
+        except errors.RadiomapError as exc:
+            # Library errors carry a message for the user: show it, not a traceback.
+            raise QgsProcessingException(self.user_message(str(exc))) from exc
+        except ImportError as exc:
+            raise QgsProcessingException(
+                tr("A dependency of radiomap-geo is missing ({}). {}").format(exc, INSTALL_HINT)
+            ) from exc
+
+    def user_message(self, text: str) -> str:
+        """A library message with command-line options named as this algorithm's parameters.
+
+        The core's messages name the CLI options (``--bbox``); here they become the parameter's
+        label and name, e.g. ``'Area to compute' (EXTENT)``. Unknown options stay as they are.
+        """
+
+        def replace(match: re.Match) -> str:
+            option = match.group(1)
+            name = CLI_OPTION_PARAMETERS.get(option, option.replace("-", "_").upper())
+            definition = self.parameterDefinition(name)
+            if definition is None:
+                return match.group(0)
+            return f"'{definition.description()}' ({name})"
+
+        text = re.sub(r"--([a-z][a-z-]*)(?: FILE)?", replace, text)
+        return text.replace(" (allow_large=True)", "")
+
+    # -- adapters ----------------------------------------------------------------------------------
+    def grid_from_parameters(self, api, parameters, context, feedback):
+        """``Grid.from_bbox`` of the extent (in the extent's own CRS) and the cell size."""
+        rect = self.parameterAsExtent(parameters, self.EXTENT, context)
+        extent_crs = self.parameterAsExtentCrs(parameters, self.EXTENT, context)
+        if not extent_crs.isValid():
+            # An extent typed without "[EPSG:xxxx]" outside a project: read it in the sites' CRS.
+            extent_crs = self._sites_source(parameters, context).sourceCrs()
+            feedback.pushWarning(
+                tr("The extent has no CRS; reading it in the sites layer CRS {}.").format(
+                    extent_crs.authid() or extent_crs.description()
+                )
+            )
+        if rect.isNull() or rect.isEmpty():
+            raise QgsProcessingException(tr("The area to compute (extent) is empty."))
+        bbox = api.BBox.parse(
+            (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum()),
+            crs=crs_to_user_input(extent_crs),
+        )
+        work_crs = self.parameterAsCrs(parameters, self.CRS, context)
+        allow_large = self.parameterAsBoolean(parameters, self.ALLOW_LARGE, context)
+        kwargs = {} if not allow_large else {"max_cells": None}
+        return api.Grid.from_bbox(
+            bbox,
+            resolution=self.parameterAsDouble(parameters, self.RESOLUTION, context),
+            crs=crs_to_user_input(work_crs) if work_crs.isValid() else None,
+            **kwargs,
+        )
+
+    def _sites_source(self, parameters, context):
+        source = self.parameterAsSource(parameters, self.SITES, context)
+        if source is None:
+            raise QgsProcessingException(
+                self.invalidSourceError(parameters, self.SITES)  # standard QGIS wording
+            )
+        return source
+
+    def sites_from_parameters(self, api, grid, parameters, context):
+        """``sites_from_frame`` of the sites layer (selection and filters respected)."""
+        source = self._sites_source(parameters, context)
+        frame = source_to_frame(source, source.sourceCrs(), single_points=True)
+        name = tr("the sites layer '{}'").format(source.sourceName())
+        return api.sites_from_frame(frame, crs=grid.crs, source=name)
+
+    def buildings_from_parameters(self, api, grid, parameters, context, feedback):
+        """``load_buildings`` from the buildings layer, or from OpenStreetMap when none is given."""
+        height_kw = {
+            "default_height_m": self.parameterAsDouble(parameters, self.DEFAULT_HEIGHT, context)
+        }
+        source = self.parameterAsSource(parameters, self.BUILDINGS, context)
+        if source is None:
+            if not self.parameterAsBoolean(parameters, self.DOWNLOAD_OSM, context):
+                raise QgsProcessingException(
+                    tr(
+                        "No buildings layer was given and downloading buildings from "
+                        "OpenStreetMap is switched off: choose a buildings layer or tick "
+                        "'download buildings from OpenStreetMap'."
+                    )
+                )
+            cache_dir = self.parameterAsFile(parameters, self.OSM_CACHE_DIR, context) or None
+            feedback.pushInfo(tr("Buildings: from OpenStreetMap for the grid's area"))
+            buildings = api.load_buildings(
+                grid,
+                source=None,
+                cache_dir=cache_dir,
+                cache_only=self.parameterAsBoolean(parameters, self.OSM_CACHE_ONLY, context),
+                overpass_url=self.parameterAsString(parameters, self.OVERPASS_URL, context) or None,
+                **height_kw,
+            )
+            feedback.pushInfo(
+                tr("Buildings: {} footprints from OpenStreetMap").format(len(buildings))
+            )
+            return buildings
+        height_fields = self.parameterAsFields(parameters, self.HEIGHT_FIELD, context)
+        if height_fields:
+            height_kw["height_column"] = height_fields[0]
+        # Read only the footprints on the grid (plus a cell): a country-wide layer stays cheap.
+        request = QgsFeatureRequest()
+        rect = self._grid_rect_in(grid, source.sourceCrs(), context)
+        if rect is not None:
+            request.setFilterRect(rect)
+        frame = source_to_frame(source, source.sourceCrs(), request)
+        if len(frame) == 0:
+            layer_extent = source.sourceExtent()
+            raise QgsProcessingException(
+                tr(
+                    "The buildings layer '{}' has no footprints inside the area {} ({}); the "
+                    "layer covers {} ({}). Check the extent and its CRS, or choose a buildings "
+                    "layer that covers the area."
+                ).format(
+                    source.sourceName(),
+                    tuple(round(v, 1) for v in grid.bounds),
+                    grid.crs.to_string(),
+                    layer_extent.toString(1),
+                    source.sourceCrs().authid(),
+                )
+            )
+        feedback.pushInfo(tr("Buildings: {} footprints from the layer").format(len(frame)))
+        return api.load_buildings(grid, source=frame, **height_kw)
+
+    @staticmethod
+    def _grid_rect_in(grid, crs, context) -> QgsRectangle | None:
+        """The grid's bounds (plus one cell) in ``crs``, to read only the features needed."""
+        if not crs.isValid():
+            return None
+        minx, miny, maxx, maxy = grid.bounds
+        pad = grid.resolution
+        rect = QgsRectangle(minx - pad, miny - pad, maxx + pad, maxy + pad)
+        try:
+            transform = QgsCoordinateTransform(qgis_crs(grid.crs), crs, context.transformContext())
+            return transform.transformBoundingBox(rect)
+        except QgsCsException:
+            return None
+
+    def raster_path(self, parameters, key, context) -> str | None:
+        """The file path of an optional raster layer parameter (GDAL rasters only)."""
+        layer = self.parameterAsRasterLayer(parameters, key, context)
+        if layer is None:
+            return None
+        if layer.providerType() != "gdal":
+            raise QgsProcessingException(
+                tr(
+                    "{}: '{}' is not a raster file (provider '{}'); save it as a GeoTIFF first."
+                ).format(
+                    self.parameterDefinition(key).description(), layer.name(), layer.providerType()
+                )
+            )
+        return layer.source()
+
+    # -- outputs -----------------------------------------------------------------------------------
+    def destinations(self, parameters, context: QgsProcessingContext) -> dict[str, str]:
+        """Output key to file path, for every output the user asked for."""
+        paths = {}
+        for spec in self.output_specs():
+            path = self.parameterAsOutputLayer(parameters, spec.key, context)
+            if path:
+                if Path(path).suffix.lower() not in (".tif", ".tiff"):
+                    raise QgsProcessingException(
+                        tr("{}: '{}' must be a GeoTIFF (.tif) file.").format(spec.description, path)
+                    )
+                paths[spec.key] = path
+        if self.OUTPUT_PER_SITE not in paths and self.parameterAsBoolean(
+            parameters, self.PER_SITE, context
+        ):
+            path = QgsProcessingUtils.generateTempFilename("path_gain_per_site.tif")
+            paths[self.OUTPUT_PER_SITE] = path
+            context.addLayerToLoadOnCompletion(
+                path,
+                QgsProcessingContext.LayerDetails(
+                    tr("Path gain per site"), context.project(), self.OUTPUT_PER_SITE
+                ),
+            )
+        return paths
+
+    def write_outputs(self, result, destinations, context, feedback) -> dict[str, str]:
+        """Split the result's bands into one GeoTIFF per output; style those QGIS will load."""
+        outputs = {}
+        specs = {spec.key: spec for spec in self.output_specs()}
+        for i, (key, path) in enumerate(destinations.items()):
+            bands = specs[key].bands(list(result.bands))
+            if not bands:
+                continue
+            subset = dataclasses.replace(result, bands={b: result.bands[b] for b in bands})
+            outputs[key] = str(subset.write(path, overwrite=True))
+            self._style_output(specs[key], path, result, context)
+            feedback.setProgress(100.0 * (i + 1) / len(destinations))
+        return outputs
+
+    def _style_output(self, spec: OutputSpec, path: str, result, context) -> None:
+        if not context.willLoadLayerOnCompletion(path):
+            return
+        if spec.key == self.OUTPUT_BEST_SERVER:
+            ids = list(result.sites.ids)
+            style = lambda layer: styles.style_best_server(layer, ids)  # noqa: E731
+        else:
+            style = spec.style
+        if style is not None:
+            details = context.layerToLoadOnCompletionDetails(path)
+            details.setPostProcessor(styles.StylePostProcessor.create(style))
+
+
+_COMMON_HELP = (
+    "Sites: points with a height_m field (antenna height above ground, m) and optional site_id, "
+    "power_dbm (43), frequency_mhz (3500), antenna ('iso', 'tr38901' or an MSI file), "
+    "azimuth_deg and tilt_deg. Buildings: polygons with an optional 'height' field (m); "
+    "without a layer they are downloaded from OpenStreetMap for the area. The extent is read in "
+    "its own CRS; results are computed on a grid in a projected CRS in metres (the local UTM "
+    "zone unless you choose one). Outputs are GeoTIFFs with NaN as nodata: RSRP in dBm, best "
+    "server (1-based site number, labelled with the site ids), SINR in dB. Needs the "
+    "radiomap-geo Python package installed in the Python QGIS uses."
+)

@@ -1,0 +1,79 @@
+"""``radiomapgeo:raytracecoverage`` (Sionna RT) through ``processing.run``: small area, few rays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("qgis.core")
+
+from qgis_support import qgis_extent  # noqa: E402
+
+pytestmark = [pytest.mark.qgis, pytest.mark.rt]
+
+
+@pytest.fixture(scope="module")
+def sionna_ready():
+    """Skip unless Sionna RT can run here (CUDA, or libLLVM 19 for the CPU backend)."""
+    from radiomap_geo.errors import DependencyError
+    from radiomap_geo.rt.llvm import import_sionna_rt, libllvm_available
+
+    try:
+        import_sionna_rt()
+    except DependencyError as exc:
+        pytest.skip(str(exc))
+    import mitsuba as mi
+
+    if mi.variant().startswith("llvm") and not libllvm_available():
+        pytest.skip("libLLVM 19 not found: apt-get install libllvm19 (or run on a CUDA GPU)")
+
+
+def test_raytrace_small_area(qgis_app, sionna_ready, delft, tmp_path, feedback):
+    import processing
+    import rasterio
+
+    # 80 m x 80 m around the north-east site, 4 m cells, 1e5 rays, one bounce.
+    x, y = delft["sites_list"][0]["x"], delft["sites_list"][0]["y"]
+    box = (x - 60, y - 60, x + 20, y + 20)
+    outputs = {
+        "OUTPUT_RSRP": str(tmp_path / "rsrp.tif"),
+        "OUTPUT_BEST_SERVER": str(tmp_path / "best.tif"),
+        "OUTPUT_SINR": str(tmp_path / "sinr.tif"),
+    }
+    from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsVectorLayer
+
+    sites = QgsVectorLayer(
+        "Point?crs=EPSG:28992&field=site_id:string&field=height_m:double", "rt site", "memory"
+    )
+    feature = QgsFeature(sites.fields())
+    feature.setAttributes(["ne", 25.0])
+    feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(x, y)))
+    sites.dataProvider().addFeatures([feature])
+    try:
+        processing.run(
+            "radiomapgeo:raytracecoverage",
+            {
+                "SITES": sites,
+                "BUILDINGS": delft["buildings"],
+                "EXTENT": qgis_extent(box, "EPSG:28992"),
+                "CRS": "EPSG:28992",
+                "RESOLUTION": 4.0,
+                "SAMPLES": 100_000,
+                "MAX_DEPTH": 1,
+                "DIFFRACTION": False,
+                **outputs,
+            },
+            feedback=feedback,
+        )
+    finally:
+        del sites
+    with rasterio.open(outputs["OUTPUT_RSRP"]) as ds:
+        assert ds.crs.to_epsg() == 28992 and ds.res == (4.0, 4.0)
+        assert tuple(ds.bounds) == box
+        rsrp = ds.read(1)
+        row, col = ds.index(x, y)
+    assert np.isfinite(rsrp).mean() > 0.3
+    assert -160 < np.nanmin(rsrp) and np.nanmax(rsrp) < 43
+    # The transmitter's own cell is within a few dB of the strongest cell.
+    assert np.isfinite(rsrp[row, col]) and rsrp[row, col] > np.nanmax(rsrp) - 6
+    assert max(feedback.progress_values) == pytest.approx(100.0)
