@@ -117,6 +117,28 @@ def _antenna_gain(scene: SceneInputs, site: Site) -> np.ndarray:
     return antenna_gain_map(scene.grid, site, scene.rx_height_m) / 10.0
 
 
+def _line_of_sight(scene: SceneInputs, site: Site) -> np.ndarray:
+    from radiomap_geo.los import line_of_sight
+
+    visible = line_of_sight(
+        scene.building_height,
+        scene.grid,
+        scene.grid,
+        (site.x, site.y),
+        site.height_m,
+        scene.rx_height_m,
+    )
+    return visible.astype(np.float32)
+
+
+def _free_space(scene: SceneInputs, site: Site) -> np.ndarray:
+    """Free-space path gain (dB) / 100: the physics prior a network refines."""
+    dx, dy, dz = site_offsets(scene.grid, site, scene.rx_height_m)
+    d = np.maximum(np.sqrt(dx**2 + dy**2 + dz**2), 1.0)
+    gain = -20.0 * np.log10(4.0 * np.pi * d * site.frequency_mhz * 1e6 / 299_792_458.0)
+    return (gain / METRES_SCALE).astype(np.float32)
+
+
 def _ortho_band(index: int) -> Callable[[SceneInputs, Site], np.ndarray]:
     def channel(scene: SceneInputs, site: Site) -> np.ndarray:
         if scene.ortho is None or scene.ortho.shape[0] <= index:
@@ -150,6 +172,8 @@ CHANNELS: dict[str, Callable[[SceneInputs, Site], np.ndarray]] = {
     "azimuth_sin": _azimuth(np.sin),
     "elevation": _elevation,
     "antenna_gain": _antenna_gain,
+    "los": _line_of_sight,
+    "free_space_db": _free_space,
 }
 """Every per-cell input channel a model can ask for, by stable name (units noted in each)."""
 

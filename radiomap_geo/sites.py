@@ -125,7 +125,8 @@ class Sites(Sequence):
         if crs == self.crs:
             return self
         tr = Transformer.from_crs(self.crs, crs, always_xy=True)
-        xs, ys = tr.transform(self.xy()[:, 0], self.xy()[:, 1])
+        xy = self.xy()
+        xs, ys = tr.transform(xy[:, 0].tolist(), xy[:, 1].tolist())
         moved = tuple(replace(s, x=float(x), y=float(y)) for s, x, y in zip(self, xs, ys))
         return Sites(moved, crs)
 

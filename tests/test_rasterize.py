@@ -58,3 +58,16 @@ def test_missing_inputs_are_explained(grid):
     with pytest.raises(InputError, match="unknown input channels"):
         feature_stack(scene, site, ["colour"])
     assert "building_height" in CHANNELS and "ndsm" in CHANNELS
+
+
+def test_physics_prior_channels(grid):
+    """Line of sight over the building raster and the free-space gain (dB/100)."""
+    heights = np.zeros(grid.shape, np.float32)
+    wall = grid.rowcol(np.array([500120.0]), np.array([6670100.0]))
+    heights[:, wall[1][0] : wall[1][0] + 3] = 30.0  # a 6 m thick, 30 m tall wall running N-S
+    site = Site("s", 500100.0, 6670100.0, 10.0)
+    stack = feature_stack(SceneInputs(grid, heights), site, ["los", "free_space_db"])
+    assert stack[0][grid.rowcol(500110.0, 6670100.0)] == 1.0  # in front of the wall
+    assert stack[0][grid.rowcol(500150.0, 6670100.0)] == 0.0  # behind it
+    # 3.5 GHz at 50 m (3-D 50.9 m): -77.5 dB.
+    assert stack[1][grid.rowcol(500051.0, 6670100.0)] * 100 == pytest.approx(-77.45, abs=0.2)
