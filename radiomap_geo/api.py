@@ -16,7 +16,13 @@ from __future__ import annotations
 from radiomap_geo.coverage import CoverageResult, noise_power_dbm
 from radiomap_geo.grid import BBox, Grid, utm_crs_for
 from radiomap_geo.io.buildings import load_buildings, read_buildings
-from radiomap_geo.models.registry import DEFAULT_MODEL, describe_models, get_model, list_models
+from radiomap_geo.models.registry import (
+    DEFAULT_MODEL,
+    default_model,
+    describe_models,
+    get_model,
+    list_models,
+)
 from radiomap_geo.predict import predict_coverage, predict_to_file
 from radiomap_geo.rasterize import feature_stack, rasterize_buildings
 from radiomap_geo.sites import Site, Sites, read_sites, sites_from_frame
@@ -36,6 +42,7 @@ __all__ = [
     "Grid",
     "Site",
     "Sites",
+    "default_model",
     "describe_models",
     "feature_stack",
     "get_model",

@@ -6,6 +6,8 @@ Band contract (stable; tools and tests rely on it):
 * ``best_server``  1-based index of that site (``site_ids`` in the metadata maps it back)
 * ``sinr_db``  best server against the sum of the others plus thermal noise, dB
 * ``path_gain_db:<site_id>``  one per site with ``per_site=True``, dB (antenna pattern included)
+* ``model_source``  only for models that report provenance (a network blended with a fallback):
+  where the best server's value came from, 1 = network, 2 = fallback, in between = blend ring
 
 Cells inside buildings, and cells no site reaches, are NaN (the raster nodata).
 """
@@ -27,6 +29,7 @@ BAND_UNITS = {
     "sinr_db": "dB",
     "path_gain_db": "dB",
     "validity": "flag",
+    "model_source": "source",
 }
 
 
@@ -51,22 +54,37 @@ class CoverageAccumulator:
     shape: tuple[int, int]
     noise_dbm: float
     keep_per_site: bool = False
+    keep_source: bool = False
     best_mw: np.ndarray = field(init=False)
     total_mw: np.ndarray = field(init=False)
     best_index: np.ndarray = field(init=False)
+    best_source: np.ndarray = field(init=False)
     per_site: dict[str, np.ndarray] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.best_mw = np.zeros(self.shape, np.float64)
         self.total_mw = np.zeros(self.shape, np.float64)
         self.best_index = np.zeros(self.shape, np.int32)
+        self.best_source = np.full(self.shape, np.nan, np.float32)
 
-    def add(self, index: int, site_id: str, power_dbm: float, gain_db: np.ndarray) -> None:
-        """Add site number ``index`` (0-based) with its path gain (NaN = not reached)."""
+    def add(
+        self,
+        index: int,
+        site_id: str,
+        power_dbm: float,
+        gain_db: np.ndarray,
+        source: np.ndarray | None = None,
+    ) -> None:
+        """Add site number ``index`` (0-based) with its path gain (NaN = not reached).
+
+        ``source`` optionally says which model produced each cell (see ``model_source``).
+        """
         received = np.where(np.isfinite(gain_db), 10.0 ** ((power_dbm + gain_db) / 10.0), 0.0)
         stronger = received > self.best_mw
         self.best_mw = np.where(stronger, received, self.best_mw)
         self.best_index = np.where(stronger, index + 1, self.best_index)
+        if self.keep_source and source is not None:
+            self.best_source = np.where(stronger, source, self.best_source)
         self.total_mw += received
         if self.keep_per_site:
             self.per_site[per_site_band(site_id)] = gain_db.astype(np.float32)
@@ -84,6 +102,8 @@ class CoverageAccumulator:
             "best_server": self.best_index.astype(np.float64),
             "sinr_db": sinr,
         }
+        if self.keep_source:
+            out["model_source"] = self.best_source
         out.update(self.per_site)
         return {name: np.where(bad, np.nan, band).astype(np.float32) for name, band in out.items()}
 

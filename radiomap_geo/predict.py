@@ -111,10 +111,13 @@ def iter_coverage_tiles(
     for tile, near in work:
         core = tile_core(grid, tile)
         scene = source.scene_for(tile.grid, options.rx_height_m)
-        acc = CoverageAccumulator(core.shape, noise, keep_per_site=options.per_site)
+        acc = CoverageAccumulator(
+            core.shape, noise, keep_per_site=options.per_site, keep_source=reports_source(model)
+        )
         for index in near:
             site = sites[index]
-            acc.add(index, site.site_id, site.power_dbm, model.path_gain_db(scene, site, core))
+            gain, origin = gain_and_source(model, scene, site, core)
+            acc.add(index, site.site_id, site.power_dbm, gain, origin)
             done += 1
             monitor.step(done, total, f"tile {tile.core[:2]}: {site.site_id}")
         if options.per_site:
@@ -123,6 +126,20 @@ def iter_coverage_tiles(
             done += 1
             monitor.step(done, total, f"tile {tile.core[:2]}: no site in reach")
         yield tile, acc.bands(invalid=tile.crop(scene.building_mask))
+
+
+def reports_source(model: PathGainModel) -> bool:
+    """Whether ``model`` can say which sub-model produced each cell."""
+    return callable(getattr(model, "path_gain_and_source", None))
+
+
+def gain_and_source(
+    model: PathGainModel, scene: SceneInputs, site, target: Grid
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Path gain on ``target`` and, for models that report it, the per-cell source."""
+    if reports_source(model):
+        return model.path_gain_and_source(scene, site, target)
+    return model.path_gain_db(scene, site, target), None
 
 
 def tile_core(grid: Grid, tile: Tile) -> Grid:
@@ -236,6 +253,8 @@ def predict_to_file(
     sites, path_model = _prepare(grid, sites, model, max_range_m)
     options = PredictOptions(rx_height_m, bandwidth_mhz, noise_figure_db, per_site, tile_size)
     names = ["rsrp_dbm", "best_server", "sinr_db"]
+    if reports_source(path_model):
+        names.append("model_source")
     if per_site:
         names += [per_site_band(s) for s in sites.ids]
     shell = CoverageResult(grid, {}, sites, path_model.name, _metadata(path_model, options))

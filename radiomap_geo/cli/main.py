@@ -8,8 +8,10 @@ import click
 
 from radiomap_geo import __version__
 from radiomap_geo.cli.dataset import dataset
+from radiomap_geo.cli.evaluate import evaluate
 from radiomap_geo.cli.predict import predict
 from radiomap_geo.cli.simulate import simulate
+from radiomap_geo.cli.train import train
 
 
 @click.group()
@@ -33,3 +35,5 @@ def models() -> None:
 cli.add_command(predict)
 cli.add_command(simulate)
 cli.add_command(dataset)
+cli.add_command(train)
+cli.add_command(evaluate)

@@ -29,7 +29,7 @@ def area_options(command: Callable) -> Callable:
             help="Metric working CRS of the output grid [default: local UTM].",
         ),
         click.option(
-            "--resolution", type=float, default=5.0, show_default=True, help="Cell size in metres."
+            "--resolution", type=float, default=2.0, show_default=True, help="Cell size in metres."
         ),
         click.option(
             "--allow-large", is_flag=True, help="Go ahead even if the grid is unusually large."

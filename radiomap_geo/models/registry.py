@@ -1,36 +1,262 @@
-"""One registry for every path-gain model, looked up by name."""
+"""One registry for every path-gain model, looked up by name.
+
+Three kinds of names:
+
+* the physics baselines of :data:`radiomap_geo.models.baselines.BASELINES` (``3gpp-uma``...);
+* **shipped networks**: the entries of ``index.json`` in the weights folder (``unet-small``...).
+  The folder is ``$RADIOMAP_GEO_WEIGHTS`` when set, else ``weights/`` at the root of the
+  repository this package was installed from (an editable install), else there is none. Each
+  entry names its file and full SHA-256; the file is verified against it when loaded
+  (:meth:`radiomap_geo.nets.NetworkModel.from_weights`) and a modified file is refused;
+* ``net:/path/to/file-<sha12>.pt``: any weights file, verified against the hash in its name.
+
+A network is covered beyond its window by a calibrated empirical fallback
+(:class:`radiomap_geo.models.blend.BlendedModel`, default ``3gpp-uma``); append ``+MODEL`` to
+choose another baseline (``unet-small+3gpp-umi``) or ``+none`` for the bare network (NaN beyond
+its reach). The default model (:func:`default_model`) is the shipped network marked
+``"default": true`` in ``index.json`` when there is one, else :data:`DEFAULT_MODEL`.
+
+``index.json``::
+
+    {"unet-small": {"file": "unet-small-0123456789ab.pt", "sha256": "<64 hex digits>",
+                    "description": "UNet, 8 input channels, 2 m, 3.5 GHz",
+                    "default": true, "fallback": "3gpp-uma"}}
+
+Reading the index needs no torch; only loading a network does.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
-from radiomap_geo.errors import InputError
+from radiomap_geo.errors import InputError, WeightsError
 from radiomap_geo.models.base import PathGainModel
 from radiomap_geo.models.baselines import BASELINES
 
+#: The default when no network is shipped (and the default fallback of a network).
 DEFAULT_MODEL = "3gpp-uma"
+DEFAULT_FALLBACK = "3gpp-uma"
+WEIGHTS_ENV = "RADIOMAP_GEO_WEIGHTS"
+INDEX_FILE = "index.json"
+NET_PREFIX = "net:"
+NO_FALLBACK = "none"
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+
+
+# -- the weights folder and its index -----------------------------------------------------------
+
+
+def weights_dir() -> Path | None:
+    """The folder of shipped weights: ``$RADIOMAP_GEO_WEIGHTS``, else ``<repo>/weights``, else None.
+
+    ``<repo>/weights`` is found beside the package directory (an editable install or a checkout);
+    it counts only when it holds an ``index.json``.
+    """
+    env = os.environ.get(WEIGHTS_ENV)
+    if env:
+        return Path(env).expanduser()
+    repo = Path(__file__).resolve().parent.parent.parent
+    candidate = repo / "weights"
+    return candidate if (candidate / INDEX_FILE).is_file() else None
+
+
+def read_index(folder: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The validated entries of ``index.json`` (empty when there is no weights folder or index).
+
+    Raises:
+        WeightsError: the index exists but is not valid JSON or has malformed entries.
+    """
+    folder = weights_dir() if folder is None else Path(folder)
+    if folder is None:
+        return {}
+    path = folder / INDEX_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"cannot read the weights index {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise WeightsError(f"{path} must hold a JSON object mapping model names to entries")
+    out: dict[str, dict[str, Any]] = {}
+    for name, entry in data.items():
+        key = str(name).lower()
+        if not _NAME.fullmatch(key) or key in BASELINES or key.startswith(NET_PREFIX):
+            raise WeightsError(f"{path}: {name!r} is not a usable model name")
+        if not isinstance(entry, dict) or not entry.get("file") or not entry.get("sha256"):
+            raise WeightsError(f"{path}: entry {name!r} needs 'file' and 'sha256'")
+        if not re.fullmatch(r"[0-9a-f]{64}", str(entry["sha256"]).lower()):
+            raise WeightsError(f"{path}: entry {name!r} has no full SHA-256 (64 hex digits)")
+        if Path(entry["file"]).name != entry["file"]:
+            raise WeightsError(f"{path}: entry {name!r}: 'file' must be a plain file name")
+        fallback = entry.get("fallback", DEFAULT_FALLBACK)
+        if fallback not in BASELINES and fallback != NO_FALLBACK:
+            raise WeightsError(f"{path}: entry {name!r} has unknown fallback {fallback!r}")
+        out[key] = {**entry, "sha256": str(entry["sha256"]).lower(), "fallback": fallback}
+    return out
+
+
+def shipped_models() -> dict[str, dict[str, Any]]:
+    """Shipped network name to its index entry (with ``path``: the weights file)."""
+    folder = weights_dir()
+    return {
+        name: {**entry, "path": folder / entry["file"]}  # type: ignore[operator]
+        for name, entry in read_index(folder).items()
+    }
+
+
+def default_model() -> str:
+    """The shipped network marked default in the index, else :data:`DEFAULT_MODEL`.
+
+    A damaged index falls back to :data:`DEFAULT_MODEL` here (listing must not fail);
+    :func:`get_model` reports the problem when a network is actually asked for.
+    """
+    try:
+        shipped = read_index()
+    except WeightsError:
+        return DEFAULT_MODEL
+    for name, entry in shipped.items():
+        if entry.get("default"):
+            return name
+    return DEFAULT_MODEL
+
+
+# -- listing ---------------------------------------------------------------------------------
 
 
 def list_models() -> list[str]:
-    """Names accepted by :func:`get_model`, the default first."""
-    names = list(BASELINES)
-    names.remove(DEFAULT_MODEL)
-    return [DEFAULT_MODEL, *names]
+    """Names accepted by :func:`get_model`: the default first, then networks, then baselines."""
+    try:
+        shipped = list(read_index())
+    except WeightsError:
+        shipped = []
+    baselines = [DEFAULT_MODEL, *(b for b in BASELINES if b != DEFAULT_MODEL)]
+    names = [*shipped, *baselines]
+    default = default_model()
+    names.remove(default)
+    return [default, *names]
 
 
 def describe_models() -> dict[str, str]:
     """Model name to a one-line description."""
-    return {name: BASELINES[name].description for name in list_models()}
+    try:
+        shipped = read_index()
+    except WeightsError:
+        shipped = {}
+    out = {}
+    for name in list_models():
+        if name in BASELINES:
+            out[name] = BASELINES[name].description
+        else:
+            entry = shipped[name]
+            fallback = entry["fallback"]
+            text = entry.get("description") or "trained network"
+            if fallback != NO_FALLBACK:
+                text += f" (beyond its window: calibrated {fallback})"
+            out[name] = text
+    return out
+
+
+# -- lookup ----------------------------------------------------------------------------------
+
+
+def _split_fallback(spec: str) -> tuple[str, str | None]:
+    """``"unet-small+3gpp-umi"`` -> ``("unet-small", "3gpp-umi")``; no suffix -> None."""
+    head, plus, tail = spec.rpartition("+")
+    if plus and (tail.lower() in BASELINES or tail.lower() == NO_FALLBACK):
+        return head, tail.lower()
+    return spec, None
+
+
+def _check_reach(reach_m: float | None) -> None:
+    if reach_m is not None and not reach_m > 0:
+        raise InputError(f"max range must be positive, got {reach_m}")
+
+
+def load_network(
+    path: str | os.PathLike,
+    sha256: str | None = None,
+    *,
+    name: str | None = None,
+    reach_m: float | None = None,
+    **options: Any,
+):
+    """A verified :class:`~radiomap_geo.nets.NetworkModel` (imports torch).
+
+    ``reach_m`` larger than the trained reach is capped at it (the fallback covers the rest).
+    Grids of another cell size are resampled by the documented rule within a factor 2
+    (``resolution_mode="resample"``; beyond, or with ``resolution_mode="strict"``, refused).
+    """
+    from radiomap_geo.nets.model import NetworkModel
+
+    options.setdefault("resolution_mode", "resample")
+    model = NetworkModel.from_weights(path, sha256, name=name, **options)
+    if reach_m is not None and reach_m < model.reach_m:
+        model.reach_m = float(reach_m)
+    return model
+
+
+def _network(spec: str, reach_m: float | None) -> tuple[Any, str, str]:
+    """``(network model, display name, default fallback)`` for a shipped name or ``net:PATH``."""
+    if spec.lower().startswith(NET_PREFIX):
+        path = Path(spec[len(NET_PREFIX) :]).expanduser()
+        if not path.is_file():
+            raise WeightsError(f"weights file {path} not found (model {spec!r})")
+        model = load_network(path, reach_m=reach_m)
+        return model, model.name, DEFAULT_FALLBACK
+    shipped = shipped_models()
+    key = spec.lower()
+    if key not in shipped:
+        raise InputError(f"unknown model {spec!r}; available: {', '.join(list_models())}")
+    entry = shipped[key]
+    if not Path(entry["path"]).is_file():
+        raise WeightsError(
+            f"model {key!r}: its weights file {entry['path']} is missing; restore it from the "
+            "repository (git checkout weights/) or set RADIOMAP_GEO_WEIGHTS"
+        )
+    model = load_network(entry["path"], entry["sha256"], name=key, reach_m=reach_m)
+    return model, key, entry["fallback"]
 
 
 def get_model(name: str | None = None, *, reach_m: float | None = None) -> PathGainModel:
-    """The model called ``name`` (default :data:`DEFAULT_MODEL`), optionally with another reach."""
-    key = (name or DEFAULT_MODEL).lower()
-    if key not in BASELINES:
-        raise InputError(f"unknown model {name!r}; available: {', '.join(list_models())}")
-    model = BASELINES[key]
+    """The model called ``name`` (default :func:`default_model`), optionally with another reach.
+
+    Args:
+        name: a baseline, a shipped network, or ``net:PATH``, optionally with ``+FALLBACK`` (a
+            baseline or ``none``) for networks.
+        reach_m: how far from a site the model predicts (a baseline's reach; for a network,
+            the reach of its fallback, the network's own being capped at its trained reach).
+
+    Raises:
+        InputError: unknown name or bad reach.
+        WeightsError: a network's file is missing, modified or unreadable.
+    """
+    _check_reach(reach_m)
+    spec = (name or default_model()).strip()
+    base, fallback = _split_fallback(spec)
+    key = base.lower()
+    if key in BASELINES:
+        if fallback is not None:
+            raise InputError(f"'+{fallback}' applies to networks only, not to {key!r}")
+        model = BASELINES[key]
+        return model if reach_m is None else replace(model, reach_m=float(reach_m))
+    from radiomap_geo.models.blend import BlendedModel
+
+    net, display, default_fallback = _network(base, reach_m)
+    fallback = fallback or default_fallback
+    if fallback == NO_FALLBACK:
+        if reach_m is not None and reach_m > net.reach_m * 1.0001:
+            raise InputError(
+                f"{base} reaches {net.reach_m:g} m from a site; a max range of {reach_m:g} m needs "
+                "a fallback model beyond it: drop '+none' or name one ('+3gpp-uma')"
+            )
+        return net
+    chosen = BASELINES[fallback]
     if reach_m is not None:
-        if reach_m <= 0:
-            raise InputError(f"max range must be positive, got {reach_m}")
-        model = replace(model, reach_m=float(reach_m))
-    return model
+        chosen = replace(chosen, reach_m=float(reach_m))
+    return BlendedModel(net, chosen, name=f"{display}+{chosen.name}")

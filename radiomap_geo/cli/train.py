@@ -1,0 +1,239 @@
+"""``radiomap-geo train``: train a coverage network on a ray-traced dataset."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from radiomap_geo.cli.options import RichProgress, friendly_errors
+from radiomap_geo.errors import Cancelled, InputError
+
+
+def command_line(ctx: click.Context) -> str:
+    """The command as the user could retype it: every argument and every non-default option."""
+    words = [ctx.command_path if ctx.command_path.startswith("radiomap-geo") else "radiomap-geo"]
+    if not ctx.command_path.startswith("radiomap-geo"):
+        words.append(ctx.info_name or ctx.command.name or "")
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if isinstance(param, click.Argument):
+            words.append(shlex.quote(str(value)))
+            continue
+        if not isinstance(param, click.Option) or value == param.default or value is None:
+            continue
+        if param.is_flag:
+            if param.secondary_opts and not value:
+                words.append(param.secondary_opts[0])
+            elif value:
+                words.append(param.opts[0])
+            continue
+        words += [param.opts[0], shlex.quote(str(value))]
+    return " ".join(words)
+
+
+def _json_object(text: str | None, what: str) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"{what} must be a JSON object, e.g. '{{\"base\": 16}}': {exc}") from exc
+    if not isinstance(value, dict):
+        raise InputError(f"{what} must be a JSON object, e.g. '{{\"base\": 16}}'")
+    return value
+
+
+def _list_archs(ctx: click.Context, _param, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from radiomap_geo.nets import describe_architectures
+
+    for arch, text in describe_architectures().items():
+        click.echo(f"{arch:16s} {text}")
+    ctx.exit()
+
+
+@click.command()
+@click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--arch", default="unet", show_default=True, help="Architecture (see --list-archs).")
+@click.option(
+    "--arch-kwargs",
+    default=None,
+    help='Architecture keyword arguments as JSON, e.g. \'{"base": 16, "depth": 4}\'.',
+)
+@click.option(
+    "--channels",
+    default=None,
+    help="Comma-separated input channels in order [default: building_height,tx_height,"
+    "anchor_x,anchor_y,distance,azimuth_cos,azimuth_sin,antenna_gain].",
+)
+@click.option("--name", default=None, help="Weights name, e.g. unet-small [default: --arch].")
+@click.option(
+    "-o",
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run folder: checkpoint, log, weights [default: runs/<name>].",
+)
+@click.option("--epochs", type=int, default=50, show_default=True)
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate.")
+@click.option(
+    "--schedule",
+    type=click.Choice(["onecycle", "cosine", "constant"]),
+    default="onecycle",
+    show_default=True,
+)
+@click.option("--weight-decay", type=float, default=1e-4, show_default=True)
+@click.option(
+    "--patience",
+    type=int,
+    default=8,
+    show_default=True,
+    help="Epochs without validation improvement before stopping.",
+)
+@click.option(
+    "--loss", type=click.Choice(["huber", "mse", "l1"]), default="huber", show_default=True
+)
+@click.option(
+    "--weak-weight",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="Loss weight of labels below -120 dB (noisy weak NLOS).",
+)
+@click.option(
+    "--crop",
+    type=int,
+    default=None,
+    help="Train on random CROP x CROP windows holding the site [default: whole maps].",
+)
+@click.option("--max-train-maps", type=int, default=None, help="Use a random subset.")
+@click.option("--max-val-maps", type=int, default=None, help="Use a random subset.")
+@click.option(
+    "--reach",
+    "reach_m",
+    type=float,
+    default=None,
+    help="Metres from the site the network is used for [default: 0.75 map side].",
+)
+@click.option(
+    "--no-ray-label",
+    type=float,
+    default=None,
+    help="Label (dB) for outdoor cells no ray reached, e.g. -160 [default: ignore them].",
+)
+@click.option("--no-augment", is_flag=True, help="No rotations/mirrors.")
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    help="cpu, cuda or auto (CUDA with mixed precision when present).",
+)
+@click.option(
+    "--amp-dtype",
+    type=click.Choice(["float16", "bfloat16"]),
+    default="float16",
+    show_default=True,
+    help="Mixed-precision type on CUDA.",
+)
+@click.option("--threads", type=int, default=None, help="CPU threads for torch.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--resume/--no-resume",
+    default=True,
+    show_default=True,
+    help="Continue the run found in the run folder, or start over.",
+)
+@click.option(
+    "--list-archs",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_list_archs,
+    help="List the architectures and exit.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+@friendly_errors
+def train(ctx: click.Context, dataset_dir: Path, **opts) -> None:
+    """Train a coverage network on DATASET_DIR (from 'radiomap-geo dataset build').
+
+    Early stopping on the dataset's validation split; checkpoints every epoch in the run folder
+    (rerun the same command to resume). Writes <out-dir>/<name>-<sha12>.pt and train_log.json.
+    """
+    import torch
+
+    from radiomap_geo.nets.pipeline import train_from_dataset
+
+    if opts["threads"]:
+        torch.set_num_threads(opts["threads"])
+    channels = [c.strip() for c in opts["channels"].split(",")] if opts["channels"] else None
+    command = command_line(ctx)
+
+    def echo(record: dict) -> None:
+        if opts["quiet"]:
+            return
+        parts = [f"epoch {record['epoch'] + 1}", f"train loss {record['train_loss']:.5f}"]
+        if "val_rmse_db" in record:
+            parts += [
+                f"val loss {record['val_loss']:.5f}",
+                f"val RMSE {record['val_rmse_db']:.2f} dB",
+            ]
+        parts += [f"lr {record['lr']:.2e}", f"{record['seconds']:.0f} s"]
+        click.echo(", ".join(parts), err=True)
+
+    try:
+        with RichProgress("train", enabled=not opts["quiet"]) as progress:
+            run = train_from_dataset(
+                dataset_dir,
+                opts["arch"],
+                opts["out_dir"],
+                name=opts["name"],
+                channels=channels,
+                arch_kwargs=_json_object(opts["arch_kwargs"], "--arch-kwargs"),
+                epochs=opts["epochs"],
+                batch_size=opts["batch_size"],
+                lr=opts["lr"],
+                crop=opts["crop"],
+                max_train_maps=opts["max_train_maps"],
+                max_val_maps=opts["max_val_maps"],
+                device=opts["device"],
+                resume=opts["resume"],
+                reach_m=opts["reach_m"],
+                augment=not opts["no_augment"],
+                no_ray_label_db=opts["no_ray_label"],
+                seed=opts["seed"],
+                train_config={
+                    "schedule": opts["schedule"],
+                    "weight_decay": opts["weight_decay"],
+                    "patience": opts["patience"],
+                    "loss": opts["loss"],
+                    "weak_weight": opts["weak_weight"],
+                    "amp_dtype": opts["amp_dtype"],
+                },
+                command=command,
+                progress=progress,
+                log=echo,
+            )
+    except (Cancelled, KeyboardInterrupt):
+        click.echo(
+            "interrupted: the last finished epoch is kept in the checkpoint; rerun the same "
+            "command to resume",
+            err=True,
+        )
+        sys.exit(130)
+    except RuntimeError as exc:  # e.g. --device cuda without a GPU
+        raise click.ClickException(str(exc)) from exc
+    result = run.result
+    best = f"best epoch {result.best_epoch + 1}, " if result.best_epoch is not None else ""
+    click.echo(
+        f"{len(result.history)} epochs ({best}"
+        f"{'stopped early, ' if result.stopped_early else ''}"
+        f"{sum(r['seconds'] for r in result.history):.0f} s): wrote {run.weights_path} "
+        f"(sha256 {run.sha256[:12]}...) and {run.log_path}"
+    )

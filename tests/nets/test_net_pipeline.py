@@ -1,0 +1,375 @@
+"""Training and evaluation on a dataset folder, end to end (tiny dataset, fake ray tracer)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from radiomap_geo.errors import Cancelled, InputError
+from radiomap_geo.nets import NetworkModel, load_weights, pipeline
+from radiomap_geo.nets.pipeline import (
+    evaluate_on_dataset,
+    report_markdown,
+    save_report,
+    train_from_dataset,
+)
+
+TINY_NET = {"base": 4, "depth": 2}
+
+
+def _fake_compute_tile(build_mod, store):
+    """Free space with a 20 dB penalty out of line of sight, instead of ray tracing."""
+    import radiomap_geo.models  # noqa: F401  (import order: rasterize <-> models)
+    from radiomap_geo.dataset.sampling import sample_sites
+    from radiomap_geo.los import line_of_sight
+    from radiomap_geo.rasterize import rasterize_buildings
+
+    def compute_tile(spec, config):
+        grid = spec.grid(config.resolution_m)
+        heights = rasterize_buildings(build_mod.tile_buildings(spec, config), grid)
+        rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 2]))
+        sites = sample_sites(heights, grid, config.sites_per_tile, rng, config.sampling)
+        x, y = grid.cell_centers()
+        codes, masks = [], []
+        for s in sites:
+            d = np.hypot(np.hypot(x - s.x, y - s.y), s.height_m - config.rx_height_m)
+            los = line_of_sight(heights, grid, grid, (s.x, s.y), s.height_m, config.rx_height_m)
+            gain = -43.3 - 20 * np.log10(np.maximum(d, 1.0)) - np.where(los, 0.0, 20.0)
+            valid = heights == 0
+            codes.append(store.encode_gain(gain, valid))
+            masks.append(valid)
+        n, t = len(sites), grid.transform
+        members = {
+            "tile_id": np.array([spec.tile_id], np.int32),
+            "tile_crs": np.array([spec.crs]),
+            "tile_transform": np.array([[t.a, t.b, t.c, t.d, t.e, t.f]]),
+            "height_dm": store.encode_heights(heights)[None],
+            "map_tile": np.zeros(n, np.int32),
+            "map_site": np.arange(n, dtype=np.int16),
+            "gain_q": np.stack(codes),
+            "mask_bits": store.pack_mask(np.stack(masks)),
+            "site_row": np.array([s.row for s in sites], np.int16),
+            "site_col": np.array([s.col for s in sites], np.int16),
+            "site_x": np.array([s.x for s in sites]),
+            "site_y": np.array([s.y for s in sites]),
+            "site_height_m": np.array([s.height_m for s in sites], np.float32),
+            "site_roof_m": np.array([s.roof_m for s in sites], np.float32),
+            "site_kind": np.array([store.SITE_KINDS.index(s.kind) for s in sites], np.uint8),
+            "site_antenna": np.array([s.antenna for s in sites]),
+            "site_azimuth_deg": np.array([s.azimuth_deg for s in sites], np.float32),
+            "site_tilt_deg": np.array([s.tilt_deg for s in sites], np.float32),
+            "site_frequency_mhz": np.array([s.frequency_mhz for s in sites], np.float32),
+            "ray_seed": np.arange(n, dtype=np.uint32),
+            "rt_seconds": np.full(n, 0.01, np.float32),
+        }
+        record = {**spec.to_dict(), "n_maps": n, "rt_seconds": [0.01] * n, "valid_fraction": []}
+        return members, record
+
+    return compute_tile
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory, sample_pbf):
+    """8 tiles of 32 x 32 cells at 4 m, 4 sites each: train, val and test splits."""
+    from radiomap_geo.dataset import build as build_mod
+    from radiomap_geo.dataset import store
+    from radiomap_geo.dataset.build import BuildConfig, build_dataset
+
+    out = tmp_path_factory.mktemp("pipeline") / "ds"
+    config = BuildConfig(
+        n_tiles=8,
+        size=32,
+        resolution_m=4.0,
+        samples_per_tx=1000,
+        sites_per_tile=4,
+        seed=1,
+        sources={"procedural": 0.5, "helsinki": 0.5},
+        helsinki=str(sample_pbf),
+        tiles_per_shard=4,
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(build_mod, "compute_tile", _fake_compute_tile(build_mod, store))
+        mp.setattr(build_mod, "backend_versions", lambda: {"sionna_rt_version": "fake"})
+        summary = build_dataset(out, config)
+    assert {"train", "val", "test"} <= set(summary["splits"]), summary["splits"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(dataset_dir, tmp_path_factory):
+    """A tiny UNet trained a few epochs (shared by the evaluation tests)."""
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("run")
+    return train_from_dataset(
+        dataset_dir,
+        "unet",
+        out,
+        name="unet-tiny",
+        arch_kwargs=TINY_NET,
+        epochs=8,
+        batch_size=4,
+        lr=1e-2,
+        crop=16,
+    )
+
+
+def test_training_lowers_the_loss_and_writes_a_usable_weights_file(trained, dataset_dir):
+    history = trained.result.history
+    assert len(history) == 8
+    assert history[-1]["train_loss"] < 0.7 * history[0]["train_loss"], history
+    assert all(math.isfinite(r["val_rmse_db"]) for r in history)
+    loaded = load_weights(trained.weights_path)  # hash in the name verified
+    meta = loaded.metadata
+    assert trained.weights_path.name.startswith("unet-tiny-")
+    assert meta["metres_per_pixel"] == 4.0 and meta["frequency_mhz"] == 3500.0
+    assert meta["reach_m"] == pytest.approx(0.75 * 32 * 4.0)
+    assert meta["training_data"]["train_maps"] == 20 and meta["training_data"]["val_maps"] == 4
+    assert meta["training"]["epochs_run"] == 8 and meta["training"]["seconds"] >= 0
+    assert all(
+        v.dtype == torch.float16 for v in loaded.state_dict.values() if v.is_floating_point()
+    )
+    log = json.loads(trained.log_path.read_text())
+    assert log["status"] == "finished" and len(log["history"]) == 8
+    assert log["sha256"] == trained.sha256
+    # the weights plug into the prediction engine's contract
+    from radiomap_geo.dataset import load_dataset
+    from radiomap_geo.models.base import SceneInputs
+
+    test = load_dataset(dataset_dir, "test")
+    model = NetworkModel.from_weights(trained.weights_path, device="cpu")
+    scene = SceneInputs(test.grid(0), test.building_height_m[0])
+    out = model.path_gain_db(scene, test.site(0), scene.grid)
+    assert out.shape == (32, 32) and np.isfinite(out[test.mask[0]]).mean() > 0.5
+
+
+def test_resume_continues_from_the_checkpoint_epoch(dataset_dir, tmp_path):
+    kwargs = dict(
+        name="cnn-tiny",
+        arch_kwargs={"depth": 2, "width": 4},
+        epochs=4,
+        batch_size=8,
+        lr=1e-3,
+        max_train_maps=8,
+        max_val_maps=2,
+    )
+
+    def fail_after_second(record):
+        if record["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_from_dataset(dataset_dir, "cnn", tmp_path, log=fail_after_second, **kwargs)
+    first = json.loads((tmp_path / pipeline.LOG_FILE).read_text())
+    assert first["status"] == "running" and [r["epoch"] for r in first["history"]] == [0, 1]
+    seen, steps = [], []
+    run = train_from_dataset(
+        dataset_dir,
+        "cnn",
+        tmp_path,
+        log=seen.append,
+        progress=lambda done, total, msg: steps.append((done, total)),
+        **kwargs,
+    )
+    assert [r["epoch"] for r in seen] == [2, 3]  # only the missing epochs were trained
+    assert [r["epoch"] for r in run.result.history] == [0, 1, 2, 3]
+    assert run.result.history[:2] == first["history"]
+    assert steps[0][0] == 2 * (steps[0][1] // 4)  # progress starts at epoch 3 of 4
+    # the same maps were used (fixed in run.json at the start)
+    assert len(json.loads((tmp_path / pipeline.RUN_FILE).read_text())["train_maps"]) == 8
+    with pytest.raises(InputError, match="other settings"):
+        train_from_dataset(dataset_dir, "cnn", tmp_path, **{**kwargs, "batch_size": 4})
+    # cancelling stops after the checkpoint; starting over is allowed with resume=False
+    with pytest.raises(Cancelled):
+        train_from_dataset(
+            dataset_dir,
+            "cnn",
+            tmp_path,
+            resume=False,
+            is_cancelled=lambda: True,
+            **{**kwargs, "batch_size": 4},
+        )
+    with pytest.raises(InputError, match="multiple of 4"):
+        train_from_dataset(dataset_dir, "unet", tmp_path / "u", crop=10, arch_kwargs=TINY_NET)
+
+
+def _fake_retrace(dataset, tile, seed):
+    rng = np.random.default_rng(seed)
+    out = {}
+    for index in np.flatnonzero(dataset.map_tile == tile):
+        noisy = dataset.gain_db[index] + rng.normal(0.0, 1.0, dataset.gain_db[index].shape)
+        out[int(index)] = (noisy.astype(np.float32), 0.5)
+    return out
+
+
+def test_evaluate_scores_network_baselines_and_tracer_noise(
+    trained, dataset_dir, monkeypatch, tmp_path
+):
+    monkeypatch.setattr(pipeline, "retrace_tile", _fake_retrace)
+    report = evaluate_on_dataset(
+        trained.weights_path,
+        dataset_dir,
+        "test",
+        baselines=("3gpp-umi", "3gpp-uma", "free-space"),
+        rt_noise_tiles=1,
+        command="radiomap-geo evaluate ds",
+    )
+    names = [m["name"] for m in report["models"]]
+    assert names[0].startswith("net:unet-tiny") and names[1:] == [
+        "3gpp-umi",
+        "3gpp-uma",
+        "free-space",
+    ]
+    assert report["dataset"]["maps"] == 8 and report["dataset"]["tiles"] == 2
+    for m in report["models"]:
+        assert m["kind"] in ("network", "empirical") and m["maps"] == 8
+        assert m["coverage"] == 1.0 and m["ms_per_map"] > 0
+        for block in (m["metrics"], m["above_threshold"]):
+            for key in ("rmse_db", "mae_db", "nmse_db", "bias_db"):
+                assert math.isfinite(block["all"][key]), (m["name"], key)
+            assert block["los"]["count"] + block["nlos"]["count"] == block["all"]["count"]
+        above = m["above_threshold"]["all"]["count"]
+        assert 0 < above <= m["metrics"]["all"]["count"]
+    # free space ignores the 20 dB NLOS penalty of the fake labels
+    free = report["models"][3]["metrics"]
+    assert free["nlos"]["rmse_db"] > free["los"]["rmse_db"] + 10.0
+    rt = report["rt_noise"]
+    assert rt["maps"] == 4 and [m["name"] for m in rt["models"]][-1] == "sionna-rt (second run)"
+    assert rt["models"][-1]["metrics"]["all"]["rmse_db"] == pytest.approx(1.0, abs=0.15)
+    assert rt["models"][-1]["ms_per_map"] == pytest.approx(500.0)
+    assert all(m["maps"] == 4 for m in rt["models"])
+    text = report_markdown(report)
+    for name in ("3gpp-umi", "3gpp-uma", "sionna-rt (second run)", "[-130, -120) dB", "[0, 50) m"):
+        assert name in text
+    path = save_report(report, tmp_path / "r.json")
+
+    def strict(value):
+        raise ValueError(value)
+
+    assert json.loads(path.read_text(), parse_constant=strict)["format"] == pipeline.REPORT_FORMAT
+    # through the prediction engine: the network blended with its fallback covers every cell
+    engine = evaluate_on_dataset(
+        f"net:{trained.weights_path}+3gpp-uma",
+        dataset_dir,
+        "test",
+        baselines=(),
+        net_mode="engine",
+        max_maps=2,
+    )
+    (only,) = engine["models"]
+    assert only["name"].endswith("+3gpp-uma") and only["coverage"] == 1.0 and only["maps"] == 2
+    with pytest.raises(InputError, match="nothing to evaluate"):
+        evaluate_on_dataset(None, dataset_dir, baselines=())
+
+
+def test_cli_train_evaluate_and_ship(trained, dataset_dir, tmp_path, monkeypatch):
+    from radiomap_geo.cli.evaluate import evaluate
+    from radiomap_geo.cli.train import train
+    from radiomap_geo.models import registry
+
+    runner = CliRunner()
+    out = tmp_path / "run"
+    result = runner.invoke(
+        train,
+        [
+            str(dataset_dir),
+            "--arch", "cnn",
+            "--arch-kwargs", '{"depth": 2, "width": 4}',
+            "--name", "cnn-cli",
+            "-o", str(out),
+            "--epochs", "2",
+            "--batch-size", "8",
+            "--max-train-maps", "8",
+            "--quiet",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output and len(list(out.glob("cnn-cli-*.pt"))) == 1
+    bad = runner.invoke(train, [str(dataset_dir), "--arch-kwargs", "[1]", "--quiet"])
+    assert bad.exit_code != 0 and "JSON object" in bad.output
+    listing = runner.invoke(train, ["--list-archs"])
+    assert listing.exit_code == 0 and "unet_dcn" in listing.output
+
+    shipped = tmp_path / "weights"
+    result = runner.invoke(
+        evaluate,
+        [
+            str(dataset_dir),
+            "--model", str(trained.weights_path),
+            "--baselines", "3gpp-uma",
+            "--max-maps", "2",
+            "--json", str(tmp_path / "eval.json"),
+            "--ship-to", str(shipped),
+            "--name", "tiny-net",
+            "--default",
+            "--quiet",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "| 3gpp-uma | empirical | 2 |" in result.output
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert (
+        report["command"].startswith("radiomap-geo evaluate ") and "--ship-to" in report["command"]
+    )
+    index = json.loads((shipped / "index.json").read_text())
+    entry = index["tiny-net"]
+    assert entry["default"] is True and (shipped / entry["file"]).is_file()
+    card = (shipped / "tiny-net.md").read_text()
+    for text in (
+        "Inputs, in order",
+        "1. `building_height`",
+        "metres per pixel | 4",
+        "3500 MHz",
+        report["command"],
+    ):
+        assert text in card
+    monkeypatch.setenv(registry.WEIGHTS_ENV, str(shipped))
+    assert registry.list_models()[0] == "tiny-net" and registry.default_model() == "tiny-net"
+    model = registry.get_model()
+    assert model.name == "tiny-net+3gpp-uma" and model.net.metadata["metrics"]["evaluation"]
+
+
+@pytest.mark.rt
+def test_retrace_reproduces_a_real_tile_up_to_ray_noise(tmp_path):
+    from radiomap_geo.errors import DependencyError
+    from radiomap_geo.rt.llvm import import_sionna_rt, libllvm_available
+
+    try:
+        import_sionna_rt()
+    except DependencyError as exc:
+        pytest.skip(str(exc))
+    import mitsuba as mi
+
+    if mi.variant().startswith("llvm") and not libllvm_available():
+        pytest.skip("libLLVM 19 not found")
+    from radiomap_geo.dataset import load_dataset
+    from radiomap_geo.dataset.build import BuildConfig, build_dataset
+    from radiomap_geo.los import line_of_sight
+
+    config = BuildConfig(
+        n_tiles=1,
+        size=32,
+        resolution_m=2.0,
+        samples_per_tx=200_000,
+        sites_per_tile=2,
+        sources={"procedural": 1.0},
+        tiles_per_shard=1,
+    )
+    build_dataset(tmp_path / "rt", config)
+    data = load_dataset(tmp_path / "rt", split=None)
+    second = pipeline.retrace_tile(data, 0, seed=7)
+    assert sorted(second) == [0, 1]
+    heights = data.building_height_m[0]
+    for index, (gain, seconds) in second.items():
+        assert gain.shape == (32, 32) and seconds > 0
+        assert np.isnan(gain[heights > 0]).all()
+        site = data.site(index)
+        los = line_of_sight(
+            heights, data.grid(0), data.grid(0), (site.x, site.y), site.height_m, 1.5
+        )
+        both = los & data.mask[index] & np.isfinite(gain)
+        assert both.sum() > 50
+        err = gain[both] - data.gain_db[index][both]
+        assert np.sqrt(np.mean(err**2)) < 2.0  # same scene, same site: only ray noise differs
