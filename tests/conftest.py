@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,132 @@ def shared_file(shared_data: Path):
         return path
 
     return get
+
+
+class FakeTracer:
+    """Stands in for Sionna in dataset tests: free space, minus ``nlos_penalty_db`` out of 2.5-D
+    line of sight. Patches only the tracing steps, so the real tile pipeline runs around it.
+    """
+
+    def __init__(self, nlos_penalty_db: float = 0.0):
+        self.nlos_penalty_db = nlos_penalty_db
+        self.tile_ids: list[int] = []  # tiles computed, in order
+
+    def load_tile_scene(self, grid, buildings, config):
+        from types import SimpleNamespace
+
+        from radiomap_geo.rasterize import rasterize_buildings
+
+        heights = rasterize_buildings(buildings, grid)
+        return SimpleNamespace(grid=grid, heights=heights, footprints=[]), None
+
+    def trace_site(self, rts, solver, site, config, seed):
+        import numpy as np
+
+        from radiomap_geo.los import line_of_sight
+
+        x, y = rts.grid.cell_centers()
+        d = np.hypot(np.hypot(x - site.x, y - site.y), site.height_m - config.rx_height_m)
+        gain = -43.3 - 20 * np.log10(np.maximum(d, 1.0))
+        if self.nlos_penalty_db:
+            los = line_of_sight(
+                rts.heights,
+                rts.grid,
+                rts.grid,
+                (site.x, site.y),
+                site.height_m,
+                config.rx_height_m,
+            )
+            gain = gain - np.where(los, 0.0, self.nlos_penalty_db)
+        return gain
+
+    def install(self, monkeypatch) -> FakeTracer:
+        """Patch the builder through ``monkeypatch`` (a fixture or a ``MonkeyPatch.context()``)."""
+        from radiomap_geo.dataset import build as build_mod
+
+        real_tile_heights = build_mod.tile_heights
+
+        def tile_heights(spec, config, grid):
+            self.tile_ids.append(spec.tile_id)
+            return real_tile_heights(spec, config, grid)
+
+        monkeypatch.setattr(build_mod, "tile_heights", tile_heights)
+        monkeypatch.setattr(build_mod, "load_tile_scene", self.load_tile_scene)
+        monkeypatch.setattr(build_mod, "trace_site", self.trace_site)
+        monkeypatch.setattr(build_mod, "backend_versions", lambda: {"sionna_rt_version": "fake"})
+        return self
+
+
+@pytest.fixture(scope="session")
+def fake_tracer_class() -> type[FakeTracer]:
+    """:class:`FakeTracer`, for tests that install it themselves."""
+    return FakeTracer
+
+
+# What osmnx parses from /status before a query (otherwise it pauses 60 s).
+STATUS = (
+    "Connected as: 2130706433\n"
+    "Current time: 2026-11-22T00:00:00Z\n"
+    "Announced endpoint: none\n"
+    "Rate limit: 2\n"
+    "2 slots available now.\n"
+    "Currently running queries (pid, space limit, time limit, start time):\n"
+)
+
+
+class ReplayServer:
+    """An HTTP server on 127.0.0.1 answering Overpass ``/status`` and ``/interpreter``."""
+
+    def __init__(self, response: bytes) -> None:
+        self.requests: list[tuple[str, str, str]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _send(self, body: bytes, kind: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):  # noqa: N802
+                owner.requests.append(("GET", self.path, ""))
+                if self.path.endswith("/status"):
+                    self._send(STATUS.encode(), "text/plain")
+                else:
+                    self.send_error(404)
+
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length).decode()
+                owner.requests.append(("POST", self.path, body))
+                if self.path.endswith("/interpreter"):
+                    self._send(response, "application/json")
+                else:
+                    self.send_error(404)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+    @property
+    def posts(self) -> int:
+        """How many Overpass queries arrived."""
+        return sum(1 for method, _, _ in self.requests if method == "POST")
+
+
+@pytest.fixture
+def overpass_replay(test_data_dir: Path):
+    """A local Overpass API replaying ``tests/data/overpass_helsinki.json`` (no network)."""
+    server = ReplayServer((test_data_dir / "overpass_helsinki.json").read_bytes())
+    yield server
+    server.close()

@@ -185,25 +185,21 @@ def tile_buildings(spec: TileSpec, config: BuildConfig) -> Any:
     return source.buildings(region, area)
 
 
-def compute_tile(
-    spec: TileSpec, config: BuildConfig
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Ray-trace every site of one tile: the part-file members and the tile's manifest record."""
-    import radiomap_geo.models  # noqa: F401  (first: rasterize <-> models import cycle)
+def tile_heights(spec: TileSpec, config: BuildConfig, grid) -> tuple[Any, np.ndarray]:
+    """The tile's buildings (heights rounded to the stored decimetres) and their raster."""
     from radiomap_geo.rasterize import rasterize_buildings
-    from radiomap_geo.rt.llvm import import_sionna_rt
-    from radiomap_geo.rt.scene import build_scene
-    from radiomap_geo.rt.simulate import gain_to_db, solve_site
 
-    t0 = time.perf_counter()
-    grid = spec.grid(config.resolution_m)
     buildings = tile_buildings(spec, config)
     if len(buildings):
         buildings = buildings.assign(height_m=np.round(buildings["height_m"].to_numpy(float), 1))
-    heights = rasterize_buildings(buildings, grid)
-    rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 2]))
-    sites = sample_sites(heights, grid, config.sites_per_tile, rng, config.sampling)
-    ray_seeds = np.random.SeedSequence([spec.seed, 3]).generate_state(len(sites)) & 0x7FFFFFFF
+    return buildings, rasterize_buildings(buildings, grid)
+
+
+def load_tile_scene(grid, buildings, config: BuildConfig) -> tuple[Any, Any]:
+    """The loaded Sionna scene of a tile and a radio-map solver for it."""
+    from radiomap_geo.rt.llvm import import_sionna_rt
+    from radiomap_geo.rt.scene import build_scene
+
     rt = import_sionna_rt()
     rts = build_scene(
         grid,
@@ -212,33 +208,41 @@ def compute_tile(
         materials=config.materials or None,
         frequency_hz=config.sampling.frequency_mhz * 1e6,
     )
-    solver = rt.RadioMapSolver()
-    outside = heights <= 0
-    t1 = time.perf_counter()
-    codes, masks, seconds, low, high = [], [], [], 0, 0
-    for k, site in enumerate(sites):
-        start = time.perf_counter()
-        gain = solve_site(
-            rts,
-            solver,
-            site.to_site(f"site{k}"),
-            rx_height_m=config.rx_height_m,
-            samples_per_tx=config.samples_per_tx,
-            max_depth=config.max_depth,
-            diffraction=config.diffraction,
-            refraction=config.refraction,
-            seed=int(ray_seeds[k]),
-        )
-        seconds.append(time.perf_counter() - start)
-        gain_db = gain_to_db(gain)
-        valid = np.isfinite(gain_db) & outside
-        lo, hi = store.clipped_counts(gain_db, valid)
-        low, high = low + lo, high + hi
-        codes.append(store.encode_gain(gain_db, valid))
-        masks.append(valid)
+    return rts, rt.RadioMapSolver()
+
+
+def trace_site(rts, solver, site, config: BuildConfig, seed: int) -> np.ndarray:
+    """Path gain (dB, NaN = no ray) of one site with the dataset's ray settings."""
+    from radiomap_geo.rt.simulate import gain_to_db, solve_site
+
+    gain = solve_site(
+        rts,
+        solver,
+        site,
+        rx_height_m=config.rx_height_m,
+        samples_per_tx=config.samples_per_tx,
+        max_depth=config.max_depth,
+        diffraction=config.diffraction,
+        refraction=config.refraction,
+        seed=int(seed),
+    )
+    return gain_to_db(gain)
+
+
+def tile_members(
+    spec: TileSpec,
+    grid,
+    heights: np.ndarray,
+    sites: list,
+    codes: list[np.ndarray],
+    masks: list[np.ndarray],
+    ray_seeds: np.ndarray,
+    seconds: list[float],
+) -> dict[str, np.ndarray]:
+    """Pack one tile and its maps into the shard members (see :mod:`radiomap_geo.dataset.store`)."""
     n = len(sites)
     t = grid.transform
-    members = {
+    return {
         "tile_id": np.array([spec.tile_id], np.int32),
         "tile_crs": np.array([spec.crs]),
         "tile_transform": np.array([[t.a, t.b, t.c, t.d, t.e, t.f]], np.float64),
@@ -258,13 +262,45 @@ def compute_tile(
         "site_azimuth_deg": np.array([s.azimuth_deg for s in sites], np.float32),
         "site_tilt_deg": np.array([s.tilt_deg for s in sites], np.float32),
         "site_frequency_mhz": np.array([s.frequency_mhz for s in sites], np.float32),
-        "ray_seed": ray_seeds.astype(np.uint32),
+        "ray_seed": np.asarray(ray_seeds).astype(np.uint32),
         "rt_seconds": np.array(seconds, np.float32),
     }
+
+
+def tile_sites(spec: TileSpec, config: BuildConfig, heights: np.ndarray, grid):
+    """The tile's sampled sites and their ray seeds (both deterministic from the tile seed)."""
+    rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 2]))
+    sites = sample_sites(heights, grid, config.sites_per_tile, rng, config.sampling)
+    ray_seeds = np.random.SeedSequence([spec.seed, 3]).generate_state(len(sites)) & 0x7FFFFFFF
+    return sites, ray_seeds
+
+
+def compute_tile(
+    spec: TileSpec, config: BuildConfig
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Ray-trace every site of one tile: the part-file members and the tile's manifest record."""
+    t0 = time.perf_counter()
+    grid = spec.grid(config.resolution_m)
+    buildings, heights = tile_heights(spec, config, grid)
+    sites, ray_seeds = tile_sites(spec, config, heights, grid)
+    rts, solver = load_tile_scene(grid, buildings, config)
+    outside = heights <= 0
+    t1 = time.perf_counter()
+    codes, masks, seconds, low, high = [], [], [], 0, 0
+    for k, site in enumerate(sites):
+        start = time.perf_counter()
+        gain_db = trace_site(rts, solver, site.to_site(f"site{k}"), config, ray_seeds[k])
+        seconds.append(time.perf_counter() - start)
+        valid = np.isfinite(gain_db) & outside
+        lo, hi = store.clipped_counts(gain_db, valid)
+        low, high = low + lo, high + hi
+        codes.append(store.encode_gain(gain_db, valid))
+        masks.append(valid)
+    members = tile_members(spec, grid, heights, sites, codes, masks, ray_seeds, seconds)
     valid_fraction = [float(m.mean()) for m in masks]
     record = {
         **spec.to_dict(),
-        "n_maps": n,
+        "n_maps": len(sites),
         "n_buildings": int(len(buildings)),
         "scene_buildings": len(rts.footprints),
         "building_cover": round(float((heights > 0).mean()), 4),

@@ -605,36 +605,20 @@ def retrace_tile(dataset: Any, tile: int, seed: int) -> dict[int, tuple[np.ndarr
         InputError: the tile's buildings cannot be rebuilt identically here (missing source
             files, or other building data).
     """
-    import radiomap_geo.models  # noqa: F401  (first: rasterize <-> models import cycle)
-    from radiomap_geo.dataset.build import BuildConfig, tile_buildings
+    from radiomap_geo.dataset.build import BuildConfig, load_tile_scene, tile_heights, trace_site
     from radiomap_geo.dataset.sampling import TileSpec
-    from radiomap_geo.rasterize import rasterize_buildings
-    from radiomap_geo.rt.llvm import import_sionna_rt
-    from radiomap_geo.rt.scene import build_scene
-    from radiomap_geo.rt.simulate import gain_to_db, solve_site
 
     config = BuildConfig.from_dict(dataset.manifest["config"])
     spec = TileSpec.from_dict(dataset.tile_info(tile))
     grid = dataset.grid(tile)
-    buildings = tile_buildings(spec, config)
-    if len(buildings):
-        buildings = buildings.assign(height_m=np.round(buildings["height_m"].to_numpy(float), 1))
-    heights = rasterize_buildings(buildings, grid)
+    buildings, heights = tile_heights(spec, config, grid)
     stored = dataset.building_height_m[tile]
     if not np.allclose(heights, stored, atol=0.051):
         raise InputError(
             f"tile {int(dataset.tile_id[tile])}: its buildings rebuilt here differ from the stored "
             "heights (other source files?); cannot re-trace it"
         )
-    rt = import_sionna_rt()
-    rts = build_scene(
-        grid,
-        buildings if len(buildings) else None,
-        margin_m=config.margin_m,
-        materials=config.materials or None,
-        frequency_hz=config.sampling.frequency_mhz * 1e6,
-    )
-    solver = rt.RadioMapSolver()
+    rts, solver = load_tile_scene(grid, buildings, config)
     outside = stored <= 0
     out = {}
     for index in np.flatnonzero(np.asarray(dataset.map_tile) == tile):
@@ -642,19 +626,8 @@ def retrace_tile(dataset: Any, tile: int, seed: int) -> dict[int, tuple[np.ndarr
         entropy = [seed, int(dataset.tile_id[tile]), int(index)]
         map_seed = int(np.random.SeedSequence(entropy).generate_state(1)[0]) & 0x7FFFFFFF
         t0 = time.perf_counter()
-        gain = solve_site(
-            rts,
-            solver,
-            site,
-            rx_height_m=config.rx_height_m,
-            samples_per_tx=config.samples_per_tx,
-            max_depth=config.max_depth,
-            diffraction=config.diffraction,
-            refraction=config.refraction,
-            seed=map_seed,
-        )
+        db = trace_site(rts, solver, site, config, map_seed).astype(np.float32)
         seconds = time.perf_counter() - t0
-        db = gain_to_db(gain).astype(np.float32)
         out[int(index)] = (np.where(outside, db, np.nan).astype(np.float32), seconds)
     return out
 

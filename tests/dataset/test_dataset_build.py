@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from radiomap_geo.dataset import build as build_mod
-from radiomap_geo.dataset import load_dataset, read_manifest, store
+from radiomap_geo.dataset import load_dataset, read_manifest
 from radiomap_geo.dataset.build import BuildConfig, build_dataset, parse_sources
 from radiomap_geo.dataset.store import iter_maps
 from radiomap_geo.errors import Cancelled, InputError
@@ -14,59 +14,9 @@ TINY = dict(size=16, resolution_m=4.0, samples_per_tx=100_000, sites_per_tile=2,
 
 
 @pytest.fixture
-def fake_rt(monkeypatch):
-    """Replace ray tracing by a free-space formula; count the tiles computed."""
-    import radiomap_geo.models  # noqa: F401  (import order: rasterize <-> models)
-    from radiomap_geo.dataset.sampling import sample_sites
-    from radiomap_geo.rasterize import rasterize_buildings
-
-    calls = []
-
-    def compute_tile(spec, config):
-        calls.append(spec.tile_id)
-        grid = spec.grid(config.resolution_m)
-        heights = rasterize_buildings(build_mod.tile_buildings(spec, config), grid)
-        rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 2]))
-        sites = sample_sites(heights, grid, config.sites_per_tile, rng, config.sampling)
-        x, y = grid.cell_centers()
-        codes, masks = [], []
-        for s in sites:
-            d = np.hypot(np.hypot(x - s.x, y - s.y), s.height_m - config.rx_height_m)
-            gain = -43.3 - 20 * np.log10(np.maximum(d, 1.0))
-            valid = heights == 0
-            codes.append(store.encode_gain(gain, valid))
-            masks.append(valid)
-        n = len(sites)
-        t = grid.transform
-        members = {
-            "tile_id": np.array([spec.tile_id], np.int32),
-            "tile_crs": np.array([spec.crs]),
-            "tile_transform": np.array([[t.a, t.b, t.c, t.d, t.e, t.f]]),
-            "height_dm": store.encode_heights(heights)[None],
-            "map_tile": np.zeros(n, np.int32),
-            "map_site": np.arange(n, dtype=np.int16),
-            "gain_q": np.stack(codes),
-            "mask_bits": store.pack_mask(np.stack(masks)),
-            "site_row": np.array([s.row for s in sites], np.int16),
-            "site_col": np.array([s.col for s in sites], np.int16),
-            "site_x": np.array([s.x for s in sites]),
-            "site_y": np.array([s.y for s in sites]),
-            "site_height_m": np.array([s.height_m for s in sites], np.float32),
-            "site_roof_m": np.array([s.roof_m for s in sites], np.float32),
-            "site_kind": np.array([store.SITE_KINDS.index(s.kind) for s in sites], np.uint8),
-            "site_antenna": np.array([s.antenna for s in sites]),
-            "site_azimuth_deg": np.array([s.azimuth_deg for s in sites], np.float32),
-            "site_tilt_deg": np.array([s.tilt_deg for s in sites], np.float32),
-            "site_frequency_mhz": np.array([s.frequency_mhz for s in sites], np.float32),
-            "ray_seed": np.arange(n, dtype=np.uint32),
-            "rt_seconds": np.full(n, 0.01, np.float32),
-        }
-        record = {**spec.to_dict(), "n_maps": n, "rt_seconds": [0.01] * n, "valid_fraction": []}
-        return members, record
-
-    monkeypatch.setattr(build_mod, "compute_tile", compute_tile)
-    monkeypatch.setattr(build_mod, "backend_versions", lambda: {"sionna_rt_version": "fake"})
-    return calls
+def fake_rt(monkeypatch, fake_tracer_class):
+    """Replace ray tracing by a free-space formula; the ids of the tiles computed."""
+    return fake_tracer_class().install(monkeypatch).tile_ids
 
 
 def _config(n, sample_pbf, **kw):

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import shapely
 
-import radiomap_geo.models  # noqa: F401  (import order: rasterize <-> models)
 from radiomap_geo.dataset.procedural import procedural_city
 from radiomap_geo.dataset.sampling import (
     SiteSampling,

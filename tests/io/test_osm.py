@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -20,66 +18,10 @@ from radiomap_geo.io.buildings import load_buildings, read_buildings
 #: The area tests/data/overpass_helsinki.json was recorded for (scripts/make_sample_data.py).
 REPLAY_BBOX = "24.938,60.167,24.943,60.169"
 
-STATUS = (
-    "Connected as: 2130706433\n"
-    "Current time: 2026-11-22T00:00:00Z\n"
-    "Announced endpoint: none\n"
-    "Rate limit: 2\n"
-    "2 slots available now.\n"
-    "Currently running queries (pid, space limit, time limit, start time):\n"
-)
-
-
-class ReplayServer:
-    """An HTTP server on 127.0.0.1 answering Overpass ``/status`` and ``/interpreter``."""
-
-    def __init__(self, response: bytes) -> None:
-        self.requests: list[tuple[str, str, str]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _send(self, body: bytes, kind: str) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self):  # noqa: N802
-                owner.requests.append(("GET", self.path, ""))
-                if self.path.endswith("/status"):
-                    self._send(STATUS.encode(), "text/plain")
-                else:
-                    self.send_error(404)
-
-            def do_POST(self):  # noqa: N802
-                length = int(self.headers.get("Content-Length", 0))
-                body = self.rfile.read(length).decode()
-                owner.requests.append(("POST", self.path, body))
-                if self.path.endswith("/interpreter"):
-                    self._send(response, "application/json")
-                else:
-                    self.send_error(404)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
 
 @pytest.fixture
-def replay(test_data_dir: Path):
-    server = ReplayServer((test_data_dir / "overpass_helsinki.json").read_bytes())
-    yield server
-    server.close()
+def replay(overpass_replay):
+    return overpass_replay
 
 
 @pytest.fixture

@@ -20,62 +20,9 @@ from radiomap_geo.nets.pipeline import (
 TINY_NET = {"base": 4, "depth": 2}
 
 
-def _fake_compute_tile(build_mod, store):
-    """Free space with a 20 dB penalty out of line of sight, instead of ray tracing."""
-    import radiomap_geo.models  # noqa: F401  (import order: rasterize <-> models)
-    from radiomap_geo.dataset.sampling import sample_sites
-    from radiomap_geo.los import line_of_sight
-    from radiomap_geo.rasterize import rasterize_buildings
-
-    def compute_tile(spec, config):
-        grid = spec.grid(config.resolution_m)
-        heights = rasterize_buildings(build_mod.tile_buildings(spec, config), grid)
-        rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 2]))
-        sites = sample_sites(heights, grid, config.sites_per_tile, rng, config.sampling)
-        x, y = grid.cell_centers()
-        codes, masks = [], []
-        for s in sites:
-            d = np.hypot(np.hypot(x - s.x, y - s.y), s.height_m - config.rx_height_m)
-            los = line_of_sight(heights, grid, grid, (s.x, s.y), s.height_m, config.rx_height_m)
-            gain = -43.3 - 20 * np.log10(np.maximum(d, 1.0)) - np.where(los, 0.0, 20.0)
-            valid = heights == 0
-            codes.append(store.encode_gain(gain, valid))
-            masks.append(valid)
-        n, t = len(sites), grid.transform
-        members = {
-            "tile_id": np.array([spec.tile_id], np.int32),
-            "tile_crs": np.array([spec.crs]),
-            "tile_transform": np.array([[t.a, t.b, t.c, t.d, t.e, t.f]]),
-            "height_dm": store.encode_heights(heights)[None],
-            "map_tile": np.zeros(n, np.int32),
-            "map_site": np.arange(n, dtype=np.int16),
-            "gain_q": np.stack(codes),
-            "mask_bits": store.pack_mask(np.stack(masks)),
-            "site_row": np.array([s.row for s in sites], np.int16),
-            "site_col": np.array([s.col for s in sites], np.int16),
-            "site_x": np.array([s.x for s in sites]),
-            "site_y": np.array([s.y for s in sites]),
-            "site_height_m": np.array([s.height_m for s in sites], np.float32),
-            "site_roof_m": np.array([s.roof_m for s in sites], np.float32),
-            "site_kind": np.array([store.SITE_KINDS.index(s.kind) for s in sites], np.uint8),
-            "site_antenna": np.array([s.antenna for s in sites]),
-            "site_azimuth_deg": np.array([s.azimuth_deg for s in sites], np.float32),
-            "site_tilt_deg": np.array([s.tilt_deg for s in sites], np.float32),
-            "site_frequency_mhz": np.array([s.frequency_mhz for s in sites], np.float32),
-            "ray_seed": np.arange(n, dtype=np.uint32),
-            "rt_seconds": np.full(n, 0.01, np.float32),
-        }
-        record = {**spec.to_dict(), "n_maps": n, "rt_seconds": [0.01] * n, "valid_fraction": []}
-        return members, record
-
-    return compute_tile
-
-
 @pytest.fixture(scope="module")
-def dataset_dir(tmp_path_factory, sample_pbf):
+def dataset_dir(tmp_path_factory, sample_pbf, fake_tracer_class):
     """8 tiles of 32 x 32 cells at 4 m, 4 sites each: train, val and test splits."""
-    from radiomap_geo.dataset import build as build_mod
-    from radiomap_geo.dataset import store
     from radiomap_geo.dataset.build import BuildConfig, build_dataset
 
     out = tmp_path_factory.mktemp("pipeline") / "ds"
@@ -91,8 +38,7 @@ def dataset_dir(tmp_path_factory, sample_pbf):
         tiles_per_shard=4,
     )
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(build_mod, "compute_tile", _fake_compute_tile(build_mod, store))
-        mp.setattr(build_mod, "backend_versions", lambda: {"sionna_rt_version": "fake"})
+        fake_tracer_class(nlos_penalty_db=20.0).install(mp)
         summary = build_dataset(out, config)
     assert {"train", "val", "test"} <= set(summary["splits"]), summary["splits"]
     return out

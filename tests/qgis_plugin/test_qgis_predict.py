@@ -332,58 +332,7 @@ def test_outputs_get_styles_when_loaded(qgis_app, delft, tmp_path, feedback):
         project.removeMapLayers([i for i in project.mapLayers() if i not in before])
 
 
-# What osmnx parses from /status before a query (otherwise it pauses 60 s).
-OVERPASS_STATUS = (
-    "Connected as: 2130706433\n"
-    "Current time: 2026-11-22T00:00:00Z\n"
-    "Announced endpoint: none\n"
-    "Rate limit: 2\n"
-    "2 slots available now.\n"
-    "Currently running queries (pid, space limit, time limit, start time):\n"
-)
-
-
-class ReplayOverpass:
-    """A local Overpass API answering every query with tests/data/overpass_helsinki.json."""
-
-    def __init__(self, response: bytes) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.posts = 0
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _send(self, body: bytes, kind: str) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self):  # noqa: N802
-                self._send(OVERPASS_STATUS.encode(), "text/plain")
-
-            def do_POST(self):  # noqa: N802
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                owner.posts += 1
-                self._send(response, "application/json")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
-def test_osm_download_then_cache_only(qgis_app, feedback, tmp_path):
+def test_osm_download_then_cache_only(qgis_app, feedback, tmp_path, overpass_replay):
     """No buildings layer: buildings come from (a local replay of) Overpass, then from the cache."""
     recorded = REPO / "tests" / "data" / "overpass_helsinki.json"
     if not recorded.exists():
@@ -403,13 +352,10 @@ def test_osm_download_then_cache_only(qgis_app, feedback, tmp_path):
         "OUTPUT_BEST_SERVER": None,
         "OUTPUT_SINR": None,
     }
-    server = ReplayOverpass(recorded.read_bytes())
-    try:
-        online = str(tmp_path / "online.tif")
-        run({**params, "OVERPASS_URL": server.url, "OUTPUT_RSRP": online}, feedback)
-        assert server.posts == 1
-    finally:
-        server.close()
+    online = str(tmp_path / "online.tif")
+    run({**params, "OVERPASS_URL": overpass_replay.url, "OUTPUT_RSRP": online}, feedback)
+    assert overpass_replay.posts == 1
+    overpass_replay.close()
     offline = str(tmp_path / "offline.tif")
     try:
         run({**params, "OSM_CACHE_ONLY": True, "OUTPUT_RSRP": offline}, feedback)
