@@ -625,11 +625,26 @@ def build_dataset(
         monitor.step(done, total, f"tile {record['tile_id']} ({record['source']}){rate}")
 
     config_data = config.to_dict()
+    failed: dict[int, str] = {}
+
+    def settle(tile_id: int, compute) -> None:
+        # One bad tile must not end an unattended run of hours: log it, carry on, and leave it
+        # unfinished so the next run of the same command retries it.
+        try:
+            record = compute()
+        except (Cancelled, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            log.exception("tile %d failed; it will be retried by the next run", tile_id)
+            failed[tile_id] = f"{type(exc).__name__}: {exc}"
+            return
+        finish(record)
+
     try:
         if workers == 1 or len(todo) <= 1:
             for spec in todo:
                 monitor.check()
-                finish(run_tile(spec.to_dict(), config_data, str(folder)))
+                settle(spec.tile_id, lambda s=spec: run_tile(s.to_dict(), config_data, str(folder)))
         else:
             threads = max(1, (os.cpu_count() or 1) // workers)
             ctx = multiprocessing.get_context("spawn")
@@ -643,12 +658,12 @@ def build_dataset(
                         while queue and len(running) < 2 * workers:
                             monitor.check()
                             spec = queue.pop()
-                            running.add(
-                                pool.submit(run_tile, spec.to_dict(), config_data, str(folder))
-                            )
+                            future = pool.submit(run_tile, spec.to_dict(), config_data, str(folder))
+                            future.tile_id = spec.tile_id
+                            running.add(future)
                         finished, running = cf.wait(running, return_when=cf.FIRST_COMPLETED)
                         for future in finished:
-                            finish(future.result())
+                            settle(future.tile_id, future.result)
                 except BaseException:
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise
@@ -656,7 +671,11 @@ def build_dataset(
     except (Cancelled, KeyboardInterrupt):
         _record_run(manifest, run, started, new_maps, manifest_path, "cancelled")
         raise
-    _record_run(manifest, run, started, new_maps, manifest_path, "complete")
+    if failed:
+        run["failed_tiles"] = {str(k): v for k, v in failed.items()}
+    _record_run(
+        manifest, run, started, new_maps, manifest_path, "incomplete" if failed else "complete"
+    )
     summary = summarize(manifest)
     summary.update(
         {
@@ -664,6 +683,7 @@ def build_dataset(
             "seconds": round(time.perf_counter() - started, 1),
             "maps_per_hour": run.get("maps_per_hour"),
             "skipped_sources": skipped,
+            "failed_tiles": failed,
         }
     )
     return summary

@@ -206,7 +206,8 @@ def _block(rng, kind, x0, y0, x1, y1, style) -> list[tuple[Polygon, float, str]]
     if kind == "tower":
         w, h = x1 - x0, y1 - y0
         tw, th = min(w, rng.uniform(15.0, 40.0)), min(h, rng.uniform(15.0, 40.0))
-        cx, cy = rng.uniform(x0, x1 - tw), rng.uniform(y0, y1 - th)
+        # max(..., 0): when the tower fills the block, round-off must not invert the range.
+        cx, cy = x0 + rng.uniform(0.0, max(w - tw, 0.0)), y0 + rng.uniform(0.0, max(h - th, 0.0))
         return [
             (box(cx, cy, cx + tw, cy + th), _height(rng, style, rng.uniform(2.0, 5.0)), "tower")
         ]

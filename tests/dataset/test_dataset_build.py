@@ -235,3 +235,21 @@ def test_real_build_is_resumable(tmp_path, sample_pbf, sionna_ready):
         r, c = data.sites["site_row"][i], data.sites["site_col"][i]
         if data.sites["site_kind"][i] == 0:  # street site: its own cell is lit
             assert mask[r, c] and data.gain_db[i][r, c] > -90
+
+
+def test_a_failing_tile_is_skipped_and_retried(tmp_path, sample_pbf, fake_rt, monkeypatch):
+    out = tmp_path / "ds"
+    real = build_mod.tile_heights
+
+    def flaky(spec, config, grid):
+        if spec.tile_id == 1:
+            raise ValueError("high - low < 0")
+        return real(spec, config, grid)
+
+    monkeypatch.setattr(build_mod, "tile_heights", flaky)
+    first = build_dataset(out, _config(3, sample_pbf))
+    assert first["tiles"] == 2 and set(first["failed_tiles"]) == {1}
+    assert read_manifest(out)["runs"][-1]["status"] == "incomplete"
+    monkeypatch.setattr(build_mod, "tile_heights", real)
+    second = build_dataset(out, _config(3, sample_pbf))
+    assert second["tiles"] == 3 and second["new_maps"] == 2 and not second["failed_tiles"]
