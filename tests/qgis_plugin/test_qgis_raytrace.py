@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,8 @@ pytest.importorskip("qgis.core")
 from qgis_support import qgis_extent  # noqa: E402
 
 pytestmark = [pytest.mark.qgis, pytest.mark.rt]
+
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +81,48 @@ def test_raytrace_small_area(qgis_app, sionna_ready, delft, tmp_path, feedback):
     # The transmitter's own cell is within a few dB of the strongest cell.
     assert np.isfinite(rsrp[row, col]) and rsrp[row, col] > np.nanmax(rsrp) - 6
     assert max(feedback.progress_values) == pytest.approx(100.0)
+
+
+def test_raytrace_on_sample_data(qgis_app, sionna_ready, tmp_path, feedback):
+    """sample_data/: the Helsinki OSM layer and the sites table, 160 m around the street mast."""
+    import processing
+    import rasterio
+    from pyproj import Transformer
+    from qgis.core import QgsVectorLayer
+
+    from radiomap_geo.grid import BBox, Grid
+
+    pbf, sites = SAMPLE_DATA / "helsinki.osm.pbf", SAMPLE_DATA / "sites.gpkg"
+    lon, lat = 24.94558, 60.16715  # hel-04, an isotropic mast 20 m above the street
+    area = (lon - 0.0014, lat - 0.0007, lon + 0.0014, lat + 0.0007)  # about 155 m x 155 m
+    buildings = QgsVectorLayer(
+        f'{pbf}|layername=multipolygons|subset="building" IS NOT NULL', "osm buildings", "ogr"
+    )
+    rsrp_path = tmp_path / "rsrp.tif"
+    try:
+        processing.run(
+            "radiomapgeo:raytracecoverage",
+            {
+                "SITES": f"{sites}|subset=\"site_id\" = 'hel-04'",
+                "BUILDINGS": buildings,
+                "EXTENT": f"{area[0]},{area[2]},{area[1]},{area[3]} [EPSG:4326]",
+                "RESOLUTION": 4.0,
+                "SAMPLES": 200_000,
+                "MAX_DEPTH": 2,
+                "DIFFRACTION": True,
+                "OUTPUT_RSRP": str(rsrp_path),
+            },
+            feedback=feedback,
+        )
+    finally:
+        del buildings
+    grid = Grid.from_bbox(BBox.parse(area), 4.0)  # the library's grid for the same extent
+    with rasterio.open(rsrp_path) as ds:
+        assert ds.crs.to_epsg() == 32635
+        assert ds.transform == grid.transform and ds.shape == grid.shape
+        rsrp = ds.read(1)
+        x, y = Transformer.from_crs(4326, 32635, always_xy=True).transform(lon, lat)
+        row, col = ds.index(x, y)
+    assert 0.2 < np.isnan(rsrp).mean() < 0.8  # buildings (and unreached cells) are nodata
+    assert np.isfinite(rsrp[row, col]) and rsrp[row, col] > np.nanmax(rsrp) - 3
+    assert np.nanmax(rsrp) < 46 and np.nanmin(rsrp) > -170
