@@ -66,3 +66,13 @@ def test_reprojected_output(tmp_path, grid):
         assert ds.descriptions == ("rsrp_dbm", "best_server")
         value = next(ds.sample([(mx, my)], indexes=1))[0]
     assert abs(value - (20 * grid.width + 30)) <= grid.width + 1  # within a cell
+
+
+def test_published_file_has_default_permissions(tmp_path, grid):
+    import os
+    import stat
+
+    path = write_bands(tmp_path / "out.tif", grid, _bands(grid))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
