@@ -38,8 +38,12 @@ def write_preview(path: str | Path, result, *, overwrite: bool = False, building
         frame.plot(ax=ax, facecolor="0.55", edgecolor="0.3", linewidth=0.3)
     xy = result.sites.to_crs(result.grid.crs).xy()
     ax.scatter(xy[:, 0], xy[:, 1], marker="^", s=70, c="red", edgecolors="white", zorder=5)
+    # Sector antennas often share a mast: one label per position, naming them all.
+    labels: dict[tuple[float, float], list[str]] = {}
     for site, (x, y) in zip(result.sites, xy):
-        ax.annotate(site.site_id, (x, y), xytext=(4, 4), textcoords="offset points", color="white")
+        labels.setdefault((round(x), round(y)), []).append(site.site_id)
+    for (x, y), ids in labels.items():
+        ax.annotate(", ".join(ids), (x, y), xytext=(4, 4), textcoords="offset points", color="white")
     ax.set_xlim(minx, maxx)
     ax.set_ylim(miny, maxy)
     ax.set_title(f"RSRP ({result.model})")
