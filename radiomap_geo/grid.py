@@ -250,6 +250,17 @@ class Grid:
         origin = t @ (col_off, row_off)
         return Grid(self.crs, Affine(t.a, 0.0, origin[0], 0.0, t.e, origin[1]), (height, width))
 
+    def refine(self, factor: int) -> Grid:
+        """The same area split into ``factor`` x ``factor`` cells per cell (``factor`` >= 1)."""
+        factor = int(factor)
+        if factor < 1:
+            raise ValueError(f"refinement factor must be a positive integer, got {factor}")
+        if factor == 1:
+            return self
+        t = self.transform
+        fine = Affine(t.a / factor, 0.0, t.c, 0.0, t.e / factor, t.f)
+        return Grid(self.crs, fine, (self.height * factor, self.width * factor))
+
     def offset_in(self, parent: Grid) -> tuple[int, int]:
         """``(row_off, col_off)`` of this grid's top-left cell inside ``parent``."""
         col = (self.transform.c - parent.transform.c) / parent.resolution

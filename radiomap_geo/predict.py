@@ -4,6 +4,13 @@ Each tile rasterises the scene over its core plus ``reach_m`` on every side, ask
 the path gain of every site within reach of the core, folds the sites into coverage bands and
 hands the core to a sink (an in-memory array or a window of the output file). A cell's value
 depends only on the sites within reach and the scene between them, so the tiling is invisible.
+
+Coarse grids and networks: a network trained on ``r`` m cells would see blurred streets and
+buildings if its inputs were rasterised on, say, 8 m cells. When the output cell is at least 1.5
+times the model's native cell size (``native_resolution_m``), each tile's scene is rasterised on
+a grid ``k`` times finer (``k = round(cell / r)``), the model predicts there, and every output
+cell gets the mean *power* (linear) of its ``k x k`` outdoor sub-cells: the area-averaged path
+gain of the cell (see :func:`supersampling_factor`, :func:`aggregate_power_db`).
 """
 
 from __future__ import annotations
@@ -108,15 +115,29 @@ def iter_coverage_tiles(
     noise = noise_power_dbm(options.bandwidth_mhz, options.noise_figure_db)
     work = [(tile, sites_near(sites, tile_core(grid, tile), model.reach_m)) for tile in tiles]
     total, done = sum(max(len(near), 1) for _, near in work), 0
+    factor = supersampling_factor(model, grid.resolution)
     for tile, near in work:
         core = tile_core(grid, tile)
         scene = source.scene_for(tile.grid, options.rx_height_m)
+        fine_scene = (
+            scene
+            if factor == 1
+            else source.scene_for(tile.grid.refine(factor), options.rx_height_m)
+        )
+        fine_core = core.refine(factor)
+        outdoor = None
+        if factor > 1:
+            r, c = (v * factor for v in tile.offset)
+            h, w = fine_core.shape
+            outdoor = ~fine_scene.building_mask[r : r + h, c : c + w]
         acc = CoverageAccumulator(
             core.shape, noise, keep_per_site=options.per_site, keep_source=reports_source(model)
         )
         for index in near:
             site = sites[index]
-            gain, origin = gain_and_source(model, scene, site, core)
+            gain, origin = gain_and_source(model, fine_scene, site, fine_core)
+            gain = aggregate_power_db(gain, factor, outdoor)
+            origin = _aggregate_mean(origin, factor)
             acc.add(index, site.site_id, site.power_dbm, gain, origin)
             done += 1
             monitor.step(done, total, f"tile {tile.core[:2]}: {site.site_id}")
@@ -126,6 +147,56 @@ def iter_coverage_tiles(
             done += 1
             monitor.step(done, total, f"tile {tile.core[:2]}: no site in reach")
         yield tile, acc.bands(invalid=tile.crop(scene.building_mask))
+
+
+def supersampling_factor(model: PathGainModel, resolution: float) -> int:
+    """How many sub-cells per side the scene is computed on for ``model`` at ``resolution``.
+
+    1 unless the model has a native cell size (trained networks) and ``resolution`` is at least
+    1.5 times it; then ``round(resolution / native)``, so the sub-cells are within a factor
+    1.5 of the native size (networks resample that small a difference by their own rule).
+    """
+    native = getattr(model, "native_resolution_m", None)
+    if not native or resolution < 1.5 * native:
+        return 1
+    return int(math.floor(resolution / native + 0.5))
+
+
+def aggregate_power_db(
+    values: np.ndarray, factor: int, outdoor: np.ndarray | None = None
+) -> np.ndarray:
+    """Mean power (dB of the linear mean) over ``factor`` x ``factor`` blocks, NaN ignored.
+
+    With ``outdoor``, only outdoor sub-cells count, except in blocks that have none (a cell
+    filled by a building keeps the mean of all its sub-cells).
+    """
+    if factor == 1:
+        return values
+    rows, cols = values.shape[0] // factor, values.shape[1] // factor
+    power = np.power(10.0, values.astype(np.float64) / 10.0)
+    weight = np.isfinite(power).astype(np.float64)
+    if outdoor is not None:
+        blocks_out = outdoor.reshape(rows, factor, cols, factor).any(axis=(1, 3))
+        keep = outdoor | ~np.repeat(np.repeat(blocks_out, factor, 0), factor, 1)
+        weight *= keep
+    power = np.where(weight > 0, power, 0.0)
+    total = power.reshape(rows, factor, cols, factor).sum(axis=(1, 3))
+    count = weight.reshape(rows, factor, cols, factor).sum(axis=(1, 3))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(count > 0, 10.0 * np.log10(total / np.maximum(count, 1)), np.nan)
+    return out.astype(np.float32)
+
+
+def _aggregate_mean(values: np.ndarray | None, factor: int) -> np.ndarray | None:
+    """Block mean ignoring NaN (for the model-source band)."""
+    if values is None or factor == 1:
+        return values
+    rows, cols = values.shape[0] // factor, values.shape[1] // factor
+    blocks = values.reshape(rows, factor, cols, factor)
+    count = np.isfinite(blocks).sum(axis=(1, 3))
+    total = np.nansum(blocks, axis=(1, 3))
+    with np.errstate(invalid="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
 
 
 def reports_source(model: PathGainModel) -> bool:

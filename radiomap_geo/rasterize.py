@@ -175,7 +175,30 @@ CHANNELS: dict[str, Callable[[SceneInputs, Site], np.ndarray]] = {
     "los": _line_of_sight,
     "free_space_db": _free_space,
 }
-"""Every per-cell input channel a model can ask for, by stable name (units noted in each)."""
+"""Every per-cell input channel a model can ask for, by stable name."""
+
+CHANNEL_DESCRIPTIONS: dict[str, str] = {
+    "building_mask": "1 inside buildings, 0 outside",
+    "building_height": "building height above ground / 100 m (0 outside buildings)",
+    "ndsm": "normalised surface model (buildings and vegetation) / 100 m",
+    "ortho_r": "orthophoto red, 0..1",
+    "ortho_g": "orthophoto green, 0..1",
+    "ortho_b": "orthophoto blue, 0..1",
+    "ortho_ir": "orthophoto near infrared, 0..1",
+    "tx": "1 at the transmitter's cell",
+    "tx_height": "antenna height above ground / 100 m at the transmitter's cell",
+    "anchor_x": "east offset from the site / 100 m",
+    "anchor_y": "north offset from the site / 100 m",
+    "distance": "3-D distance antenna to receiver / 100 m",
+    "log_distance": "log10 of the 3-D distance (m)",
+    "azimuth_cos": "cos of the horizontal angle from boresight",
+    "azimuth_sin": "sin of the horizontal angle from boresight",
+    "elevation": "elevation angle of the receiver seen from the antenna / 90 degrees",
+    "antenna_gain": "antenna gain along the direct ray / 10 dB",
+    "los": "1 where the 2.5-D direct ray from the antenna clears every building, else 0",
+    "free_space_db": "free-space path gain (dB, Friis, 3-D distance) / 100",
+}
+"""What each channel holds, in the units the network sees (written into model cards)."""
 
 
 def feature_stack(scene: SceneInputs, site: Site, channels: Sequence[str]) -> np.ndarray:

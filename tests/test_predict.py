@@ -172,3 +172,45 @@ def test_ndsm_raster_reaches_the_model(tmp_path, grid):
     scene = SceneSource(None, ndsm=path).scene_for(grid.window(10, 10, 20, 20), 1.5)
     assert scene.ndsm.shape == (20, 20)
     assert np.allclose(scene.ndsm, 12.0)
+
+
+def test_power_is_averaged_over_sub_cells():
+    from radiomap_geo.predict import aggregate_power_db
+
+    fine = np.array(
+        [[-60.0, -70.0, -80.0, np.nan], [-60.0, -70.0, np.nan, np.nan]], dtype=np.float32
+    )
+    out = aggregate_power_db(fine, 2)
+    expected_left = 10 * np.log10((2 * 1e-6 + 2 * 1e-7) / 4)
+    assert out.shape == (1, 2)
+    assert out[0, 0] == pytest.approx(expected_left, abs=1e-4)
+    assert out[0, 1] == pytest.approx(-80.0, abs=1e-4)  # NaN sub-cells are ignored
+    outdoor = np.array([[True, False, False, False], [True, False, False, False]])
+    only_outdoor = aggregate_power_db(fine, 2, outdoor)
+    assert only_outdoor[0, 0] == pytest.approx(-60.0, abs=1e-4)
+    assert only_outdoor[0, 1] == pytest.approx(-80.0, abs=1e-4)  # all indoor: all sub-cells
+
+
+def test_coarse_grids_run_networks_on_native_sub_cells(grid, city):
+    from radiomap_geo.models.registry import get_model
+    from radiomap_geo.predict import aggregate_power_db, supersampling_factor
+
+    net = get_model("unet-small")
+    coarse = Grid.from_bbox(BBox.parse(HELSINKI), 4.0).window(44, 44, 80, 80)
+    assert supersampling_factor(net, 4.0) == 2 and supersampling_factor(net, 2.5) == 1
+    assert supersampling_factor(get_model("3gpp-uma"), 8.0) == 1
+    buildings, _ = city
+    minx, miny, maxx, maxy = coarse.bounds
+    sites = _sites(
+        coarse,
+        [{"site_id": "a", "x": (minx + maxx) / 2 + 1, "y": (miny + maxy) / 2, "height_m": 25}],
+    )
+    at_4m = predict_coverage(coarse, sites, buildings, model=net, per_site=True)
+    fine = coarse.refine(2)
+    at_2m = predict_coverage(fine, sites, buildings, model=net, per_site=True)
+    outdoor = np.isfinite(at_2m["rsrp_dbm"])
+    expected = aggregate_power_db(at_2m["path_gain_db:a"], 2, outdoor)
+    got = at_4m["path_gain_db:a"]
+    both = np.isfinite(got) & np.isfinite(expected)
+    assert both.mean() > 0.5
+    np.testing.assert_allclose(got[both], expected[both], atol=1e-3)

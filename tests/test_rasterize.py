@@ -71,3 +71,10 @@ def test_physics_prior_channels(grid):
     assert stack[0][grid.rowcol(500150.0, 6670100.0)] == 0.0  # behind it
     # 3.5 GHz at 50 m (3-D 50.9 m): -77.5 dB.
     assert stack[1][grid.rowcol(500051.0, 6670100.0)] * 100 == pytest.approx(-77.45, abs=0.2)
+
+
+def test_every_channel_is_described_for_model_cards():
+    from radiomap_geo.rasterize import CHANNEL_DESCRIPTIONS, CHANNELS
+
+    assert set(CHANNEL_DESCRIPTIONS) == set(CHANNELS)
+    assert all(text.strip() for text in CHANNEL_DESCRIPTIONS.values())

@@ -112,6 +112,12 @@ def _list_archs(ctx: click.Context, _param, value: bool) -> None:
     default=None,
     help="Train on random CROP x CROP windows holding the site [default: whole maps].",
 )
+@click.option(
+    "--init-weights",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Start from these weights (fine-tuning; same architecture and channels).",
+)
 @click.option("--max-train-maps", type=int, default=None, help="Use a random subset.")
 @click.option("--max-val-maps", type=int, default=None, help="Use a random subset.")
 @click.option(
@@ -128,6 +134,21 @@ def _list_archs(ctx: click.Context, _param, value: bool) -> None:
     help="Label (dB) for outdoor cells no ray reached, e.g. -160 [default: ignore them].",
 )
 @click.option("--no-augment", is_flag=True, help="No rotations/mirrors.")
+@click.option(
+    "--ortho-augment",
+    type=click.FloatRange(min=0.0),
+    default=None,
+    help="Strength of the photometric augmentation of the rendered orthophotos, 0 for none "
+    "[default: 1 when --channels read the orthophoto].",
+)
+@click.option(
+    "--ortho-seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the orthophoto/nDSM renderings of the tiles (for ortho_* and ndsm channels; "
+    "the dataset holds building heights only).",
+)
 @click.option(
     "--device",
     default="cpu",
@@ -216,6 +237,9 @@ def train(ctx: click.Context, dataset_dir: Path, **opts) -> None:
                     "weak_weight": opts["weak_weight"],
                     "amp_dtype": opts["amp_dtype"],
                 },
+                init_weights=opts["init_weights"],
+                ortho_seed=opts["ortho_seed"],
+                ortho_augment=opts["ortho_augment"],
                 command=command,
                 progress=progress,
                 log=echo,

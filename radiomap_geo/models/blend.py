@@ -116,6 +116,11 @@ class BlendedModel:
         return float(self.net.reach_m)
 
     @property
+    def native_resolution_m(self) -> float | None:
+        """The network's trained cell size (None for a cell-size-free network)."""
+        return getattr(self.net, "native_resolution_m", None)
+
+    @property
     def inner_m(self) -> float:
         """Distance from the site up to which the value is the network's alone."""
         return self.net_reach_m - self.blend_m

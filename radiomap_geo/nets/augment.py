@@ -16,10 +16,17 @@ counter-clockwise turns a boresight ``az`` into ``az - 90``; the mirror turns it
 Distance, anchor, azimuth and antenna-gain channels are therefore consistent by construction. A
 mirror also mirrors the antenna pattern, so mirrors are skipped for patterns that are not
 left-right symmetric about boresight.
+
+The dataset's tiles carry building heights only. Networks that read an orthophoto or an nDSM
+(:data:`RENDERED_CHANNELS`) are trained on renderings of each tile (:class:`TileRenderer`, once
+per tile and cached); :class:`MapBatches` adds a photometric augmentation of the orthophoto
+(``ortho_augment``) on top of the dihedral one, which rotates and mirrors the orthophoto and the
+nDSM with the rest of the scene.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -40,6 +47,11 @@ Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 #: Stand-in for invalid target cells (never used by the masked losses and metrics).
 INVALID_DB = -250.0
+
+#: Orthophoto bands as input channels (red, green, blue, near infrared).
+ORTHO_CHANNELS = ("ortho_r", "ortho_g", "ortho_b", "ortho_ir")
+#: Channels the dataset's tiles lack: drawn from renderings of the tiles (:class:`TileRenderer`).
+RENDERED_CHANNELS = (*ORTHO_CHANNELS, "ndsm")
 
 
 @dataclass(frozen=True)
@@ -118,26 +130,120 @@ def map_sample_from_arrays(
     )
 
 
-def samples_from_dataset(dataset: Any, rx_height_m: float | None = None) -> Iterator[MapSample]:
+def samples_from_dataset(
+    dataset: Any, rx_height_m: float | None = None, renderer: TileRenderer | None = None
+) -> Iterator[MapSample]:
     """:class:`MapSample` objects from a loaded dataset split (``radiomap_geo.dataset``).
 
     Duck-typed on what :class:`radiomap_geo.dataset.RadioMapDataset` offers: ``len()``,
     ``grid(tile)``, ``site(index)``, ``map_tile``, ``building_height_m``, ``gain_db`` (NaN = no
-    value), ``mask`` and ``manifest["config"]["rx_height_m"]`` (used unless ``rx_height_m``).
+    value), ``mask`` and ``manifest["config"]["rx_height_m"]`` (used unless ``rx_height_m``);
+    with ``renderer`` also ``tile_id`` (the scenes get rendered orthophoto/nDSM inputs).
     """
     if rx_height_m is None:
         rx_height_m = float(dataset.manifest["config"].get("rx_height_m", 1.5))
-    grids: dict[int, Grid] = {}
+    scenes: dict[int, SceneInputs] = {}
     for index in range(len(dataset)):
         tile = int(dataset.map_tile[index])
-        if tile not in grids:
-            grids[tile] = dataset.grid(tile)
-        scene = SceneInputs(
-            grid=grids[tile],
-            building_height=dataset.building_height_m[tile],
-            rx_height_m=rx_height_m,
+        if tile not in scenes:
+            scenes[tile] = tile_scene(dataset, tile, rx_height_m, renderer)
+        yield MapSample(
+            scenes[tile], dataset.site(index), dataset.gain_db[index], dataset.mask[index]
         )
-        yield MapSample(scene, dataset.site(index), dataset.gain_db[index], dataset.mask[index])
+
+
+def tile_scene(
+    dataset: Any, tile: int, rx_height_m: float, renderer: TileRenderer | None = None
+) -> SceneInputs:
+    """The scene of tile number ``tile`` of a loaded split (rendered inputs with ``renderer``)."""
+    scene = SceneInputs(
+        grid=dataset.grid(tile),
+        building_height=dataset.building_height_m[tile],
+        rx_height_m=rx_height_m,
+    )
+    return scene if renderer is None else renderer(scene, int(dataset.tile_id[tile]))
+
+
+# -- rendered orthophoto / nDSM inputs ----------------------------------------------------------
+def needs_rendering(channels: Iterable[str]) -> bool:
+    """Whether ``channels`` read an orthophoto or an nDSM (which dataset tiles lack)."""
+    return any(c in RENDERED_CHANNELS for c in channels)
+
+
+def reads_ortho(channels: Iterable[str]) -> bool:
+    """Whether ``channels`` read an orthophoto band."""
+    return any(c in ORTHO_CHANNELS for c in channels)
+
+
+class TileRenderer:
+    """Rendered orthophoto (and nDSM) inputs of dataset tiles, drawn once per tile and cached.
+
+    A tile's rendering is :func:`radiomap_geo.dataset.ortho.with_rendered_inputs` with the seed
+    :func:`~radiomap_geo.dataset.ortho.tile_seed` ``(tile_id, seed)``: 4 bands when the channels
+    read ``ortho_ir`` (else RGB) and the rendered nDSM when they read ``ndsm``. It depends only on
+    the tile id, the seed and the heights, so every call for a tile returns the same arrays
+    (read-only: the same objects, shared by every map of the tile).
+
+    Args:
+        channels: the network's input channels.
+        seed: the rendering seed (fixed: no per-epoch re-rendering).
+        max_tiles: keep at most this many tiles' renderings (least recently used go first;
+            default all).
+    """
+
+    def __init__(self, channels: Sequence[str], seed: int = 0, max_tiles: int | None = None):
+        if max_tiles is not None and max_tiles < 1:
+            raise ValueError(f"max_tiles must be >= 1, got {max_tiles}")
+        self.bands = 4 if "ortho_ir" in channels else 3
+        self.ndsm = "ndsm" in channels
+        self.seed, self.max_tiles = int(seed), max_tiles
+        self._rasters: OrderedDict[int, tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
+
+    @classmethod
+    def for_channels(
+        cls, channels: Sequence[str], seed: int = 0, max_tiles: int | None = None
+    ) -> TileRenderer | None:
+        """A renderer when ``channels`` need rendered inputs, else None."""
+        return cls(channels, seed, max_tiles) if needs_rendering(channels) else None
+
+    def settings(self) -> dict[str, Any]:
+        """What defines the renderings (for run settings and reports)."""
+        return {"seed": self.seed, "bands": self.bands, "ndsm": self.ndsm}
+
+    def __call__(self, scene: SceneInputs, tile_id: int) -> SceneInputs:
+        """``scene`` (the heights of tile ``tile_id``) with its rendered ``ortho`` / ``ndsm``."""
+        key = int(tile_id)
+        if key not in self._rasters:
+            self._rasters[key] = self._render(scene, key)
+            if self.max_tiles is not None and len(self._rasters) > self.max_tiles:
+                self._rasters.popitem(last=False)
+        self._rasters.move_to_end(key)
+        ortho, ndsm = self._rasters[key]
+        return replace(scene, ortho=ortho, ndsm=ndsm if ndsm is not None else scene.ndsm)
+
+    def _render(self, scene: SceneInputs, tile_id: int) -> tuple[np.ndarray, np.ndarray | None]:
+        from radiomap_geo.dataset.ortho import tile_seed, with_rendered_inputs
+
+        seed = tile_seed(tile_id, self.seed)
+        rendered = with_rendered_inputs(scene, seed, bands=self.bands, ndsm=self.ndsm)
+        for array in (rendered.ortho, rendered.ndsm):
+            if array is not None and array is not scene.ndsm:
+                array.flags.writeable = False  # shared by every map of the tile
+        return rendered.ortho, rendered.ndsm
+
+
+def augment_sample_ortho(sample: MapSample, rng: np.random.Generator, strength: float) -> MapSample:
+    """The sample with its orthophoto photometrically augmented (geometry and labels untouched).
+
+    See :func:`radiomap_geo.dataset.ortho.augment_ortho`; a sample without an orthophoto, or a
+    strength of 0, is returned as it is.
+    """
+    if sample.scene.ortho is None or strength <= 0:
+        return sample
+    from radiomap_geo.dataset.ortho import augment_ortho
+
+    ortho = augment_ortho(sample.scene.ortho, rng, strength=strength)
+    return replace(sample, scene=replace(sample.scene, ortho=ortho))
 
 
 # -- the dihedral group on grids, points, arrays and sites --------------------------------------
@@ -274,6 +380,10 @@ class MapBatches:
         drop_last: drop a final short batch.
         seed: seed of the augmentation/shuffle generator (each epoch continues the stream).
         no_ray_label_db: label for outdoor cells without a value (see :func:`sample_tensors`).
+        ortho_augment: strength of the photometric augmentation of each sample's orthophoto
+            (:func:`augment_sample_ortho`, after the symmetry; training only; 0 = none). It
+            draws from its own stream (seeded from ``seed``), so the shuffles and symmetries do
+            not depend on it.
     """
 
     def __init__(
@@ -287,11 +397,14 @@ class MapBatches:
         drop_last: bool = False,
         seed: int = 0,
         no_ray_label_db: float | None = None,
+        ortho_augment: float = 0.0,
     ):
         self.samples, self.channels = samples, list(channels)
         self.batch_size, self.augment, self.shuffle = int(batch_size), augment, shuffle
         self.drop_last, self.no_ray_label_db = drop_last, no_ray_label_db
         self.rng = np.random.default_rng(seed)
+        self.ortho_augment = float(ortho_augment)
+        self.ortho_rng = np.random.default_rng([seed, 1])
 
     def __len__(self) -> int:
         if callable(self.samples):
@@ -311,6 +424,8 @@ class MapBatches:
         for sample in self._source():
             if self.augment:
                 sample = random_transform(sample, self.rng)
+            if self.ortho_augment > 0:
+                sample = augment_sample_ortho(sample, self.ortho_rng, self.ortho_augment)
             pending.append(sample_tensors(sample, self.channels, self.no_ray_label_db))
             if len(pending) == self.batch_size:
                 yield collate(pending)

@@ -222,6 +222,11 @@ class NetworkModel:
         return cls(net, meta, **options)
 
     # -- geometry ------------------------------------------------------------------------------
+    @property
+    def native_resolution_m(self) -> float:
+        """The cell size the network was trained on (the engine computes scenes near it)."""
+        return self.metres_per_pixel
+
     def window_cells(self, resolution: float | None = None) -> tuple[int, int]:
         """``(half, size)``: the site's cell sits at ``(half, half)`` of a ``size``-cell window."""
         res = self.metres_per_pixel if resolution is None else resolution

@@ -36,13 +36,20 @@ import torch
 
 from radiomap_geo.errors import InputError
 from radiomap_geo.models.base import SceneInputs
-from radiomap_geo.nets.augment import MapBatches, MapSample
+from radiomap_geo.nets.augment import (
+    MapBatches,
+    MapSample,
+    TileRenderer,
+    reads_ortho,
+    tile_scene,
+)
 from radiomap_geo.nets.evaluate import DEFAULT_DISTANCE_BINS_M, MetricAccumulator
 from radiomap_geo.nets.registry import DEFAULT_CHANNELS, build_network
 from radiomap_geo.nets.scaling import OutputScaling
 from radiomap_geo.nets.train import TrainConfig, TrainResult, resolve_device, train
 from radiomap_geo.nets.weights import make_metadata, save_weights, sha256_file
 from radiomap_geo.progress import CancelFn, ProgressFn, as_monitor
+from radiomap_geo.rasterize import CHANNEL_DESCRIPTIONS
 
 RUN_FILE = "run.json"
 LOG_FILE = "train_log.json"
@@ -65,6 +72,9 @@ _RUN_KEYS = (
     "reach_m",
     "seed",
     "train_config",
+    "init_weights",
+    "ortho_seed",
+    "ortho_augment",
 )
 
 
@@ -142,22 +152,27 @@ def _select(dataset: Any, keys: Sequence[Sequence[int]] | None) -> list[int]:
     return [where[k] for k in wanted]
 
 
-def dataset_samples(dataset: Any, indices: Iterable[int], rx_height_m: float | None = None):
-    """:class:`MapSample` objects of the maps ``indices`` of a loaded split."""
-    from radiomap_geo.grid import Grid
+def dataset_samples(
+    dataset: Any,
+    indices: Iterable[int],
+    rx_height_m: float | None = None,
+    renderer: TileRenderer | None = None,
+) -> list[MapSample]:
+    """:class:`MapSample` objects of the maps ``indices`` of a loaded split.
 
+    The maps of a tile share one scene; with ``renderer`` it carries the tile's rendered
+    orthophoto / nDSM (rendered once per tile, see :class:`TileRenderer`).
+    """
     if rx_height_m is None:
         rx_height_m = float(dataset.manifest["config"].get("rx_height_m", 1.5))
-    grids: dict[int, Grid] = {}
+    scenes: dict[int, SceneInputs] = {}
     out = []
     for index in indices:
         tile = int(dataset.map_tile[index])
-        if tile not in grids:
-            grids[tile] = dataset.grid(tile)
-        scene = SceneInputs(grids[tile], dataset.building_height_m[tile], rx_height_m=rx_height_m)
-        out.append(
-            MapSample(scene, dataset.site(index), dataset.gain_db[index], dataset.mask[index])
-        )
+        if tile not in scenes:
+            scenes[tile] = tile_scene(dataset, tile, rx_height_m, renderer)
+        site, gain, valid = dataset.site(index), dataset.gain_db[index], dataset.mask[index]
+        out.append(MapSample(scenes[tile], site, gain, valid))
     return out
 
 
@@ -260,6 +275,9 @@ def train_from_dataset(
     no_ray_label_db: float | None = None,
     seed: int = 0,
     train_config: Mapping[str, Any] | None = None,
+    init_weights: str | os.PathLike | None = None,
+    ortho_seed: int = 0,
+    ortho_augment: float | None = None,
     command: str | None = None,
     progress: ProgressFn | None = None,
     is_cancelled: CancelFn | None = None,
@@ -287,6 +305,16 @@ def train_from_dataset(
         seed: seed of the subset, the augmentation and the network's initialisation.
         train_config: further :class:`TrainConfig` fields (``patience``, ``weight_decay``,
             ``schedule``, ``loss``, ``weak_weight``, ``amp``...).
+        init_weights: start from this weights file (fine-tuning, e.g. a network trained on
+            crops continued on whole maps); it must have the same architecture, arguments,
+            channels and output scaling.
+        ortho_seed: with channels that read an orthophoto or an nDSM (``ortho_*``, ``ndsm``),
+            which the dataset's tiles lack: the seed of their renderings (one per tile, the same
+            every epoch, see :class:`~radiomap_geo.nets.augment.TileRenderer`; validation maps
+            too, so validation errors are reproducible and comparable between runs).
+        ortho_augment: strength of the photometric augmentation of the training orthophotos,
+            drawn afresh each epoch (default 1.0 when the channels read the orthophoto; 0 =
+            none; validation maps get none).
         command: the command line, recorded in the log and the weights.
         progress, is_cancelled: callbacks (per batch); cancelling keeps the last checkpoint.
         log: called with every epoch's record.
@@ -307,6 +335,11 @@ def train_from_dataset(
         )
     if batch_size < 1 or epochs < 1:
         raise InputError("epochs and batch_size must be >= 1")
+    start = _initial_weights(init_weights, arch, arch_kwargs, channels)
+    if start is not None:
+        extra["init_output_bias"] = False  # the start weights already have their bias
+    renderer = TileRenderer.for_channels(channels, ortho_seed)
+    ortho_strength = _ortho_strength(channels, ortho_augment)
     config = TrainConfig(epochs=epochs, lr=lr, device=device, seed=seed, **extra)
     monitor = as_monitor(progress, is_cancelled)
 
@@ -330,6 +363,9 @@ def train_from_dataset(
         "reach_m": reach,
         "seed": seed,
         "train_config": {k: v for k, v in asdict(config).items() if k != "device"},
+        "init_weights": None if start is None else f"{start.path.name} (sha256 {start.sha256})",
+        "ortho_seed": None if renderer is None else renderer.seed,
+        "ortho_augment": ortho_strength,
     }
     out.mkdir(parents=True, exist_ok=True)
     run_path, ckpt_path, log_path = out / RUN_FILE, out / CHECKPOINT_FILE, out / LOG_FILE
@@ -361,13 +397,16 @@ def train_from_dataset(
             },
         )
     train_index = _select(train_ds, train_keys)
-    train_samples = dataset_samples(train_ds, train_index, rx_height)
-    val_samples = dataset_samples(val_ds, _select(val_ds, val_keys), rx_height) if val_keys else []
+    train_samples = dataset_samples(train_ds, train_index, rx_height, renderer)
+    val_samples = (
+        dataset_samples(val_ds, _select(val_ds, val_keys), rx_height, renderer) if val_keys else []
+    )
     if not train_samples:
         raise InputError(f"{dataset_dir} has no training maps")
 
     torch.manual_seed(seed)
-    net = build_network(arch, len(channels), **arch_kwargs)
+    net = build_network(arch, len(channels), **arch_kwargs) if start is None else start.build()
+    net.train()
     m = net.size_multiple
     if crop is not None and (crop < m or crop % m):
         raise InputError(f"crop must be a positive multiple of {m} for {arch}, got {crop}")
@@ -386,6 +425,7 @@ def train_from_dataset(
         shuffle=True,
         seed=seed,
         no_ray_label_db=no_ray_label_db,
+        ortho_augment=ortho_strength or 0.0,
     )
     val_batches = (
         MapBatches(val_samples, channels, batch_size, no_ray_label_db=no_ray_label_db)
@@ -477,6 +517,47 @@ def train_from_dataset(
     weights = save_weights(net.cpu(), metadata, out, name)
     write_log("finished", weights=weights.name, sha256=sha256_file(weights), training=training)
     return TrainRun(weights, log_path, ckpt_path, result, metadata)
+
+
+def _initial_weights(path, arch: str, arch_kwargs: Mapping[str, Any], channels: Sequence[str]):
+    """The verified weights to fine-tune from, or None; refuses weights of another network."""
+    if path is None:
+        return None
+    from radiomap_geo.nets.weights import load_weights
+
+    start = load_weights(path)
+    meta = start.metadata
+    built = build_network(arch, len(channels), **arch_kwargs).config
+    theirs = build_network(meta["arch"], len(meta["channels"]), **meta["arch_kwargs"]).config
+    mismatch = [
+        what
+        for what, ok in (
+            ("architecture", meta["arch"] == arch and built == theirs),
+            ("channels", list(meta["channels"]) == list(channels)),
+            ("output scaling", start.scaling == OutputScaling()),
+        )
+        if not ok
+    ]
+    if mismatch:
+        raise InputError(
+            f"cannot start from {path}: its {', '.join(mismatch)} differ from this run's "
+            f"({meta['arch']} {meta['arch_kwargs']}, channels {meta['channels']})"
+        )
+    return start
+
+
+def _ortho_strength(channels: Sequence[str], strength: float | None) -> float | None:
+    """The photometric augmentation strength of a run: None without orthophoto channels."""
+    if not reads_ortho(channels):
+        if strength:
+            raise InputError(
+                "ortho_augment needs orthophoto channels (ortho_r, ortho_g, ortho_b, ortho_ir)"
+            )
+        return None
+    strength = 1.0 if strength is None else float(strength)
+    if not (math.isfinite(strength) and strength >= 0):
+        raise InputError(f"ortho_augment must be >= 0, got {strength}")
+    return strength
 
 
 def _subset(keys: list[tuple[int, int]], limit: int | None, rng: np.random.Generator):
@@ -646,6 +727,7 @@ def evaluate_on_dataset(
     floor_db: float | None = -160.0,
     distance_bins_m: Sequence[float] = DEFAULT_DISTANCE_BINS_M,
     gain_bins_db: Sequence[float] = DEFAULT_GAIN_BINS_DB,
+    ortho_seed: int | None = None,
     command: str | None = None,
     progress: ProgressFn | None = None,
     is_cancelled: CancelFn | None = None,
@@ -669,6 +751,9 @@ def evaluate_on_dataset(
         threshold_db: headline metrics use cells whose label is at least this (-130 dB).
         floor_db: predictions and labels are clipped here first (None: no clipping).
         distance_bins_m, gain_bins_db: bin edges of the grouped metrics.
+        ortho_seed: a network that reads an orthophoto or an nDSM gets renderings of the tiles
+            with this seed (no augmentation; default: the ``ortho_seed`` it was trained with,
+            else 0); the baselines get the scene as before.
         command: the command line, recorded in the report.
         progress, is_cancelled: callbacks (per map).
 
@@ -702,6 +787,7 @@ def evaluate_on_dataset(
         entries.append((get_model(name), _Scores(name, "empirical", options, threshold_db)))
     if not entries:
         raise InputError("nothing to evaluate: give a model or baselines")
+    renderer = _evaluation_renderer(net_model, ortho_seed)
 
     n = len(dataset) if max_maps is None else min(len(dataset), int(max_maps))
     indices = list(range(n))
@@ -716,6 +802,7 @@ def evaluate_on_dataset(
         grid = dataset.grid(tile)
         heights = dataset.building_height_m[tile]
         scene = SceneInputs(grid, heights, rx_height_m=rx_height)
+        rendered = scene if renderer is None else renderer(scene, int(dataset.tile_id[tile]))
         site = dataset.site(index)
         true, valid = dataset.gain_db[index], dataset.mask[index]
         los = line_of_sight(heights, grid, grid, (site.x, site.y), site.height_m, rx_height)
@@ -723,10 +810,11 @@ def evaluate_on_dataset(
         dist = np.hypot(x - site.x, y - site.y)
         for k, (m, scores) in enumerate(entries):
             tile_mode = scores.kind == "network" and net_mode == "tile"
+            inputs = rendered if m is model else scene
             if done == 0:  # warm-up: first-call set-up is not inference time
-                _predict(m, net_model if tile_mode else None, scene, site)
+                _predict(m, net_model if tile_mode else None, inputs, site)
             t0 = time.perf_counter()
-            pred = _predict(m, net_model if tile_mode else None, scene, site)
+            pred = _predict(m, net_model if tile_mode else None, inputs, site)
             seconds = time.perf_counter() - t0
             scores.add(pred, true, valid, los, dist, seconds)
             if tile in subset:
@@ -758,6 +846,7 @@ def evaluate_on_dataset(
             "gain_bins_db": list(gain_bins_db),
             "torch_threads": torch.get_num_threads(),
             "device": str(net_model.device) if net_model is not None else None,
+            "rendered_inputs": None if renderer is None else renderer.settings(),
         },
         "models": [s.result() for _, s in entries],
     }
@@ -789,6 +878,20 @@ def evaluate_on_dataset(
             "models": [s.result() for s in sub_scores] + [rt_scores.result()],
         }
     return report
+
+
+def _evaluation_renderer(net_model: Any, ortho_seed: int | None) -> TileRenderer | None:
+    """Renderings for a network that reads an orthophoto or an nDSM (else None).
+
+    The seed defaults to the one the network was trained (and validated) with.
+    """
+    if net_model is None:
+        return None
+    if ortho_seed is None:
+        settings = (net_model.metadata.get("training") or {}).get("settings") or {}
+        ortho_seed = settings.get("ortho_seed")
+    # A split's maps come tile after tile: a few tiles' renderings are enough to keep.
+    return TileRenderer.for_channels(net_model.channels, ortho_seed or 0, max_tiles=16)
 
 
 def _sources_of(dataset: Any, tiles: Sequence[int]) -> dict[str, int]:
@@ -919,34 +1022,6 @@ def report_markdown(report: Mapping[str, Any]) -> str:
 # -- shipping ----------------------------------------------------------------------------------
 
 
-def _describe_channel(name: str) -> str:
-    from radiomap_geo.rasterize import CHANNELS
-
-    fn = CHANNELS.get(name)
-    return (fn.__doc__ or "").strip().splitlines()[0] if fn is not None and fn.__doc__ else ""
-
-
-_CHANNEL_TEXT = {
-    "building_mask": "1 inside buildings, 0 outside",
-    "building_height": "building height above ground / 100 m (0 outside buildings)",
-    "ndsm": "normalised surface model (buildings and vegetation) / 100 m",
-    "ortho_r": "orthophoto red, 0..1",
-    "ortho_g": "orthophoto green, 0..1",
-    "ortho_b": "orthophoto blue, 0..1",
-    "ortho_ir": "orthophoto near infrared, 0..1",
-    "tx": "1 at the transmitter's cell",
-    "tx_height": "antenna height above ground / 100 m at the transmitter's cell",
-    "anchor_x": "east offset from the site / 100 m",
-    "anchor_y": "north offset from the site / 100 m",
-    "distance": "3-D distance antenna to receiver / 100 m",
-    "log_distance": "log10 of the 3-D distance (m)",
-    "azimuth_cos": "cos of the horizontal angle from boresight",
-    "azimuth_sin": "sin of the horizontal angle from boresight",
-    "elevation": "elevation angle of the receiver seen from the antenna / 90 degrees",
-    "antenna_gain": "antenna gain along the direct ray / 10 dB",
-}
-
-
 def write_model_card(
     weights_path: str | os.PathLike,
     card_path: str | os.PathLike | None = None,
@@ -1003,7 +1078,7 @@ def write_model_card(
         "",
     ]
     for i, ch in enumerate(meta["channels"], 1):
-        lines.append(f"{i}. `{ch}`: {_CHANNEL_TEXT.get(ch) or _describe_channel(ch)}")
+        lines.append(f"{i}. `{ch}`: {CHANNEL_DESCRIPTIONS[ch]}")
     lines += ["", "## Training data", ""]
     if data:
         per_source = data.get("train_maps_per_source") or {}

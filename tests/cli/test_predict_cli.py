@@ -126,4 +126,6 @@ def test_preview_and_models(tmp_path, sample_dir, sample_pbf):
     assert result.exit_code == 0, result.output
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     listing = _run("models")
-    assert listing.output.split()[0] == "3gpp-uma" and "cost231-hata" in listing.output
+    from radiomap_geo.models.registry import default_model
+
+    assert listing.output.split()[0] == default_model() and "cost231-hata" in listing.output

@@ -1,12 +1,16 @@
 """Augmentation transforms scene + site, and the recomputed channels agree with the raster op."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 from radiomap_geo.nets.augment import (
+    ORTHO_CHANNELS,
     MapBatches,
     MapSample,
+    TileRenderer,
     pattern_is_mirror_symmetric,
     transform_array,
     transform_azimuth,
@@ -157,6 +161,7 @@ class _FakeDataset:
 
     def __init__(self, grid, site):
         self.map_tile = np.array([0, 0])
+        self.tile_id = np.array([17])
         self.building_height_m = np.zeros((1, *grid.shape), np.float32)
         self.gain_db = np.full((2, *grid.shape), -90.0, np.float32)
         self.mask = np.ones((2, *grid.shape), bool)
@@ -183,3 +188,94 @@ def test_samples_from_a_loaded_dataset(geo):
     assert samples[1].site == site and samples[0].scene.rx_height_m == 1.5
     batch = next(iter(MapBatches(samples, ["tx", "distance"], 2)))
     assert batch[0].shape == (2, 2, 16, 16) and batch[2].all()
+
+
+def test_samples_from_a_loaded_dataset_with_rendered_inputs(geo):
+    from radiomap_geo.nets.augment import samples_from_dataset
+
+    grid = geo.make_grid(16, 16, 2.0)
+    dataset = _FakeDataset(grid, geo.site_at_cell(grid, 3, 4))
+    renderer = TileRenderer(["ortho_r", "ortho_g", "ortho_b", "ortho_ir", "distance"], seed=2)
+    first, second = samples_from_dataset(dataset, renderer=renderer)
+    assert first.scene.ortho.shape == (4, 16, 16) and first.scene.ndsm is None
+    assert second.scene.ortho is first.scene.ortho  # one rendering per tile
+    again = renderer(first.scene, 17)
+    assert again.ortho is first.scene.ortho
+
+
+# -- rendered orthophoto / nDSM inputs -----------------------------------------------------------
+ORTHO_NET = ["ortho_r", "ortho_g", "ortho_b", "ndsm", "tx_height", "distance", "antenna_gain"]
+GEOMETRY = ["tx_height", "distance", "antenna_gain"]
+
+
+def _ortho_sample(geo, renderer, tile_id=5, row=7, col=15):
+    sample = _sample(geo, row=row, col=col)
+    return MapSample(
+        renderer(sample.scene, tile_id), sample.site, sample.path_gain_db, sample.valid, sample.los
+    )
+
+
+def test_tile_renderer_renders_each_tile_once_with_its_tile_seed(geo):
+    from radiomap_geo.dataset.ortho import tile_seed, with_rendered_inputs
+
+    renderer = TileRenderer.for_channels(ORTHO_NET, seed=3)
+    assert TileRenderer.for_channels(GEOMETRY) is None
+    assert renderer.settings() == {"seed": 3, "bands": 3, "ndsm": True}
+    scene = _sample(geo).scene
+    a = renderer(scene, 5)
+    b = renderer(replace(scene, rx_height_m=2.0), 5)
+    assert b.ortho is a.ortho and b.ndsm is a.ndsm and b.rx_height_m == 2.0  # cached arrays
+    assert not a.ortho.flags.writeable and not a.ndsm.flags.writeable
+    fresh = with_rendered_inputs(scene, tile_seed(5, 3), bands=3, ndsm=True)
+    np.testing.assert_array_equal(a.ortho, fresh.ortho)
+    np.testing.assert_array_equal(a.ndsm, fresh.ndsm)
+    other_tile = renderer(scene, 6).ortho
+    other_seed = TileRenderer(ORTHO_NET, seed=4)(scene, 5).ortho
+    assert np.abs(other_tile - a.ortho).mean() > 0.01
+    assert np.abs(other_seed - a.ortho).mean() > 0.01
+    rgbi = TileRenderer(["ortho_ir"], seed=3)(scene, 5)
+    assert rgbi.ortho.shape == (4, 24, 24) and rgbi.ndsm is None
+    np.testing.assert_array_equal(rgbi.ortho[:3], a.ortho)  # same draw, one band more
+    small = TileRenderer(ORTHO_NET, max_tiles=1)
+    first = small(scene, 1).ortho
+    small(scene, 2)
+    assert small(scene, 1).ortho is not first  # evicted, rendered again (equal values)
+    np.testing.assert_array_equal(small(scene, 1).ortho, first)
+
+
+@pytest.mark.parametrize(("k", "flip"), [(1, False), (2, True), (3, True)])
+def test_symmetries_move_the_rendered_ortho_and_ndsm_with_the_map(geo, k, flip):
+    renderer = TileRenderer(["ortho_ir", "ndsm"], seed=1)
+    sample = _ortho_sample(geo, renderer)
+    moved = transform_sample(sample, k, flip)
+    np.testing.assert_array_equal(moved.scene.ortho, transform_array(sample.scene.ortho, k, flip))
+    np.testing.assert_array_equal(moved.scene.ndsm, transform_array(sample.scene.ndsm, k, flip))
+    channels = [*ORTHO_CHANNELS, "ndsm"]
+    before = feature_stack(sample.scene, sample.site, channels)
+    after = feature_stack(moved.scene, moved.site, channels)
+    np.testing.assert_array_equal(after, transform_array(before, k, flip))
+
+
+def test_ortho_augmentation_changes_the_image_each_epoch_but_not_the_geometry(geo):
+    renderer = TileRenderer(ORTHO_NET, seed=0)
+    samples = [_ortho_sample(geo, renderer, row=6 + i) for i in range(3)]
+    n_ortho = 3  # the first three channels of ORTHO_NET
+
+    def epochs(**kw):
+        batches = MapBatches(samples, ORTHO_NET, 3, seed=4, **kw)
+        return next(iter(batches)), next(iter(batches))
+
+    (x1, t1, m1), (x2, t2, m2) = epochs(ortho_augment=1.0)
+    assert torch.equal(x1[:, n_ortho:], x2[:, n_ortho:])  # nDSM and geometry untouched
+    assert torch.equal(t1, t2) and torch.equal(m1, m2)
+    for i in range(3):  # every map's orthophoto differs between the epochs
+        assert (x1[i, :n_ortho] - x2[i, :n_ortho]).abs().mean() > 1e-3
+    assert 0.0 <= float(x1[:, :n_ortho].min()) and float(x1[:, :n_ortho].max()) <= 1.0
+    (p1, _, _), (p2, _, _) = epochs()  # no photometric augmentation: the rendering itself
+    assert torch.equal(p1, p2)
+    assert torch.equal(p1[0, :n_ortho], torch.from_numpy(samples[0].scene.ortho.copy()))
+    # its own random stream: the shuffle and the symmetries do not depend on it
+    (g1, _, _), _ = epochs(augment=True, shuffle=True, ortho_augment=0.5)
+    (g2, _, _), _ = epochs(augment=True, shuffle=True)
+    assert torch.equal(g1[:, n_ortho:], g2[:, n_ortho:])
+    assert not torch.equal(g1[:, :n_ortho], g2[:, :n_ortho])

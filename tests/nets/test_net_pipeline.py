@@ -141,6 +141,170 @@ def test_resume_continues_from_the_checkpoint_epoch(dataset_dir, tmp_path):
         train_from_dataset(dataset_dir, "unet", tmp_path / "u", crop=10, arch_kwargs=TINY_NET)
 
 
+def test_fine_tuning_starts_from_the_given_weights(trained, dataset_dir, tmp_path):
+    first = trained.result.history
+    run = train_from_dataset(
+        dataset_dir,
+        "unet",
+        tmp_path,
+        name="unet-tuned",
+        arch_kwargs=TINY_NET,
+        epochs=1,
+        batch_size=4,
+        lr=1e-7,
+        init_weights=trained.weights_path,
+    )
+    # an epoch at a negligible learning rate keeps the start weights and their validation error
+    best = next(r for r in first if r["epoch"] == trained.result.best_epoch)
+    assert run.result.history[0]["val_rmse_db"] == pytest.approx(best["val_rmse_db"], abs=0.05)
+    start, tuned = load_weights(trained.weights_path), load_weights(run.weights_path)
+    for key, value in start.state_dict.items():
+        if value.is_floating_point() and "running" not in key:
+            assert torch.allclose(tuned.state_dict[key].float(), value.float(), atol=1e-2), key
+    assert run.metadata["training"]["settings"]["init_weights"].startswith(
+        trained.weights_path.name
+    )
+    with pytest.raises(InputError, match="architecture"):
+        train_from_dataset(
+            dataset_dir,
+            "unet",
+            tmp_path / "other",
+            arch_kwargs={"base": 8, "depth": 2},
+            epochs=1,
+            init_weights=trained.weights_path,
+        )
+
+
+ORTHO_NET = [
+    "ortho_r",
+    "ortho_g",
+    "ortho_b",
+    "ndsm",
+    "tx_height",
+    "anchor_x",
+    "anchor_y",
+    "distance",
+    "antenna_gain",
+]
+
+
+@pytest.fixture(scope="module")
+def ortho_trained(dataset_dir, tmp_path_factory):
+    """A tiny UNet on rendered orthophotos + nDSM + geometry, trained a few epochs."""
+    torch.set_num_threads(1)
+    return train_from_dataset(
+        dataset_dir,
+        "unet",
+        tmp_path_factory.mktemp("ortho-run"),
+        name="unet-ortho",
+        channels=ORTHO_NET,
+        arch_kwargs=TINY_NET,
+        epochs=8,
+        batch_size=4,
+        lr=1e-2,
+        crop=16,
+        ortho_seed=3,
+    )
+
+
+def test_dataset_samples_share_one_rendering_per_tile_and_crops_cut_it(dataset_dir):
+    from radiomap_geo.dataset import load_dataset
+    from radiomap_geo.dataset.ortho import tile_seed, with_rendered_inputs
+    from radiomap_geo.models.base import SceneInputs
+    from radiomap_geo.nets.augment import TileRenderer
+
+    train = load_dataset(dataset_dir, "train")
+    renderer = TileRenderer(ORTHO_NET, seed=3)
+    samples = pipeline.dataset_samples(train, range(len(train)), renderer=renderer)
+    tiles = np.asarray(train.map_tile)
+    for tile in np.unique(tiles):
+        same = [s for s, t in zip(samples, tiles) if t == tile]
+        assert len(same) == 4 and all(s.scene.ortho is same[0].scene.ortho for s in same)
+        assert all(s.scene.ndsm is same[0].scene.ndsm for s in same)
+    tile = int(tiles[0])
+    plain = SceneInputs(train.grid(tile), train.building_height_m[tile])
+    fresh = with_rendered_inputs(plain, tile_seed(int(train.tile_id[tile]), 3), bands=3, ndsm=True)
+    np.testing.assert_array_equal(samples[0].scene.ortho, fresh.ortho)
+    np.testing.assert_array_equal(samples[0].scene.ndsm, fresh.ndsm)
+    (again,) = pipeline.dataset_samples(train, [0], renderer=renderer)
+    assert again.scene.ortho is samples[0].scene.ortho  # rendered once, not per call
+    assert pipeline.dataset_samples(train, [0])[0].scene.ortho is None  # no renderer, as before
+    whole = samples[0]
+    crop = pipeline.crop_sample(whole, 16, np.random.default_rng(0))
+    r0, c0 = crop.scene.grid.offset_in(whole.scene.grid)
+    window = (slice(r0, r0 + 16), slice(c0, c0 + 16))
+    np.testing.assert_array_equal(crop.scene.ortho, whole.scene.ortho[(slice(None), *window)])
+    np.testing.assert_array_equal(crop.scene.ndsm, whole.scene.ndsm[window])
+    np.testing.assert_array_equal(crop.path_gain_db, whole.path_gain_db[window])
+
+
+def test_ortho_network_trains_on_rendered_tiles(ortho_trained, dataset_dir):
+    history = ortho_trained.result.history
+    assert history[-1]["train_loss"] < 0.7 * history[0]["train_loss"], history
+    assert all(math.isfinite(r["val_rmse_db"]) for r in history)
+    settings = ortho_trained.metadata["training"]["settings"]
+    assert settings["channels"] == ORTHO_NET
+    assert settings["ortho_seed"] == 3 and settings["ortho_augment"] == 1.0
+    out = ortho_trained.log_path.parent
+    assert json.loads((out / pipeline.RUN_FILE).read_text())["settings"]["ortho_seed"] == 3
+    kwargs = dict(name="unet-ortho", channels=ORTHO_NET, arch_kwargs=TINY_NET, epochs=8)
+    kwargs.update(batch_size=4, lr=1e-2, crop=16)
+    for change, key in (({"ortho_augment": 0.5}, "ortho_augment"), ({}, "ortho_seed")):
+        with pytest.raises(InputError, match=key):  # a resume must render and augment alike
+            train_from_dataset(dataset_dir, "unet", out, **kwargs, **change)
+    with pytest.raises(InputError, match="orthophoto channels"):
+        train_from_dataset(dataset_dir, "unet", out / "x", arch_kwargs=TINY_NET, ortho_augment=1)
+
+
+def test_evaluate_scores_an_ortho_network_on_fixed_renderings(ortho_trained, dataset_dir):
+    def run(model, **kw):
+        return evaluate_on_dataset(model, dataset_dir, "test", max_maps=4, **kw)
+
+    def same(a, b):
+        return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+    first = run(ortho_trained.weights_path, baselines=("3gpp-uma",))
+    second = run(ortho_trained.weights_path, baselines=("3gpp-uma",))
+    baselines_alone = run(None, baselines=("3gpp-uma",))
+    # rendered with the seed the network was trained and validated with
+    assert first["settings"]["rendered_inputs"] == {"seed": 3, "bands": 3, "ndsm": True}
+    assert baselines_alone["settings"]["rendered_inputs"] is None
+    net, baseline = first["models"]
+    assert net["kind"] == "network" and net["maps"] == 4 and net["coverage"] == 1.0
+    assert math.isfinite(net["metrics"]["all"]["rmse_db"])
+    assert same(net["metrics"], second["models"][0]["metrics"])  # reproducible
+    assert same(baseline["metrics"], baselines_alone["models"][0]["metrics"])  # as before
+    other = run(ortho_trained.weights_path, baselines=(), ortho_seed=0)
+    assert other["settings"]["rendered_inputs"]["seed"] == 0
+    assert not same(net["metrics"], other["models"][0]["metrics"])  # the network reads them
+
+
+def test_cli_train_passes_the_ortho_settings(dataset_dir, tmp_path):
+    from radiomap_geo.cli.train import train
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        train,
+        [
+            str(dataset_dir),
+            "--arch", "cnn",
+            "--arch-kwargs", '{"depth": 2, "width": 4}',
+            "--channels", "ortho_r,ortho_g,ortho_b,ortho_ir,distance",
+            "-o", str(out),
+            "--epochs", "1",
+            "--max-train-maps", "4",
+            "--max-val-maps", "1",
+            "--ortho-augment", "0.5",
+            "--ortho-seed", "2",
+            "--quiet",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    run = json.loads((out / pipeline.RUN_FILE).read_text())
+    assert run["settings"]["ortho_seed"] == 2 and run["settings"]["ortho_augment"] == 0.5
+    assert "--ortho-augment 0.5 --ortho-seed 2" in run["command"]
+
+
 def _fake_retrace(dataset, tile, seed):
     rng = np.random.default_rng(seed)
     out = {}
