@@ -1,21 +1,32 @@
-"""Size, compute and CPU speed of every coverage architecture at its default configuration.
+"""The papers' architecture table for this project: size, compute, accuracy and speed per map.
 
-Prints one Markdown table: parameters, multiply-accumulates (MACs) for one 128 x 128 map (counted
-with forward hooks on every Conv2d / ConvTranspose2d / Linear and on the deformable convolutions'
-contraction; pooling, normalisation, activations and bilinear sampling are not counted) and the
-median wall time of a forward pass per map on this machine's CPU (inference mode, batch 1).
-Training time and held-out RMSE come from training logs: pass ``--results results.json`` with
-``{"arch": {"train_h": ..., "rmse_db": ...}}`` to fill those columns.
+Table 1 (``--configs``) lists every architecture at its paper-default configuration: parameters,
+multiply-accumulates (MACs) for one 128 x 128 map (forward hooks on every Conv2d /
+ConvTranspose2d / Linear and on the deformable convolutions' contraction; pooling,
+normalisation, activations and bilinear sampling are not counted) and the median CPU time of a
+forward pass per map (inference mode, batch 1).
 
-    .venv/bin/python benchmarks/bench_architectures.py [--size 128] [--threads 2] [--repeats 5]
+Table 2 lists every shipped network of ``weights/`` (verified hashes): its configuration, size,
+MACs, training time and the test-split metrics recorded by ``radiomap-geo evaluate`` in its
+weights (RMSE / MAE over cells >= -130 dB, all / LOS / NLOS; best empirical baseline beside
+them), and the time per map measured here: input channels + network on a 128 x 128 test map.
+
+With ``--sionna-tiles N`` the same test maps of N re-traceable test tiles are also solved by
+Sionna RT on this machine (the dataset's settings, another ray seed) and the default model's
+speed-up per map is printed.
+
+    .venv/bin/python benchmarks/bench_architectures.py [--configs] [--sionna-tiles 2] \
+        [--threads 2] [--repeats 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -73,34 +84,141 @@ def human(n: float) -> str:
     return f"{n:.0f}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--arch", action="append", help="only these (repeatable)")
-    parser.add_argument("--results", type=Path, help="JSON with train_h / rmse_db per arch")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    results = json.loads(args.results.read_text()) if args.results else {}
+def configs_table(args: argparse.Namespace) -> None:
     channels = len(DEFAULT_CHANNELS)
-    print(
-        f"{channels} input channels, {args.size}x{args.size} map, CPU threads={args.threads}, "
-        f"torch {torch.__version__}\n"
-    )
-    print("| arch | parameters | MACs / map | ms / map (CPU) | train h | RMSE dB |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for arch in args.arch or list_architectures():
+    print(f"\n## Paper-default configurations ({channels} inputs, {args.size}x{args.size})\n")
+    print("| arch | parameters | MACs / map | ms / map (CPU) |")
+    print("|---|---:|---:|---:|")
+    for arch in list_architectures():
         net = build_network(arch, channels)
         size = -(-args.size // net.size_multiple) * net.size_multiple
         params = sum(p.numel() for p in net.parameters())
         macs = count_macs(net, channels, size)
         ms = time_inference(net, channels, size, repeats=args.repeats, device="cpu")
-        extra = results.get(arch, {})
-        train_h = f"{extra['train_h']:.1f}" if "train_h" in extra else "-"
-        rmse = f"{extra['rmse_db']:.2f}" if "rmse_db" in extra else "-"
-        print(f"| {arch} | {human(params)} | {human(macs)} | {ms:.0f} | {train_h} | {rmse} |")
+        print(f"| {arch} | {human(params)} | {human(macs)} | {ms:.0f} |")
+
+
+def test_maps(dataset, count: int, renderer=None) -> list:
+    """The first ``count`` test maps as samples (with rendered orthophotos if asked)."""
+    from radiomap_geo.nets.pipeline import dataset_samples
+
+    return dataset_samples(dataset, range(min(count, len(dataset.gain_db))), renderer=renderer)
+
+
+def ms_per_map(model, samples, repeats: int) -> float:
+    """Median ms per map of channels + network on whole test maps (first call excluded)."""
+    from radiomap_geo.nets.pipeline import predict_tile
+
+    predict_tile(model, samples[0].scene, samples[0].site)
+    times = []
+    for _ in range(repeats):
+        for sample in samples:
+            t0 = time.perf_counter()
+            predict_tile(model, sample.scene, sample.site)
+            times.append(time.perf_counter() - t0)
+    return 1000.0 * float(np.median(times))
+
+
+def _fmt(value, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def shipped_table(args: argparse.Namespace, dataset) -> dict[str, float]:
+    from radiomap_geo.models.registry import default_model, read_index, weights_dir
+    from radiomap_geo.nets.augment import TileRenderer
+    from radiomap_geo.nets.model import NetworkModel
+
+    index = read_index()
+    print("\n## Shipped networks (test split of data/radiomaps, cells >= -130 dB)\n")
+    print(
+        "| model | arch | config | inputs | parameters | MACs / map | train min | RMSE | MAE "
+        "| RMSE LOS | RMSE NLOS | MAE LOS | MAE NLOS | best baseline RMSE | ms / map (CPU) |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    timings = {}
+    default = default_model()
+    for name, entry in index.items():
+        model = NetworkModel.from_weights(
+            weights_dir() / entry["file"], entry["sha256"], device="cpu"
+        )
+        meta = model.metadata
+        net, n_in = model.net, len(model.channels)
+        macs = count_macs(net, n_in, 128)
+        params = sum(p.numel() for p in net.parameters())
+        renderer = TileRenderer.for_channels(model.channels, seed=0)
+        ms = ms_per_map(model, test_maps(dataset, args.maps, renderer), args.repeats)
+        timings[name] = ms
+        evaluation = (meta.get("metrics") or {}).get("evaluation") or {}
+        rows = evaluation.get("models", {})
+        own = next((v for k, v in rows.items() if k.startswith(name) or "net:" in k), {})
+        baselines = [v["rmse_above_db"] for k, v in rows.items() if k.startswith("3gpp")]
+        minutes = float((meta.get("training") or {}).get("seconds") or 0) / 60
+        settings = (meta.get("training") or {}).get("settings") or {}
+        config = json.dumps(settings.get("arch_kwargs", meta["arch_kwargs"])).replace("|", "/")
+        label = f"**{name}** (default)" if name == default else name
+        print(
+            f"| {label} | {meta['arch']} | `{config}` | {n_in} | {human(params)} | {human(macs)} "
+            f"| {minutes:.0f} | {_fmt(own.get('rmse_above_db'))} | {_fmt(own.get('mae_above_db'))} "
+            f"| {_fmt(own.get('rmse_los_above_db'))} | {_fmt(own.get('rmse_nlos_above_db'))} "
+            f"| {_fmt(own.get('mae_los_above_db'))} | {_fmt(own.get('mae_nlos_above_db'))} "
+            f"| {_fmt(min(baselines) if baselines else None)} | {ms:.1f} |"
+        )
+    return timings
+
+
+def sionna_table(args: argparse.Namespace, dataset) -> None:
+    from radiomap_geo.errors import InputError
+    from radiomap_geo.models.registry import default_model, get_model
+    from radiomap_geo.nets.pipeline import _network_of, dataset_samples, retrace_tile
+
+    name = default_model()
+    model = _network_of(get_model(name))
+    rows, rt_seconds, net_ms = [], [], []
+    for tile in range(len(dataset.tile_id)):
+        if len(rows) >= args.sionna_tiles:
+            break
+        try:
+            traced = retrace_tile(dataset, tile, seed=1)
+        except InputError:
+            continue  # a tile whose source data is not on this machine
+        indices = sorted(traced)
+        samples = dataset_samples(dataset, indices)
+        ms = ms_per_map(model, samples, args.repeats)
+        seconds = [traced[i][1] for i in indices]
+        rt_seconds += seconds
+        net_ms.append(ms)
+        rows.append((int(dataset.tile_id[tile]), len(indices), 1000 * np.mean(seconds), ms))
+    print(f"\n## {name} vs Sionna RT on the same test tiles and machine (128 x 128 maps)\n")
+    print("| tile | maps | Sionna RT ms / map | network ms / map | speed-up |")
+    print("|---:|---:|---:|---:|---:|")
+    for tile, n, rt_ms, ms in rows:
+        print(f"| {tile} | {n} | {rt_ms:.0f} | {ms:.1f} | {rt_ms / ms:.0f}x |")
+    if rows:
+        rt_ms, ms = 1000 * float(np.mean(rt_seconds)), float(np.mean(net_ms))
+        print(f"| all | {len(rt_seconds)} | {rt_ms:.0f} | {ms:.1f} | {rt_ms / ms:.0f}x |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--maps", type=int, default=16, help="test maps timed per network")
+    parser.add_argument("--configs", action="store_true", help="also the paper-default table")
+    parser.add_argument("--sionna-tiles", type=int, default=0, help="time Sionna RT on N tiles")
+    parser.add_argument("--dataset", type=Path, default=Path("data/radiomaps"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    from radiomap_geo.dataset import load_dataset
+
+    print(f"CPU threads={args.threads}, torch {torch.__version__}")
+    if args.configs:
+        configs_table(args)
+    dataset = load_dataset(args.dataset, "test")
+    shipped_table(args, dataset)
+    if args.sionna_tiles:
+        sionna_table(args, dataset)
 
 
 if __name__ == "__main__":

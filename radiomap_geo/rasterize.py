@@ -131,6 +131,32 @@ def _line_of_sight(scene: SceneInputs, site: Site) -> np.ndarray:
     return visible.astype(np.float32)
 
 
+def _obstruction_pair(scene: SceneInputs, site: Site) -> tuple[np.ndarray, np.ndarray]:
+    from radiomap_geo.los import obstruction
+
+    depth, knife = obstruction(
+        scene.building_height,
+        scene.grid,
+        scene.grid,
+        (site.x, site.y),
+        site.height_m,
+        scene.rx_height_m,
+        site.frequency_mhz,
+    )
+    return (depth / np.float32(METRES_SCALE)).astype(np.float32), (knife / 10.0).astype(np.float32)
+
+
+def _obstruction(which: int) -> Callable[[SceneInputs, Site], np.ndarray]:
+    def channel(scene: SceneInputs, site: Site) -> np.ndarray:
+        return _obstruction_pair(scene, site)[which]
+
+    return channel
+
+
+#: Channels computed together (one ray walk): name -> index in :func:`_obstruction_pair`.
+_OBSTRUCTION = {"building_depth": 0, "knife_edge_db": 1}
+
+
 def _free_space(scene: SceneInputs, site: Site) -> np.ndarray:
     """Free-space path gain (dB) / 100: the physics prior a network refines."""
     dx, dy, dz = site_offsets(scene.grid, site, scene.rx_height_m)
@@ -173,6 +199,8 @@ CHANNELS: dict[str, Callable[[SceneInputs, Site], np.ndarray]] = {
     "elevation": _elevation,
     "antenna_gain": _antenna_gain,
     "los": _line_of_sight,
+    "building_depth": _obstruction(0),
+    "knife_edge_db": _obstruction(1),
     "free_space_db": _free_space,
 }
 """Every per-cell input channel a model can ask for, by stable name."""
@@ -196,6 +224,8 @@ CHANNEL_DESCRIPTIONS: dict[str, str] = {
     "elevation": "elevation angle of the receiver seen from the antenna / 90 degrees",
     "antenna_gain": "antenna gain along the direct ray / 10 dB",
     "los": "1 where the 2.5-D direct ray from the antenna clears every building, else 0",
+    "building_depth": "metres of building crossed by the 2.5-D direct ray / 100 m",
+    "knife_edge_db": "ITU-R P.526 knife-edge loss of the worst obstacle on the direct ray / 10 dB",
     "free_space_db": "free-space path gain (dB, Friis, 3-D distance) / 100",
 }
 """What each channel holds, in the units the network sees (written into model cards)."""
@@ -206,4 +236,14 @@ def feature_stack(scene: SceneInputs, site: Site, channels: Sequence[str]) -> np
     unknown = [c for c in channels if c not in CHANNELS]
     if unknown:
         raise InputError(f"unknown input channels {unknown}; known: {sorted(CHANNELS)}")
-    return np.stack([CHANNELS[name](scene, site) for name in channels]).astype(np.float32)
+    pair = None
+    if sum(name in _OBSTRUCTION for name in channels) > 1:
+        pair = _obstruction_pair(scene, site)
+    return np.stack(
+        [
+            pair[_OBSTRUCTION[name]]
+            if pair is not None and name in _OBSTRUCTION
+            else CHANNELS[name](scene, site)
+            for name in channels
+        ]
+    ).astype(np.float32)

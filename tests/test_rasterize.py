@@ -73,6 +73,35 @@ def test_physics_prior_channels(grid):
     assert stack[1][grid.rowcol(500051.0, 6670100.0)] * 100 == pytest.approx(-77.45, abs=0.2)
 
 
+def test_obstruction_channels_measure_the_wall_and_its_diffraction(grid):
+    heights = np.zeros(grid.shape, np.float32)
+    wall = grid.rowcol(np.array([500120.0]), np.array([6670100.0]))
+    heights[:, wall[1][0] : wall[1][0] + 3] = 30.0  # 6 m thick, 30 m tall, running N-S
+    site = Site("s", 500100.0, 6670100.0, 10.0)
+    depth, knife = feature_stack(
+        SceneInputs(grid, heights), site, ["building_depth", "knife_edge_db"]
+    )
+    front, behind = grid.rowcol(500110.0, 6670100.0), grid.rowcol(500150.0, 6670100.0)
+    assert depth[front] == 0.0 and knife[front] == 0.0
+    assert depth[behind] * 100 == pytest.approx(6.0, abs=1.5)  # metres of wall crossed
+    # excess 23.4 m at 20 m / 30 m from the ends, 3.5 GHz: nu = 32.6, J = 43.2 dB (P.526)
+    assert knife[behind] * 10 == pytest.approx(43.2, abs=1.0)
+    # a taller antenna clears the wall for far cells: less loss than from 10 m
+    high = Site("h", 500100.0, 6670100.0, 60.0)
+    knife_high = feature_stack(SceneInputs(grid, heights), high, ["knife_edge_db"])[0]
+    assert knife_high[behind] < knife[behind]
+
+
+def test_knife_edge_reference_values():
+    from radiomap_geo.los import knife_edge_loss_db
+
+    # ITU-R P.526: J(0) = 6.02 dB; J(-0.78) ~ 0; large nu -> 13 + 20 log10(nu)
+    values = knife_edge_loss_db(np.array([-1.0, 0.0, 10.0]))
+    assert values[0] == 0.0
+    assert values[1] == pytest.approx(6.03, abs=0.05)
+    assert values[2] == pytest.approx(13.0 + 20.0, abs=0.3)
+
+
 def test_every_channel_is_described_for_model_cards():
     from radiomap_geo.rasterize import CHANNEL_DESCRIPTIONS, CHANNELS
 

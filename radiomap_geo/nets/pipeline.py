@@ -405,8 +405,9 @@ def train_from_dataset(
         raise InputError(f"{dataset_dir} has no training maps")
 
     torch.manual_seed(seed)
-    net = build_network(arch, len(channels), **arch_kwargs) if start is None else start.build()
-    net.train()
+    net = build_network(arch, len(channels), **arch_kwargs)
+    if start is not None:
+        net.load_state_dict(warm_start_state(net, start, channels))
     m = net.size_multiple
     if crop is not None and (crop < m or crop % m):
         raise InputError(f"crop must be a positive multiple of {m} for {arch}, got {crop}")
@@ -520,7 +521,10 @@ def train_from_dataset(
 
 
 def _initial_weights(path, arch: str, arch_kwargs: Mapping[str, Any], channels: Sequence[str]):
-    """The verified weights to fine-tune from, or None; refuses weights of another network."""
+    """The verified weights to fine-tune from, or None; refuses weights of another network.
+
+    The start's channels must be among this run's (new channels start with zero weights).
+    """
     if path is None:
         return None
     from radiomap_geo.nets.weights import load_weights
@@ -533,7 +537,7 @@ def _initial_weights(path, arch: str, arch_kwargs: Mapping[str, Any], channels: 
         what
         for what, ok in (
             ("architecture", meta["arch"] == arch and built == theirs),
-            ("channels", list(meta["channels"]) == list(channels)),
+            ("channels", set(meta["channels"]) <= set(channels)),
             ("output scaling", start.scaling == OutputScaling()),
         )
         if not ok
@@ -541,9 +545,36 @@ def _initial_weights(path, arch: str, arch_kwargs: Mapping[str, Any], channels: 
     if mismatch:
         raise InputError(
             f"cannot start from {path}: its {', '.join(mismatch)} differ from this run's "
-            f"({meta['arch']} {meta['arch_kwargs']}, channels {meta['channels']})"
+            f"({meta['arch']} {meta['arch_kwargs']}, channels {meta['channels']}; a run may add "
+            "channels, not drop them)"
         )
     return start
+
+
+def warm_start_state(net: Any, start: Any, channels: Sequence[str]) -> dict[str, torch.Tensor]:
+    """``start``'s tensors for ``net`` with input ``channels`` (a superset of the start's).
+
+    The first convolution's weights are re-ordered to ``channels``; channels the start did not
+    have get zero weights, so the network begins exactly as the start and learns to use them.
+    """
+    old = list(start.metadata["channels"])
+    state = {k: v.float() if v.is_floating_point() else v for k, v in start.state_dict.items()}
+    if old == list(channels):
+        return state
+    own = net.state_dict()
+    first = [k for k, v in state.items() if v.ndim == 4 and tuple(v.shape) != tuple(own[k].shape)]
+    if len(first) != 1 or state[first[0]].shape[1] != len(old):
+        raise InputError(
+            f"cannot add input channels to {start.path.name}: its {start.metadata['arch']} "
+            "network reads the inputs in more than one layer"
+        )
+    key = first[0]
+    weight = torch.zeros_like(own[key])
+    for j, name in enumerate(channels):
+        if name in old:
+            weight[:, j] = state[key][:, old.index(name)]
+    state[key] = weight
+    return state
 
 
 def _ortho_strength(channels: Sequence[str], strength: float | None) -> float | None:
@@ -1116,6 +1147,8 @@ def write_model_card(
             f"{settings.get('augment')}",
             f"- Command: `{training.get('command')}`" if training.get("command") else "",
         ]
+        if settings.get("init_weights"):
+            lines.append(f"- Fine-tuned from `{settings['init_weights']}` (its training not counted)")
     else:
         lines.append("(not recorded)")
     lines += ["", "## Metrics", ""]
@@ -1146,6 +1179,8 @@ def _headline(report: Mapping[str, Any]) -> dict[str, Any]:
             "nmse_above_db": a["all"]["nmse_db"],
             "rmse_los_above_db": _group(a, "los", "rmse_db"),
             "rmse_nlos_above_db": _group(a, "nlos", "rmse_db"),
+            "mae_los_above_db": _group(a, "los", "mae_db"),
+            "mae_nlos_above_db": _group(a, "nlos", "mae_db"),
             "rmse_all_db": m["metrics"]["all"]["rmse_db"],
             "ms_per_map": m["ms_per_map"],
         }

@@ -173,6 +173,32 @@ def test_fine_tuning_starts_from_the_given_weights(trained, dataset_dir, tmp_pat
             epochs=1,
             init_weights=trained.weights_path,
         )
+    # new input channels start at zero weight: the network starts exactly as the start
+    from radiomap_geo.nets.registry import DEFAULT_CHANNELS
+
+    wider = train_from_dataset(
+        dataset_dir,
+        "unet",
+        tmp_path / "wider",
+        name="unet-wider",
+        channels=[*DEFAULT_CHANNELS, "building_depth"],
+        arch_kwargs=TINY_NET,
+        epochs=1,
+        batch_size=4,
+        lr=1e-7,
+        init_weights=trained.weights_path,
+    )
+    assert wider.result.history[0]["val_rmse_db"] == pytest.approx(best["val_rmse_db"], abs=0.05)
+    with pytest.raises(InputError, match="drop"):
+        train_from_dataset(
+            dataset_dir,
+            "unet",
+            tmp_path / "narrower",
+            channels=list(DEFAULT_CHANNELS)[:-1],
+            arch_kwargs=TINY_NET,
+            epochs=1,
+            init_weights=trained.weights_path,
+        )
 
 
 ORTHO_NET = [
