@@ -15,6 +15,7 @@ DATA=data/radiomaps
 DEVICE=${DEVICE:-cpu}
 CHANNELS=building_height,tx_height,anchor_x,anchor_y,distance,azimuth_cos,azimuth_sin,antenna_gain,los,free_space_db
 ORTHO_CHANNELS=ortho_r,ortho_g,ortho_b,ndsm,tx_height,anchor_x,anchor_y,distance,azimuth_cos,azimuth_sin,antenna_gain,free_space_db
+NDSM_CHANNELS=ndsm,tx_height,anchor_x,anchor_y,distance,azimuth_cos,azimuth_sin,antenna_gain,free_space_db
 COMMON=(--batch-size 16 --threads 2 --device "$DEVICE" --quiet)
 
 weights_of() { ls -t "runs/$1/$1"-*.pt | head -1; }
@@ -47,10 +48,16 @@ model_unet() { # the default: unet-small continued on whole 128-cell maps, ~55 m
     --default --rt-noise-tiles 4
 }
 
-model_unet_ortho() { # paper 002's image-driven case on rendered orthophotos, ~12 min
-  train unet-ortho unet '{"base": 16, "depth": 4}' "$ORTHO_CHANNELS" --epochs 12 --lr 0.002 \
+model_unet_ortho() { # paper 002's image-driven case on rendered orthophotos, ~10 min
+  train unet-ortho unet '{"base": 16, "depth": 4}' "$ORTHO_CHANNELS" --epochs 10 --lr 0.002 \
     --crop 64 --ortho-augment 1.0
   evaluate unet-ortho "UNet base 16 on orthophoto RGB + nDSM (trained on renderings)"
+}
+
+model_unet_ndsm() { # the nDSM-driven counterpart (no footprints, no orthophoto), ~9 min
+  train unet-ndsm unet '{"base": 16, "depth": 4}' "$NDSM_CHANNELS" --epochs 10 --lr 0.002 \
+    --crop 64
+  evaluate unet-ndsm "UNet base 16 on an nDSM (buildings + trees; trained on renderings)"
 }
 
 model_cnn_small() { # ~6 min
@@ -82,7 +89,7 @@ model_unet_dcn_small() { # ~6 min
   evaluate unet-dcn-small "Paper 002 UNetDCN (deformable convolutions), base 8"
 }
 
-ALL=(unet_small unet unet_ortho cnn_small radiounet_small inception_unet_small pmnet_small
+ALL=(unet_small unet unet_ortho unet_ndsm cnn_small radiounet_small inception_unet_small pmnet_small
   unet_dcn_small)
 for model in "${@:-${ALL[@]}}"; do
   echo "== $model $(date -u +%H:%M:%S)"
