@@ -100,11 +100,16 @@ def _obstruction_kernel(
     return depth, max_nu
 
 
+#: Upper bound of :func:`knife_edge_loss_db` (J(nu) at nu ~ 160).
+MAX_KNIFE_EDGE_DB = 60.0
+
+
 def knife_edge_loss_db(nu: np.ndarray) -> np.ndarray:
-    """ITU-R P.526 single knife-edge loss ``J(nu)`` in dB (0 for ``nu <= -0.78``)."""
+    """ITU-R P.526 single knife-edge loss ``J(nu)`` in dB (0 for ``nu <= -0.78``, at most 60)."""
     nu = np.asarray(nu, np.float64)
     loss = 6.9 + 20.0 * np.log10(np.sqrt((nu - 0.1) ** 2 + 1.0) + nu - 0.1)
-    return np.where(nu > -0.78, np.maximum(loss, 0.0), 0.0).astype(np.float32)
+    # Capped: an obstacle next to an end of the ray sends nu to infinity, not the loss.
+    return np.where(nu > -0.78, np.clip(loss, 0.0, MAX_KNIFE_EDGE_DB), 0.0).astype(np.float32)
 
 
 def _ray_geometry(height_grid: Grid, target: Grid, tx_xy: tuple[float, float]):

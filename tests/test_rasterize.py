@@ -96,8 +96,8 @@ def test_knife_edge_reference_values():
     from radiomap_geo.los import knife_edge_loss_db
 
     # ITU-R P.526: J(0) = 6.02 dB; J(-0.78) ~ 0; large nu -> 13 + 20 log10(nu)
-    values = knife_edge_loss_db(np.array([-1.0, 0.0, 10.0]))
-    assert values[0] == 0.0
+    values = knife_edge_loss_db(np.array([-1.0, 0.0, 10.0, 1e6]))
+    assert values[0] == 0.0 and values[3] == 60.0
     assert values[1] == pytest.approx(6.03, abs=0.05)
     assert values[2] == pytest.approx(13.0 + 20.0, abs=0.3)
 

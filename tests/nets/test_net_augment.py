@@ -8,9 +8,13 @@ import torch
 
 from radiomap_geo.nets.augment import (
     ORTHO_CHANNELS,
+    RAY_CHANNELS,
     MapBatches,
     MapSample,
+    RayChannelCache,
     TileRenderer,
+    compose_symmetries,
+    input_stack,
     pattern_is_mirror_symmetric,
     transform_array,
     transform_azimuth,
@@ -279,3 +283,153 @@ def test_ortho_augmentation_changes_the_image_each_epoch_but_not_the_geometry(ge
     (g2, _, _), _ = epochs(augment=True, shuffle=True)
     assert torch.equal(g1[:, n_ortho:], g2[:, n_ortho:])
     assert not torch.equal(g1[:, :n_ortho], g2[:, :n_ortho])
+
+
+# -- cached ray-walk channels --------------------------------------------------------------------
+CACHED_NET = [
+    "building_height",
+    "tx_height",
+    "anchor_x",
+    "anchor_y",
+    "distance",
+    "azimuth_cos",
+    "azimuth_sin",
+    "antenna_gain",
+    "los",
+    "building_depth",
+    "knife_edge_db",
+    "free_space_db",
+]
+#: float16 storage of the obstruction channels: relative error 2**-11 (plus subnormals near 0).
+F16 = {"rtol": 5e-4, "atol": 1e-7}
+
+
+def _keyed(geo, key="map", **kw) -> MapSample:
+    return replace(_sample(geo, **kw), key=key)
+
+
+def _ray_counter(monkeypatch) -> dict[str, int]:
+    """Count the ray walks (rasterize imports them from radiomap_geo.los at call time)."""
+    import radiomap_geo.los as los
+
+    calls = {"line_of_sight": 0, "obstruction": 0}
+    for name in calls:
+        original = getattr(los, name)
+
+        def counted(*args, _original=original, _name=name, **kwargs):
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(los, name, counted)
+    return calls
+
+
+def _assert_same_inputs(cached: np.ndarray, fresh: np.ndarray, channels, moved_ok=0.01) -> None:
+    """Cheap channels identical; ray-walk channels equal (``los``) or equal within float16
+    precision except on at most ``moved_ok`` of the cells (a transformed map's fresh ray walk
+    rounds ray samples on cell boundaries the other way, see :class:`RayChannelCache`).
+    """
+    for i, name in enumerate(channels):
+        if name in RAY_CHANNELS:
+            tol = {"rtol": 0.0, "atol": 0.0} if name == "los" else F16
+            close = np.isclose(cached[i], fresh[i], **tol)
+            assert close.mean() >= 1 - moved_ok, (name, close.mean())
+        else:
+            np.testing.assert_array_equal(cached[i], fresh[i], err_msg=name)
+
+
+def test_composed_symmetries_equal_the_two_applied_in_turn():
+    array = np.arange(12.0).reshape(3, 4)
+    for k1, f1, k2, f2 in np.ndindex(4, 2, 4, 2):
+        k, flip = compose_symmetries((k1, bool(f1)), (k2, bool(f2)))
+        twice = transform_array(transform_array(array, k1, bool(f1)), k2, bool(f2))
+        np.testing.assert_array_equal(transform_array(array, k, flip), twice)
+
+
+@pytest.mark.parametrize(
+    ("k", "flip"), [(0, False), (1, False), (2, False), (3, False), (0, True), (1, True), (3, True)]
+)
+def test_cached_channels_are_the_whole_maps_moved_with_the_map(geo, k, flip):
+    sample = _keyed(geo)
+    cache = RayChannelCache(CACHED_NET)
+    cache.remember(sample)
+    # two symmetries in turn ((1, True) is a reflection: its own inverse)
+    moved = transform_sample(
+        transform_sample(sample, 1, True), *compose_symmetries((1, True), (k, flip))
+    )
+    assert moved.key == "map" and moved.symmetry == (k, flip) and moved.window is None
+    cached = input_stack(moved, CACHED_NET, cache)
+    whole = feature_stack(sample.scene, sample.site, RAY_CHANNELS)
+    for j, name in enumerate(RAY_CHANNELS):  # by definition: the whole map's rasters, moved
+        expected = transform_array(whole[j], k, flip)
+        got = cached[CACHED_NET.index(name)]
+        if name == "los":
+            np.testing.assert_array_equal(got, expected)
+        else:
+            np.testing.assert_allclose(got, expected, **F16, err_msg=name)
+    # ... and the same as computing every channel afresh on the transformed map
+    _assert_same_inputs(cached, feature_stack(moved.scene, moved.site, CACHED_NET), CACHED_NET)
+    assert cached.dtype == np.float32 and cached.shape == (len(CACHED_NET), 24, 24)
+
+
+def test_map_batches_take_ray_channels_from_the_cache(geo, monkeypatch):
+    samples = [_keyed(geo, key=i, row=6 + i, col=9 + 2 * i) for i in range(4)]
+    samples.append(_sample(geo, row=12, col=3))  # no key: computed every time
+    kw = dict(batch_size=2, augment=True, shuffle=True, seed=3)
+    fresh = MapBatches(samples, CACHED_NET, cache=False, **kw)
+    assert fresh.cache is None
+    expected = [list(fresh), list(fresh)]  # two epochs, computed afresh
+    calls = _ray_counter(monkeypatch)
+    cached = MapBatches(samples, CACHED_NET, **kw)  # the same draws: the cache uses no rng
+    for epoch in expected:
+        for (x, t, m), (x0, t0, m0) in zip(cached, epoch, strict=True):
+            assert torch.equal(t, t0) and torch.equal(m, m0)
+            for i in range(x.shape[0]):
+                _assert_same_inputs(x[i].numpy(), x0[i].numpy(), CACHED_NET)
+    # one walk of each kind per keyed map, plus one per epoch for the map without a key
+    assert calls == {"line_of_sight": 4 + 2, "obstruction": 4 + 2}
+    assert cached.cache.computed == len(cached.cache) == 4 and 4 not in cached.cache
+
+
+def test_validation_batches_from_the_cache_are_the_fresh_ones(geo):
+    samples = [_keyed(geo, key=i, row=6 + i, col=9) for i in range(3)]
+    batches = MapBatches(samples, CACHED_NET, 3)
+    first, second = next(iter(batches)), next(iter(batches))  # computed, then cached
+    fresh = next(iter(MapBatches(samples, CACHED_NET, 3, cache=False)))
+    for got in (first, second):
+        assert torch.equal(got[1], fresh[1]) and torch.equal(got[2], fresh[2])
+        _assert_same_inputs(got[0].numpy()[0], fresh[0].numpy()[0], CACHED_NET, moved_ok=0.0)
+    ray = [CACHED_NET.index(n) for n in RAY_CHANNELS]
+    np.testing.assert_allclose(first[0][:, ray], fresh[0][:, ray], **F16)
+    assert torch.equal(first[0], second[0])
+
+
+def test_cache_memory_per_map_and_what_it_keeps(geo):
+    cells = 24 * 24
+    for channels, per_cell in (
+        (CACHED_NET, 1 + 2 + 2),  # los bool, two float16 rasters
+        (["distance", "los"], 1),
+        (["knife_edge_db"], 2),
+    ):
+        cache = RayChannelCache(channels)
+        for i in range(3):
+            cache.remember(_keyed(geo, key=i))
+        assert len(cache) == 3 and cache.nbytes == 3 * per_cell * cells, channels
+    assert RayChannelCache.for_channels(["distance", "antenna_gain"]) is None
+    assert MapBatches([], ["distance"], 1).cache is None
+    small = RayChannelCache(["los"], max_maps=2)
+    for key in (0, 1, 0, 2):  # least recently used first out
+        small.remember(_keyed(geo, key=key))
+    assert 0 in small and 2 in small and 1 not in small and small.computed == 3
+
+
+def test_only_whole_keyed_maps_fill_the_cache(geo):
+    cache = RayChannelCache(CACHED_NET)
+    cache.remember(_sample(geo))  # no key
+    cache.remember(transform_sample(_keyed(geo), 1, False))  # not the map as it is
+    assert len(cache) == 0 and cache.channels(_keyed(geo)) is None
+    sample = _keyed(geo)
+    assert input_stack(sample, CACHED_NET, cache).shape == (12, 24, 24)  # computed, not cached
+    assert len(cache) == 0
+    with pytest.raises(ValueError, match="window"):
+        replace(sample, window=(0, 0, 12, 24))

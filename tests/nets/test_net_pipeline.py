@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from click.testing import CliRunner
 
 from radiomap_geo.errors import Cancelled, InputError
 from radiomap_geo.nets import NetworkModel, load_weights, pipeline
+from radiomap_geo.nets.augment import transform_array
 from radiomap_geo.nets.pipeline import (
     evaluate_on_dataset,
     report_markdown,
@@ -262,6 +264,115 @@ def test_dataset_samples_share_one_rendering_per_tile_and_crops_cut_it(dataset_d
     np.testing.assert_array_equal(crop.scene.ortho, whole.scene.ortho[(slice(None), *window)])
     np.testing.assert_array_equal(crop.scene.ndsm, whole.scene.ndsm[window])
     np.testing.assert_array_equal(crop.path_gain_db, whole.path_gain_db[window])
+
+
+def test_dataset_samples_are_keyed_by_their_map(dataset_dir):
+    from radiomap_geo.dataset import load_dataset
+
+    train = load_dataset(dataset_dir, "train")
+    samples = pipeline.dataset_samples(train, [3, 0, 5])
+    keys = pipeline._map_keys(train)
+    assert [s.key for s in samples] == [keys[3], keys[0], keys[5]]
+    assert len(set(keys)) == len(keys) and all(s.is_whole for s in samples)
+
+
+# -- cached ray-walk channels of cropped maps ------------------------------------------------------
+RAY_NET = ["distance", "los", "building_depth", "knife_edge_db", "antenna_gain"]
+RAY = ["los", "building_depth", "knife_edge_db"]
+F16 = {"rtol": 5e-4, "atol": 1e-7}  # float16 storage of the obstruction channels
+
+
+def _keyed_map(geo, key=0, row=7, col=15, size=24):
+    from radiomap_geo.nets.augment import MapSample
+
+    grid = geo.make_grid(size, size, res=2.0)
+    site = geo.site_at_cell(grid, row, col, antenna="tr38901", azimuth_deg=30.0, tilt_deg=6.0)
+    gain = np.random.default_rng(key).normal(-100, 10, grid.shape).astype(np.float32)
+    return MapSample(geo.random_scene(grid, seed=3), site, gain, np.ones(grid.shape, bool), key=key)
+
+
+def test_crops_record_where_they_lie_in_the_keyed_map(geo):
+    from radiomap_geo.nets.augment import transform_sample
+
+    whole = _keyed_map(geo)
+    rng = np.random.default_rng(1)
+    crop = pipeline.crop_sample(whole, 12, rng)
+    r0, c0 = crop.scene.grid.offset_in(whole.scene.grid)
+    assert crop.key == 0 and crop.window == (r0, c0, 12, 12) and not crop.is_whole
+    inner = pipeline.crop_sample(crop, 8, rng)
+    r1, c1 = inner.scene.grid.offset_in(whole.scene.grid)
+    assert inner.window == (r1, c1, 8, 8) and inner.key == 0
+    turned = transform_sample(crop, 1, False)
+    assert turned.window == crop.window and turned.symmetry == (1, False)
+    assert pipeline.crop_sample(turned, 8, rng).key is None  # windows are taken before symmetries
+    assert pipeline.crop_sample(whole, 32, rng) is whole
+
+
+@pytest.mark.parametrize(("k", "flip"), [(0, False), (1, False), (2, True), (3, True)])
+def test_cached_channels_of_a_crop_are_the_crop_of_the_whole_maps(geo, k, flip):
+    from radiomap_geo.nets.augment import RayChannelCache, input_stack, transform_sample
+    from radiomap_geo.rasterize import feature_stack
+
+    whole = _keyed_map(geo)
+    cache = RayChannelCache(RAY_NET)
+    cache.remember(whole)
+    full = feature_stack(whole.scene, whole.site, RAY)
+    rng = np.random.default_rng(k)
+    for _ in range(3):
+        moved = transform_sample(pipeline.crop_sample(whole, 12, rng), k, flip)
+        r0, c0, h, w = moved.window
+        expected = transform_array(full[:, r0 : r0 + h, c0 : c0 + w], k, flip)
+        got = input_stack(moved, RAY_NET, cache)
+        np.testing.assert_array_equal(got[1], expected[0])  # los exactly
+        np.testing.assert_allclose(got[2:4], expected[1:], **F16)
+        fresh = feature_stack(moved.scene, moved.site, RAY_NET)
+        np.testing.assert_array_equal(got[[0, 4]], fresh[[0, 4]])  # cheap ones computed
+        # The site is inside the crop, so every ray stays inside it: a fresh walk on the crop
+        # agrees up to ray samples on cell boundaries.
+        assert np.isclose(got[1:4], fresh[1:4], **F16).mean() > 0.99
+    assert cache.computed == 1
+
+
+def test_rays_leaving_a_crop_see_the_whole_maps_buildings(geo):
+    """A fresh walk on a crop that leaves the site outside misses the buildings outside it; the
+    cached channels keep them (what the labels were traced with)."""
+    from radiomap_geo.nets.augment import MapSample, RayChannelCache, input_stack
+    from radiomap_geo.rasterize import feature_stack
+
+    whole = _keyed_map(geo, row=12, col=1)
+    heights = np.zeros((24, 24), np.float32)
+    heights[:, 4:6] = 60.0  # a wall east of the site, taller than the antenna
+    whole = replace(whole, scene=replace(whole.scene, building_height=heights))
+    cache = RayChannelCache(["los"])
+    cache.remember(whole)
+    window = (0, 8, 24, 16)  # east of the wall, without the site
+    sl = (slice(0, 24), slice(8, 24))
+    crop = MapSample(
+        whole.scene.crop(*window),
+        whole.site,
+        whole.path_gain_db[sl],
+        whole.valid[sl],
+        key=whole.key,
+        window=window,
+    )
+    cached = input_stack(crop, ["los"], cache)[0]
+    assert not cached.any()  # behind the wall
+    np.testing.assert_array_equal(cached, feature_stack(whole.scene, whole.site, ["los"])[0][sl])
+    assert feature_stack(crop.scene, crop.site, ["los"])[0].all()  # the crop alone: no wall
+
+
+def test_cropped_batches_compute_each_map_once(geo):
+    samples = [_keyed_map(geo, key=i, row=5 + 3 * i, col=6 + 4 * i) for i in range(4)]
+    kw = dict(crop=16, augment=True, shuffle=True, seed=2)
+    cached = pipeline.CroppedMapBatches(samples, RAY_NET, 2, **kw)
+    fresh = pipeline.CroppedMapBatches(samples, RAY_NET, 2, cache=False, **kw)
+    for _ in range(2):
+        for (x, t, m), (x0, t0, m0) in zip(cached, fresh, strict=True):
+            assert x.shape == (2, 5, 16, 16) and torch.equal(t, t0) and torch.equal(m, m0)
+            assert torch.equal(x[:, [0, 4]], x0[:, [0, 4]])
+            assert np.isclose(x[:, 1:4], x0[:, 1:4], **F16).mean() > 0.99
+    assert cached.cache.computed == len(cached.cache) == 4
+    assert cached.cache.nbytes == 4 * 24 * 24 * (1 + 2 + 2)
 
 
 def test_ortho_network_trains_on_rendered_tiles(ortho_trained, dataset_dir):
