@@ -93,5 +93,6 @@ ALL=(unet_small unet unet_ortho unet_ndsm cnn_small radiounet_small inception_un
   unet_dcn_small)
 for model in "${@:-${ALL[@]}}"; do
   echo "== $model $(date -u +%H:%M:%S)"
-  "model_${model//-/_}"
+  "model_${model//-/_}" || { echo "== $model FAILED"; failed=1; }
 done
+exit "${failed:-0}"

@@ -1,4 +1,4 @@
-"""The shipped default network on the bundled Helsinki sample: a plausible coverage map."""
+"""The networks shipped in ``weights/``: verified, documented, and the default one plausible."""
 
 import numpy as np
 import pytest
@@ -18,6 +18,26 @@ def helsinki(sample_dir, sample_pbf):
     buildings = load_buildings(grid, sample_pbf)
     result = predict_coverage(grid, sites, buildings, per_site=True)
     return grid, sites, buildings, result
+
+
+def test_every_shipped_network_is_verified_small_and_documented(repo_root):
+    from radiomap_geo.nets import load_weights
+    from radiomap_geo.rasterize import CHANNELS
+
+    index = registry.read_index()
+    assert index, "no shipped networks"
+    for name, entry in index.items():
+        path = registry.weights_dir() / entry["file"]
+        assert path.stat().st_size < 8 * 2**20, name  # small files in git
+        loaded = load_weights(path, entry["sha256"])  # the hash is checked
+        meta = loaded.metadata
+        assert set(meta["channels"]) <= set(CHANNELS), name
+        assert meta["metres_per_pixel"] == 2.0 and meta["frequency_mhz"] == 3500.0, name
+        assert meta["training"]["seconds"] > 0 and meta["training_data"]["train_maps"] > 1000
+        evaluation = meta["metrics"]["evaluation"]
+        assert evaluation["split"] == "test" and evaluation["maps"] >= 400, name
+        card = (registry.weights_dir() / f"{name}.md").read_text()
+        assert entry["sha256"] in card and "## Metrics" in card, name
 
 
 def test_the_default_model_is_a_shipped_network():
