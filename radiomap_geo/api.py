@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+from radiomap_geo.citywide import predict_city
 from radiomap_geo.coverage import CoverageResult, noise_power_dbm
 from radiomap_geo.grid import BBox, Grid, utm_crs_for
 from radiomap_geo.io.buildings import load_buildings, read_buildings
@@ -49,6 +50,7 @@ __all__ = [
     "list_models",
     "load_buildings",
     "noise_power_dbm",
+    "predict_city",
     "predict_coverage",
     "predict_to_file",
     "rasterize_buildings",

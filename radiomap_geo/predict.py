@@ -16,8 +16,8 @@ gain of the cell (see :func:`supersampling_factor`, :func:`aggregate_power_db`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +72,30 @@ class SceneSource:
             rx_height_m=rx_height_m,
         )
 
+    def in_crs(self, crs) -> SceneSource:
+        """The same source with the footprints reprojected into ``crs`` once, not per tile."""
+        buildings = self.buildings
+        if buildings is None or len(buildings) == 0 or buildings.crs == crs:
+            return self
+        return replace(self, buildings=buildings.to_crs(crs))
+
+    def clipped_to(self, grid: Grid) -> SceneSource:
+        """The same source with only the footprints a tile on ``grid`` can see.
+
+        For shipping a tile's work to another process. The box is one cell wider than ``grid``
+        so that :meth:`scene_for` on ``grid`` or a refinement of it (whose bounds can differ in
+        the last bit) selects exactly the footprints it would from the full set.
+        """
+        if self.buildings is None or len(self.buildings) == 0:
+            return self
+        margin = grid.resolution
+        minx, miny, maxx, maxy = grid.bounds
+        wider = _box(minx - margin, miny - margin, maxx + margin, maxy + margin)
+        frame = (
+            self.buildings.to_crs(grid.crs) if self.buildings.crs != grid.crs else self.buildings
+        )
+        return replace(self, buildings=frame.iloc[np.sort(frame.sindex.query(wider))])
+
 
 def _clip(buildings, grid: Grid):
     if buildings is None or len(buildings) == 0:
@@ -97,6 +121,96 @@ def sites_near(sites: Sites, grid: Grid, distance_m: float) -> list[int]:
     return [int(i) for i in np.flatnonzero(np.hypot(dx, dy) <= distance_m)]
 
 
+@dataclass(frozen=True)
+class TilePlan:
+    """One tile of a run and the indices of the sites within reach of its core."""
+
+    tile: Tile
+    near: tuple[int, ...]
+
+    @property
+    def steps(self) -> int:
+        """Progress steps the tile reports: one per site in reach, or one if there is none."""
+        return max(len(self.near), 1)
+
+
+def plan_tiles(grid: Grid, sites: Sites, model: PathGainModel, tile_size: int) -> list[TilePlan]:
+    """Cut ``grid`` into tiles with a halo wide enough for ``model`` and find their sites.
+
+    Args:
+        grid: the working grid.
+        sites: transmitters in ``grid.crs`` (their indices are the ``best_server`` numbers).
+        model: the path-gain model; its reach (plus ``context_m``) sets the halo.
+        tile_size: tile edge in cells.
+    """
+    # Context: every site within reach of the core, plus whatever the model reads around a site.
+    context_m = model.reach_m + float(getattr(model, "context_m", 0.0))
+    halo = math.ceil(context_m / grid.resolution) + 1
+    # Sites lie inside the grid, so no line from a site to a cell leaves it: clamp the halo.
+    tiles = grid.tiles(tile_size, halo=halo, clamp=True)
+    return [
+        TilePlan(tile, tuple(sites_near(sites, tile_core(grid, tile), model.reach_m)))
+        for tile in tiles
+    ]
+
+
+def coverage_tile(
+    grid: Grid,
+    tile: Tile,
+    sites: Sites,
+    near: Sequence[int],
+    model: PathGainModel,
+    source: SceneSource,
+    options: PredictOptions,
+    step: Callable[[str], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """The coverage bands of one tile's core: the unit of work of every runner.
+
+    A pure function of its arguments, so tiles can be computed in any order, in any process,
+    and stitched afterwards without seams.
+
+    Args:
+        grid: the working grid the tile belongs to.
+        tile: the tile (core and haloed grid), from :func:`plan_tiles`.
+        sites: all transmitters of the run, in ``grid.crs``.
+        near: indices into ``sites`` of those within reach of the core.
+        model: the path-gain model.
+        source: where the tile's scene comes from.
+        options: the run's settings.
+        step: called with a message after each site (or once when ``near`` is empty); a
+            runner reports progress and checks for cancellation there.
+    """
+    factor = supersampling_factor(model, grid.resolution)
+    core = tile_core(grid, tile)
+    scene = source.scene_for(tile.grid, options.rx_height_m)
+    fine_scene = (
+        scene if factor == 1 else source.scene_for(tile.grid.refine(factor), options.rx_height_m)
+    )
+    fine_core = core.refine(factor)
+    outdoor = None
+    if factor > 1:
+        r, c = (v * factor for v in tile.offset)
+        h, w = fine_core.shape
+        outdoor = ~fine_scene.building_mask[r : r + h, c : c + w]
+    noise = noise_power_dbm(options.bandwidth_mhz, options.noise_figure_db)
+    acc = CoverageAccumulator(
+        core.shape, noise, keep_per_site=options.per_site, keep_source=reports_source(model)
+    )
+    for index in near:
+        site = sites[index]
+        gain, origin = gain_and_source(model, fine_scene, site, fine_core)
+        gain = aggregate_power_db(gain, factor, outdoor)
+        origin = _aggregate_mean(origin, factor)
+        acc.add(index, site.site_id, site.power_dbm, gain, origin)
+        if step is not None:
+            step(f"tile {tile.core[:2]}: {site.site_id}")
+    if options.per_site:
+        _fill_unreached(acc, sites, core.shape)
+    if not near and step is not None:
+        step(f"tile {tile.core[:2]}: no site in reach")
+    return acc.bands(invalid=tile.crop(scene.building_mask))
+
+
 def iter_coverage_tiles(
     grid: Grid,
     sites: Sites,
@@ -107,46 +221,20 @@ def iter_coverage_tiles(
 ) -> Iterator[tuple[Tile, dict[str, np.ndarray]]]:
     """Yield each tile with its coverage bands (core only), reporting progress per site."""
     sites = sites.to_crs(grid.crs)
-    # Context: every site within reach of the core, plus whatever the model reads around a site.
-    context_m = model.reach_m + float(getattr(model, "context_m", 0.0))
-    halo = math.ceil(context_m / grid.resolution) + 1
-    # Sites lie inside the grid, so no line from a site to a cell leaves it: clamp the halo.
-    tiles = list(grid.tiles(options.tile_size, halo=halo, clamp=True))
-    noise = noise_power_dbm(options.bandwidth_mhz, options.noise_figure_db)
-    work = [(tile, sites_near(sites, tile_core(grid, tile), model.reach_m)) for tile in tiles]
-    total, done = sum(max(len(near), 1) for _, near in work), 0
-    factor = supersampling_factor(model, grid.resolution)
-    for tile, near in work:
-        core = tile_core(grid, tile)
-        scene = source.scene_for(tile.grid, options.rx_height_m)
-        fine_scene = (
-            scene
-            if factor == 1
-            else source.scene_for(tile.grid.refine(factor), options.rx_height_m)
+    source = source.in_crs(grid.crs)
+    plans = plan_tiles(grid, sites, model, options.tile_size)
+    total, done = sum(plan.steps for plan in plans), 0
+
+    def step(message: str) -> None:
+        nonlocal done
+        done += 1
+        monitor.step(done, total, message)
+
+    for plan in plans:
+        yield (
+            plan.tile,
+            coverage_tile(grid, plan.tile, sites, plan.near, model, source, options, step),
         )
-        fine_core = core.refine(factor)
-        outdoor = None
-        if factor > 1:
-            r, c = (v * factor for v in tile.offset)
-            h, w = fine_core.shape
-            outdoor = ~fine_scene.building_mask[r : r + h, c : c + w]
-        acc = CoverageAccumulator(
-            core.shape, noise, keep_per_site=options.per_site, keep_source=reports_source(model)
-        )
-        for index in near:
-            site = sites[index]
-            gain, origin = gain_and_source(model, fine_scene, site, fine_core)
-            gain = aggregate_power_db(gain, factor, outdoor)
-            origin = _aggregate_mean(origin, factor)
-            acc.add(index, site.site_id, site.power_dbm, gain, origin)
-            done += 1
-            monitor.step(done, total, f"tile {tile.core[:2]}: {site.site_id}")
-        if options.per_site:
-            _fill_unreached(acc, sites, core.shape)
-        if not near:
-            done += 1
-            monitor.step(done, total, f"tile {tile.core[:2]}: no site in reach")
-        yield tile, acc.bands(invalid=tile.crop(scene.building_mask))
 
 
 def supersampling_factor(model: PathGainModel, resolution: float) -> int:
@@ -318,23 +406,35 @@ def predict_to_file(
 
     The file appears atomically when the run completes; a failed or cancelled run leaves nothing.
     """
-    from radiomap_geo.coverage import per_site_band
     from radiomap_geo.io.raster import TiledBandWriter
 
     sites, path_model = _prepare(grid, sites, model, max_range_m)
     options = PredictOptions(rx_height_m, bandwidth_mhz, noise_figure_db, per_site, tile_size)
-    names = ["rsrp_dbm", "best_server", "sinr_db"]
-    if reports_source(path_model):
-        names.append("model_source")
-    if per_site:
-        names += [per_site_band(s) for s in sites.ids]
-    shell = CoverageResult(grid, {}, sites, path_model.name, _metadata(path_model, options))
+    names, tags = output_layout(grid, sites, path_model, options)
     monitor = as_monitor(progress, is_cancelled)
-    with TiledBandWriter(path, grid, names, shell.tags(), overwrite, dst_crs) as writer:
+    with TiledBandWriter(path, grid, names, tags, overwrite, dst_crs) as writer:
         source = SceneSource(buildings, ndsm, ortho, dsm, dtm)
         for tile, bands in iter_coverage_tiles(grid, sites, path_model, source, options, monitor):
             writer.write_tile(tile, bands)
     return writer.path
+
+
+def output_layout(
+    grid: Grid, sites: Sites, model: PathGainModel, options: PredictOptions
+) -> tuple[list[str], dict[str, str]]:
+    """Band names (in file order) and dataset tags of a coverage file.
+
+    Shared by every runner that writes a file, so their outputs are interchangeable.
+    """
+    from radiomap_geo.coverage import per_site_band
+
+    names = ["rsrp_dbm", "best_server", "sinr_db"]
+    if reports_source(model):
+        names.append("model_source")
+    if options.per_site:
+        names += [per_site_band(s) for s in sites.ids]
+    shell = CoverageResult(grid, {}, sites, model.name, _metadata(model, options))
+    return names, shell.tags()
 
 
 def _metadata(model: PathGainModel, options: PredictOptions) -> dict:

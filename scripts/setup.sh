@@ -43,5 +43,5 @@ fi
 
 # numpy<2 and attrs>=23.2: Debian's GDAL/QGIS bindings are built against numpy 1, and its attrs 22.2
 # breaks rasterio (see ../shared/guides/environment.md).
-"$py" -m pip install -q -c scripts/constraints.txt -e ".[rt,dev]"
+"$py" -m pip install -q -c scripts/constraints.txt -e ".[rt,dask,dev]"
 echo "[setup] done: activate with 'source .venv/bin/activate'"

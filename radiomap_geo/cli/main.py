@@ -10,6 +10,7 @@ from radiomap_geo import __version__
 from radiomap_geo.cli.dataset import dataset
 from radiomap_geo.cli.evaluate import evaluate
 from radiomap_geo.cli.predict import predict
+from radiomap_geo.cli.predict_city import predict_city
 from radiomap_geo.cli.simulate import simulate
 from radiomap_geo.cli.train import train
 
@@ -33,6 +34,7 @@ def models() -> None:
 
 
 cli.add_command(predict)
+cli.add_command(predict_city)
 cli.add_command(simulate)
 cli.add_command(dataset)
 cli.add_command(train)

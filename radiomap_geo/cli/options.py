@@ -124,6 +124,51 @@ def output_options(command: Callable) -> Callable:
     return _apply(command, options)
 
 
+def model_options(command: Callable) -> Callable:
+    """--model, the raster inputs (--ndsm, --dsm, --dtm, --ortho), --max-range, --tile-size."""
+    options = [
+        click.option("--model", default=None, help="Model name (see 'radiomap-geo models')."),
+        click.option(
+            "--ndsm",
+            type=click.Path(exists=True, dir_okay=False),
+            default=None,
+            help="Normalised surface model raster (any CRS).",
+        ),
+        click.option(
+            "--dsm",
+            type=click.Path(exists=True, dir_okay=False),
+            default=None,
+            help="Surface model; with --dtm it stands in for --ndsm (nDSM = DSM - DTM).",
+        ),
+        click.option(
+            "--dtm",
+            type=click.Path(exists=True, dir_okay=False),
+            default=None,
+            help="Terrain model paired with --dsm.",
+        ),
+        click.option(
+            "--ortho",
+            type=click.Path(exists=True, dir_okay=False),
+            default=None,
+            help="Orthophoto raster, RGB or RGB+IR (any CRS).",
+        ),
+        click.option(
+            "--max-range",
+            type=float,
+            default=None,
+            help="Metres from a site beyond which it is ignored [default: the model's reach].",
+        ),
+        click.option(
+            "--tile-size",
+            type=int,
+            default=512,
+            show_default=True,
+            help="Tile edge in cells (memory per tile).",
+        ),
+    ]
+    return _apply(command, options)
+
+
 def _apply(command: Callable, options: list[Callable]) -> Callable:
     for option in reversed(options):
         command = option(command)

@@ -10,6 +10,7 @@ from radiomap_geo.cli.options import (
     area_options,
     friendly_errors,
     input_options,
+    model_options,
     output_options,
 )
 
@@ -18,44 +19,7 @@ from radiomap_geo.cli.options import (
 @area_options
 @input_options
 @output_options
-@click.option("--model", default=None, help="Model name (see 'radiomap-geo models').")
-@click.option(
-    "--ndsm",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Normalised surface model raster (any CRS).",
-)
-@click.option(
-    "--dsm",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Surface model; with --dtm it stands in for --ndsm (nDSM = DSM - DTM).",
-)
-@click.option(
-    "--dtm",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Terrain model paired with --dsm.",
-)
-@click.option(
-    "--ortho",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Orthophoto raster, RGB or RGB+IR (any CRS).",
-)
-@click.option(
-    "--max-range",
-    type=float,
-    default=None,
-    help="Metres from a site beyond which it is ignored [default: the model's reach].",
-)
-@click.option(
-    "--tile-size",
-    type=int,
-    default=512,
-    show_default=True,
-    help="Tile edge in cells (memory per tile).",
-)
+@model_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def predict(**opts) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -108,6 +109,17 @@ class BlendedModel:
         self.name = name or f"{net.name}+{fallback.name}"
         self.cache_size = int(cache_size)
         self._cache: OrderedDict[tuple, _SiteState] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the lock and the per-site cache (for process workers)."""
+        state = dict(self.__dict__)
+        state.pop("_lock"), state.pop("_cache")
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._cache, self._lock = OrderedDict(), threading.Lock()
 
     # -- geometry --------------------------------------------------------------------------------
     @property
@@ -189,18 +201,22 @@ class BlendedModel:
             return None
         square, top, left = found
         key = self._key(scene, site, square) if self.cache_size > 0 else None
-        if key is not None and key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
+        if key is not None:
+            with self._lock:  # tiles may run in threads (citywide runs)
+                cached = self._cache.get(key)
+                if cached is not None:
+                    self._cache.move_to_end(key)
+                    return cached
         net_db = np.asarray(self.net.path_gain_db(scene, site, square), np.float32)
         offset, ring_cells = 0.0, 0
         if self.calibrate:
             offset, ring_cells = self._fit_offset(scene, site, square, top, left, net_db)
         state = _SiteState(square, net_db, offset, ring_cells)
         if key is not None:
-            self._cache[key] = state
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+            with self._lock:
+                self._cache[key] = state
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
         return state
 
     def _fit_offset(
