@@ -8,6 +8,7 @@ record the order they were trained with.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -55,17 +56,46 @@ def _replace():
 
 def site_offsets(grid: Grid, site: Site, rx_height_m: float) -> tuple[np.ndarray, ...]:
     """East, north and up offsets (metres) from the site's antenna to every cell's receiver."""
-    x, y = grid.cell_centers()
-    return x - site.x, y - site.y, np.full(grid.shape, rx_height_m - site.height_m)
+    return _offsets(
+        tuple(grid.transform)[:6], grid.shape, site.x, site.y, rx_height_m - site.height_m
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _offsets(transform, shape, x0: float, y0: float, dz: float) -> tuple[np.ndarray, ...]:
+    # Several channels of one feature stack need the same offsets and angles: computed once.
+    # The cached arrays are read-only so no caller can change another's.
+    a, _, c, _, e, f = transform
+    cols = c + a * (np.arange(shape[1], dtype=np.float64) + 0.5)
+    rows = f + e * (np.arange(shape[0], dtype=np.float64) + 0.5)
+    dx = np.broadcast_to(cols[None, :] - x0, shape)
+    dy = np.broadcast_to(rows[:, None] - y0, shape)
+    out = (dx, dy, np.full(shape, dz))
+    for array in out:
+        array.flags.writeable = False
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _angles(transform, shape, site: Site, rx_height_m: float) -> tuple[np.ndarray, np.ndarray]:
+    dx, dy, dz = _offsets(transform, shape, site.x, site.y, rx_height_m - site.height_m)
+    out = relative_angles(dx, dy, dz, site.azimuth_deg, site.tilt_deg)
+    for array in out:
+        array.flags.writeable = False
+    return out
+
+
+def site_angles(grid: Grid, site: Site, rx_height_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal and vertical angles (degrees) of every cell from the site's boresight."""
+    return _angles(tuple(grid.transform)[:6], grid.shape, site, rx_height_m)
 
 
 def antenna_gain_map(grid: Grid, site: Site, rx_height_m: float) -> np.ndarray:
     """The site's antenna gain (dBi) towards every cell along the direct ray."""
-    dx, dy, dz = site_offsets(grid, site, rx_height_m)
     pattern = get_pattern(site.antenna)
     if pattern.is_isotropic:
         return np.full(grid.shape, pattern.max_gain_dbi, np.float32)
-    horizontal, vertical = relative_angles(dx, dy, dz, site.azimuth_deg, site.tilt_deg)
+    horizontal, vertical = site_angles(grid, site, rx_height_m)
     return pattern.gain_dbi(horizontal, vertical).astype(np.float32)
 
 
@@ -101,8 +131,7 @@ def _log_distance(scene: SceneInputs, site: Site) -> np.ndarray:
 
 def _azimuth(trig: Callable[[np.ndarray], np.ndarray]) -> Callable[[SceneInputs, Site], np.ndarray]:
     def channel(scene: SceneInputs, site: Site) -> np.ndarray:
-        dx, dy, dz = site_offsets(scene.grid, site, scene.rx_height_m)
-        horizontal, _ = relative_angles(dx, dy, dz, site.azimuth_deg, site.tilt_deg)
+        horizontal, _ = site_angles(scene.grid, site, scene.rx_height_m)
         return trig(np.radians(horizontal)).astype(np.float32)
 
     return channel

@@ -96,7 +96,7 @@ def deform_conv2d(
     base_y = base_y.reshape(1, 1, taps, h_out, w_out)
     base_x = base_x.reshape(1, 1, taps, h_out, w_out)
 
-    off = offset.view(batch, off_groups, taps, 2, h_out, w_out)
+    off = offset.reshape(batch, off_groups, taps, 2, h_out, w_out)
     # One pixel of zero padding makes every out-of-range tap sample zeros exactly as DCN does,
     # and keeps the normalisation well defined for 1-pixel-wide inputs.
     y = base_y + off[:, :, :, 0].to(dtype) + 1.0
@@ -113,12 +113,12 @@ def deform_conv2d(
         padding_mode="zeros",
         align_corners=True,
     )  # (B*G, C/G, taps*H_out, W_out)
-    sampled = sampled.view(batch, off_groups, c_in // off_groups, taps, h_out, w_out)
+    sampled = sampled.reshape(batch, off_groups, c_in // off_groups, taps, h_out, w_out)
     if mask is not None:
-        sampled = sampled * mask.view(batch, off_groups, 1, taps, h_out, w_out).to(sampled.dtype)
+        sampled = sampled * mask.reshape(batch, off_groups, 1, taps, h_out, w_out).to(sampled.dtype)
     # Columns ordered (channel, tap) to match weight.view(C_out, C_in/groups * kh * kw).
     columns = sampled.reshape(batch, groups, c_per_group * taps, h_out * w_out)
-    w = weight.view(groups, c_out // groups, c_per_group * taps)
+    w = weight.reshape(groups, c_out // groups, c_per_group * taps)
     out = torch.einsum("gok,bgkn->bgon", w.to(columns.dtype), columns)
     out = out.reshape(batch, c_out, h_out, w_out)
     if bias is not None:

@@ -176,6 +176,8 @@ class NetworkModel:
         self.name = name or str(metadata.get("name") or f"net:{metadata['arch']}")
         self.device = torch.device(device) if device is not None else default_device()
         self.net = net.to(self.device).eval()
+        if self.device.type == "cpu":  # oneDNN convolutions run ~10-20 % faster in NHWC
+            self.net = self.net.to(memory_format=torch.channels_last)
         self.resolution_mode, self.resolution_tolerance = resolution_mode, resolution_tolerance
         self.max_resample_factor = max_resample_factor
         self.frequency_mode, self.frequency_tolerance = frequency_mode, frequency_tolerance
@@ -298,6 +300,8 @@ class NetworkModel:
         """
         features = feature_stack(scene, site, self.channels)
         x = torch.from_numpy(features)[None].to(self.device)
+        if self.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             norm = self.net(x)[0, 0].float().cpu().numpy()
         db = self.scaling.to_db(norm).astype(np.float32)

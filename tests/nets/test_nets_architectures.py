@@ -63,6 +63,20 @@ def test_architecture_maps_shape_and_learns(arch):
     assert [p.shape for p in twin.parameters()] == [p.shape for p in net.parameters()]
 
 
+@pytest.mark.parametrize("arch", sorted(TINY))
+def test_channels_last_inference_matches(arch):
+    """NetworkModel runs CPU inference in channels-last memory: same numbers."""
+    kwargs, size = TINY[arch]
+    net = build_network(arch, len(CHANNELS), **kwargs).eval()
+    x, _ = _synthetic_batch(size)
+    with torch.inference_mode():
+        plain = net(x)
+        fast = net.to(memory_format=torch.channels_last)(
+            x.contiguous(memory_format=torch.channels_last)
+        )
+    torch.testing.assert_close(fast.contiguous(), plain, atol=1e-5, rtol=1e-4)
+
+
 def test_wrong_input_shapes_are_refused_clearly():
     net = build_network("unet", 3, base=4, depth=2)
     with pytest.raises(ValueError, match="multiples of 4"):
