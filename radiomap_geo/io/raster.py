@@ -48,7 +48,7 @@ def _temp_path(target: Path, suffix: str) -> Path:
     return Path(name)
 
 
-def _default_permissions(path: Path) -> None:
+def default_permissions(path: Path) -> None:
     """Give a published file the mode a plain ``open()`` would (mkstemp makes it 0600)."""
     umask = os.umask(0)
     os.umask(umask)
@@ -121,7 +121,7 @@ class TiledBandWriter:
                     rio_copy(src, final, driver="COG", **COG_OPTIONS)
                 else:
                     rio_copy(src, final, driver="GTiff", TILED="YES", COMPRESS="DEFLATE")
-            _default_permissions(final)
+            default_permissions(final)
             os.replace(final, self.path)
         finally:
             for leftover in (final, warped):

@@ -1124,8 +1124,9 @@ def write_model_card(
         f"| sha256 | `{loaded.sha256}` |",
         f"| architecture | `{meta['arch']}` {json.dumps(meta['arch_kwargs'])}, "
         f"{params / 1e6:.3f} M parameters |",
-        f"| metres per pixel | {meta['metres_per_pixel']:g} (other resolutions: refused, or "
-        "resampled with `resolution_mode='resample'` up to a factor 2) |",
+        f"| metres per pixel | {meta['metres_per_pixel']:g} (in `predict`: grids at least 1.5x "
+        "coarser are computed on sub-cells near this size and power-averaged; other cell sizes "
+        "within a factor 2 are resampled; finer ones refused) |",
         f"| frequency | {meta['frequency_mhz']:g} MHz (others within a factor 2: free-space "
         "correction 20 log10(f_train / f)) |",
         f"| receiver height | {meta['rx_height_m']:g} m |",

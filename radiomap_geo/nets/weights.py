@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from radiomap_geo.errors import InputError, WeightsError
+from radiomap_geo.io.raster import default_permissions
 from radiomap_geo.nets.common import CoverageNet
 from radiomap_geo.nets.registry import build_network
 from radiomap_geo.nets.scaling import OutputScaling
@@ -193,6 +194,7 @@ def save_weights(
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        default_permissions(Path(tmp))  # readable like any file, not mkstemp's 0600
         os.replace(tmp, final)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -63,6 +63,15 @@ def test_round_trip_outputs_and_metadata(trained):
     assert (a - b).abs().max() > 0  # really rounded: the file is half precision
 
 
+def test_weights_files_get_the_usual_file_mode(trained):
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    path = trained[2]
+    assert (os.stat(path).st_mode & 0o777) == 0o666 & ~umask
+
+
 def test_tampered_file_is_refused(trained, tmp_path):
     _, _, path = trained
     data = bytearray(path.read_bytes())
