@@ -48,6 +48,14 @@ model_unet() { # the default: unet-small continued on whole 128-cell maps, ~55 m
     --default --rt-noise-tiles 4
 }
 
+model_unet_obs() { # unet + direct-ray obstruction priors (building depth, knife-edge loss), ~25 min
+  [[ -f runs/unet/train_log.json ]] || model_unet
+  train unet-obs unet '{"base": 16, "depth": 4}' "$CHANNELS,building_depth,knife_edge_db" \
+    --epochs 6 --lr 0.0005 --init-weights "$(weights_of unet)"
+  evaluate unet-obs "UNet base 16 + building-depth and knife-edge priors: unet fine-tuned" \
+    --rt-noise-tiles 4 "$@"
+}
+
 model_unet_ortho() { # paper 002's image-driven case on rendered orthophotos, ~10 min
   train unet-ortho unet '{"base": 16, "depth": 4}' "$ORTHO_CHANNELS" --epochs 10 --lr 0.002 \
     --crop 64 --ortho-augment 1.0
@@ -89,7 +97,7 @@ model_unet_dcn_small() { # ~6 min
   evaluate unet-dcn-small "Paper 002 UNetDCN (deformable convolutions), base 8"
 }
 
-ALL=(unet_small unet unet_ortho unet_ndsm cnn_small radiounet_small inception_unet_small pmnet_small
+ALL=(unet_small unet unet_obs unet_ortho unet_ndsm cnn_small radiounet_small inception_unet_small pmnet_small
   unet_dcn_small)
 for model in "${@:-${ALL[@]}}"; do
   echo "== $model $(date -u +%H:%M:%S)"
