@@ -40,20 +40,20 @@ model_unet_small() { # ~13 min
   evaluate unet-small "UNet base 16, depth 4, trained on 64-cell crops (14 CPU epochs)"
 }
 
-model_unet() { # the default: unet-small continued on whole 128-cell maps, ~55 min
+model_unet() { # unet-small continued on whole 128-cell maps, ~48 min
   [[ -f weights/index.json ]] || model_unet_small
   train unet unet '{"base": 16, "depth": 4}' "$CHANNELS" --epochs 12 --lr 0.001 \
     --init-weights "$(weights_of unet-small)"
-  evaluate unet "UNet base 16, depth 4: unet-small fine-tuned on whole maps (default)" \
-    --default --rt-noise-tiles 4
+  evaluate unet "UNet base 16, depth 4: unet-small fine-tuned on whole maps (faster than the default)" \
+    --rt-noise-tiles 4
 }
 
-model_unet_obs() { # unet + direct-ray obstruction priors (building depth, knife-edge loss), ~25 min
+model_unet_obs() { # the default: unet + direct-ray obstruction priors, ~20 min
   [[ -f runs/unet/train_log.json ]] || model_unet
   train unet-obs unet '{"base": 16, "depth": 4}' "$CHANNELS,building_depth,knife_edge_db" \
     --epochs 6 --lr 0.0005 --init-weights "$(weights_of unet)"
-  evaluate unet-obs "UNet base 16 + building-depth and knife-edge priors: unet fine-tuned" \
-    --rt-noise-tiles 4 "$@"
+  evaluate unet-obs "UNet base 16 + building-depth and knife-edge priors: unet fine-tuned (default)" \
+    --default --rt-noise-tiles 4
 }
 
 model_unet_ortho() { # paper 002's image-driven case on rendered orthophotos, ~10 min
