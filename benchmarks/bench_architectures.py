@@ -13,7 +13,7 @@ them), and the time per map measured here: input channels + network on a 128 x 1
 
 With ``--sionna-tiles N`` the same test maps of N re-traceable test tiles are also solved by
 Sionna RT on this machine (the dataset's settings, another ray seed) and the default model's
-speed-up per map is printed.
+speed-up per map is printed (``--compare NAME`` adds other shipped networks).
 
     .venv/bin/python benchmarks/bench_architectures.py [--configs] [--sionna-tiles 2] \
         [--threads 2] [--repeats 5]
@@ -171,9 +171,9 @@ def sionna_table(args: argparse.Namespace, dataset) -> None:
     from radiomap_geo.models.registry import default_model, get_model
     from radiomap_geo.nets.pipeline import _network_of, dataset_samples, retrace_tile
 
-    name = default_model()
-    model = _network_of(get_model(name))
-    rows, rt_seconds, net_ms = [], [], []
+    names = [default_model(), *(n for n in args.compare if n != default_model())]
+    models = {name: _network_of(get_model(name)) for name in names}
+    rows, rt_seconds, net_ms = [], [], {name: [] for name in names}
     for tile in range(len(dataset.tile_id)):
         if len(rows) >= args.sionna_tiles:
             break
@@ -183,19 +183,26 @@ def sionna_table(args: argparse.Namespace, dataset) -> None:
             continue  # a tile whose source data is not on this machine
         indices = sorted(traced)
         samples = dataset_samples(dataset, indices)
-        ms = ms_per_map(model, samples, args.repeats)
         seconds = [traced[i][1] for i in indices]
         rt_seconds += seconds
-        net_ms.append(ms)
+        ms = {name: ms_per_map(m, samples, args.repeats) for name, m in models.items()}
+        for name, value in ms.items():
+            net_ms[name].append(value)
         rows.append((int(dataset.tile_id[tile]), len(indices), 1000 * np.mean(seconds), ms))
-    print(f"\n## {name} vs Sionna RT on the same test tiles and machine (128 x 128 maps)\n")
-    print("| tile | maps | Sionna RT ms / map | network ms / map | speed-up |")
-    print("|---:|---:|---:|---:|---:|")
+    print("\n## Networks vs Sionna RT on the same test tiles and machine (128 x 128 maps)\n")
+    header = " | ".join(f"{n} ms / map | speed-up" for n in names)
+    print(f"| tile | maps | Sionna RT ms / map | {header} |")
+    print("|---:|---:|---:|" + "---:|---:|" * len(names))
+
+    def cells(rt_ms: float, ms: dict) -> str:
+        return " | ".join(f"{ms[n]:.1f} | {rt_ms / ms[n]:.0f}x" for n in names)
+
     for tile, n, rt_ms, ms in rows:
-        print(f"| {tile} | {n} | {rt_ms:.0f} | {ms:.1f} | {rt_ms / ms:.0f}x |")
+        print(f"| {tile} | {n} | {rt_ms:.0f} | {cells(rt_ms, ms)} |")
     if rows:
-        rt_ms, ms = 1000 * float(np.mean(rt_seconds)), float(np.mean(net_ms))
-        print(f"| all | {len(rt_seconds)} | {rt_ms:.0f} | {ms:.1f} | {rt_ms / ms:.0f}x |")
+        rt_ms = 1000 * float(np.mean(rt_seconds))
+        mean_ms = {n: float(np.mean(v)) for n, v in net_ms.items()}
+        print(f"| all | {len(rt_seconds)} | {rt_ms:.0f} | {cells(rt_ms, mean_ms)} |")
 
 
 def main() -> None:
@@ -206,6 +213,9 @@ def main() -> None:
     parser.add_argument("--maps", type=int, default=16, help="test maps timed per network")
     parser.add_argument("--configs", action="store_true", help="also the paper-default table")
     parser.add_argument("--sionna-tiles", type=int, default=0, help="time Sionna RT on N tiles")
+    parser.add_argument(
+        "--compare", action="append", default=[], help="also time this shipped network"
+    )
     parser.add_argument("--dataset", type=Path, default=Path("data/radiomaps"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -115,12 +115,22 @@ def main() -> None:
         return
     rows = []
     for case in ("sample", "synthetic"):
-        cmd = [sys.executable, __file__, "--case", case, "--model", args.model,
-               "--resolution", str(args.resolution)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--case",
+            case,
+            "--model",
+            args.model,
+            "--resolution",
+            str(args.resolution),
+        ]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
-    print(f"predict benchmark: model={args.model}, resolution={args.resolution} m, "
-          f"{__import__('os').cpu_count()} CPU cores\n")
+    print(
+        f"predict benchmark: model={args.model}, resolution={args.resolution} m, "
+        f"{__import__('os').cpu_count()} CPU cores\n"
+    )
     keys = list(rows[0])
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))
