@@ -186,6 +186,22 @@ def _obstruction(which: int) -> Callable[[SceneInputs, Site], np.ndarray]:
 _OBSTRUCTION = {"building_depth": 0, "knife_edge_db": 1}
 
 
+def _shared_ray_walk(
+    scene: SceneInputs, site: Site, channels: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Ray-walk channels computed in one walk when a stack needs several of them.
+
+    ``los`` is the walk's "no building crossed" outside buildings: the same samples and test as
+    :func:`radiomap_geo.los.line_of_sight`, so the values are identical.
+    """
+    wanted = [name for name in channels if name in _OBSTRUCTION or name == "los"]
+    if len(wanted) < 2 or not any(name in _OBSTRUCTION for name in wanted):
+        return {}
+    depth, knife = _obstruction_pair(scene, site)
+    los = ((depth == 0) & (scene.building_height <= 0)).astype(np.float32)
+    return {"building_depth": depth, "knife_edge_db": knife, "los": los}
+
+
 def _free_space(scene: SceneInputs, site: Site) -> np.ndarray:
     """Free-space path gain (dB) / 100: the physics prior a network refines."""
     dx, dy, dz = site_offsets(scene.grid, site, scene.rx_height_m)
@@ -265,14 +281,7 @@ def feature_stack(scene: SceneInputs, site: Site, channels: Sequence[str]) -> np
     unknown = [c for c in channels if c not in CHANNELS]
     if unknown:
         raise InputError(f"unknown input channels {unknown}; known: {sorted(CHANNELS)}")
-    pair = None
-    if sum(name in _OBSTRUCTION for name in channels) > 1:
-        pair = _obstruction_pair(scene, site)
+    shared = _shared_ray_walk(scene, site, channels)
     return np.stack(
-        [
-            pair[_OBSTRUCTION[name]]
-            if pair is not None and name in _OBSTRUCTION
-            else CHANNELS[name](scene, site)
-            for name in channels
-        ]
+        [shared[name] if name in shared else CHANNELS[name](scene, site) for name in channels]
     ).astype(np.float32)

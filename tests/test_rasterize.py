@@ -92,6 +92,23 @@ def test_obstruction_channels_measure_the_wall_and_its_diffraction(grid):
     assert knife_high[behind] < knife[behind]
 
 
+def test_shared_ray_walk_gives_the_same_line_of_sight(grid):
+    rng = np.random.default_rng(3)
+    heights = np.zeros(grid.shape, np.float32)
+    for _ in range(40):  # random blocks 4-20 m on a side, 3-40 m tall
+        r, c = rng.integers(0, grid.height - 10), rng.integers(0, grid.width - 10)
+        h, w = rng.integers(2, 10, size=2)
+        heights[r : r + h, c : c + w] = rng.uniform(3, 40)
+    scene = SceneInputs(grid, heights)
+    for height in (1.6, 12.0, 35.0):
+        site = Site("s", 500000.0 + rng.uniform(20, 180), 6670000.0 + rng.uniform(20, 180), height)
+        alone = feature_stack(scene, site, ["los"])[0]
+        shared = feature_stack(scene, site, ["los", "knife_edge_db", "building_depth"])
+        np.testing.assert_array_equal(shared[0], alone)
+        assert 0.05 < alone.mean() < 0.95  # a real mix of lit and shadowed cells
+        np.testing.assert_array_equal(shared[2], feature_stack(scene, site, ["building_depth"])[0])
+
+
 def test_knife_edge_reference_values():
     from radiomap_geo.los import knife_edge_loss_db
 
