@@ -54,6 +54,10 @@ class SceneSource:
     dsm: str | Path | None = None
     dtm: str | Path | None = None
 
+    def building_height(self, grid: Grid) -> np.ndarray:
+        """The footprints' heights rasterised onto ``grid`` (0 outside buildings)."""
+        return rasterize_buildings(_clip(self.buildings, grid), grid)
+
     def scene_for(self, grid: Grid, rx_height_m: float) -> SceneInputs:
         """Rasterise (and reproject) everything onto ``grid``."""
         ndsm = ortho = None
@@ -66,7 +70,7 @@ class SceneSource:
                 ortho = rasters.read_ortho(grid, self.ortho)
         return SceneInputs(
             grid=grid,
-            building_height=rasterize_buildings(_clip(self.buildings, grid), grid),
+            building_height=self.building_height(grid),
             ndsm=ndsm,
             ortho=ortho,
             rx_height_m=rx_height_m,
@@ -182,10 +186,10 @@ def coverage_tile(
     """
     factor = supersampling_factor(model, grid.resolution)
     core = tile_core(grid, tile)
-    scene = source.scene_for(tile.grid, options.rx_height_m)
-    fine_scene = (
-        scene if factor == 1 else source.scene_for(tile.grid.refine(factor), options.rx_height_m)
-    )
+    # Networks on coarse grids see a finer scene; the output's nodata stays the grid's own
+    # building cells.
+    fine_scene = source.scene_for(tile.grid.refine(factor), options.rx_height_m)
+    indoor = fine_scene.building_mask if factor == 1 else source.building_height(tile.grid) > 0
     fine_core = core.refine(factor)
     outdoor = None
     if factor > 1:
@@ -208,7 +212,7 @@ def coverage_tile(
         _fill_unreached(acc, sites, core.shape)
     if not near and step is not None:
         step(f"tile {tile.core[:2]}: no site in reach")
-    return acc.bands(invalid=tile.crop(scene.building_mask))
+    return acc.bands(invalid=tile.crop(indoor))
 
 
 def iter_coverage_tiles(

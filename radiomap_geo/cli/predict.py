@@ -35,19 +35,7 @@ def predict(**opts) -> None:
             inputs.grid,
             inputs.sites,
             inputs.buildings,
-            model=opts["model"],
-            ndsm=opts["ndsm"],
-            ortho=opts["ortho"],
-            dsm=opts["dsm"],
-            dtm=opts["dtm"],
-            rx_height_m=opts["rx_height"],
-            per_site=opts["per_site"],
-            bandwidth_mhz=opts["bandwidth"],
-            noise_figure_db=opts["noise_figure"],
-            max_range_m=opts["max_range"],
-            tile_size=opts["tile_size"],
-            overwrite=opts["overwrite"],
-            dst_crs=opts["dst_crs"],
+            **engine_kwargs(opts),
             progress=progress,
         )
     click.echo(f"wrote {path}")
@@ -73,6 +61,29 @@ INPUT_KEYS = (
 
 def _pick(opts: dict, keys: tuple[str, ...]) -> dict:
     return {k: opts[k] for k in keys}
+
+
+#: CLI option -> keyword of the prediction engine (``predict_to_file``, ``predict_city``).
+ENGINE_KEYS = {
+    "model": "model",
+    "ndsm": "ndsm",
+    "ortho": "ortho",
+    "dsm": "dsm",
+    "dtm": "dtm",
+    "rx_height": "rx_height_m",
+    "per_site": "per_site",
+    "bandwidth": "bandwidth_mhz",
+    "noise_figure": "noise_figure_db",
+    "max_range": "max_range_m",
+    "tile_size": "tile_size",
+    "overwrite": "overwrite",
+    "dst_crs": "dst_crs",
+}
+
+
+def engine_kwargs(opts: dict) -> dict:
+    """The engine's keyword arguments from the parsed options of ``predict`` / ``predict-city``."""
+    return {kwarg: opts[option] for option, kwarg in ENGINE_KEYS.items()}
 
 
 def write_preview_for(path, inputs, overwrite: bool):

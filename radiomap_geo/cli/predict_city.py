@@ -16,7 +16,7 @@ from radiomap_geo.cli.options import (
     model_options,
     output_options,
 )
-from radiomap_geo.cli.predict import INPUT_KEYS, _pick, write_preview_for
+from radiomap_geo.cli.predict import INPUT_KEYS, _pick, engine_kwargs, write_preview_for
 from radiomap_geo.errors import Cancelled
 
 
@@ -74,20 +74,8 @@ def predict_city(**opts) -> None:
                 inputs.grid,
                 inputs.sites,
                 inputs.buildings,
-                model=opts["model"],
-                ndsm=opts["ndsm"],
-                ortho=opts["ortho"],
-                dsm=opts["dsm"],
-                dtm=opts["dtm"],
-                rx_height_m=opts["rx_height"],
-                per_site=opts["per_site"],
-                bandwidth_mhz=opts["bandwidth"],
-                noise_figure_db=opts["noise_figure"],
-                max_range_m=opts["max_range"],
-                tile_size=opts["tile_size"],
+                **engine_kwargs(opts),
                 work_dir=opts["work_dir"],
-                overwrite=opts["overwrite"],
-                dst_crs=opts["dst_crs"],
                 scheduler=opts["scheduler"],
                 workers=opts["workers"],
                 progress=progress,

@@ -20,6 +20,7 @@ from radiomap_geo.nets.augment import (
     transform_azimuth,
     transform_sample,
 )
+from radiomap_geo.nets.registry import DEFAULT_CHANNELS
 from radiomap_geo.rasterize import feature_stack
 
 SCALAR = [
@@ -286,20 +287,7 @@ def test_ortho_augmentation_changes_the_image_each_epoch_but_not_the_geometry(ge
 
 
 # -- cached ray-walk channels --------------------------------------------------------------------
-CACHED_NET = [
-    "building_height",
-    "tx_height",
-    "anchor_x",
-    "anchor_y",
-    "distance",
-    "azimuth_cos",
-    "azimuth_sin",
-    "antenna_gain",
-    "los",
-    "building_depth",
-    "knife_edge_db",
-    "free_space_db",
-]
+CACHED_NET = [*DEFAULT_CHANNELS, "los", "building_depth", "knife_edge_db", "free_space_db"]
 #: float16 storage of the obstruction channels: relative error 2**-11 (plus subnormals near 0).
 F16 = {"rtol": 5e-4, "atol": 1e-7}
 
