@@ -8,7 +8,17 @@ from __future__ import annotations
 
 
 class RadiomapError(Exception):
-    """Root of all radiomap-geo errors."""
+    """Root of all radiomap-geo errors.
+
+    ``parameter`` names the core option that was wrong (a field of
+    :class:`radiomap_geo.options.PredictOptions`, or an argument name such as ``buildings``), so
+    each front end can say it its own way (``--buildings`` on the command line, "Buildings layer"
+    in QGIS) without rewriting the message text.
+    """
+
+    def __init__(self, *args: object, parameter: str | None = None) -> None:
+        super().__init__(*args)
+        self.parameter = parameter
 
 
 class InputError(RadiomapError, ValueError):
