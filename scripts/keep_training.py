@@ -1,0 +1,244 @@
+"""Turn spare CPU hours into accuracy: grow the dataset, continue the default network, promote.
+
+    nice -n 19 .venv/bin/python scripts/keep_training.py [--rounds N] [--grow-tiles K]
+
+Each round (resumable at every step; kill it at any moment, rerun the same command):
+
+1. grows ``data/radiomaps`` by ``--grow-tiles`` tiles (the builder resumes where it stopped);
+2. continues the network from ``training/keep/current.pt`` (the last round's weights, float16)
+   for ``--epochs`` epochs on a fresh cosine schedule: a warm restart. AdamW's moments are reset
+   at every restart by design, so the weights are all a round needs to continue: nothing else of
+   the optimiser is kept;
+3. scores the candidate and the shipped default on the whole validation split (the same maps,
+   the same command), and promotes the candidate to the default in ``weights/`` only when its
+   validation RMSE is lower (the model card then carries its test-split numbers);
+4. appends one row to ``training/keep/log.csv`` (maps seen, CPU hours, validation RMSE).
+
+Steps finished in a round are recorded in ``training/keep/state.json``; the training step itself
+resumes from its epoch checkpoint in ``runs/keep/round-NNN``. Commit ``training/keep/`` (and
+``weights/``, ``data/radiomaps`` when they changed) to keep the progress.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [str(ROOT / ".venv" / "bin" / "radiomap-geo")]
+LOG_COLUMNS = [
+    "round",
+    "finished_utc",
+    "dataset_maps",
+    "train_maps",
+    "epochs",
+    "maps_seen_total",
+    "cpu_hours_round",
+    "cpu_hours_total",
+    "val_maps",
+    "val_rmse_candidate_db",
+    "val_rmse_default_db",
+    "promoted",
+    "candidate_file",
+]
+
+
+def log(message: str) -> None:
+    """One timestamped progress line."""
+    print(f"[keep-training {datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
+
+def child_cpu_seconds() -> float:
+    """CPU seconds used by finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(args: list[str], *, cpu: dict) -> None:
+    """Run one step as a child process and add its CPU time to ``cpu['seconds']``."""
+    log(" ".join(args))
+    before = child_cpu_seconds()
+    subprocess.run(args, check=True, cwd=ROOT)
+    cpu["seconds"] += child_cpu_seconds() - before
+
+
+def write_json(path: Path, value: dict) -> None:
+    """Atomic: a kill leaves either the old or the new state."""
+    staging = path.with_name(f".{path.name}.partial")
+    staging.write_text(json.dumps(value, indent=1) + "\n")
+    os.replace(staging, path)
+
+
+def dataset_counts(data: Path) -> dict[str, int]:
+    """Maps per split in the dataset's manifest."""
+    counts = {"train": 0, "val": 0, "test": 0}
+    for tile in json.loads((data / "manifest.json").read_text())["tiles"].values():
+        counts[tile["split"]] += tile["n_maps"]
+    return counts
+
+
+def val_rmse(data: Path, model: str, out: Path, cpu: dict) -> tuple[float, int]:
+    """Headline RMSE (cells >= -130 dB) of ``model`` on the whole validation split."""
+    if not out.exists():
+        staging = out.with_name(f".{out.name}.partial")
+        run(
+            CLI
+            + ["evaluate", str(data), "--model", model, "--split", "val", "--baselines", ""]
+            + ["--threads", "2", "--quiet", "--json", str(staging)],
+            cpu=cpu,
+        )
+        os.replace(staging, out)
+    report = json.loads(out.read_text())
+    return report["models"][0]["above_threshold"]["all"]["rmse_db"], report["dataset"]["maps"]
+
+
+def default_weights(name: str) -> Path:
+    """The shipped weights file of ``name``."""
+    index = json.loads((ROOT / "weights" / "index.json").read_text())
+    return ROOT / "weights" / index[name]["file"]
+
+
+def newest_weights(run_dir: Path, name: str) -> Path:
+    """The weights the last training step wrote."""
+    files = sorted(run_dir.glob(f"{name}-*.pt"), key=lambda p: p.stat().st_mtime)
+    if not files:
+        raise SystemExit(f"training wrote no {name}-*.pt in {run_dir}")
+    return files[-1]
+
+
+def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
+    """Grow, train, score, maybe promote, log; each finished step is recorded."""
+    number = state["round"] + 1
+    run_dir = ROOT / "runs" / "keep" / f"round-{number:03d}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    done = state.setdefault("steps", {})
+    cpu = {"seconds": state.get("round_cpu_seconds", 0.0)}
+
+    def finish(step: str) -> None:
+        done[step] = True
+        state["round_cpu_seconds"] = cpu["seconds"]
+        write_json(state_path, state)
+
+    data = ROOT / opts.data
+    if opts.grow_tiles and not done.get("grow"):
+        tiles_now = len(json.loads((data / "manifest.json").read_text())["tiles"])
+        target = state.get("grow_target") or tiles_now + opts.grow_tiles
+        state["grow_target"] = target
+        write_json(state_path, state)
+        run(CLI + ["dataset", "build", str(data), "--n-tiles", str(target), "--quiet"], cpu=cpu)
+        finish("grow")
+
+    start = state_path.parent / "current.pt"
+    if not start.exists():
+        start = default_weights(opts.model)
+    if not done.get("train"):
+        run(
+            CLI
+            + ["train", str(data), "--arch", "unet", "--arch-kwargs", opts.arch_kwargs]
+            + ["--channels", opts.channels, "--name", opts.model, "-o", str(run_dir)]
+            + ["--epochs", str(opts.epochs), "--lr", str(opts.lr), "--schedule", "cosine"]
+            + ["--patience", str(opts.epochs), "--max-val-maps", str(opts.max_val_maps)]
+            + ["--batch-size", "16", "--threads", "2", "--seed", str(number), "--quiet"]
+            + ["--init-weights", str(start)],
+            cpu=cpu,
+        )
+        finish("train")
+    candidate = newest_weights(run_dir, opts.model)
+    cand_rmse, val_maps = val_rmse(data, str(candidate), run_dir / "val-candidate.json", cpu)
+    base_rmse, _ = val_rmse(data, opts.model, run_dir / "val-default.json", cpu)
+    promoted = cand_rmse < base_rmse - opts.min_gain_db
+    if promoted and not done.get("promote"):
+        run(
+            CLI
+            + ["evaluate", str(data), "--model", str(candidate), "--threads", "2", "--quiet"]
+            + ["--json", str(run_dir / "test.json"), "--markdown", str(run_dir / "test.md")]
+            + ["--ship-to", "weights", "--name", opts.model, "--default"]
+            + ["--description", opts.description],
+            cpu=cpu,
+        )
+        finish("promote")
+
+    train_log = json.loads((run_dir / "train_log.json").read_text())
+    history = train_log.get("history", [])
+    train_maps = int(train_log["data"]["train_maps"])
+    state["maps_seen"] = state.get("maps_seen", 0) + train_maps * len(history)
+    state["cpu_seconds"] = state.get("cpu_seconds", 0.0) + cpu["seconds"]
+    kept = state_path.parent / "current.pt"
+    kept.write_bytes(candidate.read_bytes())
+    row = {
+        "round": number,
+        "finished_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "dataset_maps": sum(dataset_counts(data).values()),
+        "train_maps": train_maps,
+        "epochs": len(history),
+        "maps_seen_total": state["maps_seen"],
+        "cpu_hours_round": round(cpu["seconds"] / 3600, 3),
+        "cpu_hours_total": round(state["cpu_seconds"] / 3600, 3),
+        "val_maps": val_maps,
+        "val_rmse_candidate_db": round(cand_rmse, 3),
+        "val_rmse_default_db": round(base_rmse, 3),
+        "promoted": int(promoted),
+        "candidate_file": candidate.name,
+    }
+    log_path = state_path.parent / "log.csv"
+    new_file = not log_path.exists()
+    with log_path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, LOG_COLUMNS)
+        if new_file:
+            writer.writeheader()
+        writer.writerow(row)
+    log(
+        f"round {number}: val RMSE {cand_rmse:.3f} vs default {base_rmse:.3f} dB, promoted={promoted}"
+    )
+    state.update(round=number, steps={}, round_cpu_seconds=0.0, grow_target=None)
+    write_json(state_path, state)
+
+
+def main() -> None:
+    """Run rounds until ``--rounds`` or a kill."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=1000, help="stop after this many rounds")
+    parser.add_argument("--data", default="data/radiomaps")
+    parser.add_argument("--state-dir", default="training/keep")
+    parser.add_argument("--model", default="unet-obs")
+    parser.add_argument("--arch-kwargs", default='{"base": 16, "depth": 4}')
+    parser.add_argument(
+        "--channels",
+        default="building_height,tx_height,anchor_x,anchor_y,distance,azimuth_cos,azimuth_sin,"
+        "antenna_gain,los,free_space_db,building_depth,knife_edge_db",
+    )
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per round (one restart)")
+    parser.add_argument("--lr", type=float, default=3e-4, help="peak learning rate per restart")
+    parser.add_argument("--grow-tiles", type=int, default=0, help="tiles added per round")
+    parser.add_argument("--max-val-maps", type=int, default=96, help="per-epoch validation maps")
+    parser.add_argument("--min-gain-db", type=float, default=0.0)
+    parser.add_argument(
+        "--description",
+        default="UNet base 16 + building-depth and knife-edge priors, continued by "
+        "scripts/keep_training.py (default)",
+    )
+    opts = parser.parse_args()
+    state_path = ROOT / opts.state_dir / "state.json"
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    state = json.loads(state_path.read_text()) if state_path.exists() else {"round": 0}
+    for _ in range(opts.rounds):
+        started = time.monotonic()
+        try:
+            one_round(opts, state, state_path)
+        except subprocess.CalledProcessError as exc:
+            log(f"step failed ({exc}); retrying this round in 60 s")
+            time.sleep(60)
+            continue
+        log(f"round took {time.monotonic() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
