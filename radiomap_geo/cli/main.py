@@ -13,6 +13,7 @@ from radiomap_geo.cli.predict import predict
 from radiomap_geo.cli.predict_city import predict_city
 from radiomap_geo.cli.simulate import simulate
 from radiomap_geo.cli.train import train
+from radiomap_geo.models.registry import PROVENANCE_LOGGER
 
 
 @click.group()
@@ -22,6 +23,8 @@ def cli(verbose: int) -> None:
     """Georeferenced radio coverage maps from GIS data."""
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # Which model, weights hash and fallback produced a map belongs in every run's log.
+    logging.getLogger(PROVENANCE_LOGGER).setLevel(min(level, logging.INFO))
 
 
 @cli.command()

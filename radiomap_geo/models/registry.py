@@ -28,9 +28,11 @@ Reading the index needs no torch; only loading a network does.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from dataclasses import replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -43,26 +45,39 @@ DEFAULT_MODEL = "3gpp-uma"
 DEFAULT_FALLBACK = "3gpp-uma"
 WEIGHTS_ENV = "RADIOMAP_GEO_WEIGHTS"
 INDEX_FILE = "index.json"
+#: The package-data folder a wheel carries the weights in (written by setup.py).
+PACKAGED_WEIGHTS = "_weights"
 NET_PREFIX = "net:"
 NO_FALLBACK = "none"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+logger = logging.getLogger(__name__)
+#: Which model, weights and fallback a run used: the CLI shows this logger at INFO by default.
+PROVENANCE_LOGGER = "radiomap_geo.provenance"
+provenance = logging.getLogger(PROVENANCE_LOGGER)
 
 
 # -- the weights folder and its index -----------------------------------------------------------
 
 
 def weights_dir() -> Path | None:
-    """The folder of shipped weights: ``$RADIOMAP_GEO_WEIGHTS``, else ``<repo>/weights``, else None.
+    """The folder of shipped weights, or None.
 
-    ``<repo>/weights`` is found beside the package directory (an editable install or a checkout);
-    it counts only when it holds an ``index.json``.
+    In order: ``$RADIOMAP_GEO_WEIGHTS``; ``weights/`` beside the package directory (a checkout or
+    an editable install; the source of truth); the weights a wheel carries as package data
+    (``radiomap_geo/_weights``, found through :mod:`importlib.resources`). The last two count only
+    when they hold an ``index.json``.
     """
     env = os.environ.get(WEIGHTS_ENV)
     if env:
         return Path(env).expanduser()
     repo = Path(__file__).resolve().parent.parent.parent
     candidate = repo / "weights"
-    return candidate if (candidate / INDEX_FILE).is_file() else None
+    if (candidate / INDEX_FILE).is_file():
+        return candidate
+    packaged = resources.files("radiomap_geo").joinpath(PACKAGED_WEIGHTS)
+    if packaged.joinpath(INDEX_FILE).is_file():
+        return Path(str(packaged))  # a wheel installs into a real folder, never a zip
+    return None
 
 
 def read_index(folder: Path | None = None) -> dict[str, dict[str, Any]]:
@@ -113,14 +128,11 @@ def shipped_models() -> dict[str, dict[str, Any]]:
 def default_model() -> str:
     """The shipped network marked default in the index, else :data:`DEFAULT_MODEL`.
 
-    A damaged index falls back to :data:`DEFAULT_MODEL` here (listing must not fail);
-    :func:`get_model` reports the problem when a network is actually asked for.
+    Raises:
+        WeightsError: the index is damaged. Predicting with a baseline instead of the network
+            the user expects would be a quiet wrong answer.
     """
-    try:
-        shipped = read_index()
-    except WeightsError:
-        return DEFAULT_MODEL
-    for name, entry in shipped.items():
+    for name, entry in read_index().items():
         if entry.get("default"):
             return name
     return DEFAULT_MODEL
@@ -129,25 +141,33 @@ def default_model() -> str:
 # -- listing ---------------------------------------------------------------------------------
 
 
-def list_models() -> list[str]:
-    """Names accepted by :func:`get_model`: the default first, then networks, then baselines."""
+def _readable_index() -> dict[str, dict[str, Any]]:
+    """The index for listings: a damaged one lists the baselines only, with a warning."""
     try:
-        shipped = list(read_index())
-    except WeightsError:
-        shipped = []
+        return read_index()
+    except WeightsError as exc:
+        logger.warning("shipped networks not listed: %s", exc)
+        return {}
+
+
+def list_models() -> list[str]:
+    """Names accepted by :func:`get_model`: the default first, then networks, then baselines.
+
+    A damaged index is logged at WARNING and lists the baselines only (listing must not fail);
+    :func:`default_model` and :func:`get_model` refuse it.
+    """
+    shipped = _readable_index()
     baselines = [DEFAULT_MODEL, *(b for b in BASELINES if b != DEFAULT_MODEL)]
+    default = next((name for name, entry in shipped.items() if entry.get("default")), None)
+    default = default or DEFAULT_MODEL
     names = [*shipped, *baselines]
-    default = default_model()
     names.remove(default)
     return [default, *names]
 
 
 def describe_models() -> dict[str, str]:
     """Model name to a one-line description."""
-    try:
-        shipped = read_index()
-    except WeightsError:
-        shipped = {}
+    shipped = _readable_index()
     out = {}
     for name in list_models():
         if name in BASELINES:
@@ -175,7 +195,7 @@ def _split_fallback(spec: str) -> tuple[str, str | None]:
 
 def _check_reach(reach_m: float | None) -> None:
     if reach_m is not None and not reach_m > 0:
-        raise InputError(f"max range must be positive, got {reach_m}")
+        raise InputError(f"max range must be positive, got {reach_m}", parameter="max_range_m")
 
 
 def load_network(
@@ -212,7 +232,9 @@ def _network(spec: str, reach_m: float | None) -> tuple[Any, str, str]:
     shipped = shipped_models()
     key = spec.lower()
     if key not in shipped:
-        raise InputError(f"unknown model {spec!r}; available: {', '.join(list_models())}")
+        raise InputError(
+            f"unknown model {spec!r}; available: {', '.join(list_models())}", parameter="model"
+        )
     entry = shipped[key]
     if not Path(entry["path"]).is_file():
         raise WeightsError(
@@ -237,6 +259,12 @@ def get_model(name: str | None = None, *, reach_m: float | None = None) -> PathG
         WeightsError: a network's file is missing, modified or unreadable.
     """
     _check_reach(reach_m)
+    if name is not None and not name.strip():
+        raise InputError(
+            "the model name is empty: name one (see 'radiomap-geo models') or leave it unset for "
+            f"the default ({default_model()})",
+            parameter="model",
+        )
     spec = (name or default_model()).strip()
     base, fallback = _split_fallback(spec)
     key = base.lower()
@@ -244,6 +272,7 @@ def get_model(name: str | None = None, *, reach_m: float | None = None) -> PathG
         if fallback is not None:
             raise InputError(f"'+{fallback}' applies to networks only, not to {key!r}")
         model = BASELINES[key]
+        provenance.info("model %s: physics baseline (no weights, no fallback)", key)
         return model if reach_m is None else replace(model, reach_m=float(reach_m))
     from radiomap_geo.models.blend import BlendedModel
 
@@ -255,8 +284,25 @@ def get_model(name: str | None = None, *, reach_m: float | None = None) -> PathG
                 f"{base} reaches {net.reach_m:g} m from a site; a max range of {reach_m:g} m needs "
                 "a fallback model beyond it: drop '+none' or name one ('+3gpp-uma')"
             )
+        _log_network(net.name, net, "none (NaN beyond the network's reach)")
         return net
     chosen = BASELINES[fallback]
     if reach_m is not None:
         chosen = replace(chosen, reach_m=float(reach_m))
-    return BlendedModel(net, chosen, name=f"{display}+{chosen.name}")
+    blended = BlendedModel(net, chosen, name=f"{display}+{chosen.name}")
+    _log_network(blended.name, net, f"calibrated {chosen.name} beyond {net.reach_m:g} m")
+    return blended
+
+
+def _log_network(name: str, net: Any, fallback: str) -> None:
+    """Say which network, which weights (file and SHA-256) and which fallback a run uses."""
+    path = getattr(net, "weights_path", None)
+    sha = getattr(net, "weights_sha256", None) or "unknown"
+    provenance.info(
+        "model %s: network %s, weights %s (sha256 %s), fallback: %s",
+        name,
+        getattr(net, "name", name),
+        path if path is not None else "in memory",
+        sha,
+        fallback,
+    )

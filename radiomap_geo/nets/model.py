@@ -183,6 +183,9 @@ class NetworkModel:
         self.frequency_mode, self.frequency_tolerance = frequency_mode, frequency_tolerance
         self.max_frequency_ratio = max_frequency_ratio
         self.rx_height_tolerance_m = rx_height_tolerance_m
+        #: The verified file and its SHA-256 when built by :meth:`from_weights` (provenance logs).
+        self.weights_path: Path | None = None
+        self.weights_sha256: str | None = None
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -194,7 +197,9 @@ class NetworkModel:
         name = options.pop("name", None) or (
             f"net:{loaded.metadata.get('name') or loaded.metadata['arch']}-{loaded.sha256[:12]}"
         )
-        return cls(loaded.build(), loaded.metadata, name=name, **options)
+        model = cls(loaded.build(), loaded.metadata, name=name, **options)
+        model.weights_path, model.weights_sha256 = loaded.path, loaded.sha256
+        return model
 
     @classmethod
     def from_network(
