@@ -37,8 +37,10 @@ Refusals instead of silently wrong numbers:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +53,18 @@ from radiomap_geo.grid import Grid
 from radiomap_geo.models.base import SceneInputs
 from radiomap_geo.nets.common import CoverageNet
 from radiomap_geo.nets.scaling import OutputScaling
+from radiomap_geo.nets.tta import (
+    TTA_CHOICES,
+    dihedral_inputs,
+    inverse_transform,
+    mean_power_db,
+    symmetries,
+)
 from radiomap_geo.nets.weights import ANTENNA_PATTERN_MODES, load_weights, make_metadata
 from radiomap_geo.rasterize import antenna_gain_map, feature_stack
 from radiomap_geo.sites import Site
+
+log = logging.getLogger(__name__)
 
 
 def default_device() -> torch.device:
@@ -153,6 +164,7 @@ class NetworkModel:
         frequency_tolerance: float = 0.01,
         max_frequency_ratio: float = 2.0,
         rx_height_tolerance_m: float = 0.5,
+        tta: int = 1,
     ):
         if resolution_mode not in ("strict", "resample"):
             raise InputError("resolution_mode must be 'strict' or 'resample'")
@@ -183,6 +195,14 @@ class NetworkModel:
         self.frequency_mode, self.frequency_tolerance = frequency_mode, frequency_tolerance
         self.max_frequency_ratio = max_frequency_ratio
         self.rx_height_tolerance_m = rx_height_tolerance_m
+        if tta not in TTA_CHOICES:
+            raise InputError(
+                f"test-time augmentation takes {', '.join(map(str, TTA_CHOICES))} symmetries, "
+                f"not {tta}",
+                parameter="tta",
+            )
+        #: Symmetries of the square averaged per prediction (see :mod:`radiomap_geo.nets.tta`).
+        self.tta = tta
         #: The verified file and its SHA-256 when built by :meth:`from_weights` (provenance logs).
         self.weights_path: Path | None = None
         self.weights_sha256: str | None = None
@@ -279,6 +299,20 @@ class NetworkModel:
             )
         return float(20.0 * math.log10(ratio))
 
+    def _log_correction(self, frequency_mhz: float, correction_db: float) -> None:
+        logged = self.__dict__.setdefault("_logged_frequencies", set())
+        if frequency_mhz in logged:
+            return
+        logged.add(frequency_mhz)
+        log.warning(
+            "%s was trained at %g MHz; sites at %g MHz get the free-space correction %+.2f dB "
+            "(exact for free space, approximate for diffraction and penetration)",
+            self.name,
+            self.frequency_mhz,
+            frequency_mhz,
+            correction_db,
+        )
+
     def _needs_resampling(self, resolution: float) -> bool:
         ratio = resolution / self.metres_per_pixel
         if abs(ratio - 1.0) <= self.resolution_tolerance:
@@ -303,13 +337,23 @@ class NetworkModel:
         ``scene.grid`` must have a shape the network accepts (multiples of its
         ``size_multiple``). No frequency correction, no reach mask.
         """
-        features = feature_stack(scene, site, self.channels)
-        x = torch.from_numpy(features)[None].to(self.device)
+        chosen = symmetries(self.tta, site.antenna)
+        if len(chosen) == 1:
+            features = feature_stack(scene, site, self.channels)[None]
+        else:
+            features = dihedral_inputs(scene, site, self.channels, chosen)
+        x = torch.from_numpy(features).to(self.device)
         if self.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            norm = self.net(x)[0, 0].float().cpu().numpy()
-        db = self.scaling.to_db(norm).astype(np.float32)
+            norm = self.net(x)[:, 0].float().cpu().numpy()
+        outputs = self.scaling.to_db(norm).astype(np.float32)
+        if len(chosen) == 1:
+            db = outputs[0]
+        else:
+            db = mean_power_db(
+                np.stack([inverse_transform(out, sym) for out, sym in zip(outputs, chosen)])
+            )
         if self.metadata["antenna_pattern"] == "add_direct_ray":
             db = db + antenna_gain_map(scene.grid, site, scene.rx_height_m)
         return db
@@ -318,6 +362,11 @@ class NetworkModel:
         """Path gain (dB, incl. the antenna pattern) on ``target`` for ``site``; NaN beyond reach."""
         self._check_rx_height(scene)
         correction = self.frequency_correction_db(site.frequency_mhz)
+        if correction:
+            # The network sees the frequency it was trained at (its free-space and knife-edge
+            # channels too); the free-space correction is then applied once, to the output.
+            self._log_correction(site.frequency_mhz, correction)
+            site = replace(site, frequency_mhz=self.frequency_mhz)
         if self._needs_resampling(scene.grid.resolution):
             out = self._predict_resampled(scene, site, target)
         else:
