@@ -53,6 +53,10 @@ class OutputExistsError(RadiomapError, FileExistsError):
     """An output file exists and overwriting was not requested."""
 
 
+class OutputError(RadiomapError, OSError):
+    """An output cannot be written: the disk is full, or the folder is read-only."""
+
+
 class Cancelled(RadiomapError):
     """The caller's cancel callback asked the computation to stop."""
 

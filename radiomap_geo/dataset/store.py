@@ -52,7 +52,9 @@ from typing import Any
 
 import numpy as np
 
+from radiomap_geo import jsonio
 from radiomap_geo.errors import InputError
+from radiomap_geo.io.atomic import atomic_open
 
 FORMAT = "radiomap-geo-dataset"
 FORMAT_VERSION = 1
@@ -157,20 +159,12 @@ def write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> int:
     ``numpy.load`` reads the file as any ``.npz`` (zipfile decompresses LZMA members).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_LZMA) as zf:
+    with atomic_open(path, "wb") as stream:
+        with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_LZMA) as zf:
             for name, value in arrays.items():
                 buf = io.BytesIO()
                 np.lib.format.write_array(buf, np.asarray(value), allow_pickle=False)
                 zf.writestr(f"{name}.npy", buf.getvalue())
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path.stat().st_size
 
 
@@ -181,15 +175,8 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temporary file, fsync, rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1, sort_keys=False)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Write JSON atomically (see :func:`radiomap_geo.jsonio.write_json`)."""
+    jsonio.write_json(path, data)
 
 
 def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-from radiomap_geo.errors import OutputExistsError
+from radiomap_geo.io.atomic import atomic_path, check_target
 
 
 def write_preview(path: str | Path, result, *, overwrite: bool = False, buildings=None) -> Path:
@@ -22,10 +21,7 @@ def write_preview(path: str | Path, result, *, overwrite: bool = False, building
         warnings.filterwarnings("ignore", message="Unable to import Axes3D")
         import matplotlib.pyplot as plt
 
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists: pass --overwrite (overwrite=True) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_target(path, overwrite)
     minx, miny, maxx, maxy = result.grid.bounds
     extent = (minx, maxx, miny, maxy)
     fig, ax = plt.subplots(figsize=(8, 7), dpi=110)
@@ -43,7 +39,9 @@ def write_preview(path: str | Path, result, *, overwrite: bool = False, building
     for site, (x, y) in zip(result.sites, xy):
         labels.setdefault((round(x), round(y)), []).append(site.site_id)
     for (x, y), ids in labels.items():
-        ax.annotate(", ".join(ids), (x, y), xytext=(4, 4), textcoords="offset points", color="white")
+        ax.annotate(
+            ", ".join(ids), (x, y), xytext=(4, 4), textcoords="offset points", color="white"
+        )
     ax.set_xlim(minx, maxx)
     ax.set_ylim(miny, maxy)
     ax.set_title(f"RSRP ({result.model})")
@@ -51,11 +49,9 @@ def write_preview(path: str | Path, result, *, overwrite: bool = False, building
     ax.set_ylabel("y [m]")
     fig.colorbar(image, ax=ax, label="RSRP [dBm]", shrink=0.85)
     fig.tight_layout()
-    staging = path.with_name(f".{path.stem}.{os.getpid()}.partial.png")
     try:
-        fig.savefig(staging, format="png")
-        os.replace(staging, path)
+        with atomic_path(path, overwrite=overwrite) as staging:
+            fig.savefig(staging, format="png")
     finally:
         plt.close(fig)
-        staging.unlink(missing_ok=True)
     return path

@@ -1,13 +1,13 @@
 """Writing coverage bands as georeferenced, compressed GeoTIFF / Cloud-Optimised GeoTIFF.
 
-Writes are atomic: data goes to a hidden temporary file beside the target, which replaces the
-target only once complete. Nothing is overwritten unless asked.
+Writes are atomic and exclusive (see :mod:`radiomap_geo.io.atomic`): data goes to a hidden staging
+file beside the target, published only once complete; nothing is overwritten unless asked, and of
+two concurrent runs without ``overwrite`` only one succeeds. A full disk or a read-only folder is
+reported as such.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from contextlib import suppress
 from pathlib import Path
 
@@ -17,9 +17,11 @@ from rasterio.shutil import copy as rio_copy
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from radiomap_geo.coverage import BAND_UNITS
-from radiomap_geo.errors import InputError, OutputExistsError
+from radiomap_geo.bands import band_unit
+from radiomap_geo.errors import InputError
 from radiomap_geo.grid import Grid, Tile, to_crs
+from radiomap_geo.io.atomic import check_target, default_permissions, os_errors, publish
+from radiomap_geo.io.atomic import staging_path as _staging_path
 
 COG_OPTIONS = {"COMPRESS": "DEFLATE", "PREDICTOR": "YES", "BLOCKSIZE": "256", "BIGTIFF": "IF_SAFER"}
 TILED_OPTIONS = {"tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate"}
@@ -27,32 +29,19 @@ DRIVERS = ("COG", "GTiff")
 
 
 def check_writable(path: str | Path, overwrite: bool) -> Path:
-    """Refuse to clobber an existing file without ``overwrite``; make the parent directory."""
+    """Refuse to clobber an existing file without ``overwrite``; make the parent directory.
+
+    Also refuses a read-only folder and removes staging files of killed earlier runs.
+    """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists: pass --overwrite (overwrite=True) to replace it")
     if path.suffix.lower() not in (".tif", ".tiff"):
-        raise InputError(f"output {path} must end in .tif or .tiff (a GeoTIFF / COG)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+        raise InputError(
+            f"output {path} must end in .tif or .tiff (a GeoTIFF / COG)", parameter="output"
+        )
+    return check_target(path, overwrite)
 
 
-def band_unit(name: str) -> str:
-    """Unit of a band from its name (``path_gain_db:<id>`` → dB)."""
-    return BAND_UNITS.get(name.split(":", 1)[0], "")
-
-
-def _temp_path(target: Path, suffix: str) -> Path:
-    handle, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=suffix, dir=target.parent)
-    os.close(handle)
-    return Path(name)
-
-
-def default_permissions(path: Path) -> None:
-    """Give a published file the mode a plain ``open()`` would (mkstemp makes it 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+__all__ = ["TiledBandWriter", "band_unit", "check_writable", "default_permissions", "write_bands"]
 
 
 class TiledBandWriter:
@@ -71,13 +60,19 @@ class TiledBandWriter:
         if driver not in DRIVERS:
             raise InputError(f"driver must be one of {DRIVERS}, got {driver!r}")
         self.path = check_writable(path, overwrite)
+        self.overwrite = overwrite
         self.grid, self.band_names, self.tags = grid, list(band_names), dict(tags or {})
         self.dst_crs = None if dst_crs is None else to_crs(dst_crs)
         self.driver = driver
         self._index = {name: i + 1 for i, name in enumerate(self.band_names)}
-        self._staging = _temp_path(self.path, ".staging.tif")
+        self._staging = _staging_path(self.path)
         profile = grid.to_profile(len(self.band_names), "float32", nodata=float("nan"))
-        self._dataset = rasterio.open(self._staging, "w", **profile, **TILED_OPTIONS)
+        with os_errors(self.path):
+            try:
+                self._dataset = rasterio.open(self._staging, "w", **profile, **TILED_OPTIONS)
+            except BaseException:
+                self._staging.unlink(missing_ok=True)
+                raise
         self._describe(self._dataset)
 
     def __enter__(self) -> TiledBandWriter:
@@ -96,24 +91,26 @@ class TiledBandWriter:
                     f"band {name!r} has shape {values.shape}, the window is "
                     f"{(window.height, window.width)}"
                 )
-            self._dataset.write(values.astype(np.float32), self._index[name], window=window)
+            with os_errors(self.path):
+                self._dataset.write(values.astype(np.float32), self._index[name], window=window)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._dataset.close()
         try:
-            if exc_type is None:
-                self._publish()
+            with os_errors(self.path):
+                self._dataset.close()
+                if exc_type is None:
+                    self._publish()
         finally:
             with suppress(FileNotFoundError):
                 self._staging.unlink()
 
     def _publish(self) -> None:
-        final = _temp_path(self.path, ".final.tif")
+        final = _staging_path(self.path)
         warped = None
         try:
             source = self._staging
             if self.dst_crs is not None and self.dst_crs != self.grid.crs:
-                warped = _temp_path(self.path, ".warped.tif")
+                warped = _staging_path(self.path)
                 self._warp(warped)
                 source = warped
             with rasterio.open(source) as src:
@@ -121,8 +118,7 @@ class TiledBandWriter:
                     rio_copy(src, final, driver="COG", **COG_OPTIONS)
                 else:
                     rio_copy(src, final, driver="GTiff", TILED="YES", COMPRESS="DEFLATE")
-            default_permissions(final)
-            os.replace(final, self.path)
+            publish(final, self.path, self.overwrite)
         finally:
             for leftover in (final, warped):
                 if leftover is not None:

@@ -24,8 +24,6 @@ in the checkpoint: a resumed run with augmentation sees different (equally rando
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -36,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from radiomap_geo.io.atomic import atomic_save
 from radiomap_geo.nets.scaling import OutputScaling
 
 
@@ -167,17 +166,7 @@ def init_output_bias(net: nn.Module, batch, scaling: OutputScaling) -> float | N
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_save(path, lambda staging: torch.save(obj, staging))
 
 
 def _steps_per_epoch(batches: Iterable, config: TrainConfig) -> int:

@@ -20,9 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +29,7 @@ from typing import Any
 import torch
 
 from radiomap_geo.errors import InputError, WeightsError
-from radiomap_geo.io.raster import default_permissions
+from radiomap_geo.io.atomic import atomic_write_bytes
 from radiomap_geo.nets.common import CoverageNet
 from radiomap_geo.nets.registry import build_network
 from radiomap_geo.nets.scaling import OutputScaling
@@ -188,18 +186,7 @@ def save_weights(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"{stem}-{digest[:HASH_PREFIX_LEN]}.pt"
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        default_permissions(Path(tmp))  # readable like any file, not mkstemp's 0600
-        os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return final
+    return atomic_write_bytes(final, data)  # same name, same bytes: replacing is harmless
 
 
 @dataclass(frozen=True)
