@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from radiomap_geo.errors import Cancelled, InputError
-from radiomap_geo.nets import NetworkModel, load_weights, pipeline
+from radiomap_geo.nets import NetworkModel, load_weights, pipeline, scoring
 from radiomap_geo.nets.augment import transform_array
 from radiomap_geo.nets.pipeline import (
     evaluate_on_dataset,
@@ -454,7 +454,7 @@ def _fake_retrace(dataset, tile, seed):
 def test_evaluate_scores_network_baselines_and_tracer_noise(
     trained, dataset_dir, monkeypatch, tmp_path
 ):
-    monkeypatch.setattr(pipeline, "retrace_tile", _fake_retrace)
+    monkeypatch.setattr(scoring, "retrace_tile", _fake_retrace)
     report = evaluate_on_dataset(
         trained.weights_path,
         dataset_dir,

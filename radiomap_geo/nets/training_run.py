@@ -1,0 +1,483 @@
+"""One training run on a dataset folder (the core of ``radiomap-geo train``; no click here).
+
+:func:`train_from_dataset` reads a dataset folder (``radiomap-geo dataset build``), trains an
+architecture on its ``train`` split with geometric augmentation (and optional random crops that
+keep the site inside) and early stopping on its ``val`` split, and writes into ``out_dir``:
+``run.json`` (the run's settings and the exact maps it uses, fixed at its start so a resumed run
+sees the same data while the dataset keeps growing), ``checkpoint.pt`` (resumed from
+automatically), ``train_log.json`` (updated every epoch) and the weights ``<name>-<sha12>.pt``
+(float16, with metadata: channels, metres per pixel, frequency, reach, training data and time).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from radiomap_geo import jsonio
+from radiomap_geo.errors import InputError
+from radiomap_geo.nets.augment import (
+    MapBatches,
+    TileRenderer,
+    reads_ortho,
+)
+from radiomap_geo.nets.registry import DEFAULT_CHANNELS, build_network
+from radiomap_geo.nets.samples import (
+    CroppedMapBatches,
+    _dataset_frequency,
+    _load_split,
+    _map_keys,
+    _select,
+    dataset_samples,
+)
+from radiomap_geo.nets.scaling import OutputScaling
+from radiomap_geo.nets.train import TrainConfig, TrainResult, resolve_device, train
+from radiomap_geo.nets.weights import make_metadata, save_weights, sha256_file
+from radiomap_geo.progress import CancelFn, ProgressFn, as_monitor
+
+RUN_FILE = "run.json"
+LOG_FILE = "train_log.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+
+#: Settings of a run that must not change when it is resumed.
+_RUN_KEYS = (
+    "arch",
+    "arch_kwargs",
+    "channels",
+    "name",
+    "crop",
+    "batch_size",
+    "augment",
+    "no_ray_label_db",
+    "reach_m",
+    "seed",
+    "train_config",
+    "init_weights",
+    "ortho_seed",
+    "ortho_augment",
+)
+
+
+def _train_config_fields() -> set[str]:
+    return {f.name for f in fields(TrainConfig)}
+
+
+class _Monitored:
+    """Batches that report progress and check for cancellation before each batch."""
+
+    def __init__(self, batches, monitor, epochs: int, steps: int, first_epoch: list[int]):
+        self.batches, self.monitor = batches, monitor
+        self.epochs, self.steps = epochs, steps
+        self.epoch = first_epoch  # shared, updated by the epoch logger
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        total = self.epochs * self.steps
+        for step, batch in enumerate(self.batches):
+            done = self.epoch[0] * self.steps + step
+            self.monitor.step(min(done, total), total, f"epoch {self.epoch[0] + 1}/{self.epochs}")
+            yield batch
+
+
+@dataclass
+class TrainRun:
+    """What :func:`train_from_dataset` wrote, and the training history."""
+
+    weights_path: Path
+    log_path: Path
+    checkpoint_path: Path
+    result: TrainResult
+    metadata: dict[str, Any]
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the weights file."""
+        return sha256_file(self.weights_path)
+
+
+# -- training ----------------------------------------------------------------------------------
+
+
+def train_from_dataset(
+    dataset_dir: str | os.PathLike,
+    arch: str = "unet",
+    out_dir: str | os.PathLike | None = None,
+    *,
+    name: str | None = None,
+    channels: Sequence[str] | None = None,
+    arch_kwargs: Mapping[str, Any] | None = None,
+    epochs: int = 50,
+    batch_size: int = 8,
+    lr: float = 1e-3,
+    crop: int | None = None,
+    max_train_maps: int | None = None,
+    max_val_maps: int | None = None,
+    device: str = "cpu",
+    resume: bool = True,
+    reach_m: float | None = None,
+    augment: bool = True,
+    no_ray_label_db: float | None = None,
+    seed: int = 0,
+    train_config: Mapping[str, Any] | None = None,
+    init_weights: str | os.PathLike | None = None,
+    ortho_seed: int = 0,
+    ortho_augment: float | None = None,
+    command: str | None = None,
+    progress: ProgressFn | None = None,
+    is_cancelled: CancelFn | None = None,
+    log: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainRun:
+    """Train ``arch`` on a dataset folder and write checkpoints, a log and the final weights.
+
+    Args:
+        dataset_dir: output folder of ``radiomap-geo dataset build`` (finished tiles are read,
+            also while a build is still running).
+        arch: architecture name (:func:`radiomap_geo.nets.list_architectures`).
+        out_dir: run folder (default ``runs/<name>``); a run found there is resumed.
+        name: weights name stem (default ``arch``), e.g. ``unet-small``.
+        channels: input channels in order (default :data:`DEFAULT_CHANNELS`).
+        arch_kwargs: the architecture's keyword arguments (``{"base": 16, "depth": 4}``...).
+        epochs, batch_size, lr: the schedule (AdamW; one-cycle unless ``train_config`` says).
+        crop: train on random ``crop`` x ``crop`` windows holding the site (validation uses
+            whole maps); a multiple of the network's size multiple.
+        max_train_maps, max_val_maps: use a seeded random subset of that many maps.
+        device: ``cpu``, ``cuda`` or ``auto`` (CUDA with mixed precision when present).
+        resume: continue the run in ``out_dir`` if there is one (else start over).
+        reach_m: recorded reach of the network (default 0.75 of the map side).
+        augment: the eight symmetries of the square (geometry-consistent).
+        no_ray_label_db: label for outdoor cells without a ray (default: ignored).
+        seed: seed of the subset, the augmentation and the network's initialisation.
+        train_config: further :class:`TrainConfig` fields (``patience``, ``weight_decay``,
+            ``schedule``, ``loss``, ``weak_weight``, ``amp``...).
+        init_weights: start from this weights file (fine-tuning, e.g. a network trained on
+            crops continued on whole maps); it must have the same architecture, arguments,
+            channels and output scaling.
+        ortho_seed: with channels that read an orthophoto or an nDSM (``ortho_*``, ``ndsm``),
+            which the dataset's tiles lack: the seed of their renderings (one per tile, the same
+            every epoch, see :class:`~radiomap_geo.nets.augment.TileRenderer`; validation maps
+            too, so validation errors are reproducible and comparable between runs).
+        ortho_augment: strength of the photometric augmentation of the training orthophotos,
+            drawn afresh each epoch (default 1.0 when the channels read the orthophoto; 0 =
+            none; validation maps get none).
+        command: the command line, recorded in the log and the weights.
+        progress, is_cancelled: callbacks (per batch); cancelling keeps the last checkpoint.
+        log: called with every epoch's record.
+
+    Raises:
+        InputError: bad settings, an empty split, or a run in ``out_dir`` with other settings.
+    """
+    name = name or arch
+    out = Path(out_dir) if out_dir is not None else Path("runs") / name
+    channels = list(channels or DEFAULT_CHANNELS)
+    arch_kwargs = dict(arch_kwargs or {})
+    extra = dict(train_config or {})
+    unknown = set(extra) - _train_config_fields()
+    reserved = set(extra) & {"epochs", "lr", "device", "seed"}
+    if unknown or reserved:
+        raise InputError(
+            f"train_config: unknown {sorted(unknown)} / pass {sorted(reserved)} directly"
+        )
+    if batch_size < 1 or epochs < 1:
+        raise InputError("epochs and batch_size must be >= 1")
+    start = _initial_weights(init_weights, arch, arch_kwargs, channels)
+    if start is not None:
+        extra["init_output_bias"] = False  # the start weights already have their bias
+    renderer = TileRenderer.for_channels(channels, ortho_seed)
+    ortho_strength = _ortho_strength(channels, ortho_augment)
+    config = TrainConfig(epochs=epochs, lr=lr, device=device, seed=seed, **extra)
+    monitor = as_monitor(progress, is_cancelled)
+
+    # Data: the maps are fixed when a run starts (the dataset may keep growing).
+    train_ds = _load_split(dataset_dir, "train")
+    val_ds = _load_split(dataset_dir, "val", required=False)
+    res, freq = train_ds.resolution, _dataset_frequency(train_ds)
+    rx_height = float(train_ds.manifest["config"].get("rx_height_m", 1.5))
+    side = int(train_ds.gain_db.shape[-1])
+    reach = float(reach_m) if reach_m is not None else 0.75 * side * res
+
+    settings = {
+        "arch": arch,
+        "arch_kwargs": arch_kwargs,
+        "channels": channels,
+        "name": name,
+        "crop": crop,
+        "batch_size": batch_size,
+        "augment": augment,
+        "no_ray_label_db": no_ray_label_db,
+        "reach_m": reach,
+        "seed": seed,
+        "train_config": {k: v for k, v in asdict(config).items() if k != "device"},
+        "init_weights": None if start is None else f"{start.path.name} (sha256 {start.sha256})",
+        "ortho_seed": None if renderer is None else renderer.seed,
+        "ortho_augment": ortho_strength,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    run_path, ckpt_path, log_path = out / RUN_FILE, out / CHECKPOINT_FILE, out / LOG_FILE
+    previous = json.loads(run_path.read_text()) if (resume and run_path.is_file()) else None
+    if previous is not None:
+        old = jsonio.plain(previous["settings"])
+        new = jsonio.plain(settings)
+        changed = [k for k in _RUN_KEYS if old.get(k) != new.get(k)]
+        if changed:
+            raise InputError(
+                f"{out} holds a run with other settings ({', '.join(changed)}): use another "
+                "output folder, or start over there (resume=False / --no-resume)"
+            )
+        train_keys, val_keys = previous["train_maps"], previous["val_maps"]
+    else:
+        ckpt_path.unlink(missing_ok=True)
+        rng = np.random.default_rng(seed)
+        train_keys = _subset(_map_keys(train_ds), max_train_maps, rng)
+        val_keys = _subset(_map_keys(val_ds), max_val_maps, rng) if val_ds is not None else []
+        jsonio.write_json(
+            run_path,
+            {
+                "settings": settings,
+                "dataset": str(dataset_dir),
+                "command": command,
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "train_maps": train_keys,
+                "val_maps": val_keys,
+            },
+        )
+    train_index = _select(train_ds, train_keys)
+    train_samples = dataset_samples(train_ds, train_index, rx_height, renderer)
+    val_samples = (
+        dataset_samples(val_ds, _select(val_ds, val_keys), rx_height, renderer) if val_keys else []
+    )
+    if not train_samples:
+        raise InputError(f"{dataset_dir} has no training maps")
+
+    torch.manual_seed(seed)
+    net = build_network(arch, len(channels), **arch_kwargs)
+    if start is not None:
+        net.load_state_dict(warm_start_state(net, start, channels))
+    m = net.size_multiple
+    if crop is not None and (crop < m or crop % m):
+        raise InputError(f"crop must be a positive multiple of {m} for {arch}, got {crop}")
+    if side % m:
+        raise InputError(
+            f"{arch} needs map sides that are multiples of {m}; the dataset's are {side}: "
+            "choose a shallower network"
+        )
+    scaling = OutputScaling()
+    # Both streams cache the ray-walk channels of their maps (computed in the first epoch; about
+    # 80 KiB per 128 x 128 map with los and both obstruction channels).
+    train_batches = CroppedMapBatches(
+        train_samples,
+        channels,
+        batch_size,
+        crop=crop,
+        augment=augment,
+        shuffle=True,
+        seed=seed,
+        no_ray_label_db=no_ray_label_db,
+        ortho_augment=ortho_strength or 0.0,
+    )
+    val_batches = (
+        MapBatches(val_samples, channels, batch_size, no_ray_label_db=no_ray_label_db)
+        if val_samples
+        else None
+    )
+    epoch_box = [0]
+    if ckpt_path.is_file():
+        epoch_box[0] = (
+            int(torch.load(ckpt_path, map_location="cpu", weights_only=True)["epoch"]) + 1
+        )
+    monitored = _Monitored(train_batches, monitor, epochs, len(train_batches), epoch_box)
+
+    history: list[dict[str, Any]] = []
+    data_info = _training_data(dataset_dir, train_ds, train_index, len(val_samples))
+
+    def write_log(status: str, **more: Any) -> None:
+        jsonio.write_json(
+            log_path,
+            {
+                "status": status,
+                "settings": settings,
+                "command": command,
+                "data": data_info,
+                "history": history,
+                "training_seconds": sum(float(r.get("seconds", 0.0)) for r in history),
+                **more,
+            },
+        )
+
+    def on_epoch(record: dict[str, Any]) -> None:
+        history.append(dict(record))
+        epoch_box[0] = int(record["epoch"]) + 1
+        write_log("running")
+        if log is not None:
+            log(dict(record))
+        monitor.check()
+
+    device = resolve_device(config.device)
+    result = train(
+        net,
+        monitored,
+        val_batches,
+        config,
+        scaling,
+        checkpoint_path=ckpt_path,
+        resume=resume,
+        log=on_epoch,
+    )
+    history[:] = [dict(r) for r in result.history]
+    seconds = sum(float(r.get("seconds", 0.0)) for r in result.history)
+    best = (
+        next((r for r in result.history if r["epoch"] == result.best_epoch), None)
+        if result.best_epoch is not None
+        else None
+    )
+    training = {
+        "epochs_run": len(result.history),
+        "epochs": epochs,
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "seconds": round(seconds, 1),
+        "device": str(device),
+        "cuda": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "settings": settings,
+        "command": command,
+    }
+    metrics = {}
+    if best is not None:
+        metrics["val"] = {
+            "maps": len(val_samples),
+            "rmse_db": best.get("val_rmse_db"),
+            "loss": best.get("val_loss"),
+        }
+    metadata = make_metadata(
+        net,
+        channels,
+        metres_per_pixel=res,
+        frequency_mhz=freq,
+        reach_m=reach,
+        scaling=scaling,
+        rx_height_m=rx_height,
+        antenna_pattern="in_output",
+        training_data=jsonio.plain(data_info),
+        metrics=jsonio.plain(metrics),
+        name=name,
+        training=jsonio.plain(training),
+    )
+    weights = save_weights(net.cpu(), metadata, out, name)
+    write_log("finished", weights=weights.name, sha256=sha256_file(weights), training=training)
+    return TrainRun(weights, log_path, ckpt_path, result, metadata)
+
+
+def _initial_weights(path, arch: str, arch_kwargs: Mapping[str, Any], channels: Sequence[str]):
+    """The verified weights to fine-tune from, or None; refuses weights of another network.
+
+    The start's channels must be among this run's (new channels start with zero weights).
+    """
+    if path is None:
+        return None
+    from radiomap_geo.nets.weights import load_weights
+
+    start = load_weights(path)
+    meta = start.metadata
+    built = build_network(arch, len(channels), **arch_kwargs).config
+    theirs = build_network(meta["arch"], len(meta["channels"]), **meta["arch_kwargs"]).config
+    mismatch = [
+        what
+        for what, ok in (
+            ("architecture", meta["arch"] == arch and built == theirs),
+            ("channels", set(meta["channels"]) <= set(channels)),
+            ("output scaling", start.scaling == OutputScaling()),
+        )
+        if not ok
+    ]
+    if mismatch:
+        raise InputError(
+            f"cannot start from {path}: its {', '.join(mismatch)} differ from this run's "
+            f"({meta['arch']} {meta['arch_kwargs']}, channels {meta['channels']}; a run may add "
+            "channels, not drop them)"
+        )
+    return start
+
+
+def warm_start_state(net: Any, start: Any, channels: Sequence[str]) -> dict[str, torch.Tensor]:
+    """``start``'s tensors for ``net`` with input ``channels`` (a superset of the start's).
+
+    The first convolution's weights are re-ordered to ``channels``; channels the start did not
+    have get zero weights, so the network begins exactly as the start and learns to use them.
+    """
+    old = list(start.metadata["channels"])
+    state = {k: v.float() if v.is_floating_point() else v for k, v in start.state_dict.items()}
+    if old == list(channels):
+        return state
+    own = net.state_dict()
+    first = [k for k, v in state.items() if v.ndim == 4 and tuple(v.shape) != tuple(own[k].shape)]
+    if len(first) != 1 or state[first[0]].shape[1] != len(old):
+        raise InputError(
+            f"cannot add input channels to {start.path.name}: its {start.metadata['arch']} "
+            "network reads the inputs in more than one layer"
+        )
+    key = first[0]
+    weight = torch.zeros_like(own[key])
+    for j, name in enumerate(channels):
+        if name in old:
+            weight[:, j] = state[key][:, old.index(name)]
+    state[key] = weight
+    return state
+
+
+def _ortho_strength(channels: Sequence[str], strength: float | None) -> float | None:
+    """The photometric augmentation strength of a run: None without orthophoto channels."""
+    if not reads_ortho(channels):
+        if strength:
+            raise InputError(
+                "ortho_augment needs orthophoto channels (ortho_r, ortho_g, ortho_b, ortho_ir)"
+            )
+        return None
+    strength = 1.0 if strength is None else float(strength)
+    if not (math.isfinite(strength) and strength >= 0):
+        raise InputError(f"ortho_augment must be >= 0, got {strength}")
+    return strength
+
+
+def _subset(keys: list[tuple[int, int]], limit: int | None, rng: np.random.Generator):
+    if limit is None or limit >= len(keys):
+        return [list(k) for k in keys]
+    if limit < 1:
+        raise InputError(f"max maps must be >= 1, got {limit}")
+    chosen = sorted(rng.choice(len(keys), size=limit, replace=False).tolist())
+    return [list(keys[i]) for i in chosen]
+
+
+def _training_data(dataset_dir, dataset: Any, train_index: Sequence[int], n_val: int) -> dict:
+    manifest = dataset.manifest
+    cfg = manifest["config"]
+    sources: dict[str, int] = {}
+    for index in train_index:
+        src = dataset.tile_info(int(dataset.map_tile[index])).get("source", "?")
+        sources[src] = sources.get(src, 0) + 1
+    return {
+        "dataset": Path(dataset_dir).name,
+        "generator": "radiomap-geo dataset build (Sionna RT RadioMapSolver)",
+        "train_maps": len(train_index),
+        "train_tiles": len({int(dataset.map_tile[i]) for i in train_index}),
+        "val_maps": n_val,
+        "train_maps_per_source": sources,
+        "map_cells": list(dataset.gain_db.shape[1:]),
+        "resolution_m": dataset.resolution,
+        "rx_height_m": cfg.get("rx_height_m"),
+        "samples_per_tx": cfg.get("samples_per_tx"),
+        "max_depth": cfg.get("max_depth"),
+        "diffraction": cfg.get("diffraction"),
+        "sites_per_tile": cfg.get("sites_per_tile"),
+        "backend": manifest.get("backend", {}),
+        "label": manifest.get("encoding", {}).get("quantity"),
+    }
