@@ -33,7 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [str(ROOT / ".venv" / "bin" / "radiomap-geo")]
+# The console script of the interpreter running this (the project's .venv).
+CLI = [str(Path(sys.executable).with_name("radiomap-geo"))]
 LOG_COLUMNS = [
     "round",
     "finished_utc",
@@ -66,7 +67,7 @@ def run(args: list[str], *, cpu: dict) -> None:
     """Run one step as a child process and add its CPU time to ``cpu['seconds']``."""
     log(" ".join(args))
     before = child_cpu_seconds()
-    subprocess.run(args, check=True, cwd=ROOT)
+    subprocess.run(args, check=True, cwd=ROOT, env=cpu.get("env"))
     cpu["seconds"] += child_cpu_seconds() - before
 
 
@@ -100,10 +101,15 @@ def val_rmse(data: Path, model: str, out: Path, cpu: dict) -> tuple[float, int]:
     return report["models"][0]["above_threshold"]["all"]["rmse_db"], report["dataset"]["maps"]
 
 
-def default_weights(name: str) -> Path:
-    """The shipped weights file of ``name``."""
-    index = json.loads((ROOT / "weights" / "index.json").read_text())
-    return ROOT / "weights" / index[name]["file"]
+def default_weights(weights: Path, name: str) -> Path:
+    """The shipped weights file of ``name`` in the ``weights`` folder."""
+    index = json.loads((weights / "index.json").read_text())
+    return weights / index[name]["file"]
+
+
+def should_promote(candidate_rmse: float, default_rmse: float, min_gain_db: float) -> bool:
+    """Promote only a candidate at least ``min_gain_db`` better on the same validation maps."""
+    return bool(candidate_rmse < default_rmse - min_gain_db)
 
 
 def newest_weights(run_dir: Path, name: str) -> Path:
@@ -117,10 +123,14 @@ def newest_weights(run_dir: Path, name: str) -> Path:
 def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
     """Grow, train, score, maybe promote, log; each finished step is recorded."""
     number = state["round"] + 1
-    run_dir = ROOT / "runs" / "keep" / f"round-{number:03d}"
+    run_dir = ROOT / opts.runs_dir / f"round-{number:03d}"
+    weights = ROOT / opts.weights_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     done = state.setdefault("steps", {})
-    cpu = {"seconds": state.get("round_cpu_seconds", 0.0)}
+    cpu = {
+        "seconds": state.get("round_cpu_seconds", 0.0),
+        "env": {**os.environ, "RADIOMAP_GEO_WEIGHTS": str(weights)},
+    }
 
     def finish(step: str) -> None:
         done[step] = True
@@ -138,11 +148,11 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
 
     start = state_path.parent / "current.pt"
     if not start.exists():
-        start = default_weights(opts.model)
+        start = default_weights(weights, opts.model)
     if not done.get("train"):
         run(
             CLI
-            + ["train", str(data), "--arch", "unet", "--arch-kwargs", opts.arch_kwargs]
+            + ["train", str(data), "--arch", opts.arch, "--arch-kwargs", opts.arch_kwargs]
             + ["--channels", opts.channels, "--name", opts.model, "-o", str(run_dir)]
             + ["--epochs", str(opts.epochs), "--lr", str(opts.lr), "--schedule", "cosine"]
             + ["--patience", str(opts.epochs), "--max-val-maps", str(opts.max_val_maps)]
@@ -154,13 +164,13 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
     candidate = newest_weights(run_dir, opts.model)
     cand_rmse, val_maps = val_rmse(data, str(candidate), run_dir / "val-candidate.json", cpu)
     base_rmse, _ = val_rmse(data, opts.model, run_dir / "val-default.json", cpu)
-    promoted = cand_rmse < base_rmse - opts.min_gain_db
+    promoted = should_promote(cand_rmse, base_rmse, opts.min_gain_db)
     if promoted and not done.get("promote"):
         run(
             CLI
             + ["evaluate", str(data), "--model", str(candidate), "--threads", "2", "--quiet"]
             + ["--json", str(run_dir / "test.json"), "--markdown", str(run_dir / "test.md")]
-            + ["--ship-to", "weights", "--name", opts.model, "--default"]
+            + ["--ship-to", str(weights), "--name", opts.model, "--default"]
             + ["--description", opts.description],
             cpu=cpu,
         )
@@ -202,16 +212,19 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
     write_json(state_path, state)
 
 
-def main() -> None:
+def main() -> int:
     """Run rounds until ``--rounds`` or a kill."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=1000, help="stop after this many rounds")
     parser.add_argument("--data", default="data/radiomaps")
     parser.add_argument("--state-dir", default="training/keep")
+    parser.add_argument("--runs-dir", default="runs/keep", help="training run folders")
+    parser.add_argument("--weights-dir", default="weights", help="where the default is shipped")
     parser.add_argument("--model", default="unet-obs")
+    parser.add_argument("--arch", default="unet")
     parser.add_argument("--arch-kwargs", default='{"base": 16, "depth": 4}')
     parser.add_argument(
-        "--channels",
+        "--channels",  # the default network's inputs
         default="building_height,tx_height,anchor_x,anchor_y,distance,azimuth_cos,azimuth_sin,"
         "antenna_gain,los,free_space_db,building_depth,knife_edge_db",
     )
@@ -220,6 +233,7 @@ def main() -> None:
     parser.add_argument("--grow-tiles", type=int, default=0, help="tiles added per round")
     parser.add_argument("--max-val-maps", type=int, default=96, help="per-epoch validation maps")
     parser.add_argument("--min-gain-db", type=float, default=0.0)
+    parser.add_argument("--retry-wait", type=float, default=60.0, help="seconds after a failure")
     parser.add_argument(
         "--description",
         default="UNet base 16 + building-depth and knife-edge priors, continued by "
@@ -229,15 +243,21 @@ def main() -> None:
     state_path = ROOT / opts.state_dir / "state.json"
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state = json.loads(state_path.read_text()) if state_path.exists() else {"round": 0}
-    for _ in range(opts.rounds):
+    failed = False
+    for attempt in range(opts.rounds):
         started = time.monotonic()
         try:
             one_round(opts, state, state_path)
+            failed = False
         except subprocess.CalledProcessError as exc:
-            log(f"step failed ({exc}); retrying this round in 60 s")
-            time.sleep(60)
+            # e.g. a half-edited working tree during development: the round resumes next time
+            failed = True
+            log(f"step failed ({exc}); the round resumes at the next attempt")
+            if attempt + 1 < opts.rounds:
+                time.sleep(opts.retry_wait)
             continue
         log(f"round took {time.monotonic() - started:.0f} s")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
