@@ -6,6 +6,7 @@ downwards. Gains are in dBi and include the pattern's peak gain.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -110,22 +111,53 @@ def read_msi(path: str | Path) -> AntennaPattern:
         if key == "NAME" and len(words) > 1:
             name = " ".join(words[1:])
         elif key == "GAIN" and len(words) > 1:
-            gain = float(words[1])
+            gain = _msi_number(path, i, words[1], "a gain in dBi or dBd")
             if len(words) > 2 and words[2].lower() == "dbd":
                 gain += 2.15
         elif key in ("HORIZONTAL", "VERTICAL"):
-            count = int(words[1]) if len(words) > 1 else 360
-            values = np.zeros(360)
-            for line in lines[i : i + count]:
-                angle, att = (float(v) for v in line.split()[:2])
-                values[int(round(angle)) % 360] = att
-            cuts[key] = values
+            count = (
+                int(_msi_number(path, i, words[1], "a count of angles")) if len(words) > 1 else 360
+            )
+            if len(lines) - i < count:
+                raise InputError(
+                    f"{path}, line {i}: {key} announces {count} angles but the file ends after "
+                    f"{len(lines) - i} more lines"
+                )
+            cuts[key] = _msi_cut(path, lines, i, count)
             i += count
     if set(cuts) != {"HORIZONTAL", "VERTICAL"}:
         raise InputError(
             f"{path} is not an MSI/Planet pattern: it needs HORIZONTAL 360 and VERTICAL 360 blocks"
         )
     return AntennaPattern(name, gain, cuts["HORIZONTAL"], cuts["VERTICAL"])
+
+
+def _msi_number(path: Path, line_number: int, text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise InputError(
+            f"{path}, line {line_number}: {text!r} is not a number (expected {what}); fix the "
+            "pattern file"
+        )
+    return value
+
+
+def _msi_cut(path: Path, lines: list[str], start: int, count: int) -> np.ndarray:
+    """``count`` lines of ``angle attenuation`` from 0-based line ``start`` on, by whole degree."""
+    values = np.zeros(360)
+    for number in range(start + 1, start + count + 1):  # 1-based line numbers for messages
+        words = lines[number - 1].split()
+        if len(words) < 2:
+            raise InputError(
+                f"{path}, line {number}: expected 'angle attenuation', got {lines[number - 1]!r}"
+            )
+        angle = _msi_number(path, number, words[0], "an angle in degrees")
+        att = _msi_number(path, number, words[1], "an attenuation in dB")
+        values[int(round(angle)) % 360] = att
+    return values
 
 
 @lru_cache(maxsize=64)

@@ -329,6 +329,7 @@ def run_settings(
             "bandwidth_mhz": options.bandwidth_mhz,
             "noise_figure_db": options.noise_figure_db,
             "per_site": options.per_site,
+            "rsrp_offset_db": options.rsrp_offset_db,
         },
         "sites": {"count": len(sites), "sha256": _sites_digest(sites)},
         "buildings": _frame_digest(source.buildings),
@@ -509,6 +510,7 @@ def predict_city(
     workers: int | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
+    **settings,
 ) -> Path:
     """Predict coverage over a large area as one Dask task per tile, resumably, into a COG.
 
@@ -553,7 +555,9 @@ def predict_city(
     spec = ModelSpec.of(model, max_range_m)
     if client is not None or scheduler not in ("threads", "synchronous"):
         _check_picklable(spec)
-    options = PredictOptions(rx_height_m, bandwidth_mhz, noise_figure_db, per_site, tile_size)
+    options = PredictOptions(
+        rx_height_m, bandwidth_mhz, noise_figure_db, per_site, tile_size, **settings
+    )  # settings: the other fields of radiomap_geo.options.RunOptions (technology...)
     source = SceneSource(buildings, ndsm, ortho, dsm, dtm).in_crs(grid.crs)
     work = WorkDir(work_dir if work_dir is not None else Path(f"{path}.work"))
     work.claim(run_settings(grid, sites, path_model, spec, source, options), overwrite)

@@ -2,9 +2,15 @@
 
 Band contract (stable; tools and tests rely on it):
 
-* ``rsrp_dbm``  strongest received power over all sites, dBm
+* ``rsrp_dbm``  reference-signal received power of the best server: its received power per
+  resource element (one subcarrier), dBm. ``rx_power_dbm`` plus the run's RSRP offset
+  ``-10 log10(12 N_RB)`` (see :mod:`radiomap_geo.rsrp`; -27.9 dB for NR, 30 kHz, 20 MHz): what a
+  phone or a scanner reports
 * ``best_server``  1-based index of that site (``site_ids`` in the metadata maps it back)
-* ``sinr_db``  best server against the sum of the others plus thermal noise, dB
+* ``sinr_db``  best server against the sum of the others plus thermal noise, dB (total powers,
+  so it does not depend on the RSRP offset)
+* ``rx_power_dbm``  total received power of the best server over the whole channel, dBm: the
+  site's ``power_dbm`` (total transmit power into the antenna) plus its path gain
 * ``path_gain_db:<site_id>``  one per site with ``per_site=True``, dB (antenna pattern included)
 * ``model_source``  only for models that report provenance (a network blended with a fallback):
   where the best server's value came from, 1 = network, 2 = fallback, in between = blend ring
@@ -25,11 +31,24 @@ from radiomap_geo.sites import Sites
 BOLTZMANN_DBM_PER_HZ = -174.0
 BAND_UNITS = {
     "rsrp_dbm": "dBm",
+    "rx_power_dbm": "dBm",
     "best_server": "index",
     "sinr_db": "dB",
     "path_gain_db": "dB",
     "validity": "flag",
     "model_source": "source",
+}
+
+
+#: What each band holds, written into the file's tags (``description_<band>``) and shown by QGIS.
+BAND_DESCRIPTIONS = {
+    "rsrp_dbm": "RSRP: best server's received power per resource element (one subcarrier), dBm",
+    "best_server": "1-based number of the strongest site (see best_server_lookup)",
+    "sinr_db": "SINR of the best server against the other sites plus thermal noise, dB",
+    "rx_power_dbm": "total received power of the best server over the whole channel, dBm",
+    "model_source": "where the value came from: 1 network, 2 fallback, between: blend",
+    "validity": "1 where a ray arrived, 0 where none did",
+    "path_gain_db": "path gain of one site incl. its antenna pattern, transmit power excluded, dB",
 }
 
 
@@ -43,6 +62,12 @@ def per_site_band(site_id: str) -> str:
     return f"path_gain_db:{site_id}"
 
 
+def band_description_tags(names) -> dict[str, str]:
+    """``description_<band>`` tags saying what each named band (kind) holds."""
+    kinds = dict.fromkeys(name.split(":", 1)[0] for name in names)
+    return {f"description_{k}": BAND_DESCRIPTIONS[k] for k in kinds if k in BAND_DESCRIPTIONS}
+
+
 @dataclass
 class CoverageAccumulator:
     """Folds per-site path gains into running coverage bands with O(cells) memory.
@@ -53,6 +78,7 @@ class CoverageAccumulator:
 
     shape: tuple[int, int]
     noise_dbm: float
+    rsrp_offset_db: float  # total received power to RSRP, see radiomap_geo.rsrp
     keep_per_site: bool = False
     keep_source: bool = False
     best_mw: np.ndarray = field(init=False)
@@ -95,12 +121,13 @@ class CoverageAccumulator:
         bad = ~reached if invalid is None else (~reached | invalid)
         noise_mw = 10.0 ** (self.noise_dbm / 10.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            rsrp = 10.0 * np.log10(self.best_mw)
+            rx_power = 10.0 * np.log10(self.best_mw)
             sinr = 10.0 * np.log10(self.best_mw / (self.total_mw - self.best_mw + noise_mw))
         out = {
-            "rsrp_dbm": rsrp,
+            "rsrp_dbm": rx_power + self.rsrp_offset_db,
             "best_server": self.best_index.astype(np.float64),
             "sinr_db": sinr,
+            "rx_power_dbm": rx_power,
         }
         if self.keep_source:
             out["model_source"] = self.best_source
@@ -139,6 +166,7 @@ class CoverageResult:
             "best_server_lookup": ";".join(f"{i + 1}={s}" for i, s in enumerate(self.sites.ids)),
         }
         tags.update({k: str(v) for k, v in self.metadata.items()})
+        tags.update(band_description_tags(self.bands))
         return tags
 
     def write(

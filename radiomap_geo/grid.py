@@ -6,13 +6,14 @@ bounding box given in any CRS; the metric CRS is the local UTM zone unless the c
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from affine import Affine
-from pyproj import CRS, Transformer
+from pyproj import CRS, Proj, Transformer
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
 
@@ -20,6 +21,12 @@ from radiomap_geo.errors import AreaTooLargeError, BBoxError, CRSError
 
 #: Above this many cells a run stops and asks for ``allow_large`` (about 8000 x 8000 cells).
 DEFAULT_MAX_CELLS = 64_000_000
+#: Scale errors of the working CRS (|k - 1|, worst over the box) above which a run is warned
+#: about / refused. A UTM zone stays within 0.1 % inside its 6 degrees; EPSG:3857 at 60 N is 100 %.
+WARN_SCALE_ERROR = 0.002
+MAX_SCALE_ERROR = 0.01
+
+log = logging.getLogger(__name__)
 
 
 def to_crs(value: CRS | str | int) -> CRS:
@@ -30,7 +37,8 @@ def to_crs(value: CRS | str | int) -> CRS:
         return CRS.from_user_input(value)
     except Exception as exc:  # pyproj raises CRSError with a terse message
         raise CRSError(
-            f"unknown CRS {value!r}: give an EPSG code such as 'EPSG:4326' or a WKT/PROJ string"
+            f"unknown CRS {value!r}: give an EPSG code such as 'EPSG:4326' or a WKT/PROJ string",
+            parameter="crs",
         ) from exc
 
 
@@ -39,11 +47,14 @@ def require_metric(crs: CRS, what: str = "the working CRS") -> None:
     if crs.is_geographic:
         raise CRSError(
             f"{what} {crs.to_string()} is geographic (degrees) but resolution and distances are in "
-            "metres: use a projected CRS such as the local UTM zone, or leave --crs unset to pick it"
+            "metres: use a projected CRS such as the local UTM zone, or leave --crs unset to pick it",
+            parameter="crs",
         )
     units = {axis.unit_name.lower() for axis in crs.axis_info}
     if not units <= {"metre", "meter", "m"}:
-        raise CRSError(f"{what} {crs.to_string()} has units {sorted(units)}, not metres")
+        raise CRSError(
+            f"{what} {crs.to_string()} has units {sorted(units)}, not metres", parameter="crs"
+        )
 
 
 @dataclass(frozen=True)
@@ -65,12 +76,15 @@ class BBox:
             parts = list(text_or_values)
         if len(parts) != 4:
             raise BBoxError(
-                f"a bbox needs four numbers minx,miny,maxx,maxy; got {len(parts)}: {text_or_values!r}"
+                f"a bbox needs four numbers minx,miny,maxx,maxy; got {len(parts)}: {text_or_values!r}",
+                parameter="bbox",
             )
         try:
             values = [float(p) for p in parts]
         except (TypeError, ValueError) as exc:
-            raise BBoxError(f"bbox values must be numbers, got {text_or_values!r}") from exc
+            raise BBoxError(
+                f"bbox values must be numbers, got {text_or_values!r}", parameter="bbox"
+            ) from exc
         box = cls(*values, crs=to_crs(crs))
         box.validate()
         return box
@@ -78,25 +92,28 @@ class BBox:
     def validate(self) -> None:
         """Raise :class:`BBoxError` for swapped, empty or out-of-range boxes."""
         if not all(math.isfinite(v) for v in self.bounds):
-            raise BBoxError(f"bbox has non-finite values: {self.bounds}")
+            raise BBoxError(f"bbox has non-finite values: {self.bounds}", parameter="bbox")
         if self.minx > self.maxx or self.miny > self.maxy:
             raise BBoxError(
                 f"bbox {self.bounds} is swapped: the order is minx,miny,maxx,maxy "
-                "(west,south,east,north), each min smaller than its max"
+                "(west,south,east,north), each min smaller than its max",
+                parameter="bbox",
             )
         if self.minx == self.maxx or self.miny == self.maxy:
-            raise BBoxError(f"bbox {self.bounds} is empty (zero width or height)")
+            raise BBoxError(f"bbox {self.bounds} is empty (zero width or height)", parameter="bbox")
         if self.crs.is_geographic:
             if not (-180 <= self.minx <= 180 and -180 <= self.maxx <= 180):
                 raise BBoxError(
                     f"bbox x values {self.minx}, {self.maxx} are not longitudes but the bbox CRS is "
-                    f"{self.crs.to_string()}: pass --bbox-crs with the CRS the numbers are in"
+                    f"{self.crs.to_string()}: pass --bbox-crs with the CRS the numbers are in",
+                    parameter="bbox",
                 )
             if not (-90 <= self.miny <= 90 and -90 <= self.maxy <= 90):
                 raise BBoxError(
                     f"bbox y values {self.miny}, {self.maxy} are not latitudes but the bbox CRS is "
                     f"{self.crs.to_string()}: pass --bbox-crs with the CRS the numbers are in, or "
-                    "check that the order is lon,lat (minx,miny,maxx,maxy)"
+                    "check that the order is lon,lat (minx,miny,maxx,maxy)",
+                    parameter="bbox",
                 )
 
     @property
@@ -119,6 +136,44 @@ class BBox:
         return ((geo.minx + geo.maxx) / 2, (geo.miny + geo.maxy) / 2)
 
 
+def scale_error(crs: CRS, bbox: BBox) -> float:
+    """Worst relative distance error ``|k - 1|`` of ``crs`` over ``bbox`` (corners and centre).
+
+    ``k`` is the projection's point scale (pyproj's meridional and parallel scale factors): a
+    metre measured on the map is ``1 / k`` metres on the ground.
+    """
+    geo = bbox.to_crs("EPSG:4326")
+    lons = [geo.minx, geo.maxx, geo.minx, geo.maxx, (geo.minx + geo.maxx) / 2]
+    lats = [geo.miny, geo.miny, geo.maxy, geo.maxy, (geo.miny + geo.maxy) / 2]
+    try:
+        factors = Proj(crs).get_factors(lons, lats)
+    except Exception as exc:  # pyproj raises several types for CRSs it cannot differentiate
+        log.warning("cannot measure the scale error of %s: %s", crs.to_string(), exc)
+        return 0.0
+    scales = np.concatenate([factors.meridional_scale, factors.parallel_scale])
+    scales = scales[np.isfinite(scales)]
+    return float(np.max(np.abs(scales - 1.0))) if scales.size else 0.0
+
+
+def check_scale(crs: CRS, bbox: BBox) -> float:
+    """Refuse a working CRS that distorts distances over ``bbox`` by more than 1 %, warn > 0.2 %."""
+    error = scale_error(crs, bbox)
+    if error <= WARN_SCALE_ERROR:
+        return error
+    suggestion = utm_crs_for(bbox).to_string()
+    text = (
+        f"the working CRS {crs.to_string()} distorts distances by {100 * error:.2f} % over this "
+        f"area (scale factor {1 + error:.4f}): cells and distances are that far off on the ground"
+    )
+    if error > MAX_SCALE_ERROR:
+        raise CRSError(
+            f"{text}; use the local UTM zone ({suggestion}) or leave the working CRS unset",
+            parameter="crs",
+        )
+    log.warning("%s; the local UTM zone is %s", text, suggestion)
+    return error
+
+
 def utm_crs_for(bbox: BBox) -> CRS:
     """The WGS 84 UTM zone containing the centre of ``bbox``."""
     lon, lat = bbox.lonlat_center()
@@ -127,7 +182,10 @@ def utm_crs_for(bbox: BBox) -> CRS:
         area_of_interest=AreaOfInterest(lon, lat, lon, lat),
     )
     if not infos:
-        raise CRSError(f"no UTM zone covers lon={lon:.4f}, lat={lat:.4f}: pass --crs explicitly")
+        raise CRSError(
+            f"no UTM zone covers lon={lon:.4f}, lat={lat:.4f}: pass --crs explicitly",
+            parameter="crs",
+        )
     return CRS.from_epsg(int(infos[0].code))
 
 
@@ -152,9 +210,9 @@ class Grid:
         require_metric(self.crs, "the grid CRS")
         t = self.transform
         if t.b != 0 or t.d != 0 or t.e >= 0 or t.a <= 0:
-            raise CRSError("grids must be north-up (no rotation, negative y step)")
+            raise CRSError("grids must be north-up (no rotation, negative y step)", parameter="crs")
         if abs(t.a + t.e) > 1e-9 * t.a:
-            raise CRSError(f"grid cells must be square, got {t.a} x {-t.e} m")
+            raise CRSError(f"grid cells must be square, got {t.a} x {-t.e} m", parameter="crs")
         if self.shape[0] <= 0 or self.shape[1] <= 0:
             raise BBoxError(f"grid shape {self.shape} is empty")
 
@@ -173,10 +231,23 @@ class Grid:
         multiples of the resolution so that the same area given in any CRS gives the same grid.
         """
         if not resolution or not math.isfinite(resolution) or resolution <= 0:
-            raise BBoxError(f"resolution must be a positive number of metres, got {resolution!r}")
+            raise BBoxError(
+                f"resolution must be a positive number of metres, got {resolution!r}",
+                parameter="resolution",
+            )
         work_crs = utm_crs_for(bbox) if crs is None else to_crs(crs)
         require_metric(work_crs)
+        if crs is not None:
+            check_scale(work_crs, bbox)
         box = bbox.to_crs(work_crs)
+        size = min(box.maxx - box.minx, box.maxy - box.miny)
+        if resolution > size:
+            raise BBoxError(
+                f"resolution {resolution:g} m is larger than the area itself "
+                f"({box.maxx - box.minx:.1f} m x {box.maxy - box.miny:.1f} m): use smaller cells "
+                "or a larger box",
+                parameter="resolution",
+            )
         minx, miny = _snap_down(box.minx, resolution), _snap_down(box.miny, resolution)
         maxx, maxy = _snap_up(box.maxx, resolution), _snap_up(box.maxy, resolution)
         cols = int(round((maxx - minx) / resolution))
@@ -186,7 +257,8 @@ class Grid:
                 f"the area is {(maxx - minx) / 1000:.2f} km x {(maxy - miny) / 1000:.2f} km, "
                 f"{rows} x {cols} = {rows * cols / 1e6:.1f} million cells at {resolution} m "
                 f"(about {rows * cols * 4 / 2**30:.1f} GiB per band). If the bbox is in the wrong "
-                "units, fix --bbox-crs; to go ahead anyway pass --allow-large (allow_large=True)"
+                "units, fix --bbox-crs; to go ahead anyway pass --allow-large (allow_large=True)",
+                parameter="allow_large",
             )
         transform = Affine(resolution, 0.0, minx, 0.0, -resolution, maxy)
         return cls(work_crs, transform, (rows, cols))

@@ -26,22 +26,12 @@ from radiomap_geo.coverage import CoverageAccumulator, CoverageResult, noise_pow
 from radiomap_geo.grid import Grid, Tile
 from radiomap_geo.models.base import PathGainModel, SceneInputs
 from radiomap_geo.models.registry import get_model
+from radiomap_geo.options import PredictOptions, RunOptions, default_of, run_options
 from radiomap_geo.progress import Monitor, as_monitor
 from radiomap_geo.rasterize import rasterize_buildings
 from radiomap_geo.sites import Sites
 
-DEFAULT_TILE_SIZE = 512
-
-
-@dataclass(frozen=True)
-class PredictOptions:
-    """Settings shared by every tile of a run."""
-
-    rx_height_m: float = 1.5
-    bandwidth_mhz: float = 20.0
-    noise_figure_db: float = 7.0
-    per_site: bool = False
-    tile_size: int = DEFAULT_TILE_SIZE
+DEFAULT_TILE_SIZE = default_of("tile_size")
 
 
 @dataclass(frozen=True)
@@ -198,7 +188,11 @@ def coverage_tile(
         outdoor = ~fine_scene.building_mask[r : r + h, c : c + w]
     noise = noise_power_dbm(options.bandwidth_mhz, options.noise_figure_db)
     acc = CoverageAccumulator(
-        core.shape, noise, keep_per_site=options.per_site, keep_source=reports_source(model)
+        core.shape,
+        noise,
+        options.rsrp_offset_db,
+        keep_per_site=options.per_site,
+        keep_source=reports_source(model),
     )
     for index in near:
         site = sites[index]
@@ -343,14 +337,10 @@ def predict_coverage(
     ortho: str | Path | None = None,
     dsm: str | Path | None = None,
     dtm: str | Path | None = None,
-    rx_height_m: float = 1.5,
-    per_site: bool = False,
-    bandwidth_mhz: float = 20.0,
-    noise_figure_db: float = 7.0,
-    max_range_m: float | None = None,
-    tile_size: int = DEFAULT_TILE_SIZE,
+    options: RunOptions | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
+    **settings,
 ) -> CoverageResult:
     """Predict coverage bands for ``sites`` over ``grid`` and return them in memory.
 
@@ -362,15 +352,14 @@ def predict_coverage(
         model: a registry name (see :func:`list_models`) or a model object.
         ndsm, ortho: optional raster paths, reprojected onto the grid.
         dsm, dtm: a surface and a terrain model whose difference stands in for ``ndsm``.
-        rx_height_m: receiver height above ground.
-        per_site: also return one ``path_gain_db:<site_id>`` band per site.
-        bandwidth_mhz, noise_figure_db: receiver noise for ``sinr_db``.
-        max_range_m: override the model's reach (cells farther from every site are nodata).
-        tile_size: tile edge in cells; memory grows with ``(tile_size + 2 * reach / resolution)^2``.
+        options: the run's settings (:class:`~radiomap_geo.options.RunOptions`; defaults there).
         progress, is_cancelled: callbacks (see :mod:`radiomap_geo.progress`).
+        **settings: fields of :class:`~radiomap_geo.options.RunOptions` overriding ``options``
+            (``rx_height_m``, ``per_site``, ``bandwidth_mhz``, ``noise_figure_db``,
+            ``subcarrier_spacing_khz``, ``technology``, ``max_range_m``, ``tile_size``...).
     """
-    sites, path_model = _prepare(grid, sites, model, max_range_m)
-    options = PredictOptions(rx_height_m, bandwidth_mhz, noise_figure_db, per_site, tile_size)
+    options = run_options(options, **settings)
+    sites, path_model = _prepare(grid, sites, model, options.max_range_m)
     source = SceneSource(buildings, ndsm, ortho, dsm, dtm)
     bands: dict[str, np.ndarray] = {}
     tiles = iter_coverage_tiles(
@@ -395,16 +384,12 @@ def predict_to_file(
     ortho: str | Path | None = None,
     dsm: str | Path | None = None,
     dtm: str | Path | None = None,
-    rx_height_m: float = 1.5,
-    per_site: bool = False,
-    bandwidth_mhz: float = 20.0,
-    noise_figure_db: float = 7.0,
-    max_range_m: float | None = None,
-    tile_size: int = DEFAULT_TILE_SIZE,
+    options: RunOptions | None = None,
     overwrite: bool = False,
     dst_crs=None,
     progress: Callable[[int, int, str], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
+    **settings,
 ) -> Path:
     """Like :func:`predict_coverage`, but streams tiles into a COG: memory stays per-tile.
 
@@ -412,8 +397,8 @@ def predict_to_file(
     """
     from radiomap_geo.io.raster import TiledBandWriter
 
-    sites, path_model = _prepare(grid, sites, model, max_range_m)
-    options = PredictOptions(rx_height_m, bandwidth_mhz, noise_figure_db, per_site, tile_size)
+    options = run_options(options, **settings)
+    sites, path_model = _prepare(grid, sites, model, options.max_range_m)
     names, tags = output_layout(grid, sites, path_model, options)
     monitor = as_monitor(progress, is_cancelled)
     with TiledBandWriter(path, grid, names, tags, overwrite, dst_crs) as writer:
@@ -430,15 +415,15 @@ def output_layout(
 
     Shared by every runner that writes a file, so their outputs are interchangeable.
     """
-    from radiomap_geo.coverage import per_site_band
+    from radiomap_geo.coverage import band_description_tags, per_site_band
 
-    names = ["rsrp_dbm", "best_server", "sinr_db"]
+    names = ["rsrp_dbm", "best_server", "sinr_db", "rx_power_dbm"]
     if reports_source(model):
         names.append("model_source")
     if options.per_site:
         names += [per_site_band(s) for s in sites.ids]
     shell = CoverageResult(grid, {}, sites, model.name, _metadata(model, options))
-    return names, shell.tags()
+    return names, {**shell.tags(), **band_description_tags(names)}
 
 
 def _metadata(model: PathGainModel, options: PredictOptions) -> dict:
@@ -447,4 +432,7 @@ def _metadata(model: PathGainModel, options: PredictOptions) -> dict:
         "rx_height_m": options.rx_height_m,
         "bandwidth_mhz": options.bandwidth_mhz,
         "noise_figure_db": options.noise_figure_db,
+        "technology": options.technology,
+        "subcarrier_spacing_khz": options.subcarrier_spacing,
+        "rsrp_offset_db": round(options.rsrp_offset_db, 4),
     }

@@ -62,22 +62,29 @@ class Site:
         where = f"site {self.site_id!r}"
         for name in ("x", "y", "height_m", "power_dbm", "frequency_mhz", "azimuth_deg", "tilt_deg"):
             if not math.isfinite(getattr(self, name)):
-                raise SitesError(f"{where}: {name} is missing or not a number")
+                raise SitesError(f"{where}: {name} is missing or not a number", parameter="sites")
         if not 0 < self.height_m <= 500:
-            raise SitesError(f"{where}: height_m={self.height_m} must be in (0, 500] metres")
+            raise SitesError(
+                f"{where}: height_m={self.height_m} must be in (0, 500] metres", parameter="sites"
+            )
         if not 10 <= self.frequency_mhz <= 100_000:
             raise SitesError(
                 f"{where}: frequency_mhz={self.frequency_mhz} is outside 10 MHz-100 GHz "
-                "(is it given in GHz or Hz? the column is in MHz)"
+                "(is it given in GHz or Hz? the column is in MHz)",
+                parameter="sites",
             )
         if not -30 <= self.power_dbm <= 90:
-            raise SitesError(f"{where}: power_dbm={self.power_dbm} is outside -30..90 dBm")
+            raise SitesError(
+                f"{where}: power_dbm={self.power_dbm} is outside -30..90 dBm", parameter="sites"
+            )
         if not -90 <= self.tilt_deg <= 90:
-            raise SitesError(f"{where}: tilt_deg={self.tilt_deg} must be within -90..90")
+            raise SitesError(
+                f"{where}: tilt_deg={self.tilt_deg} must be within -90..90", parameter="sites"
+            )
         try:
             get_pattern(self.antenna)
         except InputError as exc:
-            raise SitesError(f"{where}: {exc}") from exc
+            raise SitesError(f"{where}: {exc}", parameter="sites") from exc
 
     def to_dict(self) -> dict:
         """Plain-dict form (for metadata and JSON)."""
@@ -93,11 +100,15 @@ class Sites(Sequence):
 
     def __post_init__(self) -> None:
         if not self.items:
-            raise SitesError("the sites table has no transmitters: add at least one point")
+            raise SitesError(
+                "the sites table has no transmitters: add at least one point", parameter="sites"
+            )
         ids = [s.site_id for s in self.items]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
-            raise SitesError(f"site_id values must be unique; repeated: {duplicates}")
+            raise SitesError(
+                f"site_id values must be unique; repeated: {duplicates}", parameter="sites"
+            )
         for site in self.items:
             site.validate()
 
@@ -138,7 +149,8 @@ class Sites(Sequence):
         if outside:
             raise SitesError(
                 f"{len(outside)} of {len(sites)} sites lie outside the area {grid.bounds} "
-                f"({grid.crs.to_string()}): {outside[:10]}. Enlarge --bbox, or drop those sites"
+                f"({grid.crs.to_string()}): {outside[:10]}. Enlarge --bbox, or drop those sites",
+                parameter="sites",
             )
 
     @classmethod
@@ -150,15 +162,32 @@ class Sites(Sequence):
         return cls(tuple(items), to_crs(crs))
 
 
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
+
+
 def _site_from_row(row: dict, index: int) -> Site:
     def number(name: str) -> float:
-        value = row.get(name, DEFAULTS.get(name))
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            value = DEFAULTS.get(name, float("nan"))
+        # An absent column takes the documented default; an empty or NaN cell in a column
+        # that is there is refused: silently using 43 dBm for a forgotten value is a wrong map.
+        if name not in row:
+            return float(DEFAULTS.get(name, float("nan")))
+        value = row[name]
+        if _is_missing(value):
+            hint = (
+                f"fill it in, or drop the column to use {DEFAULTS[name]:g} for every site"
+                if name in DEFAULTS
+                else "fill it in"
+            )
+            raise SitesError(
+                f"row {index + 1}: {name} is empty or not a number: {hint}", parameter="sites"
+            )
         try:
             return float(value)
         except (TypeError, ValueError) as exc:
-            raise SitesError(f"row {index + 1}: {name}={value!r} is not a number") from exc
+            raise SitesError(
+                f"row {index + 1}: {name}={value!r} is not a number", parameter="sites"
+            ) from exc
 
     site_id = row.get("site_id")
     if site_id is None or (isinstance(site_id, float) and math.isnan(site_id)) or site_id == "":
@@ -189,7 +218,7 @@ def read_sites(path: str | Path, crs: CRS | str | int | None = None) -> Sites:
 
     path = Path(path)
     if not path.exists():
-        raise SitesError(f"sites file {path} does not exist")
+        raise SitesError(f"sites file {path} does not exist", parameter="sites")
     if path.suffix.lower() in (".csv", ".txt"):
         frame = pd.read_csv(path)
         lower = {c.lower(): c for c in frame.columns}
@@ -198,7 +227,8 @@ def read_sites(path: str | Path, crs: CRS | str | int | None = None) -> Sites:
         if lon is None or lat is None:
             raise SitesError(
                 f"{path}: a CSV sites table needs 'lon' and 'lat' columns (EPSG:4326); "
-                f"found {list(frame.columns)}"
+                f"found {list(frame.columns)}",
+                parameter="sites",
             )
         table = gpd.GeoDataFrame(
             frame, geometry=gpd.points_from_xy(frame[lon], frame[lat]), crs="EPSG:4326"
@@ -207,29 +237,34 @@ def read_sites(path: str | Path, crs: CRS | str | int | None = None) -> Sites:
         try:
             table = gpd.read_file(path)
         except Exception as exc:
-            raise SitesError(f"cannot read sites file {path}: {exc}") from exc
+            raise SitesError(f"cannot read sites file {path}: {exc}", parameter="sites") from exc
     return sites_from_frame(table, crs, source=str(path))
 
 
 def sites_from_frame(table, crs: CRS | str | int | None = None, source: str = "sites") -> Sites:
     """Validate a GeoDataFrame of points into :class:`Sites` (in ``crs`` when given)."""
     if table.crs is None:
-        raise SitesError(f"{source} has no CRS: save it with one (e.g. EPSG:4326)")
+        raise SitesError(
+            f"{source} has no CRS: save it with one (e.g. EPSG:4326)", parameter="sites"
+        )
     if len(table) == 0:
-        raise SitesError(f"{source} has no transmitters: add at least one point")
+        raise SitesError(f"{source} has no transmitters: add at least one point", parameter="sites")
     table = table.rename(columns={c: c.lower() for c in table.columns if c != table.geometry.name})
     missing = [c for c in REQUIRED if c not in table.columns]
     if missing:
         raise SitesError(
             f"{source} lacks required column(s) {missing}; it has {list(table.columns)}. "
-            "height_m is the antenna height above ground in metres"
+            "height_m is the antenna height above ground in metres",
+            parameter="sites",
         )
     geoms = table.geometry
     if geoms.isna().any() or geoms.is_empty.any():
-        raise SitesError(f"{source}: some rows have no geometry")
+        raise SitesError(f"{source}: some rows have no geometry", parameter="sites")
     kinds = set(geoms.geom_type)
     if kinds - {"Point"}:
-        raise SitesError(f"{source}: site geometries must be points, found {sorted(kinds)}")
+        raise SitesError(
+            f"{source}: site geometries must be points, found {sorted(kinds)}", parameter="sites"
+        )
     if crs is not None:
         table = table.to_crs(to_crs(crs))
     rows = table.drop(columns=table.geometry.name).to_dict("records")

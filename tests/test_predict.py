@@ -214,3 +214,60 @@ def test_coarse_grids_run_networks_on_native_sub_cells(grid, city):
     both = np.isfinite(got) & np.isfinite(expected)
     assert both.mean() > 0.5
     np.testing.assert_allclose(got[both], expected[both], atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("settings", "subcarriers"),
+    [
+        ({}, 612),  # NR, 30 kHz, 20 MHz: 51 resource blocks
+        ({"technology": "lte"}, 1200),  # LTE 20 MHz: 100 resource blocks of 15 kHz
+        ({"bandwidth_mhz": 100.0, "subcarrier_spacing_khz": 30}, 12 * 273),
+        ({"technology": "lte", "bandwidth_mhz": 5.0}, 300),
+    ],
+)
+def test_rsrp_is_per_resource_element_and_rx_power_is_the_total(grid, city, settings, subcarriers):
+    buildings, (cx, cy) = city
+    sites = _sites(
+        grid,
+        [
+            {"site_id": "a", "x": cx - 100, "y": cy, "height_m": 20, "power_dbm": 46.0},
+            {"site_id": "b", "x": cx + 150, "y": cy + 100, "height_m": 20, "power_dbm": 40.0},
+        ],
+    )
+    result = predict_coverage(grid, sites, buildings, model="3gpp-uma", per_site=True, **settings)
+    gains = np.stack([result["path_gain_db:a"], result["path_gain_db:b"]])
+    total = np.fmax.reduce(gains + np.array([46.0, 40.0])[:, None, None], axis=0)
+    np.testing.assert_allclose(result["rx_power_dbm"], total, atol=1e-3, equal_nan=True)
+    offset = -10 * np.log10(subcarriers)
+    np.testing.assert_allclose(
+        result["rsrp_dbm"], result["rx_power_dbm"] + offset, atol=1e-3, equal_nan=True
+    )
+    assert result.metadata["rsrp_offset_db"] == pytest.approx(offset, abs=1e-3)
+    # SINR compares total powers: at the same bandwidth the numerology does not change it.
+    same_noise = {k: v for k, v in settings.items() if k == "bandwidth_mhz"}
+    reference = predict_coverage(grid, sites, buildings, model="3gpp-uma", **same_noise)
+    np.testing.assert_allclose(result["sinr_db"], reference["sinr_db"], atol=1e-4, equal_nan=True)
+
+
+def test_frequency_correction_is_applied_once(grid, city, caplog):
+    """A network at 5.9 GHz: its inputs stay at the trained 3.5 GHz, the output moves -4.5 dB."""
+    import logging
+    from dataclasses import replace
+
+    from radiomap_geo.models.registry import get_model
+    from radiomap_geo.predict import SceneSource
+
+    net = get_model("unet-small+none")
+    buildings, (cx, cy) = city
+    fine = Grid.from_bbox(BBox.parse(HELSINKI), 2.0)
+    scene = SceneSource(buildings).scene_for(fine, 1.5)
+    site = _sites(fine, [{"site_id": "a", "x": cx - 101, "y": cy + 1, "height_m": 20}])[0]
+    at_trained = net.path_gain_db(scene, site, fine)
+    caplog.set_level(logging.WARNING)
+    shifted = net.path_gain_db(scene, replace(site, frequency_mhz=5900.0), fine)
+    both = np.isfinite(at_trained)
+    assert both.sum() > 1000
+    np.testing.assert_allclose(
+        shifted[both] - at_trained[both], 20 * np.log10(3500 / 5900), atol=1e-3
+    )  # -4.54 dB exactly, not the -7 dB of a correction applied on top of shifted inputs
+    assert "free-space correction -4.54 dB" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -32,14 +33,16 @@ from radiomap_geo.errors import InputError
 )
 @click.option(
     "--rt-noise-tiles",
-    type=int,
+    type=click.IntRange(min=0),
     default=0,
     show_default=True,
     help="Re-trace this many tiles with another ray seed (Sionna RT; slow) to measure the "
     "tracer's own noise.",
 )
 @click.option("--rt-seed", type=int, default=1, show_default=True, help="Seed of that run.")
-@click.option("--max-maps", type=int, default=None, help="Score only the first maps.")
+@click.option(
+    "--max-maps", type=click.IntRange(min=1), default=None, help="Score only the first maps."
+)
 @click.option(
     "--net-mode",
     type=click.Choice(["tile", "engine"]),
@@ -55,7 +58,7 @@ from radiomap_geo.errors import InputError
     show_default=True,
     help="Headline metrics over cells whose label is at least this (dB).",
 )
-@click.option("--threads", type=int, default=None, help="CPU threads for torch.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch.")
 @click.option(
     "--json",
     "json_path",
@@ -95,12 +98,24 @@ def evaluate(ctx: click.Context, dataset_dir: Path, **opts) -> None:
         ship_weights,
     )
 
+    if opts["model"] is not None and not opts["model"].strip():
+        raise InputError(
+            "the model name is empty: name a network or leave --model out to score the "
+            "baselines only",
+            parameter="model",
+        )
+    if not math.isfinite(opts["threshold"]):
+        raise InputError(
+            f"the threshold must be a number of dB, got {opts['threshold']}", parameter="threshold"
+        )
     if opts["threads"]:
         import torch
 
         torch.set_num_threads(opts["threads"])
     if opts["ship_to"] and not (opts["model"] and opts["name"]):
-        raise InputError("--ship-to needs --model (the weights to ship) and --name")
+        raise InputError(
+            "--ship-to needs --model (the weights to ship) and --name", parameter="ship_to"
+        )
     baselines = [b.strip() for b in opts["baselines"].split(",") if b.strip()]
     command = command_line(ctx)
     with RichProgress("evaluate", enabled=not opts["quiet"]) as progress:

@@ -1,23 +1,15 @@
-"""Turning the shared command-line options into the core's grid, sites and buildings."""
+"""The shared command-line inputs (area, sites, buildings) handed to the core's one set-up."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from radiomap_geo.grid import DEFAULT_MAX_CELLS, BBox, Grid
-from radiomap_geo.sites import Sites
+from radiomap_geo.inputs import Inputs, OsmDownload, make_grid, prepare_inputs
+from radiomap_geo.options import RunOptions
 
-
-@dataclass(frozen=True)
-class Inputs:
-    """The grid, sites and buildings every coverage command works on."""
-
-    grid: Grid
-    sites: Sites
-    buildings: object
+__all__ = ["Inputs", "load_inputs"]
 
 
 def load_inputs(
@@ -34,6 +26,7 @@ def load_inputs(
     default_height: float,
     osm_cache_only: bool,
     osm_cache_dir: Path | None,
+    strict: bool = False,
     quiet: bool = False,
     margin_m: float = 0.0,
 ) -> Inputs:
@@ -41,28 +34,21 @@ def load_inputs(
 
     ``margin_m`` keeps buildings that far beyond the grid (reflectors for the ray tracer).
     """
-    from radiomap_geo.api import load_buildings, read_sites
-
-    grid = Grid.from_bbox(
-        BBox.parse(bbox, crs=bbox_crs),
-        resolution,
-        crs=crs,
-        max_cells=None if allow_large else DEFAULT_MAX_CELLS,
+    settings = RunOptions(
+        storey_height_m=storey_height, default_height_m=default_height, strict=strict
     )
+    grid = make_grid(bbox, resolution, bbox_crs=bbox_crs, crs=crs, allow_large=allow_large)
     if not quiet:
         click.echo(f"grid: {grid}", err=True)
-    sites = read_sites(tx_file, crs=grid.crs)
-    sites.require_inside(grid)
-    footprints = load_buildings(
+    inputs = prepare_inputs(
         grid,
+        tx_file,
         buildings,
-        cache_dir=osm_cache_dir,
-        cache_only=osm_cache_only,
-        margin_m=margin_m,
+        options=settings,
         height_column=height_column,
-        storey_height_m=storey_height,
-        default_height_m=default_height,
+        osm=OsmDownload(cache_dir=osm_cache_dir, cache_only=osm_cache_only),
+        margin_m=margin_m,
     )
     if not quiet:
-        click.echo(f"{len(sites)} sites, {len(footprints)} buildings", err=True)
-    return Inputs(grid, sites, footprints)
+        click.echo(f"{len(inputs.sites)} sites, {len(inputs.buildings)} buildings", err=True)
+    return inputs

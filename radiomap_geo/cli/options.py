@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from radiomap_geo.errors import Cancelled, RadiomapError
+from radiomap_geo.options import RunOptions, default_of, field_names, option_info
 
 
 def area_options(command: Callable) -> Callable:
@@ -38,6 +39,38 @@ def area_options(command: Callable) -> Callable:
     return _apply(command, options)
 
 
+def setting_option(name: str) -> Callable:
+    """The click option of a :class:`RunOptions` field: flag, default and help from the field."""
+    info = option_info(name)
+    default = default_of(name)
+    dest = option_dest(name)
+    if isinstance(default, bool):
+        return click.option(info.cli, dest, is_flag=True, help=info.help)
+    kind = {int: int, float: float, str: str}.get(type(default))
+    if name == "subcarrier_spacing_khz":
+        kind = int
+    elif kind is None:  # optional numbers (default None)
+        kind = float
+    return click.option(
+        info.cli, dest, type=kind, default=default, show_default=default is not None, help=info.help
+    )
+
+
+def option_dest(name: str) -> str:
+    """The keyword click passes for the flag of field ``name`` (``--rx-height`` -> rx_height)."""
+    return option_info(name).cli.lstrip("-").replace("-", "_")
+
+
+def run_options_from(opts: dict) -> RunOptions:
+    """The core's options object from parsed command-line options (validated there)."""
+    settings = {
+        name: opts[option_dest(name)]
+        for name in field_names()
+        if option_info(name).cli and option_dest(name) in opts
+    }
+    return RunOptions(**settings)
+
+
 def input_options(command: Callable) -> Callable:
     """--tx-file and the buildings options."""
     options = [
@@ -56,20 +89,9 @@ def input_options(command: Callable) -> Callable:
             help="Footprints (.osm, .osm.pbf, .gpkg, .geojson, .shp) [default: download from OSM].",
         ),
         click.option("--height-column", default=None, help="Footprint column holding heights (m)."),
-        click.option(
-            "--storey-height",
-            type=float,
-            default=3.0,
-            show_default=True,
-            help="Metres per storey when only building:levels is known.",
-        ),
-        click.option(
-            "--default-height",
-            type=float,
-            default=10.0,
-            show_default=True,
-            help="Height (m) of buildings with no height information.",
-        ),
+        setting_option("storey_height_m"),
+        setting_option("default_height_m"),
+        setting_option("strict"),
         click.option("--osm-cache-only", is_flag=True, help="Use cached OSM downloads only."),
         click.option(
             "--osm-cache-dir",
@@ -92,34 +114,16 @@ def output_options(command: Callable) -> Callable:
             help="Output GeoTIFF (Cloud-Optimised).",
         ),
         click.option("--dst-crs", default=None, help="Reproject the output into this CRS."),
-        click.option(
-            "--per-site", is_flag=True, help="Add one path_gain_db:<site_id> band per site."
-        ),
+        setting_option("per_site"),
         click.option("--overwrite", is_flag=True, help="Replace an existing output file."),
         click.option(
             "--preview", is_flag=True, help="Also write a PNG quick-look beside the output."
         ),
-        click.option(
-            "--rx-height",
-            type=float,
-            default=1.5,
-            show_default=True,
-            help="Receiver height above ground (m).",
-        ),
-        click.option(
-            "--bandwidth",
-            type=float,
-            default=20.0,
-            show_default=True,
-            help="Receiver bandwidth (MHz) for SINR noise.",
-        ),
-        click.option(
-            "--noise-figure",
-            type=float,
-            default=7.0,
-            show_default=True,
-            help="Receiver noise figure (dB).",
-        ),
+        setting_option("rx_height_m"),
+        setting_option("bandwidth_mhz"),
+        setting_option("noise_figure_db"),
+        setting_option("technology"),
+        setting_option("subcarrier_spacing_khz"),
     ]
     return _apply(command, options)
 
@@ -152,21 +156,53 @@ def model_options(command: Callable) -> Callable:
             default=None,
             help="Orthophoto raster, RGB or RGB+IR (any CRS).",
         ),
-        click.option(
-            "--max-range",
-            type=float,
-            default=None,
-            help="Metres from a site beyond which it is ignored [default: the model's reach].",
-        ),
-        click.option(
-            "--tile-size",
-            type=int,
-            default=512,
-            show_default=True,
-            help="Tile edge in cells (memory per tile).",
-        ),
+        setting_option("max_range_m"),
+        setting_option("tile_size"),
     ]
     return _apply(command, options)
+
+
+def check_outputs(opts: dict) -> None:
+    """Refuse existing outputs (the GeoTIFF and, with --preview, its PNG) before any work."""
+    from radiomap_geo.errors import OutputExistsError
+    from radiomap_geo.io.raster import check_writable
+
+    path = check_writable(opts["output"], opts["overwrite"])
+    preview = path.with_suffix(".png")
+    if opts.get("preview") and preview.exists() and not opts["overwrite"]:
+        raise OutputExistsError(
+            f"the preview {preview} exists: pass --overwrite to replace it", parameter="output"
+        )
+
+
+#: Core parameter names that are not RunOptions fields, as the command line spells them.
+INPUT_FLAGS = {
+    "bbox": "--bbox",
+    "bbox_crs": "--bbox-crs",
+    "crs": "--crs",
+    "resolution": "--resolution",
+    "allow_large": "--allow-large",
+    "sites": "--tx-file",
+    "buildings": "--buildings",
+    "height_column": "--height-column",
+    "model": "--model",
+    "output": "--output",
+    "samples": "--samples",
+    "max_depth": "--max-depth",
+    "max_maps": "--max-maps",
+    "seed": "--seed",
+    "threshold": "--threshold",
+    "ship_to": "--ship-to",
+}
+
+
+def flag_for(parameter: str | None) -> str | None:
+    """The command-line flag of a core parameter name, or None."""
+    if parameter is None:
+        return None
+    if parameter in field_names():
+        return option_info(parameter).cli
+    return INPUT_FLAGS.get(parameter)
 
 
 def _apply(command: Callable, options: list[Callable]) -> Callable:
@@ -186,7 +222,9 @@ def friendly_errors(command: Callable) -> Callable:
             click.echo("interrupted: nothing was written", err=True)
             sys.exit(130)
         except RadiomapError as err:
-            raise click.ClickException(str(err)) from err
+            flag = flag_for(err.parameter)
+            text = str(err) if flag is None or str(err).startswith(flag) else f"{flag}: {err}"
+            raise click.ClickException(text) from err
 
     return wrapper
 

@@ -8,10 +8,12 @@ from radiomap_geo.cli.inputs import load_inputs
 from radiomap_geo.cli.options import (
     RichProgress,
     area_options,
+    check_outputs,
     friendly_errors,
     input_options,
     model_options,
     output_options,
+    run_options_from,
 )
 
 
@@ -23,20 +25,15 @@ from radiomap_geo.cli.options import (
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def predict(**opts) -> None:
-    """Predict coverage (RSRP, best server, SINR) over an area and write a COG."""
-    from radiomap_geo.io.raster import check_writable
+    """Predict coverage (RSRP, total received power, best server, SINR) and write a COG."""
     from radiomap_geo.predict import predict_to_file
 
-    check_writable(opts["output"], opts["overwrite"])
+    check_outputs(opts)
+    engine = engine_kwargs(opts)
     inputs = load_inputs(**_pick(opts, INPUT_KEYS), quiet=opts["quiet"])
     with RichProgress("predict", enabled=not opts["quiet"]) as progress:
         path = predict_to_file(
-            opts["output"],
-            inputs.grid,
-            inputs.sites,
-            inputs.buildings,
-            **engine_kwargs(opts),
-            progress=progress,
+            opts["output"], inputs.grid, inputs.sites, inputs.buildings, **engine, progress=progress
         )
     click.echo(f"wrote {path}")
     if opts["preview"]:
@@ -56,6 +53,7 @@ INPUT_KEYS = (
     "default_height",
     "osm_cache_only",
     "osm_cache_dir",
+    "strict",
 )
 
 
@@ -63,27 +61,22 @@ def _pick(opts: dict, keys: tuple[str, ...]) -> dict:
     return {k: opts[k] for k in keys}
 
 
-#: CLI option -> keyword of the prediction engine (``predict_to_file``, ``predict_city``).
-ENGINE_KEYS = {
-    "model": "model",
-    "ndsm": "ndsm",
-    "ortho": "ortho",
-    "dsm": "dsm",
-    "dtm": "dtm",
-    "rx_height": "rx_height_m",
-    "per_site": "per_site",
-    "bandwidth": "bandwidth_mhz",
-    "noise_figure": "noise_figure_db",
-    "max_range": "max_range_m",
-    "tile_size": "tile_size",
-    "overwrite": "overwrite",
-    "dst_crs": "dst_crs",
-}
+#: CLI options that are engine keywords of their own (not RunOptions fields).
+ENGINE_KEYS = ("model", "ndsm", "ortho", "dsm", "dtm", "overwrite", "dst_crs")
+#: RunOptions fields that only the input set-up reads (building heights).
+INPUT_SETTINGS = ("default_height_m", "storey_height_m", "strict")
 
 
 def engine_kwargs(opts: dict) -> dict:
-    """The engine's keyword arguments from the parsed options of ``predict`` / ``predict-city``."""
-    return {kwarg: opts[option] for option, kwarg in ENGINE_KEYS.items()}
+    """The engine's keyword arguments from the parsed options of ``predict`` / ``predict-city``.
+
+    The run settings are validated once, by :class:`~radiomap_geo.options.RunOptions`, before
+    any input is read or any output is made.
+    """
+    settings = run_options_from(opts).to_dict()
+    for name in INPUT_SETTINGS:
+        settings.pop(name)
+    return {**{key: opts[key] for key in ENGINE_KEYS}, **settings}
 
 
 def write_preview_for(path, inputs, overwrite: bool):

@@ -8,9 +8,11 @@ from radiomap_geo.cli.inputs import load_inputs
 from radiomap_geo.cli.options import (
     RichProgress,
     area_options,
+    check_outputs,
     friendly_errors,
     input_options,
     output_options,
+    run_options_from,
 )
 from radiomap_geo.cli.predict import INPUT_KEYS, _pick, write_preview_for
 
@@ -33,30 +35,34 @@ SCENE_MARGIN_M = 100.0
     help="Maximum number of interactions per path.",
 )
 @click.option("--diffraction/--no-diffraction", default=True, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Ray-sampling seed. On the CPU (LLVM) a fixed seed does not give bit-identical maps: "
+    "see 'Ray-tracing noise' in the README for the measured spread.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def simulate(**opts) -> None:
     """Ray-trace coverage with Sionna RT and write the same bands as 'predict'."""
-    from radiomap_geo.io.raster import check_writable
     from radiomap_geo.rt.simulate import simulate_coverage
 
-    check_writable(opts["output"], opts["overwrite"])
+    check_outputs(opts)
+    options = run_options_from(opts)
     inputs = load_inputs(**_pick(opts, INPUT_KEYS), quiet=opts["quiet"], margin_m=SCENE_MARGIN_M)
     with RichProgress("ray-trace", enabled=not opts["quiet"]) as progress:
         result = simulate_coverage(
             inputs.grid,
             inputs.sites,
             inputs.buildings,
-            rx_height_m=opts["rx_height"],
-            samples_per_tx=int(opts["samples"]),
+            samples_per_tx=opts["samples"],
             max_depth=opts["max_depth"],
             diffraction=opts["diffraction"],
             seed=opts["seed"],
-            per_site=opts["per_site"],
-            bandwidth_mhz=opts["bandwidth"],
-            noise_figure_db=opts["noise_figure"],
             margin_m=SCENE_MARGIN_M,
+            options=options,
             progress=progress,
         )
     path = result.write(opts["output"], overwrite=opts["overwrite"], dst_crs=opts["dst_crs"])

@@ -102,6 +102,41 @@ def parse_levels(value: Any) -> float | None:
     return number
 
 
+def _is_blank(value: Any) -> bool:
+    """No value at all (NULL, an empty cell): the next height source applies, no warning."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return True
+    return isinstance(value, (float, np.floating)) and math.isnan(value)
+
+
+def _invalid_heights(frame: Any, column: str, parsed: np.ndarray) -> list[Any]:
+    """The values of ``column`` that are given but are no usable height (text, <= 0, > 1000 m)."""
+    raw = frame[column].to_numpy(dtype=object)
+    return [value for value, ok in zip(raw, np.isfinite(parsed)) if not ok and not _is_blank(value)]
+
+
+def _report_invalid(
+    source: str, column: str, bad: list[Any], total: int, strict: bool, default_m: float
+) -> None:
+    examples = ", ".join(repr(v) for v in list(dict.fromkeys(map(str, bad)))[:5])
+    text = (
+        f"{source}: {len(bad)} of {total} buildings have an invalid height in column {column!r} "
+        f"(e.g. {examples}; a height must be a number of metres in (0, {MAX_HEIGHT_M:g}])"
+    )
+    if strict:
+        raise BuildingsError(
+            f"{text}: fix those values, or drop strict mode to use the storeys or the default "
+            f"height ({default_m:g} m) for them",
+            parameter="strict",
+        )
+    log.warning(
+        "%s; they get their height from the storeys or the default (%g m). Strict mode refuses "
+        "such files",
+        text,
+        default_m,
+    )
+
+
 def _find_column(columns: list[str], names: tuple[str, ...], exclude: str | None) -> str | None:
     lower = {}
     for column in columns:
@@ -118,6 +153,7 @@ def _derive_heights(
     default_height_m: float,
     roof_levels: bool,
     source: str,
+    strict: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     columns = [c for c in frame.columns if c != frame.geometry.name]
     candidates: list[tuple[str, np.ndarray]] = []
@@ -129,12 +165,17 @@ def _derive_heights(
         if user is None:
             raise BuildingsError(
                 f"{source} has no height column {height_column!r}; its columns are {columns}. "
-                "Pass one of those as the height column, or leave it unset to use the OSM tags"
+                "Pass one of those as the height column, or leave it unset to use the OSM tags",
+                parameter="buildings",
             )
         candidates.append(("user", frame[user].map(parse_height).to_numpy(dtype=float)))
     height_col = _find_column(columns, HEIGHT_COLUMNS, exclude=user)
     if height_col is not None:
         candidates.append(("height", frame[height_col].map(parse_height).to_numpy(dtype=float)))
+    for (_, parsed), column in zip(candidates, [c for c in (user, height_col) if c is not None]):
+        bad = _invalid_heights(frame, column, parsed)
+        if bad:
+            _report_invalid(source, column, bad, len(frame), strict, default_height_m)
     levels_col = _find_column(columns, LEVEL_COLUMNS, exclude=user)
     if levels_col is not None:
         levels = frame[levels_col].map(parse_levels).to_numpy(dtype=float)
@@ -251,7 +292,9 @@ def _check_numbers(storey_height_m: Any, default_height_m: Any, margin_m: Any) -
         ("default_height_m", default_height_m),
     ):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise InputError(f"{name} must be a positive number of metres, got {value!r}")
+            raise InputError(
+                f"{name} must be a positive number of metres, got {value!r}", parameter=name
+            )
     if not (isinstance(margin_m, (int, float)) and math.isfinite(margin_m) and margin_m >= 0):
         raise InputError(f"margin_m must be zero or a positive number of metres, got {margin_m!r}")
 
@@ -266,6 +309,7 @@ def buildings_from_frame(
     storey_height_m: float = 3.0,
     default_height_m: float = 10.0,
     roof_levels: bool = True,
+    strict: bool = False,
 ) -> Any:
     """The funnel: footprints of any origin to the frame every model consumes.
 
@@ -278,6 +322,8 @@ def buildings_from_frame(
         storey_height_m: metres per storey for ``building:levels``.
         default_height_m: the height of buildings without any height information.
         roof_levels: add ``roof:levels`` to ``building:levels``.
+        strict: refuse height values that are given but unusable (text, <= 0, NaN text, above
+            1000 m) instead of counting them in a warning and falling back to storeys/default.
 
     Returns:
         A GeoDataFrame of Polygons/MultiPolygons with ``height_m`` and ``height_source``.
@@ -291,20 +337,27 @@ def buildings_from_frame(
 
     _check_numbers(storey_height_m, default_height_m, margin_m)
     if not isinstance(frame, gpd.GeoDataFrame):
-        raise BuildingsError(f"{source} is a {type(frame).__name__}, not a GeoDataFrame")
+        raise BuildingsError(
+            f"{source} is a {type(frame).__name__}, not a GeoDataFrame", parameter="buildings"
+        )
     if frame.crs is None:
         raise CRSError(
             f"{source} has no CRS: assign the one its coordinates are in (e.g. in QGIS 'Assign "
-            "projection', or gdf.set_crs('EPSG:25832')) and save it again"
+            "projection', or gdf.set_crs('EPSG:25832')) and save it again",
+            parameter="buildings",
         )
     total = len(frame)
     if total == 0:
-        raise BuildingsError(f"{source} contains no features: pass a file with building footprints")
+        raise BuildingsError(
+            f"{source} contains no features: pass a file with building footprints",
+            parameter="buildings",
+        )
     frame = _clean_geometries(frame.reset_index(drop=True), source)
     if len(frame) == 0:
         raise BuildingsError(
             f"{source} has no usable building polygons among its {total} features: pass a file "
-            "of footprint polygons"
+            "of footprint polygons",
+            parameter="buildings",
         )
     heights, sources = _derive_heights(
         frame,
@@ -313,6 +366,7 @@ def buildings_from_frame(
         default_height_m=default_height_m,
         roof_levels=roof_levels,
         source=source,
+        strict=strict,
     )
     frame = frame.assign(height_m=heights, height_source=sources)
     if grid is not None:
@@ -324,7 +378,8 @@ def buildings_from_frame(
                 f"no building footprints inside the area {tuple(round(v, 1) for v in grid.bounds)} "
                 f"({grid.crs.to_string()}) from {source}, whose footprints span {extent} "
                 f"({own_crs}): check the "
-                "bbox/CRS, or pass --buildings with a file that covers the area"
+                "bbox/CRS, or pass --buildings with a file that covers the area",
+                parameter="buildings",
             )
     counts = frame["height_source"].value_counts().to_dict()
     log.info("%s: %d buildings; heights from %s", source, len(frame), counts)
@@ -341,7 +396,7 @@ def read_vector(path: str | os.PathLike, layer: str | int | None = None) -> Any:
 
     path = Path(path)
     if not path.exists():
-        raise BuildingsError(f"buildings file {path} does not exist")
+        raise BuildingsError(f"buildings file {path} does not exist", parameter="buildings")
     try:
         if layer is None:
             layers = pyogrio.list_layers(path)
@@ -352,12 +407,15 @@ def read_vector(path: str | os.PathLike, layer: str | int | None = None) -> Any:
                 if len(polygonal) != 1:
                     raise BuildingsError(
                         f"{path} has {len(layers)} layers {[str(n) for n, _ in layers]}: "
-                        "name the one with the footprints (layer=...)"
+                        "name the one with the footprints (layer=...)",
+                        parameter="buildings",
                     )
                 layer = polygonal[0]
         return gpd.read_file(path, layer=layer)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
-        raise BuildingsError(f"cannot read buildings file {path}: {exc}") from exc
+        raise BuildingsError(
+            f"cannot read buildings file {path}: {exc}", parameter="buildings"
+        ) from exc
 
 
 def read_buildings(
@@ -370,6 +428,7 @@ def read_buildings(
     margin_m: float = 0.0,
     layer: str | int | None = None,
     roof_levels: bool = True,
+    strict: bool = False,
 ) -> Any:
     """Read building footprints with heights from an OSM file, a vector file or a GeoDataFrame.
 
@@ -383,6 +442,7 @@ def read_buildings(
         margin_m: widen the clipping box by this many metres on every side.
         layer: layer of a multi-layer vector file (default: its only polygon layer).
         roof_levels: count ``roof:levels`` as storeys too.
+        strict: refuse unusable height values (see :func:`buildings_from_frame`).
 
     Returns:
         GeoDataFrame of Polygons/MultiPolygons with float ``height_m`` and text ``height_source``
@@ -403,13 +463,15 @@ def read_buildings(
         "default_height_m": default_height_m,
         "margin_m": margin_m,
         "roof_levels": roof_levels,
+        "strict": strict,
     }
     _check_numbers(storey_height_m, default_height_m, margin_m)
     if isinstance(source, gpd.GeoDataFrame):
         return buildings_from_frame(source, grid, source="the buildings frame", **kw)
     if not isinstance(source, (str, os.PathLike)):
         raise BuildingsError(
-            f"buildings source must be a file path or a GeoDataFrame, got {type(source).__name__}"
+            f"buildings source must be a file path or a GeoDataFrame, got {type(source).__name__}",
+            parameter="buildings",
         )
     path = Path(source)
     if osm.is_osm_file(path):
@@ -439,7 +501,7 @@ def load_buildings(
         overpass_url: Overpass API base URL for the download.
         margin_m: widen the area by this many metres on every side.
         **height_kw: ``height_column``, ``storey_height_m``, ``default_height_m``, ``roof_levels``,
-            ``layer``: as for :func:`read_buildings`.
+            ``layer``, ``strict``: as for :func:`read_buildings`.
 
     Returns:
         The same frame as :func:`read_buildings`.

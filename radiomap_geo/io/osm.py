@@ -94,7 +94,7 @@ def read_osm_file(path: str | os.PathLike) -> Any:
 
     path = Path(path)
     if not path.is_file():
-        raise BuildingsError(f"OSM file {path} does not exist")
+        raise BuildingsError(f"OSM file {path} does not exist", parameter="buildings")
     wkb = osmium.geom.WKBFactory()
     records: list[dict] = []
     geometries: list = []
@@ -129,7 +129,7 @@ def read_osm_file(path: str | os.PathLike) -> Any:
             elif obj.is_relation() and tags.get("type") == "multipolygon":
                 expected["relation"] += 1
     except RuntimeError as exc:  # libosmium's parse and I/O errors surface as RuntimeError
-        raise BuildingsError(f"cannot read OSM file {path}: {exc}") from exc
+        raise BuildingsError(f"cannot read OSM file {path}: {exc}", parameter="buildings") from exc
     built = {kind: sum(r["osm_type"] == kind for r in records) for kind in expected}
     skipped_ways = max(expected["way"] - built["way"], 0)
     skipped_rels = max(expected["relation"] - built["relation"], 0)
@@ -291,7 +291,8 @@ def download_buildings(
         except no_features as exc:
             raise BuildingsError(
                 f"OpenStreetMap has no building footprints inside {where}: check the bbox/CRS, "
-                "or pass --buildings FILE"
+                "or pass --buildings FILE",
+                parameter="buildings",
             ) from exc
         except (requests.RequestException, bad_status, OSError) as exc:
             raise DependencyError(

@@ -29,6 +29,7 @@ from radiomap_geo.antenna import AntennaPattern, get_pattern
 from radiomap_geo.coverage import CoverageAccumulator, CoverageResult, noise_power_dbm
 from radiomap_geo.errors import InputError
 from radiomap_geo.grid import Grid
+from radiomap_geo.options import RunOptions, run_options
 from radiomap_geo.progress import CancelFn, ProgressFn, as_monitor
 from radiomap_geo.rt.llvm import backend_info, import_sionna_rt
 from radiomap_geo.rt.scene import Materials, RTScene, build_scene, check_material
@@ -39,6 +40,10 @@ VALIDITY_BAND = "validity"
 TX_NAME = "radiomap-tx"
 BUILTIN_PATTERNS = {"iso": "iso", "isotropic": "iso", "omni": "iso"}
 SECTOR_PATTERNS = {"tr38901", "3gpp", "sector"}
+#: Most rays per transmitter a run may launch (memory grows with it).
+MAX_SAMPLES = 1e9
+#: Least vertical distance between a transmitter and the receiver plane (see _check_heights).
+MIN_PLANE_CLEARANCE_M = 0.5
 
 
 def sionna_orientation(azimuth_deg: float, tilt_deg: float) -> tuple[float, float, float]:
@@ -199,21 +204,47 @@ def gain_to_db(gain: np.ndarray) -> np.ndarray:
         return np.where(gain > 0, 10.0 * np.log10(np.maximum(gain, 1e-300)), np.nan)
 
 
-def _check_arguments(
-    rx_height_m: float, samples_per_tx: int, max_depth: int, seed: int, bandwidth_mhz: float
-) -> None:
-    if not (math.isfinite(rx_height_m) and rx_height_m > 0):
-        raise InputError(f"rx_height_m must be a positive number of metres, got {rx_height_m}")
-    if isinstance(samples_per_tx, bool) or int(samples_per_tx) != samples_per_tx:
-        raise InputError(f"samples_per_tx must be a whole number, got {samples_per_tx!r}")
-    if samples_per_tx < 1:
-        raise InputError(f"samples_per_tx must be at least 1, got {samples_per_tx}")
+def _check_arguments(samples_per_tx: float, max_depth: int, seed: int) -> None:
+    if (
+        isinstance(samples_per_tx, bool)
+        or not isinstance(samples_per_tx, (int, float))
+        or not math.isfinite(samples_per_tx)
+        or int(samples_per_tx) != samples_per_tx
+    ):
+        raise InputError(
+            f"the rays per transmitter must be a whole number, got {samples_per_tx!r}",
+            parameter="samples",
+        )
+    if not 1 <= samples_per_tx <= MAX_SAMPLES:
+        raise InputError(
+            f"the rays per transmitter must be between 1 and {MAX_SAMPLES:.0e}, got "
+            f"{samples_per_tx:g}",
+            parameter="samples",
+        )
     if isinstance(max_depth, bool) or int(max_depth) != max_depth or max_depth < 0:
-        raise InputError(f"max_depth must be a whole number >= 0, got {max_depth!r}")
+        raise InputError(
+            f"max_depth must be a whole number >= 0, got {max_depth!r}", parameter="max_depth"
+        )
     if isinstance(seed, bool) or int(seed) != seed or seed < 0:
-        raise InputError(f"seed must be a whole number >= 0, got {seed!r}")
-    if not (math.isfinite(bandwidth_mhz) and bandwidth_mhz > 0):
-        raise InputError(f"bandwidth_mhz must be positive, got {bandwidth_mhz}")
+        raise InputError(f"seed must be a whole number >= 0, got {seed!r}", parameter="seed")
+
+
+def _check_heights(sites: Sites, rx_height_m: float) -> None:
+    """Refuse antennas in the measurement plane: their direct rays run inside it, never across.
+
+    With the antenna exactly at the receiver height the tracer lost the direct path (line-of-
+    sight cells 12 dB below free space), so a transmitter must be at least
+    :data:`MIN_PLANE_CLEARANCE_M` above or below the receivers.
+    """
+    close = [s.site_id for s in sites if abs(s.height_m - rx_height_m) < MIN_PLANE_CLEARANCE_M]
+    if close:
+        raise InputError(
+            f"site(s) {close[:10]} have their antenna within {MIN_PLANE_CLEARANCE_M:g} m of the "
+            f"receiver height {rx_height_m:g} m: the ray tracer measures on a plane at that "
+            "height and loses the direct path of an antenna lying in it. Raise the antenna or "
+            "change the receiver height",
+            parameter="rx_height_m",
+        )
 
 
 def _check_sites(rts: RTScene, sites: Sites) -> list[str]:
@@ -241,19 +272,17 @@ def simulate_coverage(
     sites: Sites,
     buildings: Any = None,
     *,
-    rx_height_m: float = 1.5,
     samples_per_tx: int = 3_000_000,
     max_depth: int = 3,
     diffraction: bool = True,
     refraction: bool = False,
     seed: int = 0,
-    per_site: bool = False,
-    bandwidth_mhz: float = 20.0,
-    noise_figure_db: float = 7.0,
     materials: Materials | Mapping[str, Any] | None = None,
     margin_m: float = 100.0,
+    options: RunOptions | None = None,
     progress: ProgressFn | None = None,
     is_cancelled: CancelFn | None = None,
+    **settings: Any,
 ) -> CoverageResult:
     """Ray-trace the coverage of ``sites`` over ``grid`` with Sionna RT.
 
@@ -261,17 +290,17 @@ def simulate_coverage(
         grid: The working grid (metric CRS); the radio map matches it cell by cell.
         sites: Transmitters; reprojected into the grid CRS and required to lie inside it.
         buildings: GeoDataFrame of footprints with ``height_m`` (any CRS), or ``None``.
-        rx_height_m: Receiver height above ground (m), the height of the measurement plane.
         samples_per_tx: Rays shot per transmitter.
         max_depth: Maximum number of interactions (reflections, diffractions) per path.
         diffraction: Include wedge diffraction.
         refraction: Include transmission through walls (indoor cells stay masked either way).
         seed: Ray-sampling seed (the same for every site).
-        per_site: Also return one ``path_gain_db:<site_id>`` band per site.
-        bandwidth_mhz: Receiver bandwidth for the SINR noise floor.
-        noise_figure_db: Receiver noise figure for the SINR noise floor.
         materials: ITU radio materials (see :class:`~radiomap_geo.rt.scene.Materials`).
         margin_m: Buildings and ground are modelled this far outside the grid.
+        options: The run's settings (:class:`~radiomap_geo.options.RunOptions`): the receiver
+            height (the height of the measurement plane), ``per_site``, the bandwidth, noise
+            figure and RSRP numerology.
+        **settings: Fields of :class:`~radiomap_geo.options.RunOptions` overriding ``options``.
         progress: ``progress(done, total, message)`` callback.
         is_cancelled: ``is_cancelled()`` callback, polled before each site.
 
@@ -285,9 +314,10 @@ def simulate_coverage(
         InputError: Bad arguments, materials undefined at a site's frequency, bad antenna file.
         Cancelled: ``is_cancelled()`` returned True.
     """
-    _check_arguments(rx_height_m, samples_per_tx, max_depth, seed, bandwidth_mhz)
+    options = run_options(options, **settings)
+    _check_arguments(samples_per_tx, max_depth, seed)
     trace = {
-        "rx_height_m": float(rx_height_m),
+        "rx_height_m": float(options.rx_height_m),
         "samples_per_tx": int(samples_per_tx),
         "max_depth": int(max_depth),
         "diffraction": bool(diffraction),
@@ -297,6 +327,7 @@ def simulate_coverage(
     monitor = as_monitor(progress, is_cancelled)
     sites = sites.to_crs(grid.crs)
     sites.require_inside(grid)
+    _check_heights(sites, options.rx_height_m)
     total = len(sites)
     monitor.step(0, total, "building the ray-tracing scene")
     rt = import_sionna_rt()
@@ -309,8 +340,10 @@ def simulate_coverage(
     )
     inside = _check_sites(rts, sites)
     indoor = rts.building_mask()
-    noise = noise_power_dbm(bandwidth_mhz, noise_figure_db)
-    acc = CoverageAccumulator(grid.shape, noise, keep_per_site=per_site)
+    noise = noise_power_dbm(options.bandwidth_mhz, options.noise_figure_db)
+    acc = CoverageAccumulator(
+        grid.shape, noise, options.rsrp_offset_db, keep_per_site=options.per_site
+    )
     solver = rt.RadioMapSolver()
     seconds = []
     for i, site in enumerate(sites):
@@ -327,9 +360,12 @@ def simulate_coverage(
     metadata = {
         **backend_info(),
         **trace,
-        "bandwidth_mhz": float(bandwidth_mhz),
-        "noise_figure_db": float(noise_figure_db),
+        "bandwidth_mhz": float(options.bandwidth_mhz),
+        "noise_figure_db": float(options.noise_figure_db),
         "noise_dbm": float(noise),
+        "technology": options.technology,
+        "subcarrier_spacing_khz": options.subcarrier_spacing,
+        "rsrp_offset_db": round(options.rsrp_offset_db, 4),
         **_scene_metadata(rts),
         "sites_inside_buildings": inside,
         "rt_seconds_per_site": seconds,

@@ -59,10 +59,20 @@ def test_evaluation_contract(tmp_path, projected_footprints, sample_dir):
     sites = read_sites(sample_dir / "sites.gpkg")
     with rasterio.open(out) as ds:
         names = ds.descriptions
-        assert names[:3] == ("rsrp_dbm", "best_server", "sinr_db")
-        assert names[3:] == tuple(f"path_gain_db:{s}" for s in sites.ids)
+        assert names[:4] == ("rsrp_dbm", "best_server", "sinr_db", "rx_power_dbm")
+        assert names[4:] == tuple(f"path_gain_db:{s}" for s in sites.ids)
         rsrp = ds.read(1)
         best = ds.read(2)
+        rx_power = ds.read(4)
+        gains = ds.read(list(range(5, 5 + len(sites))))
+        # rx_power is the best server's power_dbm plus its path gain; RSRP is that per resource
+        # element: NR, 30 kHz, 20 MHz = 51 resource blocks = 612 subcarriers, -27.87 dB.
+        powers = np.array([s.power_dbm for s in sites], np.float32)[:, None, None]
+        expected = np.fmax.reduce(gains + powers, axis=0)
+        np.testing.assert_allclose(rx_power, expected, atol=1e-3, equal_nan=True)
+        np.testing.assert_allclose(rsrp, rx_power - 10 * np.log10(612), atol=1e-3, equal_nan=True)
+        assert ds.tags()["description_rsrp_dbm"].startswith("RSRP")
+        assert "total received power" in ds.tags()["description_rx_power_dbm"]
         site = read_sites(sample_dir / "sites.gpkg", crs=ds.crs.to_wkt())
         lookup = dict(kv.split("=") for kv in ds.tags()["best_server_lookup"].split(";"))
         # Each omni or sector site's own cell is served by a co-located site, at high power.
@@ -74,7 +84,7 @@ def test_evaluation_contract(tmp_path, projected_footprints, sample_dir):
                 t.site_id for t in site if abs(t.x - s.x) < 5 and abs(t.y - s.y) < 5
             }
         finite = rsrp[np.isfinite(rsrp)]
-        assert -140 < finite.min() and finite.max() < 0
+        assert -170 < finite.min() and finite.max() < -25
         assert np.isnan(rsrp).mean() > 0.2  # buildings are nodata in a dense centre
 
 
