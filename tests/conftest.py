@@ -100,7 +100,7 @@ class FakeTracer:
 
     def install(self, monkeypatch) -> FakeTracer:
         """Patch the builder through ``monkeypatch`` (a fixture or a ``MonkeyPatch.context()``)."""
-        from radiomap_geo.dataset import build as build_mod
+        from radiomap_geo.dataset import tracing as build_mod
 
         real_tile_heights = build_mod.tile_heights
 

@@ -11,6 +11,9 @@ import click
 from radiomap_geo.cli.options import RichProgress, friendly_errors
 from radiomap_geo.errors import Cancelled
 
+#: Exit status of a build that finished with failed tiles (the others are kept).
+EXIT_TILES_FAILED = 3
+
 
 @click.group()
 def dataset() -> None:
@@ -117,6 +120,16 @@ def build(out_dir: Path, **opts) -> None:
         + (f", {rate:.0f} maps/h" if rate else "")
         + f"), {summary['bytes'] / 1e6:.1f} MB"
     )
+    failed = summary["failed_tiles"]
+    if failed:
+        for tile_id, why in sorted(failed.items()):
+            click.echo(f"tile {tile_id} failed: {why}", err=True)
+        click.echo(
+            f"Error: {len(failed)} tile(s) failed (listed above; details in the log); the "
+            "finished ones are kept: rerun the same command to retry the failed ones",
+            err=True,
+        )
+        sys.exit(EXIT_TILES_FAILED)
 
 
 @dataset.command()

@@ -93,6 +93,21 @@ def clean_stale_staging(target: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def remove_dead_staging(folder: str | os.PathLike) -> list[Path]:
+    """Remove every staging file in ``folder`` whose run is gone (any target); returns them."""
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for candidate in folder.glob(f".*{STAGING_SUFFIX}"):
+        match = _STAGING_NAME.match(candidate.name)
+        if match and not _process_alive(int(match["pid"])):
+            with suppress(FileNotFoundError):
+                candidate.unlink()
+                removed.append(candidate)
+    return removed
+
+
 def staging_path(target: Path) -> Path:
     """A new, empty, hidden staging file beside ``target`` (see :func:`clean_stale_staging`)."""
     with os_errors(target):

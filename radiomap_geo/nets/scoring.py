@@ -125,8 +125,9 @@ def retrace_tile(dataset: Any, tile: int, seed: int) -> dict[int, tuple[np.ndarr
         InputError: the tile's buildings cannot be rebuilt identically here (missing source
             files, or other building data).
     """
-    from radiomap_geo.dataset.build import BuildConfig, load_tile_scene, tile_heights, trace_site
+    from radiomap_geo.dataset.config import BuildConfig
     from radiomap_geo.dataset.sampling import TileSpec
+    from radiomap_geo.dataset.tracing import load_tile_scene, tile_heights, trace_site
 
     config = BuildConfig.from_dict(dataset.manifest["config"])
     spec = TileSpec.from_dict(dataset.tile_info(tile))

@@ -5,8 +5,10 @@ import pytest
 from click.testing import CliRunner
 
 from radiomap_geo.dataset import build as build_mod
-from radiomap_geo.dataset import load_dataset, read_manifest
+from radiomap_geo.dataset import load_dataset, read_manifest, tracing
 from radiomap_geo.dataset.build import BuildConfig, build_dataset, parse_sources
+from radiomap_geo.dataset.sampling import plan_tiles
+from radiomap_geo.dataset.sources import open_sources
 from radiomap_geo.dataset.store import iter_maps
 from radiomap_geo.errors import Cancelled, InputError
 
@@ -85,11 +87,11 @@ def test_cancel_then_resume_recomputes_nothing_done(tmp_path, sample_pbf, fake_r
     assert manifest["runs"][-1]["status"] == "cancelled"
     # a part written after the last manifest update (a crash) is adopted, not recomputed
     build_mod.run_tile(
-        build_mod.plan_tiles(
+        plan_tiles(
             6,
             {
                 "procedural": None,
-                "helsinki": build_mod.open_sources(["helsinki"], None, sample_pbf)[0]["helsinki"],
+                "helsinki": open_sources(["helsinki"], None, sample_pbf)[0]["helsinki"],
             },
             {"procedural": 0.6, "helsinki": 0.4},
             size=16,
@@ -239,17 +241,115 @@ def test_real_build_is_resumable(tmp_path, sample_pbf, sionna_ready):
 
 def test_a_failing_tile_is_skipped_and_retried(tmp_path, sample_pbf, fake_rt, monkeypatch):
     out = tmp_path / "ds"
-    real = build_mod.tile_heights
+    real = tracing.tile_heights
 
     def flaky(spec, config, grid):
         if spec.tile_id == 1:
             raise ValueError("high - low < 0")
         return real(spec, config, grid)
 
-    monkeypatch.setattr(build_mod, "tile_heights", flaky)
+    monkeypatch.setattr(tracing, "tile_heights", flaky)
     first = build_dataset(out, _config(3, sample_pbf))
     assert first["tiles"] == 2 and set(first["failed_tiles"]) == {1}
     assert read_manifest(out)["runs"][-1]["status"] == "incomplete"
-    monkeypatch.setattr(build_mod, "tile_heights", real)
+    monkeypatch.setattr(tracing, "tile_heights", real)
     second = build_dataset(out, _config(3, sample_pbf))
     assert second["tiles"] == 3 and second["new_maps"] == 2 and not second["failed_tiles"]
+
+
+def _build_args(out, sample_pbf, n_tiles=3):
+    return [
+        *("dataset", "build", str(out), "--n-tiles", str(n_tiles), "--size", "16"),
+        *("--resolution", "4", "--samples", "1e5", "--sites-per-tile", "2"),
+        *("--tiles-per-shard", "2", "--sources", "procedural:0.6,helsinki:0.4"),
+        *("--helsinki", str(sample_pbf), "--quiet"),
+    ]
+
+
+def test_build_command_names_failed_tiles_and_exits_non_zero(
+    tmp_path, sample_pbf, fake_rt, monkeypatch
+):
+    from radiomap_geo.cli.dataset import EXIT_TILES_FAILED
+    from radiomap_geo.cli.main import cli
+
+    real = tracing.tile_heights
+
+    def flaky(spec, config, grid):
+        if spec.tile_id == 2:
+            raise OSError("Input/output error reading the footprints")
+        return real(spec, config, grid)
+
+    monkeypatch.setattr(tracing, "tile_heights", flaky)
+    out = tmp_path / "ds"
+    failed = CliRunner().invoke(cli, _build_args(out, sample_pbf))
+    assert failed.exit_code == EXIT_TILES_FAILED == 3, failed.output
+    assert "tile 2 failed: OSError: Input/output error" in failed.output
+    assert "1 tile(s) failed" in failed.output and "rerun the same command" in failed.output
+    assert sorted(read_manifest(out)["tiles"]) == ["0", "1"]  # the finished ones are kept
+    monkeypatch.setattr(tracing, "tile_heights", real)
+    retried = CliRunner().invoke(cli, _build_args(out, sample_pbf))
+    assert retried.exit_code == 0, retried.output
+    assert sorted(read_manifest(out)["tiles"]) == ["0", "1", "2"]
+
+
+def _interrupted_build_with_a_part(out, sample_pbf):
+    """A build stopped after tile 0, plus tile 1's part written after the last manifest update."""
+    cancel = iter([False, False, True])
+    with pytest.raises(Cancelled):
+        build_dataset(
+            out, _config(4, sample_pbf, tiles_per_shard=10), is_cancelled=lambda: next(cancel, True)
+        )
+    config = _config(4, sample_pbf, tiles_per_shard=10)
+    sources = {
+        "procedural": None,
+        "helsinki": open_sources(["helsinki"], None, sample_pbf)[0]["helsinki"],
+    }
+    weights = {"procedural": 0.6, "helsinki": 0.4}
+    spec = plan_tiles(
+        4,
+        sources,
+        weights,
+        size=16,
+        resolution=4.0,
+        seed=config.seed,
+        region_factor=config.region_factor,
+    )[1]
+    build_mod.run_tile(spec.to_dict(), config.to_dict(), str(out))
+    part = build_mod.part_path(out, 1)
+    assert part.is_file() and "1" not in read_manifest(out)["tiles"]
+    return part
+
+
+def test_a_part_file_survives_a_transient_read_error(tmp_path, sample_pbf, fake_rt, monkeypatch):
+    import errno
+
+    from radiomap_geo.dataset import manifest as manifest_mod
+
+    out = tmp_path / "ds"
+    part = _interrupted_build_with_a_part(out, sample_pbf)
+    real_load = np.load
+
+    def failing_io(path, *args, **kwargs):  # what a network file system's hiccup raises
+        if str(path) == str(part):
+            raise OSError(errno.EIO, "Input/output error", str(path))
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(manifest_mod.np, "load", failing_io)
+    with pytest.raises(Cancelled):
+        build_dataset(out, _config(4, sample_pbf, tiles_per_shard=10), is_cancelled=lambda: True)
+    assert part.is_file()  # kept, not deleted
+    monkeypatch.setattr(manifest_mod.np, "load", real_load)
+    computed = len(fake_rt)
+    summary = build_dataset(out, _config(4, sample_pbf, tiles_per_shard=10))
+    assert summary["tiles"] == 4 and 1 not in fake_rt[computed:]  # adopted, not recomputed
+
+
+def test_a_damaged_part_is_set_aside_and_recomputed(tmp_path, sample_pbf, fake_rt):
+    out = tmp_path / "ds"
+    part = _interrupted_build_with_a_part(out, sample_pbf)
+    part.write_bytes(part.read_bytes()[:200])  # damaged after it was written
+    computed = len(fake_rt)
+    summary = build_dataset(out, _config(4, sample_pbf, tiles_per_shard=10))
+    assert summary["tiles"] == 4 and 1 in fake_rt[computed:]
+    aside = part.with_name(part.name + ".corrupt")
+    assert aside.is_file() and aside.stat().st_size == 200
