@@ -14,6 +14,10 @@ obstruction, :func:`obstruction` walks the whole ray and measures how badly it i
 
 Both are physics priors for networks (where rooftop diffraction or through-building paths
 dominate), not predictions on their own.
+
+``method="sweep"`` (the default) computes the same quantities for all cells at once in one
+radial sweep per site (:mod:`radiomap_geo.sweep`: cost linear in the cells, agreement with the
+walks measured in ``tests/test_sweep.py``); ``method="walk"`` walks one ray per cell as above.
 """
 
 from __future__ import annotations
@@ -112,6 +116,19 @@ def knife_edge_loss_db(nu: np.ndarray) -> np.ndarray:
     return np.where(nu > -0.78, np.clip(loss, 0.0, MAX_KNIFE_EDGE_DB), 0.0).astype(np.float32)
 
 
+#: The ways :func:`line_of_sight` and :func:`obstruction` can compute their rays.
+METHODS = ("sweep", "walk")
+#: The method used when none is given (benchmarks switch it to compare the two).
+DEFAULT_METHOD = "sweep"
+
+
+def _method(method: str | None) -> str:
+    method = DEFAULT_METHOD if method is None else method
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return method
+
+
 def _ray_geometry(height_grid: Grid, target: Grid, tx_xy: tuple[float, float]):
     x, y = target.cell_centers()
     t = height_grid.transform
@@ -129,11 +146,21 @@ def obstruction(
     rx_height_m: float,
     frequency_mhz: float,
     step: float = 0.7,
+    method: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(building_depth_m, knife_edge_db)`` on ``target`` for the direct ray of every cell.
 
-    Same sampling as :func:`line_of_sight`; see the module notes for the two quantities.
+    Same sampling as :func:`line_of_sight`; see the module notes for the two quantities and
+    ``method``.
     """
+    if _method(method) == "sweep":
+        from radiomap_geo.sweep import sweep
+
+        _, depth, knife = sweep(
+            heights, height_grid, target, tx_xy, tx_height_m, rx_height_m, frequency_mhz,
+            step=step,
+        )  # fmt: skip
+        return depth, knife
     tx_row, tx_col, rx_rows, rx_cols = _ray_geometry(height_grid, target, tx_xy)
     depth, nu = _obstruction_kernel(
         np.ascontiguousarray(heights, dtype=np.float32),
@@ -158,12 +185,20 @@ def line_of_sight(
     tx_height_m: float,
     rx_height_m: float,
     step: float = 0.7,
+    method: str | None = None,
 ) -> np.ndarray:
     """Boolean ``target.shape`` array: True where the cell sees the antenna.
 
     ``heights`` lies on ``height_grid`` (which must contain both the site and ``target``); cells
-    of ``target`` inside buildings are reported as not visible.
+    of ``target`` inside buildings are reported as not visible. ``method``: see the module notes.
     """
+    if _method(method) == "sweep":
+        from radiomap_geo.sweep import sweep
+
+        visible, _, _ = sweep(
+            heights, height_grid, target, tx_xy, tx_height_m, rx_height_m, full=False, step=step
+        )
+        return visible
     tx_row, tx_col, rx_rows, rx_cols = _ray_geometry(height_grid, target, tx_xy)
     visible = _visible_kernel(
         np.ascontiguousarray(heights, dtype=np.float32),
