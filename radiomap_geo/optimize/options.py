@@ -1,0 +1,86 @@
+"""The settings of an orientation optimisation, with their defaults written once.
+
+The command line (``radiomap-geo optimize``), the QGIS algorithm and :func:`optimize_sites` all
+build this object; errors name the field that was wrong (``parameter=``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from radiomap_geo.errors import InputError
+from radiomap_geo.optimize.domain import PARAMETERS, Limits
+from radiomap_geo.optimize.objectives import OBJECTIVES
+
+METHODS = ("gradient", "random", "both")
+
+
+@dataclass(frozen=True)
+class OptimizeOptions:
+    """What to optimise, how, and for which receiver (see ``radiomap-geo optimize --help``)."""
+
+    objective: str = "percentile"
+    percentile: float = 5.0
+    threshold_dbm: float = -95.0  # RSRP per resource element, rsrp-coverage
+    threshold_db: float = 0.0  # SINR, sinr-coverage
+    params: tuple[str, ...] = ("azimuth", "tilt")
+    fixed: tuple[str, ...] = ()
+    method: str = "both"
+    budget: int = 30  # evaluations of all sites' maps, per method
+    seed: int = 0
+    starts: int = 1
+    learning_rate: float = 0.05  # Adam, in units of each parameter's domain width
+    temperature_db: float = 1.0  # Boltzmann operator of the percentile objective
+    slope_db: float = 1.0  # shifted sigmoid of the coverage objectives
+    limits: Limits = field(default_factory=Limits)
+    rx_height_m: float = 1.5
+    bandwidth_mhz: float = 20.0
+    noise_figure_db: float = 7.0
+    subcarrier_spacing_khz: int = 30
+    technology: str = "nr"
+
+    def validate(self) -> None:
+        """Raise :class:`InputError` naming the first unusable field."""
+        if self.objective not in OBJECTIVES:
+            raise InputError(
+                f"unknown objective {self.objective!r}: use one of {', '.join(OBJECTIVES)}",
+                parameter="objective",
+            )
+        if self.method not in METHODS:
+            raise InputError(
+                f"unknown method {self.method!r}: use one of {', '.join(METHODS)}",
+                parameter="method",
+            )
+        unknown = [p for p in self.params if p not in PARAMETERS]
+        if unknown or not self.params:
+            raise InputError(
+                f"parameters {list(self.params)}: choose from {', '.join(PARAMETERS)}",
+                parameter="params",
+            )
+        if isinstance(self.budget, bool) or int(self.budget) != self.budget or self.budget < 1:
+            raise InputError(
+                f"budget {self.budget!r}: give at least 1 evaluation (each evaluates every "
+                "site's map once)",
+                parameter="budget",
+            )
+        if not 1 <= self.starts <= self.budget:
+            raise InputError(
+                f"starts {self.starts}: between 1 and the budget ({self.budget})",
+                parameter="starts",
+            )
+        if not 0 < self.percentile < 100:
+            raise InputError(
+                f"percentile {self.percentile} must be in (0, 100)", parameter="percentile"
+            )
+        for name in ("temperature_db", "slope_db", "learning_rate", "bandwidth_mhz"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise InputError(f"{name} must be a positive number, got {value}", parameter=name)
+        self.limits.validate()
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (for reports)."""
+        out = asdict(self)
+        out["params"], out["fixed"] = list(self.params), list(self.fixed)
+        return out

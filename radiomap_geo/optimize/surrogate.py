@@ -1,0 +1,181 @@
+"""The path-gain maps of every site as a function of their orientation and power.
+
+:class:`NetworkSurrogate` runs a trained network with frozen weights on the optimisation area
+("tile mode", as the networks were trained and tested: the whole area in one window, padded to
+the network's size multiple). Only the input channels that depend on the orientation are
+recomputed per evaluation, in torch so that gradients reach the angles:
+
+* ``azimuth_cos`` / ``azimuth_sin``: the horizontal angle of each cell from the boresight;
+* ``antenna_gain``: the pattern along the direct ray (:mod:`radiomap_geo.optimize.gain`);
+* weights trained on isotropic targets (``antenna_pattern="add_direct_ray"``) get the same
+  differentiable gain added to their output.
+
+Every other channel (buildings, distances, line of sight, knife-edge...) is computed once with
+:func:`radiomap_geo.rasterize.feature_stack`. :class:`ModelSurrogate` wraps any other model
+(the physics baselines): exact values, no gradient, usable by random search only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from radiomap_geo.antenna import get_pattern
+from radiomap_geo.errors import InputError
+from radiomap_geo.models.base import SceneInputs
+from radiomap_geo.optimize.gain import TorchPattern, bearing_and_depression, relative_angles
+from radiomap_geo.rasterize import feature_stack, site_offsets
+from radiomap_geo.sites import Site
+
+ORIENTATION_CHANNELS = ("azimuth_cos", "azimuth_sin", "antenna_gain")
+#: Sites per network batch (bounds the memory of the backward pass).
+BATCH = 12
+
+
+def network_of(model: object) -> object | None:
+    """The :class:`~radiomap_geo.nets.model.NetworkModel` inside ``model`` (itself or a blend's)."""
+    from radiomap_geo.nets.model import NetworkModel
+
+    if isinstance(model, NetworkModel):
+        return model
+    inner = getattr(model, "net", None)
+    return inner if isinstance(inner, NetworkModel) else None
+
+
+def reads_orientation(net_model: object) -> bool:
+    """True when a network's output depends on the antenna orientation through its inputs."""
+    channels = set(net_model.channels)
+    return bool(channels & set(ORIENTATION_CHANNELS)) or (
+        net_model.metadata.get("antenna_pattern") == "add_direct_ray"
+    )
+
+
+class NetworkSurrogate:
+    """Differentiable path gain (dB) of ``sites`` on ``scene.grid`` (see the module docstring)."""
+
+    differentiable = True
+
+    def __init__(self, net_model, scene: SceneInputs, sites: Sequence[Site]):
+        from radiomap_geo.nets.model import window_scene
+
+        self.name = net_model.name
+        self.sites = list(sites)
+        self.shape = scene.grid.shape
+        self.device = net_model.device
+        self.net = net_model.net
+        self.net.requires_grad_(False)
+        self.scaling = net_model.scaling
+        self.add_pattern = net_model.metadata.get("antenna_pattern") == "add_direct_ray"
+        self.evaluations = 0
+        _check_scene(net_model, scene)
+        multiple = self.net.size_multiple
+        rows, cols = (-(-n // multiple) * multiple for n in self.shape)
+        padded = window_scene(scene, 0, 0, rows, cols)
+        channels = list(net_model.channels)
+        self.slots = {
+            name: channels.index(name) for name in ORIENTATION_CHANNELS if name in channels
+        }
+        stacks, geometry = [], []
+        for site in self.sites:
+            stacks.append(feature_stack(padded, site, channels))
+            geometry.append(
+                bearing_and_depression(*site_offsets(padded.grid, site, scene.rx_height_m))
+            )
+        self.static = torch.as_tensor(np.stack(stacks)).to(self.device)
+        self.bearing = torch.stack([g[0] for g in geometry]).to(self.device)
+        self.depression = torch.stack([g[1] for g in geometry]).to(self.device)
+        self.below = torch.stack([g[2] for g in geometry]).to(self.device)
+        self.patterns = [TorchPattern(get_pattern(s.antenna), self.device) for s in self.sites]
+        self.correction_db = torch.tensor(
+            [net_model.frequency_correction_db(s.frequency_mhz) for s in self.sites],
+            dtype=torch.float32,
+            device=self.device,
+        )
+
+    def gain_db(self, azimuth_deg: torch.Tensor, tilt_deg: torch.Tensor) -> torch.Tensor:
+        """Path gain (dB, pattern included) per site, ``(n_sites, rows, cols)``."""
+        az = azimuth_deg.to(self.device, torch.float32)[:, None, None]
+        tilt = tilt_deg.to(self.device, torch.float32)[:, None, None]
+        horizontal, vertical = relative_angles(self.bearing, self.depression, self.below, az, tilt)
+        pattern = torch.stack(
+            [p.gain_dbi(horizontal[i], vertical[i]) for i, p in enumerate(self.patterns)]
+        )
+        x = self._inputs(horizontal, pattern)
+        norm = torch.cat([self.net(x[i : i + BATCH]) for i in range(0, len(x), BATCH)])[:, 0]
+        self.evaluations += len(self.sites)
+        db = self.scaling.to_db(norm)
+        if self.add_pattern:
+            db = db + pattern
+        db = torch.clamp(db, min=self.scaling.floor_db) + self.correction_db[:, None, None]
+        return db[:, : self.shape[0], : self.shape[1]]
+
+    def _inputs(self, horizontal: torch.Tensor, pattern: torch.Tensor) -> torch.Tensor:
+        replaced = {
+            "azimuth_cos": torch.cos(torch.deg2rad(horizontal)),
+            "azimuth_sin": torch.sin(torch.deg2rad(horizontal)),
+            "antenna_gain": pattern / 10.0,
+        }
+        parts = list(torch.unbind(self.static, dim=1))
+        for name, slot in self.slots.items():
+            parts[slot] = replaced[name]
+        x = torch.stack(parts, dim=1)
+        if self.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+
+class ModelSurrogate:
+    """Any :class:`PathGainModel` (physics baselines): exact, but without gradients."""
+
+    differentiable = False
+
+    def __init__(self, model, scene: SceneInputs, sites: Sequence[Site]):
+        self.name = getattr(model, "name", str(model))
+        self.model, self.scene, self.sites = model, scene, list(sites)
+        self.shape = scene.grid.shape
+        self.evaluations = 0
+
+    def gain_db(self, azimuth_deg: torch.Tensor, tilt_deg: torch.Tensor) -> torch.Tensor:
+        """Path gain (dB) per site; cells the model leaves NaN (beyond reach) become -inf."""
+        maps = []
+        for site, az, tilt in zip(self.sites, azimuth_deg.tolist(), tilt_deg.tolist()):
+            turned = replace(site, azimuth_deg=float(az), tilt_deg=float(tilt))
+            maps.append(self.model.path_gain_db(self.scene, turned, self.scene.grid))
+        self.evaluations += len(self.sites)
+        gains = np.nan_to_num(np.stack(maps), nan=-np.inf)
+        return torch.as_tensor(gains, dtype=torch.float32)
+
+
+def make_surrogate(model, scene: SceneInputs, sites: Sequence[Site]):
+    """The network surrogate for a network that reads the orientation, else the exact model."""
+    net_model = network_of(model)
+    if net_model is not None and reads_orientation(net_model):
+        return NetworkSurrogate(net_model, scene, sites)
+    return ModelSurrogate(model, scene, sites)
+
+
+def _check_scene(net_model, scene: SceneInputs) -> None:
+    ratio = scene.grid.resolution / net_model.metres_per_pixel
+    if abs(ratio - 1.0) > 0.01:
+        raise InputError(
+            f"{net_model.name} was trained on {net_model.metres_per_pixel:g} m cells; optimising "
+            f"on {scene.grid.resolution:g} m cells would feed it inputs it never saw: use "
+            f"resolution {net_model.metres_per_pixel:g}",
+            parameter="resolution",
+        )
+    if abs(scene.rx_height_m - net_model.rx_height_m) > 0.5:
+        raise InputError(
+            f"{net_model.name} was trained for receivers {net_model.rx_height_m:g} m above "
+            f"ground, not {scene.rx_height_m:g} m",
+            parameter="rx_height_m",
+        )
+    if math.prod(scene.grid.shape) > 512 * 512:
+        raise InputError(
+            f"the optimisation area has {scene.grid.height} x {scene.grid.width} cells; the "
+            "network runs on it in one window, so keep it within 512 x 512 cells (1 km at 2 m)",
+            parameter="bbox",
+        )
