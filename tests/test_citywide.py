@@ -274,3 +274,98 @@ def test_cli_predict_city_end_to_end(tmp_path, sample_dir, sample_pbf):
     assert again.exit_code != 0 and "--overwrite" in again.output
     bad = run("predict-city", *common, "-o", city, "--scheduler", "cluster")
     assert bad.exit_code != 0 and "scheduler" in bad.output
+
+
+def test_a_truncated_tile_is_named_and_recomputed(
+    tmp_path, grid, sites, buildings, reference, caplog
+):
+    work, out = tmp_path / "work", tmp_path / "city.tif"
+    predict_city(out, grid, sites, buildings, work_dir=work, **SETTINGS)
+    damaged = sorted((work / TILES_DIR).glob("*.npz"))[7]
+    whole = damaged.read_bytes()
+    damaged.write_bytes(whole[: len(whole) // 2])  # a copy cut short, a full disk
+    progress = Recorder()
+    with caplog.at_level("WARNING"):
+        predict_city(
+            out,
+            grid,
+            sites,
+            buildings,
+            work_dir=work,
+            overwrite=True,
+            progress=progress,
+            **SETTINGS,
+        )
+    assert f"tile file {damaged} is unreadable" in caplog.text
+    assert progress.computed == [f"tile {damaged.stem}"]  # that tile only
+    assert damaged.stat().st_size > len(whole) // 2
+    _assert_same(out, reference)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_scheduler_is_a_clean_error(tmp_path, grid, sites, sample_dir, sample_pbf):
+    pytest.importorskip("distributed")
+    import dask
+
+    from radiomap_geo.cli.main import cli
+
+    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        with pytest.raises(InputError, match="cannot reach the Dask scheduler at") as info:
+            predict_city(tmp_path / "a.tif", grid, sites, scheduler=address, **SETTINGS)
+        assert info.value.parameter == "scheduler" and address in str(info.value)
+        result = CliRunner().invoke(
+            cli,
+            [
+                *("predict-city", "--bbox", "24.937,60.165,24.951,60.172"),
+                *("--tx-file", str(sample_dir / "sites.gpkg"), "--buildings", str(sample_pbf)),
+                *("--resolution", "10", "--model", "3gpp-uma", "--quiet"),
+                *("--scheduler", address, "-o", str(tmp_path / "b.tif")),
+            ],
+        )
+    assert result.exit_code != 0 and "cannot reach the Dask scheduler" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "a.tif").exists() and not (tmp_path / "b.tif").exists()
+
+
+def test_process_workers_end_when_the_client_is_killed(tmp_path, sample_dir, sample_pbf):
+    import signal
+    import subprocess
+    import time
+    from pathlib import Path
+
+    psutil = pytest.importorskip("psutil")
+    command = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "radiomap-geo"
+    if not command.exists():
+        pytest.skip("no radiomap-geo command in .venv")
+    args = [
+        *(str(command), "predict-city", "--bbox", "24.937,60.165,24.951,60.172"),
+        *("--tx-file", str(sample_dir / "sites.gpkg"), "--buildings", str(sample_pbf)),
+        *("--resolution", "2", "--tile-size", "64", "--quiet"),
+        *("--scheduler", "processes", "--workers", "2", "-o", str(tmp_path / "c.tif")),
+    ]
+    client = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parent = psutil.Process(client.pid)
+    deadline = time.monotonic() + 120
+    workers = []
+    while len(workers) < 2 and client.poll() is None:
+        assert time.monotonic() < deadline, "no worker processes started"
+        workers = [p for p in parent.children(recursive=True) if "python" in p.name().lower()]
+        time.sleep(0.1)
+    if client.poll() is not None:
+        pytest.skip("the run finished before it could be killed")
+    time.sleep(3)  # let the workers import and start computing tiles
+    descendants = parent.children(recursive=True)
+    client.send_signal(signal.SIGKILL)
+    client.wait()
+    gone, alive = psutil.wait_procs(descendants, timeout=15)
+    assert not alive, f"orphaned workers: {[p.pid for p in alive]}"
+    assert len(gone) >= 2
