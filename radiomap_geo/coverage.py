@@ -29,15 +29,6 @@ from radiomap_geo.grid import Grid
 from radiomap_geo.sites import Sites
 
 BOLTZMANN_DBM_PER_HZ = -174.0
-BAND_UNITS = {
-    "rsrp_dbm": "dBm",
-    "rx_power_dbm": "dBm",
-    "best_server": "index",
-    "sinr_db": "dB",
-    "path_gain_db": "dB",
-    "validity": "flag",
-    "model_source": "source",
-}
 
 
 #: What each band holds, written into the file's tags (``description_<band>``) and shown by QGIS.
@@ -189,6 +180,15 @@ class CoverageResult:
             dst_crs=dst_crs,
             driver=driver,
         )
+
+    def to_xarray(self):
+        """The bands as an ``xarray.Dataset`` with CRS and transform (needs rioxarray).
+
+        See :func:`radiomap_geo.io.xarray.coverage_to_xarray`.
+        """
+        from radiomap_geo.io.xarray import coverage_to_xarray
+
+        return coverage_to_xarray(self)
 
     def preview(self, path: str | Path, *, overwrite: bool = False, buildings=None) -> Path:
         """Write a PNG quick-look of ``rsrp_dbm`` with a colour bar and site markers."""
