@@ -47,7 +47,7 @@ def require_metric(crs: CRS, what: str = "the working CRS") -> None:
     if crs.is_geographic:
         raise CRSError(
             f"{what} {crs.to_string()} is geographic (degrees) but resolution and distances are in "
-            "metres: use a projected CRS such as the local UTM zone, or leave --crs unset to pick it",
+            "metres: use a projected CRS such as the local UTM zone, or leave the working CRS unset to pick it",
             parameter="crs",
         )
     units = {axis.unit_name.lower() for axis in crs.axis_info}
@@ -105,13 +105,13 @@ class BBox:
             if not (-180 <= self.minx <= 180 and -180 <= self.maxx <= 180):
                 raise BBoxError(
                     f"bbox x values {self.minx}, {self.maxx} are not longitudes but the bbox CRS is "
-                    f"{self.crs.to_string()}: pass --bbox-crs with the CRS the numbers are in",
+                    f"{self.crs.to_string()}: give the bbox CRS the numbers are in",
                     parameter="bbox",
                 )
             if not (-90 <= self.miny <= 90 and -90 <= self.maxy <= 90):
                 raise BBoxError(
                     f"bbox y values {self.miny}, {self.maxy} are not latitudes but the bbox CRS is "
-                    f"{self.crs.to_string()}: pass --bbox-crs with the CRS the numbers are in, or "
+                    f"{self.crs.to_string()}: give the bbox CRS the numbers are in, or "
                     "check that the order is lon,lat (minx,miny,maxx,maxy)",
                     parameter="bbox",
                 )
@@ -183,7 +183,7 @@ def utm_crs_for(bbox: BBox) -> CRS:
     )
     if not infos:
         raise CRSError(
-            f"no UTM zone covers lon={lon:.4f}, lat={lat:.4f}: pass --crs explicitly",
+            f"no UTM zone covers lon={lon:.4f}, lat={lat:.4f}: name a working CRS explicitly",
             parameter="crs",
         )
     return CRS.from_epsg(int(infos[0].code))
@@ -257,7 +257,7 @@ class Grid:
                 f"the area is {(maxx - minx) / 1000:.2f} km x {(maxy - miny) / 1000:.2f} km, "
                 f"{rows} x {cols} = {rows * cols / 1e6:.1f} million cells at {resolution} m "
                 f"(about {rows * cols * 4 / 2**30:.1f} GiB per band). If the bbox is in the wrong "
-                "units, fix --bbox-crs; to go ahead anyway pass --allow-large (allow_large=True)",
+                "units, fix the bbox CRS; to go ahead anyway, allow large areas",
                 parameter="allow_large",
             )
         transform = Affine(resolution, 0.0, minx, 0.0, -resolution, maxy)

@@ -149,7 +149,7 @@ class Sites(Sequence):
         if outside:
             raise SitesError(
                 f"{len(outside)} of {len(sites)} sites lie outside the area {grid.bounds} "
-                f"({grid.crs.to_string()}): {outside[:10]}. Enlarge --bbox, or drop those sites",
+                f"({grid.crs.to_string()}): {outside[:10]}. Enlarge the area, or drop those sites",
                 parameter="sites",
             )
 

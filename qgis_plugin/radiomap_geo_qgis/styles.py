@@ -1,8 +1,8 @@
 """Default renderers for the coverage rasters, applied when QGIS loads an output layer.
 
 Fixed class limits (not min/max statistics) so that maps of different runs compare at a glance:
-RSRP -120..-40 dBm, SINR -10..30 dB, path gain -160..-60 dB; best server is paletted, one colour
-and label (the site id) per site.
+RSRP (per resource element) -140..-60 dBm, total received power -120..-40 dBm, SINR -10..30 dB,
+path gain -160..-60 dB; best server is paletted, one colour and label (the site id) per site.
 """
 
 from __future__ import annotations
@@ -39,7 +39,10 @@ TAB10 = (
     "#17becf",
 )
 
-RSRP_RANGE = (-120.0, -40.0)
+#: RSRP is per resource element (one subcarrier): about 28-31 dB below the total received
+#: power of a 20 MHz carrier, hence a lower range than RX_POWER_RANGE.
+RSRP_RANGE = (-140.0, -60.0)
+RX_POWER_RANGE = (-120.0, -40.0)
 SINR_RANGE = (-10.0, 30.0)
 PATH_GAIN_RANGE = (-160.0, -60.0)
 
@@ -79,8 +82,13 @@ def pseudocolor_renderer(
 
 
 def style_rsrp(layer: QgsRasterLayer) -> None:
-    """RSRP in dBm, -120 (dark purple) to -40 (yellow)."""
-    layer.setRenderer(pseudocolor_renderer(layer, *RSRP_RANGE, VIRIDIS, "dBm"))
+    """RSRP (per resource element) in dBm, -140 (dark purple) to -60 (yellow)."""
+    layer.setRenderer(pseudocolor_renderer(layer, *RSRP_RANGE, VIRIDIS, "dBm RSRP"))
+
+
+def style_rx_power(layer: QgsRasterLayer) -> None:
+    """Total received power over the channel in dBm, -120 (dark purple) to -40 (yellow)."""
+    layer.setRenderer(pseudocolor_renderer(layer, *RX_POWER_RANGE, VIRIDIS, "dBm total"))
 
 
 def style_sinr(layer: QgsRasterLayer) -> None:

@@ -378,7 +378,7 @@ def buildings_from_frame(
                 f"no building footprints inside the area {tuple(round(v, 1) for v in grid.bounds)} "
                 f"({grid.crs.to_string()}) from {source}, whose footprints span {extent} "
                 f"({own_crs}): check the "
-                "bbox/CRS, or pass --buildings with a file that covers the area",
+                "area and its CRS, or give a buildings file that covers the area",
                 parameter="buildings",
             )
     counts = frame["height_source"].value_counts().to_dict()

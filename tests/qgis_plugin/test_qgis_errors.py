@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
@@ -81,7 +82,7 @@ def test_sites_outside_the_area(qgis_app, params, feedback):
     minx, miny, maxx, maxy = DELFT_BOX
     small = qgis_extent((minx, miny, minx + 60, miny + 60), "EPSG:28992")
     message = fails({**params, "EXTENT": small}, feedback, "outside the area")
-    assert "'ne'" in message and "(EXTENT)" in message
+    assert "'ne'" in message and "(SITES)" in message and "Enlarge the area" in message
 
 
 def test_extent_without_buildings(qgis_app, params, feedback):
@@ -131,3 +132,41 @@ def test_missing_radiomap_geo(qgis_app, params, feedback, monkeypatch):
 def test_unknown_model_is_refused_by_qgis(qgis_app, params, feedback):
     # The enum only accepts the names list_models() gave at start-up.
     fails({**params, "MODEL": "no-such-model"}, feedback, "MODEL")
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"RX_HEIGHT": 0.0}, ["'Receiver height above ground (m)' (RX_HEIGHT)", "above 0"]),
+        ({"BANDWIDTH": 7.0}, ["(BANDWIDTH)", "use one of"]),
+        ({"TECHNOLOGY": "lte", "SUBCARRIER_SPACING": "30"}, ["(SUBCARRIER_SPACING)", "LTE"]),
+        ({"DEFAULT_HEIGHT": 0.0}, ["(DEFAULT_HEIGHT)", "above 0"]),
+    ],
+)
+def test_core_errors_name_the_parameter(qgis_app, params, feedback, changes, words):
+    """The core says which option was wrong; the plugin names it with its label, no regex."""
+    message = fails({**params, **changes}, feedback, re.escape(words[0]))
+    for word in words[1:]:
+        assert word in message
+    assert "--" not in message  # no command-line flag in a QGIS message
+
+
+def test_model_list_says_why_networks_are_missing(qgis_app, tmp_path, monkeypatch):
+    from radiomap_geo_qgis.algorithms.convert import available_models
+
+    (tmp_path / "index.json").write_text("{not json")
+    monkeypatch.setenv("RADIOMAP_GEO_WEIGHTS", str(tmp_path))
+    listing = available_models()
+    assert "3gpp-uma" in listing.names and "unet-obs" not in listing.names
+    assert listing.problem is not None and "index.json" in listing.problem
+
+
+def test_null_power_is_refused_not_defaulted(qgis_app, params, feedback):
+    layer = memory_sites(
+        "field=height_m:double&field=power_dbm:double", [(84900.0, 447500.0, [20.0, None])]
+    )
+    try:
+        message = fails({**params, "SITES": layer}, feedback, "power_dbm is empty")
+    finally:
+        del layer
+    assert "(SITES)" in message and "43" in message

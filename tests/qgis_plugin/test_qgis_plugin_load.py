@@ -29,8 +29,12 @@ PARAMETERS_COMMON = {
     "OSM_CACHE_DIR",
     "OVERPASS_URL",
     "DEFAULT_HEIGHT",
+    "STRICT",
+    "TECHNOLOGY",
+    "SUBCARRIER_SPACING",
     "ALLOW_LARGE",
     "OUTPUT_RSRP",
+    "OUTPUT_RX_POWER",
     "OUTPUT_BEST_SERVER",
     "OUTPUT_SINR",
     "OUTPUT_PER_SITE",
@@ -93,6 +97,14 @@ def test_provider_and_algorithms(qgis_app):
     names = {p.name() for p in raytrace.parameterDefinitions()}
     assert names == PARAMETERS_COMMON | {"SAMPLES", "MAX_DEPTH", "DIFFRACTION"}
     assert raytrace.parameterDefinition("SAMPLES").defaultValue() == 3_000_000
+    # Labels, defaults and limits come from the core's options object.
+    from radiomap_geo.options import RunOptions, option_info
+
+    rx = predict.parameterDefinition("RX_HEIGHT")
+    assert rx.defaultValue() == RunOptions().rx_height_m
+    assert rx.description() == option_info("rx_height_m").label and rx.maximum() == 500.0
+    assert predict.parameterDefinition("TECHNOLOGY").options() == ["nr", "lte"]
+    assert predict.parameterDefinition("OUTPUT_RSRP").description().startswith("RSRP")
 
 
 def test_metadata_as_qgis_reads_it(qgis_app, staged_plugin):

@@ -112,6 +112,7 @@ def test_delft_utm_grid(qgis_app, delft, outputs, feedback):
 
 def test_named_crs_per_site_and_model(qgis_app, delft, outputs, feedback, tmp_path):
     per_site = str(tmp_path / "per_site.tif")
+    rx_power = str(tmp_path / "rx_power.tif")
     run(
         {
             "SITES": delft["sites"],
@@ -122,8 +123,10 @@ def test_named_crs_per_site_and_model(qgis_app, delft, outputs, feedback, tmp_pa
             "MODEL": "free-space",
             "RX_HEIGHT": 2.0,
             "BANDWIDTH": 10.0,
+            "TECHNOLOGY": "lte",
             "NOISE_FIGURE": 5.0,
             "OUTPUT_PER_SITE": per_site,
+            "OUTPUT_RX_POWER": rx_power,
             **outputs,
         },
         feedback,
@@ -136,9 +139,16 @@ def test_named_crs_per_site_and_model(qgis_app, delft, outputs, feedback, tmp_pa
     assert float(tags["rx_height_m"]) == 2.0 and float(tags["bandwidth_mhz"]) == 10.0
     gains, _, _, names, _, _ = read(per_site)
     assert names == ("path_gain_db:ne", "path_gain_db:sw")
-    # RSRP is the strongest of power + path gain over the sites.
+    # The total received power is the strongest of power + path gain over the sites; RSRP is
+    # that per resource element: LTE 10 MHz = 50 resource blocks = 600 subcarriers.
     expected = np.fmax(gains[0] + 43.0, gains[1] + 40.0)
-    np.testing.assert_allclose(rsrp[0], expected, atol=1e-3)
+    total, _, _, total_names, _, _ = read(rx_power)
+    assert total_names == ("rx_power_dbm",)
+    np.testing.assert_allclose(total[0], expected, atol=1e-3)
+    np.testing.assert_allclose(rsrp[0], expected - 10 * np.log10(600), atol=1e-3)
+    assert tags["technology"] == "lte" and float(tags["rsrp_offset_db"]) == pytest.approx(
+        -27.78, abs=0.01
+    )
 
 
 def test_sites_in_geographic_crs_are_reprojected(qgis_app, delft, outputs, feedback):
@@ -177,7 +187,7 @@ def test_memory_layers_and_selected_features(qgis_app, delft, outputs, feedback)
     features = []
     for site in delft["sites_list"]:
         feature = QgsFeature(layer.fields())
-        feature.setAttributes([site["site_id"], site["height_m"], None])  # NULL -> default power
+        feature.setAttributes([site["site_id"], site["height_m"], 43.0])  # NULL is refused
         feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(site["x"], site["y"])))
         features.append(feature)
     assert layer.dataProvider().addFeatures(features)[0]
@@ -319,9 +329,9 @@ def test_outputs_get_styles_when_loaded(qgis_app, delft, tmp_path, feedback):
         assert set(loaded) == {"rsrp.tif", "best.tif", "sinr.tif"}, results
         rsrp = loaded["rsrp.tif"].renderer()
         assert isinstance(rsrp, QgsSingleBandPseudoColorRenderer)
-        assert (rsrp.classificationMin(), rsrp.classificationMax()) == (-120.0, -40.0)
+        assert (rsrp.classificationMin(), rsrp.classificationMax()) == (-140.0, -60.0)
         items = rsrp.shader().rasterShaderFunction().colorRampItemList()
-        assert items[0].label == "-120 dBm" and items[-1].label == "-40 dBm"
+        assert items[0].label == "-140 dBm RSRP" and items[-1].label == "-60 dBm RSRP"
         sinr = loaded["sinr.tif"].renderer()
         assert (sinr.classificationMin(), sinr.classificationMax()) == (-10.0, 30.0)
         best = loaded["best.tif"].renderer()

@@ -17,21 +17,17 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import re
 from collections.abc import Callable
 from pathlib import Path
 
 from qgis.core import (
-    QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsCsException,
     QgsFeatureRequest,
-    QgsGeometry,
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
-    QgsProcessingFeedback,
     QgsProcessingMultiStepFeedback,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterCrs,
@@ -46,132 +42,22 @@ from qgis.core import (
     QgsProcessingUtils,
     QgsRectangle,
 )
-from qgis.PyQt.QtCore import QCoreApplication, QDate, QDateTime, QTime, QVariant
 
 from .. import styles
-from ..native import isolate_bundled_libraries
-
-INSTALL_HINT = (
-    "Install radiomap-geo (it brings PyTorch) into the Python that QGIS uses: run "
-    "'python3 -m pip install radiomap-geo' with that Python (on Windows in the OSGeo4W Shell, on "
-    "macOS with the python3 inside the QGIS application bundle), then restart QGIS. Ray tracing "
-    "also needs 'python3 -m pip install \"radiomap-geo[rt]\"'."
+from .convert import (
+    INSTALL_HINT,
+    FeedbackMonitor,
+    crs_to_user_input,
+    import_api,
+    qgis_crs,
+    source_to_frame,
+    tr,
 )
+from .settings import describe_error, options_from_parameters, setting_parameter
 
-#: CLI options (as named in library messages) to Processing parameter names, where they differ.
-CLI_OPTION_PARAMETERS = {
-    "bbox": "EXTENT",
-    "bbox-crs": "EXTENT",
-    "tx-file": "SITES",
-    "sites": "SITES",
-    "rx-height": "RX_HEIGHT",
-    "samples": "SAMPLES",
-    "no-diffraction": "DIFFRACTION",
-    "output": "OUTPUT_RSRP",
-}
-
-#: Model names offered when radiomap-geo cannot be imported while QGIS builds the toolbox.
-FALLBACK_MODELS = ("3gpp-uma", "free-space", "log-distance", "cost231-hata", "3gpp-umi")
-
-
-def tr(text: str) -> str:
-    """Translate ``text`` in the plugin's context."""
-    return QCoreApplication.translate("RadiomapGeo", text)
-
-
-def import_api():
-    """Import ``radiomap_geo.api`` (and so torch), or explain how to install it."""
-    isolate_bundled_libraries()  # before any wheel with bundled GDAL/GEOS/PROJ loads
-    try:
-        return importlib.import_module("radiomap_geo.api")
-    except ImportError as exc:
-        raise QgsProcessingException(
-            tr("radiomap-geo could not be imported ({}). {}").format(exc, INSTALL_HINT)
-        ) from exc
-
-
-def available_models() -> list[str]:
-    """``list_models()`` of the installed radiomap-geo (default model first), or a fallback."""
-    try:
-        names = list(import_api().list_models())
-    except Exception:  # the toolbox must load even with a broken or missing installation
-        return list(FALLBACK_MODELS)
-    return names or list(FALLBACK_MODELS)
-
-
-def crs_to_user_input(crs: QgsCoordinateReferenceSystem) -> str:
-    """A string pyproj understands for a QGIS CRS (``EPSG:xxxx`` where possible, else WKT2)."""
-    authid = crs.authid()
-    if authid.upper().startswith("EPSG:"):
-        return authid
-    return crs.toWkt(QgsCoordinateReferenceSystem.WKT2_2019)
-
-
-def qgis_crs(pyproj_crs) -> QgsCoordinateReferenceSystem:
-    """The QGIS CRS of a pyproj CRS."""
-    epsg = pyproj_crs.to_epsg()
-    if epsg:
-        return QgsCoordinateReferenceSystem(f"EPSG:{epsg}")
-    return QgsCoordinateReferenceSystem.fromWkt(pyproj_crs.to_wkt())
-
-
-def python_value(value):
-    """A plain Python value for a QGIS attribute (``NULL`` becomes ``None``)."""
-    if value is None:
-        return None
-    if isinstance(value, QVariant):
-        return None if value.isNull() else value.value()
-    if isinstance(value, QDateTime):
-        return value.toPyDateTime() if value.isValid() else None
-    if isinstance(value, QDate):
-        return value.toPyDate() if value.isValid() else None
-    if isinstance(value, QTime):
-        return value.toPyTime() if value.isValid() else None
-    return value
-
-
-def source_to_frame(
-    source, crs: QgsCoordinateReferenceSystem, request=None, single_points: bool = False
-):
-    """A GeoDataFrame with the geometries and attributes of a feature source.
-
-    With ``single_points``, one-part multipoints (as in many Shapefiles) become points.
-    """
-    import geopandas as gpd
-
-    names = source.fields().names()
-    columns: dict[str, list] = {name: [] for name in names}
-    wkbs: list[bytes | None] = []
-    for feature in source.getFeatures(request or QgsFeatureRequest()):
-        geometry = feature.geometry()
-        if single_points and geometry.isMultipart() and geometry.constGet().numGeometries() == 1:
-            geometry = QgsGeometry(geometry.constGet().geometryN(0).clone())
-        wkbs.append(None if geometry.isNull() else bytes(geometry.asWkb()))
-        for name, value in zip(names, feature.attributes()):
-            columns[name].append(python_value(value))
-    geoseries = gpd.GeoSeries.from_wkb(wkbs, crs=crs_to_user_input(crs) if crs.isValid() else None)
-    columns.pop("geometry", None)  # a field called "geometry" would clash with the geometry column
-    return gpd.GeoDataFrame(columns, geometry=geoseries)
-
-
-class FeedbackMonitor:
-    """The API's ``progress(done, total, message)`` and ``is_cancelled()`` over a feedback."""
-
-    def __init__(self, feedback: QgsProcessingFeedback) -> None:
-        self.feedback = feedback
-        self._last_message = ""
-
-    def progress(self, done: int, total: int, message: str = "") -> None:
-        """Report ``done`` of ``total`` units of work as a percentage."""
-        if total:
-            self.feedback.setProgress(100.0 * min(max(done / total, 0.0), 1.0))
-        if message and message != self._last_message:
-            self._last_message = message
-            self.feedback.setProgressText(message)
-
-    def is_cancelled(self) -> bool:
-        """Whether the user pressed Cancel."""
-        return self.feedback.isCanceled()
+#: RunOptions fields offered as parameters (after the subclass's own), and the advanced ones.
+SETTINGS = ("bandwidth_mhz", "noise_figure_db", "technology", "subcarrier_spacing_khz", "per_site")
+ADVANCED_SETTINGS = ("default_height_m", "strict")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,6 +101,7 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
     ALLOW_LARGE = "ALLOW_LARGE"
 
     OUTPUT_RSRP = "OUTPUT_RSRP"
+    OUTPUT_RX_POWER = "OUTPUT_RX_POWER"
     OUTPUT_BEST_SERVER = "OUTPUT_BEST_SERVER"
     OUTPUT_SINR = "OUTPUT_SINR"
     OUTPUT_PER_SITE = "OUTPUT_PER_SITE"
@@ -251,7 +138,18 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
         """The raster outputs, each split from the result's bands."""
         return [
             OutputSpec(
-                self.OUTPUT_RSRP, tr("RSRP (dBm)"), lambda n: ["rsrp_dbm"], styles.style_rsrp
+                self.OUTPUT_RSRP,
+                tr("RSRP, received power per resource element (dBm)"),
+                lambda n: ["rsrp_dbm"],
+                styles.style_rsrp,
+            ),
+            OutputSpec(
+                self.OUTPUT_RX_POWER,
+                tr("Total received power over the channel (dBm)"),
+                lambda n: ["rx_power_dbm"],
+                styles.style_rx_power,
+                optional=True,
+                create_by_default=False,
             ),
             OutputSpec(
                 self.OUTPUT_BEST_SERVER,
@@ -322,41 +220,11 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
                 optional=True,
             )
         )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                self.RX_HEIGHT,
-                tr("Receiver height above ground (metres)"),
-                QgsProcessingParameterNumber.Double,
-                defaultValue=1.5,
-                minValue=0.0,
-                maxValue=500.0,
-            )
-        )
+        self.addParameter(setting_parameter("rx_height_m"))
         for parameter in self.model_parameters():
             self.addParameter(parameter)
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                self.BANDWIDTH,
-                tr("Channel bandwidth (MHz), for SINR"),
-                QgsProcessingParameterNumber.Double,
-                defaultValue=20.0,
-                minValue=0.001,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                self.NOISE_FIGURE,
-                tr("Receiver noise figure (dB), for SINR"),
-                QgsProcessingParameterNumber.Double,
-                defaultValue=7.0,
-                minValue=0.0,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterBoolean(
-                self.PER_SITE, tr("Also write the path gain of every site"), defaultValue=False
-            )
-        )
+        for name in SETTINGS:
+            self.addParameter(setting_parameter(name))
         advanced = [
             QgsProcessingParameterBoolean(
                 self.OSM_CACHE_ONLY,
@@ -374,13 +242,6 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
                 tr("OpenStreetMap: Overpass API URL (empty: the public server)"),
                 optional=True,
             ),
-            QgsProcessingParameterNumber(
-                self.DEFAULT_HEIGHT,
-                tr("Height of buildings without height information (metres)"),
-                QgsProcessingParameterNumber.Double,
-                defaultValue=10.0,
-                minValue=0.1,
-            ),
             QgsProcessingParameterBoolean(
                 self.ALLOW_LARGE,
                 tr("Allow very large areas (more than 64 million cells)"),
@@ -390,6 +251,8 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
         for parameter in advanced:
             parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
             self.addParameter(parameter)
+        for name in ADVANCED_SETTINGS:
+            self.addParameter(setting_parameter(name, advanced=True))
         for spec in self.output_specs():
             self.addParameter(
                 QgsProcessingParameterRasterDestination(
@@ -401,8 +264,12 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
             )
 
     # -- the run -----------------------------------------------------------------------------------
-    def run_model(self, api, grid, sites, buildings, parameters, context, monitor, per_site: bool):
-        """Compute and return the API's ``CoverageResult``. Subclasses implement this."""
+    def run_model(self, api, inputs, options, parameters, context, monitor):
+        """Compute and return the API's ``CoverageResult``. Subclasses implement this.
+
+        ``inputs`` holds the grid, sites and buildings (:class:`radiomap_geo.inputs.Inputs`),
+        ``options`` the run's :class:`radiomap_geo.options.RunOptions`.
+        """
         raise NotImplementedError
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: D102
@@ -410,48 +277,30 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
         errors = importlib.import_module("radiomap_geo.errors")
         steps = QgsProcessingMultiStepFeedback(3, feedback)
         try:
+            destinations = self.destinations(parameters, context)
+            options = options_from_parameters(
+                self, parameters, context, per_site=self.OUTPUT_PER_SITE in destinations
+            )
             grid = self.grid_from_parameters(api, parameters, context, feedback)
             feedback.pushInfo(tr("Grid: {}").format(grid))
-            sites = self.sites_from_parameters(api, grid, parameters, context)
-            buildings = self.buildings_from_parameters(api, grid, parameters, context, feedback)
+            inputs = self.inputs_from_parameters(grid, options, parameters, context, feedback)
             if feedback.isCanceled():
                 raise errors.Cancelled("cancelled by the user")
             steps.setCurrentStep(1)
-            destinations = self.destinations(parameters, context)
-            per_site = self.OUTPUT_PER_SITE in destinations
             monitor = FeedbackMonitor(steps)
-            result = self.run_model(
-                api, grid, sites, buildings, parameters, context, monitor, per_site
-            )
+            result = self.run_model(api, inputs, options, parameters, context, monitor)
             steps.setCurrentStep(2)
             return self.write_outputs(result, destinations, context, steps)
         except errors.Cancelled as exc:
             raise QgsProcessingException(tr("Cancelled by the user.")) from exc
         except errors.RadiomapError as exc:
-            # Library errors carry a message for the user: show it, not a traceback.
-            raise QgsProcessingException(self.user_message(str(exc))) from exc
+            # Library errors carry a message for the user: show it, not a traceback, named
+            # after the parameter it is about.
+            raise QgsProcessingException(describe_error(self, exc)) from exc
         except ImportError as exc:
             raise QgsProcessingException(
                 tr("A dependency of radiomap-geo is missing ({}). {}").format(exc, INSTALL_HINT)
             ) from exc
-
-    def user_message(self, text: str) -> str:
-        """A library message with command-line options named as this algorithm's parameters.
-
-        The core's messages name the CLI options (``--bbox``); here they become the parameter's
-        label and name, e.g. ``'Area to compute' (EXTENT)``. Unknown options stay as they are.
-        """
-
-        def replace(match: re.Match) -> str:
-            option = match.group(1)
-            name = CLI_OPTION_PARAMETERS.get(option, option.replace("-", "_").upper())
-            definition = self.parameterDefinition(name)
-            if definition is None:
-                return match.group(0)
-            return f"'{definition.description()}' ({name})"
-
-        text = re.sub(r"--([a-z][a-z-]*)(?: FILE)?", replace, text)
-        return text.replace(" (allow_large=True)", "")
 
     # -- adapters ----------------------------------------------------------------------------------
     def grid_from_parameters(self, api, parameters, context, feedback):
@@ -490,18 +339,33 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
             )
         return source
 
-    def sites_from_parameters(self, api, grid, parameters, context):
-        """``sites_from_frame`` of the sites layer (selection and filters respected)."""
+    def inputs_from_parameters(self, grid, options, parameters, context, feedback):
+        """Sites and buildings through the core's one set-up (``prepare_inputs``)."""
+        setup = importlib.import_module("radiomap_geo.inputs")
         source = self._sites_source(parameters, context)
-        frame = source_to_frame(source, source.sourceCrs(), single_points=True)
-        name = tr("the sites layer '{}'").format(source.sourceName())
-        return api.sites_from_frame(frame, crs=grid.crs, source=name)
+        sites = source_to_frame(source, source.sourceCrs(), single_points=True)
+        buildings, height_column = self.buildings_layer(grid, parameters, context, feedback)
+        inputs = setup.prepare_inputs(
+            grid,
+            sites,
+            buildings,
+            options=options,
+            height_column=height_column,
+            osm=setup.OsmDownload(
+                cache_dir=self.parameterAsFile(parameters, self.OSM_CACHE_DIR, context) or None,
+                cache_only=self.parameterAsBoolean(parameters, self.OSM_CACHE_ONLY, context),
+                overpass_url=self.parameterAsString(parameters, self.OVERPASS_URL, context) or None,
+            ),
+            sites_name=tr("the sites layer '{}'").format(source.sourceName()),
+        )
+        origin = tr("the layer") if buildings is not None else tr("OpenStreetMap")
+        feedback.pushInfo(
+            tr("Buildings: {} footprints from {}").format(len(inputs.buildings), origin)
+        )
+        return inputs
 
-    def buildings_from_parameters(self, api, grid, parameters, context, feedback):
-        """``load_buildings`` from the buildings layer, or from OpenStreetMap when none is given."""
-        height_kw = {
-            "default_height_m": self.parameterAsDouble(parameters, self.DEFAULT_HEIGHT, context)
-        }
+    def buildings_layer(self, grid, parameters, context, feedback):
+        """``(footprints frame, height column)`` of the buildings layer; None to download OSM."""
         source = self.parameterAsSource(parameters, self.BUILDINGS, context)
         if source is None:
             if not self.parameterAsBoolean(parameters, self.DOWNLOAD_OSM, context):
@@ -512,23 +376,9 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
                         "'download buildings from OpenStreetMap'."
                     )
                 )
-            cache_dir = self.parameterAsFile(parameters, self.OSM_CACHE_DIR, context) or None
             feedback.pushInfo(tr("Buildings: from OpenStreetMap for the grid's area"))
-            buildings = api.load_buildings(
-                grid,
-                source=None,
-                cache_dir=cache_dir,
-                cache_only=self.parameterAsBoolean(parameters, self.OSM_CACHE_ONLY, context),
-                overpass_url=self.parameterAsString(parameters, self.OVERPASS_URL, context) or None,
-                **height_kw,
-            )
-            feedback.pushInfo(
-                tr("Buildings: {} footprints from OpenStreetMap").format(len(buildings))
-            )
-            return buildings
+            return None, None
         height_fields = self.parameterAsFields(parameters, self.HEIGHT_FIELD, context)
-        if height_fields:
-            height_kw["height_column"] = height_fields[0]
         # Read only the footprints on the grid (plus a cell): a country-wide layer stays cheap.
         request = QgsFeatureRequest()
         rect = self._grid_rect_in(grid, source.sourceCrs(), context)
@@ -550,8 +400,7 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
                     source.sourceCrs().authid(),
                 )
             )
-        feedback.pushInfo(tr("Buildings: {} footprints from the layer").format(len(frame)))
-        return api.load_buildings(grid, source=frame, **height_kw)
+        return frame, (height_fields[0] if height_fields else None)
 
     @staticmethod
     def _grid_rect_in(grid, crs, context) -> QgsRectangle | None:
@@ -640,7 +489,10 @@ _COMMON_HELP = (
     "azimuth_deg and tilt_deg. Buildings: polygons with an optional 'height' field (m); "
     "without a layer they are downloaded from OpenStreetMap for the area. The extent is read in "
     "its own CRS; results are computed on a grid in a projected CRS in metres (the local UTM "
-    "zone unless you choose one). Outputs are GeoTIFFs with NaN as nodata: RSRP in dBm, best "
-    "server (1-based site number, labelled with the site ids), SINR in dB. Needs the "
+    "zone unless you choose one). Outputs are GeoTIFFs with NaN as nodata: RSRP in dBm (the "
+    "received power of one resource element, i.e. one subcarrier, as phones and scanners "
+    "report it; from the bandwidth, technology and subcarrier spacing), optionally the total "
+    "received power over the whole channel in dBm (power_dbm is the total transmit power), "
+    "best server (1-based site number, labelled with the site ids), SINR in dB. Needs the "
     "radiomap-geo Python package installed in the Python QGIS uses."
 )

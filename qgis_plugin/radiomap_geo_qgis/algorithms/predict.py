@@ -7,7 +7,8 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from .base import CoverageAlgorithm, available_models, tr
+from .base import CoverageAlgorithm
+from .convert import available_models, tr
 
 
 class PredictCoverageAlgorithm(CoverageAlgorithm):
@@ -16,7 +17,8 @@ class PredictCoverageAlgorithm(CoverageAlgorithm):
     NAME = "predictcoverage"
     DISPLAY_NAME = "Predict coverage"
     HELP = (
-        "Predicts received power (RSRP), best server and SINR for a set of transmitter sites "
+        "Predicts RSRP (received power per resource element), total received power, best "
+        "server and SINR for a set of transmitter sites "
         "with an empirical propagation model (free space, log-distance, COST-231 Hata, 3GPP "
         "UMi/UMa, with building blockage) or a trained network, which can also use an nDSM "
         "(heights of buildings and vegetation above ground) and an orthophoto."
@@ -28,14 +30,23 @@ class PredictCoverageAlgorithm(CoverageAlgorithm):
     DSM = "DSM"
     DTM = "DTM"
 
+    def shortHelpString(self) -> str:  # noqa: D102
+        problem = available_models().problem
+        text = super().shortHelpString()
+        return text if problem is None else f"<p><b>{problem}</b></p>{text}"
+
     def model_parameters(self):  # noqa: D102
-        models = available_models()
+        listing = available_models()
+        models = listing.names
+        label = tr("Propagation model")
+        if listing.problem is not None:  # say why only baselines are offered
+            label = tr("Propagation model (baselines only: see the help or the message log)")
         return [
             # Static strings: scripts and qgis_process pass MODEL=3gpp-umi, and saved models keep
             # working when the list of installed models changes.
             QgsProcessingParameterEnum(
                 self.MODEL,
-                tr("Propagation model"),
+                label,
                 options=models,
                 defaultValue=models[0],
                 usesStaticStrings=True,
@@ -56,21 +67,18 @@ class PredictCoverageAlgorithm(CoverageAlgorithm):
             ),
         ]
 
-    def run_model(self, api, grid, sites, buildings, parameters, context, monitor, per_site):
+    def run_model(self, api, inputs, options, parameters, context, monitor):
         """``predict_coverage`` with the parameters of this algorithm."""
         return api.predict_coverage(
-            grid,
-            sites,
-            buildings,
+            inputs.grid,
+            inputs.sites,
+            inputs.buildings,
             model=self.parameterAsEnumString(parameters, self.MODEL, context),
             ndsm=self.raster_path(parameters, self.NDSM, context),
             ortho=self.raster_path(parameters, self.ORTHO, context),
             dsm=self.raster_path(parameters, self.DSM, context),
             dtm=self.raster_path(parameters, self.DTM, context),
-            rx_height_m=self.parameterAsDouble(parameters, self.RX_HEIGHT, context),
-            per_site=per_site,
-            bandwidth_mhz=self.parameterAsDouble(parameters, self.BANDWIDTH, context),
-            noise_figure_db=self.parameterAsDouble(parameters, self.NOISE_FIGURE, context),
+            options=options,
             progress=monitor.progress,
             is_cancelled=monitor.is_cancelled,
         )

@@ -7,7 +7,8 @@ import sys
 from qgis.core import QgsProcessingParameterBoolean, QgsProcessingParameterNumber
 
 from ..native import finish_python_at_exit
-from .base import CoverageAlgorithm, tr
+from .base import CoverageAlgorithm
+from .convert import tr
 
 
 class RayTraceCoverageAlgorithm(CoverageAlgorithm):
@@ -49,28 +50,23 @@ class RayTraceCoverageAlgorithm(CoverageAlgorithm):
             ),
         ]
 
-    def run_model(self, api, grid, sites, buildings, parameters, context, monitor, per_site):
+    def run_model(self, api, inputs, options, parameters, context, monitor):
         """``simulate_coverage`` with the parameters of this algorithm."""
         try:
-            return self._simulate(
-                api, grid, sites, buildings, parameters, context, monitor, per_site
-            )
+            return self._simulate(api, inputs, options, parameters, context, monitor)
         finally:
             if "mitsuba" in sys.modules:  # after it loaded: see native.finish_python_at_exit
                 finish_python_at_exit()
 
-    def _simulate(self, api, grid, sites, buildings, parameters, context, monitor, per_site):
+    def _simulate(self, api, inputs, options, parameters, context, monitor):
         return api.simulate_coverage(
-            grid,
-            sites,
-            buildings,
-            rx_height_m=self.parameterAsDouble(parameters, self.RX_HEIGHT, context),
+            inputs.grid,
+            inputs.sites,
+            inputs.buildings,
             samples_per_tx=self.parameterAsInt(parameters, self.SAMPLES, context),
             max_depth=self.parameterAsInt(parameters, self.MAX_DEPTH, context),
             diffraction=self.parameterAsBoolean(parameters, self.DIFFRACTION, context),
-            per_site=per_site,
-            bandwidth_mhz=self.parameterAsDouble(parameters, self.BANDWIDTH, context),
-            noise_figure_db=self.parameterAsDouble(parameters, self.NOISE_FIGURE, context),
+            options=options,
             progress=monitor.progress,
             is_cancelled=monitor.is_cancelled,
         )
