@@ -77,9 +77,9 @@ def test_unknown_crs_is_explained():
 
 
 def test_oversized_area_stops_with_its_size():
-    with pytest.raises(AreaTooLargeError, match="allow-large") as info:
+    with pytest.raises(AreaTooLargeError, match="allow large areas") as info:
         Grid.from_bbox(BBox.parse("24.0,60.0,25.0,60.5"), 1.0)
-    assert "km" in str(info.value)
+    assert "km" in str(info.value) and info.value.parameter == "allow_large"
     big = Grid.from_bbox(BBox.parse("24.0,60.0,25.0,60.5"), 1.0, max_cells=None)
     assert big.height * big.width > 1e9
 
@@ -93,3 +93,37 @@ def test_tiles_cover_every_cell_exactly_once():
         assert tile.offset == (7, 7)
         assert tile.grid.offset_in(grid) == (tile.core[0] - 7, tile.core[1] - 7)
     assert (hits == 1).all()
+
+
+@pytest.mark.parametrize(
+    ("crs", "low", "high"),
+    [
+        ("EPSG:3857", 1.00, 1.02),  # Web Mercator at 60 N: k = 1 / cos(60) = 2
+        ("EPSG:32631", 0.016, 0.019),  # UTM 31 (3 E) for Helsinki (25 E)
+        ("EPSG:32635", 0.0, 0.0005),  # the right zone: within k0 = 0.9996
+        ("EPSG:3067", 0.0, 0.0005),  # ETRS-TM35FIN
+    ],
+)
+def test_scale_error_of_the_working_crs(crs, low, high):
+    from radiomap_geo.grid import scale_error, to_crs
+
+    assert low <= scale_error(to_crs(crs), BBox.parse(HELSINKI)) <= high
+
+
+def test_distorting_crs_is_refused_or_warned(caplog):
+    from radiomap_geo.errors import CRSError
+
+    with pytest.raises(CRSError, match="distorts distances by 10") as info:
+        Grid.from_bbox(BBox.parse(HELSINKI), 5.0, crs="EPSG:3857")
+    assert info.value.parameter == "crs" and "EPSG:32635" in str(info.value)
+    with caplog.at_level("WARNING"):
+        grid = Grid.from_bbox(BBox.parse(HELSINKI), 5.0, crs="EPSG:32633")
+    assert grid.crs.to_epsg() == 32633 and "distorts distances by 0.3" in caplog.text
+
+
+def test_resolution_larger_than_the_area_is_refused():
+    from radiomap_geo.errors import BBoxError
+
+    with pytest.raises(BBoxError, match="larger than the area") as info:
+        Grid.from_bbox(BBox.parse(HELSINKI), 2000.0)
+    assert info.value.parameter == "resolution"
