@@ -9,6 +9,7 @@ import click
 from radiomap_geo import __version__
 from radiomap_geo.cli.dataset import dataset
 from radiomap_geo.cli.evaluate import evaluate
+from radiomap_geo.cli.optimize import optimize
 from radiomap_geo.cli.predict import predict
 from radiomap_geo.cli.predict_city import predict_city
 from radiomap_geo.cli.simulate import simulate
@@ -42,3 +43,4 @@ cli.add_command(simulate)
 cli.add_command(dataset)
 cli.add_command(train)
 cli.add_command(evaluate)
+cli.add_command(optimize)

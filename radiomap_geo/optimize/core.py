@@ -29,7 +29,6 @@ from radiomap_geo.optimize.options import OptimizeOptions
 from radiomap_geo.optimize.search import Problem, SearchResult, gradient_search, random_search
 from radiomap_geo.optimize.surrogate import make_surrogate
 from radiomap_geo.progress import CancelFn, ProgressFn, as_monitor
-from radiomap_geo.rsrp import rsrp_offset_db
 from radiomap_geo.sites import Sites
 
 log = logging.getLogger(__name__)
@@ -106,10 +105,8 @@ def make_objective(options: OptimizeOptions) -> Objective:
         threshold_db=options.threshold_db,
         temperature_db=options.temperature_db,
         slope_db=options.slope_db,
-        noise_dbm=noise_power_dbm(options.bandwidth_mhz, options.noise_figure_db),
-        rsrp_offset_db=rsrp_offset_db(
-            options.bandwidth_mhz, options.subcarrier_spacing_khz, options.technology
-        ),
+        noise_dbm=noise_power_dbm(options.run.bandwidth_mhz, options.run.noise_figure_db),
+        rsrp_offset_db=options.run.rsrp_offset_db,
     )
 
 
@@ -157,7 +154,7 @@ def optimize_sites(
         heights = rasterize_buildings(buildings, grid)
     cells = target_cells(grid, heights, target_area)
     model_obj = _model(model)
-    scene = SceneInputs(grid, np.asarray(heights, np.float32), rx_height_m=options.rx_height_m)
+    scene = SceneInputs(grid, np.asarray(heights, np.float32), rx_height_m=options.run.rx_height_m)
     surrogate = make_surrogate(model_obj, scene, list(sites))
     methods = ["gradient", "random"] if options.method == "both" else [options.method]
     if "gradient" in methods and not surrogate.differentiable:

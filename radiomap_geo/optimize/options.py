@@ -1,7 +1,9 @@
 """The settings of an orientation optimisation, with their defaults written once.
 
 The command line (``radiomap-geo optimize``), the QGIS algorithm and :func:`optimize_sites` all
-build this object; errors name the field that was wrong (``parameter=``).
+build this object; errors name the field that was wrong (``parameter=``). Receiver settings
+(height, bandwidth, noise figure, RSRP numerology) are the shared
+:class:`~radiomap_geo.options.RunOptions`, so their defaults stay written once.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from radiomap_geo.errors import InputError
 from radiomap_geo.optimize.domain import PARAMETERS, Limits
 from radiomap_geo.optimize.objectives import OBJECTIVES
+from radiomap_geo.options import RunOptions
 
 METHODS = ("gradient", "random", "both")
 
@@ -34,11 +37,7 @@ class OptimizeOptions:
     temperature_db: float = 1.0  # Boltzmann operator of the percentile objective
     slope_db: float = 1.0  # shifted sigmoid of the coverage objectives
     limits: Limits = field(default_factory=Limits)
-    rx_height_m: float = 1.5
-    bandwidth_mhz: float = 20.0
-    noise_figure_db: float = 7.0
-    subcarrier_spacing_khz: int = 30
-    technology: str = "nr"
+    run: RunOptions = field(default_factory=RunOptions)  # receiver: height, noise, RSRP
 
     def validate(self) -> None:
         """Raise :class:`InputError` naming the first unusable field."""
@@ -73,7 +72,7 @@ class OptimizeOptions:
             raise InputError(
                 f"percentile {self.percentile} must be in (0, 100)", parameter="percentile"
             )
-        for name in ("temperature_db", "slope_db", "learning_rate", "bandwidth_mhz"):
+        for name in ("temperature_db", "slope_db", "learning_rate"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise InputError(f"{name} must be a positive number, got {value}", parameter=name)

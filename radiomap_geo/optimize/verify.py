@@ -190,7 +190,7 @@ def verify_result(
         tracer = Tracer(
             result.grid,
             buildings,
-            rx_height_m=result.options.rx_height_m,
+            rx_height_m=result.options.run.rx_height_m,
             samples_per_tx=samples_per_tx,
             max_depth=max_depth,
             frequency_mhz=result.initial[0].frequency_mhz,
