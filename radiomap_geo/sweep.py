@@ -151,6 +151,28 @@ def _ray_cells(
     return n
 
 
+@numba.njit(cache=True)
+def _blocked_beyond(heights, tx_row, tx_col, tx_h, rx_h, step, u_row, u_col, d_end):
+    """Distance along the ray beyond which every cell up to ``d_end`` is blocked (R2's early exit).
+
+    The direct-ray slope ``q(D) = (h_rx - h_tx) / D`` grows with ``D`` (antenna above the
+    receiver), so once the horizon exceeds ``q(d_end)`` no farther cell up to ``d_end`` sees the
+    antenna: the sweep stops there. Returns more than ``d_end`` when nothing blocks.
+    """
+    n_rows, n_cols = heights.shape
+    q_end = (rx_h - tx_h) / d_end if d_end > 0.0 else -np.inf
+    k = 1
+    while k * step < d_end + 2.0:
+        d_k = k * step
+        r = min(max(int(math.floor(tx_row + d_k * u_row)), 0), n_rows - 1)
+        c = min(max(int(math.floor(tx_col + d_k * u_col)), 0), n_cols - 1)
+        h = heights[r, c]
+        if h > 0.0 and (h - tx_h) / d_k > q_end:
+            return d_k
+        k += 1
+    return d_end + 2.0
+
+
 @numba.njit(parallel=True, cache=True)
 def _sweep_kernel(
     heights, tx_row, tx_col, tx_h, rx_h, step, cell_m, wavelength_m, rays, target, full
@@ -162,7 +184,8 @@ def _sweep_kernel(
     """
     n_rows, n_cols = heights.shape
     t_row0, t_col0, t_h, t_w = target[0], target[1], target[2], target[3]
-    count = np.zeros((t_h, t_w), np.int32)
+    # Line of sight alone: cells a ray never reaches (it stopped, see below) stay blocked.
+    count = np.full((t_h, t_w), 0 if full else 1, np.int32)
     max_nu = np.full((t_h, t_w), _NO_NU, np.float32)
     d_max = 0.0
     for r in (t_row0, t_row0 + t_h):
@@ -177,14 +200,20 @@ def _sweep_kernel(
         cells_r = np.empty(capacity, np.int64)
         cells_c = np.empty(capacity, np.int64)
         cells_d = np.empty(capacity, np.float64)
+        angle = ray * 2.0 * math.pi / n_rays
+        u_row, u_col = math.sin(angle), math.cos(angle)
+        reach = d_max
+        if not full:
+            reach = _blocked_beyond(heights, tx_row, tx_col, tx_h, rx_h, step, u_row, u_col,
+                                    min(2.0**level, d_max))  # fmt: skip
+            if level > 0 and reach < 2.0 ** (level - 1) - 2.0:
+                continue
         n = _ray_cells(
-            level, ray, n_rays, tx_row, tx_col, t_row0, t_col0, t_h, t_w, d_max,
+            level, ray, n_rays, tx_row, tx_col, t_row0, t_col0, t_h, t_w, reach,
             cells_r, cells_c, cells_d,
         )  # fmt: skip
         if n == 0:
             continue
-        angle = ray * 2.0 * math.pi / n_rays
-        u_row, u_col = math.sin(angle), math.cos(angle)
         heap = np.empty(n_samples_max, np.float64)
         stack_s = np.empty(n_samples_max, np.float64)
         stack_d = np.empty(n_samples_max, np.float64)
