@@ -37,6 +37,7 @@ import json
 import logging
 import math
 import os
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,7 @@ def _clip(frame: Any, bounds: tuple[float, float, float, float]) -> Any:
 _FRAMES: dict[str, Any] = {}
 
 
-class Source:
+class Source(ABC):
     """Base of the real-data sources: a footprint frame with heights, and its regions."""
 
     name = ""
@@ -159,21 +160,21 @@ class Source:
     test_fraction = 0.15
     val_fraction = 0.10
 
+    @abstractmethod
     def available(self) -> bool:
         """Whether the files this source reads exist."""
-        raise NotImplementedError
 
+    @abstractmethod
     def describe(self) -> dict[str, Any]:
         """What the manifest records about the source."""
-        raise NotImplementedError
 
+    @abstractmethod
     def regions(self, tile_m: float, region_factor: float) -> list[Region]:
         """The regions tiles of side ``tile_m`` are drawn from."""
-        raise NotImplementedError
 
+    @abstractmethod
     def buildings(self, region: Region, bounds: tuple[float, float, float, float]) -> Any:
         """Footprints with ``height_m`` inside ``bounds`` (region CRS)."""
-        raise NotImplementedError
 
     def cover(self, region: Region, bounds: tuple[float, float, float, float]) -> float:
         """Building cover of ``bounds`` (used to place tiles where the buildings are)."""
@@ -276,16 +277,16 @@ def _radiomapseer_frame(folder: str, map_id: int, crs: str) -> Any:
     return frame
 
 
-class FrameSource(Source):
+class FrameSource(Source, ABC):
     """A source backed by one footprint frame cut into a lattice of square regions."""
 
+    @abstractmethod
     def load(self) -> Any:
         """The whole footprint frame (in :attr:`crs`, with ``height_m``)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def cache_key(self) -> str:
         """What identifies the loaded frame within a process."""
-        raise NotImplementedError
 
     @property
     def frame(self) -> Any:
