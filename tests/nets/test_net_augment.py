@@ -17,10 +17,10 @@ from radiomap_geo.nets.augment import (
     input_stack,
     pattern_is_mirror_symmetric,
     transform_array,
-    transform_azimuth,
     transform_sample,
 )
 from radiomap_geo.nets.registry import DEFAULT_CHANNELS
+from radiomap_geo.nets.symmetry import transform_azimuth
 from radiomap_geo.rasterize import feature_stack
 
 SCALAR = [
