@@ -110,7 +110,13 @@ def predict_city(
     # Tiles finished by an earlier run with the same settings are reused when whole.
     missing = [job for job in jobs if not tile_is_whole(job.target)]
     monitor = as_monitor(progress, is_cancelled)
-    _compute(missing, len(plans), monitor, client=client, scheduler=scheduler, workers=workers)
+    try:
+        _compute(missing, len(plans), monitor, client=client, scheduler=scheduler, workers=workers)
+    except Exception:
+        if work_dir is None and not any(tile_is_whole(job.target) for job in jobs):
+            # Nothing to resume from (e.g. an unreachable scheduler): leave no folder behind.
+            shutil.rmtree(work.root, ignore_errors=True)
+        raise
     names, tags = output_layout(grid, sites, path_model, options)
     _assemble(path, grid, jobs, names, tags, overwrite, dst_crs)
     monitor.progress(len(plans), len(plans), f"wrote {path.name}")

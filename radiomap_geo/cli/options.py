@@ -164,9 +164,16 @@ def model_options(command: Callable) -> Callable:
 
 def check_outputs(opts: dict) -> None:
     """Refuse existing outputs (the GeoTIFF and, with --preview, its PNG) before any work."""
-    from radiomap_geo.errors import OutputExistsError
+    from radiomap_geo.errors import OutputError, OutputExistsError
     from radiomap_geo.io.raster import check_writable
 
+    blocking = next((p for p in Path(opts["output"]).parents if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise OutputError(
+            f"cannot write {opts['output']}: {blocking} is a file, not a folder; choose another "
+            "output path",
+            parameter="output",
+        )
     path = check_writable(opts["output"], opts["overwrite"])
     preview = path.with_suffix(".png")
     if opts.get("preview") and preview.exists() and not opts["overwrite"]:
