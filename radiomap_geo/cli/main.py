@@ -9,10 +9,12 @@ import click
 from radiomap_geo import __version__
 from radiomap_geo.cli.dataset import dataset
 from radiomap_geo.cli.evaluate import evaluate
+from radiomap_geo.cli.measurements import measurements
 from radiomap_geo.cli.optimize import optimize
 from radiomap_geo.cli.predict import predict
 from radiomap_geo.cli.predict_city import predict_city
 from radiomap_geo.cli.simulate import simulate
+from radiomap_geo.cli.sparse import evaluate_measurements, measurement_models, train_measurements
 from radiomap_geo.cli.train import train
 from radiomap_geo.models.registry import PROVENANCE_LOGGER
 
@@ -43,4 +45,7 @@ cli.add_command(simulate)
 cli.add_command(dataset)
 cli.add_command(train)
 cli.add_command(evaluate)
+cli.add_command(measurements)
 cli.add_command(optimize)
+for _command in (train_measurements, evaluate_measurements, measurement_models):
+    cli.add_command(_command)

@@ -266,6 +266,10 @@ def get_model(name: str | None = None, *, reach_m: float | None = None) -> PathG
             parameter="model",
         )
     spec = (name or default_model()).strip()
+    if spec.lower().startswith("fitted:"):  # fitted to drive tests: radiomap_geo.measurements
+        from radiomap_geo.measurements.modelfile import fitted_path_gain_model
+
+        return fitted_path_gain_model(spec, reach_m=reach_m)
     base, fallback = _split_fallback(spec)
     key = base.lower()
     if key in BASELINES:

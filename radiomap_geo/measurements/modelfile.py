@@ -1,0 +1,244 @@
+"""Fitted-model files and the path-gain model that ``predict --model fitted:FILE`` runs.
+
+A file is ``torch.save`` of ``{"format", "sha256", "body"}`` where ``body`` is a uint8 tensor
+holding another ``torch.save`` payload (VAE and per-site network tensors in float16, per-cell
+log-distance fits, the rasterised layers as packed bits, metadata) and ``sha256`` its digest.
+Loading reads both levels with ``torch.load(weights_only=True)`` (no code can run) and refuses
+a body whose digest differs. Files are written atomically and never overwritten unless asked.
+
+:class:`FittedPathGainModel` serves the fitted RSRP as a path-gain model: for a site whose
+``site_id`` is a fitted cell (the ``towers`` table from ``measurements locate`` uses the cell key
+``mcc-mnc-lac-cellid``), ``path_gain_db = RSRP - power_dbm - rsrp_offset_db``, with the RSRP
+offset of the default run options, so the ``rsrp_dbm`` band of a default run equals the fitted
+RSRP; :meth:`FittedPathGainModel.std_db` gives the calibrated 1-sigma in dB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from affine import Affine
+from pyproj import CRS, Transformer
+
+from radiomap_geo.errors import OutputExistsError, WeightsError
+from radiomap_geo.measurements import features as feats
+from radiomap_geo.measurements import learners
+from radiomap_geo.measurements.fitting import FittedModel
+
+log = logging.getLogger(__name__)
+
+FORMAT = "radiomap-geo-fitted/1"
+PREFIX = "fitted:"
+
+
+def _half(state: dict) -> dict:
+    return {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+
+
+def _full(state: dict) -> dict:
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+
+
+def _regressor_state(reg: learners.TrainedRegressor) -> dict:
+    return {
+        "likelihood": isinstance(reg.net, learners.LikelihoodMLP),
+        "n_inputs": int(reg.std.mean.shape[0]),
+        "state_dict": _half(reg.net.state_dict()),
+        "x_mean": [float(v) for v in reg.std.mean],
+        "x_scale": [float(v) for v in reg.std.scale],
+        "y_mean": reg.std.y_mean,
+        "y_scale": reg.std.y_scale,
+        "sigma_scale": reg.sigma_scale,
+    }
+
+
+def _regressor(state: dict) -> learners.TrainedRegressor:
+    cls = learners.LikelihoodMLP if state["likelihood"] else learners.PlainMLP
+    net = cls(state["n_inputs"])
+    net.load_state_dict(_full(state["state_dict"]))
+    net.eval()
+    std = learners.Standardiser(
+        np.array(state["x_mean"]), np.array(state["x_scale"]), state["y_mean"], state["y_scale"]
+    )
+    return learners.TrainedRegressor(net, std, sigma_scale=state["sigma_scale"])
+
+
+def _pack(layer: np.ndarray) -> torch.Tensor:
+    """A 0/1 raster as zlib-compressed packed bits (mostly empty maps shrink to kilobytes)."""
+    packed = zlib.compress(np.packbits(layer > 0.5).tobytes(), 9)
+    return torch.frombuffer(bytearray(packed), dtype=torch.uint8)
+
+
+def to_payload(model: FittedModel) -> dict:
+    """The model as plain values and tensors (what the file's body holds)."""
+    payload: dict = {
+        "method": model.method,
+        "crs": CRS.from_user_input(model.crs).to_wkt(),
+        "cells": {
+            cell: {**info, "ldpl": [float(v) for v in info["ldpl"]]}
+            for cell, info in model.cells.items()
+        },
+        "sites": {site: _regressor_state(reg) for site, reg in model.site_models.items()},
+        "metadata": dict(model.metadata),
+    }
+    if model.vae is not None:
+        payload["vae"] = {
+            "latent_dim": model.vae.latent_dim,
+            "size": model.vae.size,
+            "width": model.vae.width,
+            "state_dict": _half(model.vae.state_dict()),
+        }
+    if model.layers is not None:
+        shape = model.layers.buildings.shape
+        payload["layers"] = {
+            "shape": list(shape),
+            "transform": list(model.layers.transform)[:6],
+            "buildings": _pack(model.layers.buildings),
+            "roads": _pack(model.layers.roads),
+        }
+    return payload
+
+
+def from_payload(payload: dict) -> FittedModel:
+    """Rebuild a :class:`FittedModel` from :func:`to_payload`'s values."""
+    vae = None
+    if "vae" in payload:
+        v = payload["vae"]
+        vae = learners.LinkVAE(latent_dim=v["latent_dim"], size=v["size"], width=v["width"])
+        vae.load_state_dict(_full(v["state_dict"]))
+        vae.eval()
+    layers = None
+    if "layers" in payload:
+        lay = payload["layers"]
+        shape = tuple(lay["shape"])
+        n = shape[0] * shape[1]
+
+        def unpack(t):
+            bits = np.frombuffer(zlib.decompress(t.numpy().tobytes()), dtype=np.uint8)
+            return np.unpackbits(bits)[:n].reshape(shape).astype(np.float32)
+
+        layers = feats.Layers(
+            unpack(lay["buildings"]), unpack(lay["roads"]), Affine(*lay["transform"])
+        )
+    cells = {cell: {**info, "ldpl": tuple(info["ldpl"])} for cell, info in payload["cells"].items()}
+    return FittedModel(
+        method=payload["method"],
+        crs=CRS.from_wkt(payload["crs"]),
+        cells=cells,
+        site_models={site: _regressor(state) for site, state in payload["sites"].items()},
+        vae=vae,
+        layers=layers,
+        metadata=payload["metadata"],
+    )
+
+
+def save_fitted_model(model: FittedModel, path: str | Path, overwrite: bool = False) -> str:
+    """Write ``model`` to ``path`` atomically; returns the body's SHA-256."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists: pass --overwrite to replace it")
+    buffer = io.BytesIO()
+    torch.save(to_payload(model), buffer)
+    body = buffer.getvalue()
+    digest = hashlib.sha256(body).hexdigest()
+    outer = {
+        "format": FORMAT,
+        "sha256": digest,
+        "body": torch.frombuffer(bytearray(body), dtype=torch.uint8),
+    }
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(outer, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return digest
+
+
+def load_fitted_model(path: str | Path) -> tuple[FittedModel, str]:
+    """Read and verify a fitted-model file: ``(model, sha256 of its body)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"fitted model file {path} not found")
+    try:
+        outer = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"{path} is not a readable fitted-model file: {exc}") from exc
+    if not isinstance(outer, dict) or outer.get("format") != FORMAT:
+        raise WeightsError(
+            f"{path} is not a fitted coverage model ({FORMAT}); make one with "
+            "'radiomap-geo measurements fit'"
+        )
+    body = outer["body"].numpy().tobytes()
+    digest = hashlib.sha256(body).hexdigest()
+    if digest != outer.get("sha256"):
+        raise WeightsError(f"{path} is damaged: its content does not match its SHA-256")
+    payload = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+    return from_payload(payload), digest
+
+
+class FittedPathGainModel:
+    """A fitted model served through the :class:`~radiomap_geo.models.base.PathGainModel` API."""
+
+    def __init__(self, model: FittedModel, name: str, sha256: str, reach_m: float | None = None):
+        from radiomap_geo.options import RunOptions
+
+        self.fitted = model
+        self.name = name
+        self.weights_sha256 = sha256
+        self.reach_m = float(reach_m or model.metadata.get("reach_m", 1000.0))
+        self.rsrp_offset_db = float(RunOptions().rsrp_offset_db)
+        self.month = int(model.metadata.get("default_month", 0))
+
+    def _rows(self, site, target):
+        import pandas as pd
+
+        x, y = target.cell_centers()
+        to_model = Transformer.from_crs(target.crs, self.fitted.crs, always_xy=True)
+        mx, my = to_model.transform(x.ravel(), y.ravel())
+        return (
+            pd.DataFrame({"cell": site.site_id, "x": mx, "y": my, "month": self.month}),
+            np.asarray(mx),
+            np.asarray(my),
+        )
+
+    def _predict(self, site, target) -> tuple[np.ndarray, np.ndarray]:
+        info = self.fitted.cells.get(site.site_id)
+        if info is None:
+            log.warning(
+                "site %r is not a fitted cell of model %s: no prediction for it (the towers "
+                "table's site_id must be the cell key used when fitting)",
+                site.site_id,
+                self.name,
+            )
+            nan = np.full(target.shape, np.nan, np.float32)
+            return nan, nan
+        rows, mx, my = self._rows(site, target)
+        far = np.hypot(mx - info["x"], my - info["y"]) > self.reach_m
+        mu, sigma = self.fitted.predict(rows)
+        mu[far], sigma[far] = np.nan, np.nan
+        return mu.reshape(target.shape), sigma.reshape(target.shape)
+
+    def path_gain_db(self, scene, site, target) -> np.ndarray:
+        """Fitted RSRP minus transmit power and the default RSRP offset (see module doc)."""
+        mu, _ = self._predict(site, target)
+        return (mu - site.power_dbm - self.rsrp_offset_db).astype(np.float32)
+
+    def std_db(self, scene, site, target) -> np.ndarray:
+        """The calibrated 1-sigma of the fitted RSRP, dB."""
+        return self._predict(site, target)[1].astype(np.float32)
+
+
+def fitted_path_gain_model(spec: str, reach_m: float | None = None) -> FittedPathGainModel:
+    """``fitted:PATH`` (or a plain path) as a path-gain model, verified and logged."""
+    path = Path(spec[len(PREFIX) :] if spec.lower().startswith(PREFIX) else spec).expanduser()
+    model, digest = load_fitted_model(path)
+    log.info("fitted model %s: method %s, sha256 %s", path, model.method, digest)
+    return FittedPathGainModel(model, f"fitted:{path.name}", digest, reach_m)

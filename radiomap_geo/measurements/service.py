@@ -1,0 +1,210 @@
+"""The drive-test workflows as plain functions: import, locate, fit, cross-validate.
+
+The CLI (``radiomap-geo measurements ...``) and the QGIS algorithm are thin adapters over these;
+progress and cancellation are the usual callables.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+
+from radiomap_geo.errors import InputError, OutputExistsError
+from radiomap_geo.measurements import crossval, fitting
+from radiomap_geo.measurements import features as feats
+from radiomap_geo.measurements.drive_test import (
+    DEFAULT_BIN_SIZE_M,
+    ImportReport,
+    import_drive_tests,
+    read_drive_test,
+    write_drive_test,
+)
+from radiomap_geo.measurements.locate import DEFAULT_HEIGHT_M, locate_towers, read_towers
+from radiomap_geo.measurements.modelfile import save_fitted_model
+from radiomap_geo.progress import as_monitor
+
+log = logging.getLogger(__name__)
+REACH_FACTOR = 1.25  # predictions reach 25 % beyond the farthest 95 % of a fit's data
+
+
+def _refuse_existing(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists: pass --overwrite to replace it")
+
+
+def run_import(
+    files: list[str | Path],
+    output: str | Path,
+    bin_size: float = DEFAULT_BIN_SIZE_M,
+    overwrite: bool = False,
+    filters: bool = True,
+) -> ImportReport:
+    """Import drive-test files into a GeoPackage with ``samples`` and ``bins`` layers."""
+    output = Path(output)
+    _refuse_existing(output, overwrite)
+    dt = import_drive_tests(list(files), bin_size=bin_size, filters=filters)
+    write_drive_test(dt, output, overwrite=overwrite)
+    return dt.report
+
+
+def run_locate(
+    measurements: str | Path,
+    output: str | Path,
+    height_m: float = DEFAULT_HEIGHT_M,
+    overwrite: bool = False,
+    progress=None,
+    is_cancelled=None,
+):
+    """Locate every cell's tower; writes a towers table (also a valid ``--tx-file``)."""
+    output = Path(output)
+    _refuse_existing(output, overwrite)
+    monitor = as_monitor(progress, is_cancelled)
+    dt = read_drive_test(measurements)
+    towers = locate_towers(dt.samples, height_m=height_m, progress=monitor.step)
+    _write_vector(towers, output)
+    return towers
+
+
+def _write_vector(table, output: Path) -> None:
+    import os
+
+    tmp = output.with_name(f".{output.stem}.{os.getpid()}.tmp{output.suffix}")
+    try:
+        if output.suffix.lower() == ".gpkg":
+            table.to_file(tmp, layer="towers", driver="GPKG")
+        elif output.suffix.lower() == ".csv":
+            frame = table.drop(columns=table.geometry.name)
+            frame.insert(0, "lat", table.geometry.y)
+            frame.insert(0, "lon", table.geometry.x)
+            frame.to_csv(tmp, index=False)
+        else:
+            table.to_file(tmp)
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def prepare(measurements, towers, buildings=None):
+    """``(link table, layers, drive test)`` for fitting: bins joined to towers, rasterised map."""
+    dt = read_drive_test(measurements)
+    tower_table = read_towers(towers)
+    table = fitting.link_table(dt.bins, tower_table)
+    crs = table.attrs["crs"]
+    bounds = _bounds(table)
+    footprints = _buildings(bounds, crs, buildings) if buildings else None
+    if footprints is None:
+        log.warning(
+            "no building footprints given: the link images carry roads (the walked streets) and "
+            "the link only; pass --buildings for the building channel"
+        )
+    layers = feats.build_layers(
+        bounds, crs, buildings=footprints, roads=feats.walked_tracks(dt.samples, crs)
+    )
+    return table, layers, dt
+
+
+def _bounds(table) -> tuple[float, float, float, float]:
+    # The bins only: a badly located far tower must not blow the rasters up; image pixels
+    # beyond the layers read as empty.
+    return float(table.x.min()), float(table.y.min()), float(table.x.max()), float(table.y.max())
+
+
+def _buildings(bounds, crs, source):
+    from radiomap_geo.grid import Grid
+
+    res = feats.LAYER_RESOLUTION_M
+    margin = feats.IMAGE_EXTENT_M
+    minx, miny = bounds[0] - margin, bounds[1] - margin
+    width = math.ceil((bounds[2] - bounds[0] + 2 * margin) / res)
+    height = math.ceil((bounds[3] - bounds[1] + 2 * margin) / res)
+    from affine import Affine
+
+    grid = Grid(crs, Affine(res, 0, minx, 0, -res, miny + height * res), (height, width))
+    from radiomap_geo.io.buildings import load_buildings
+
+    return load_buildings(grid, source)
+
+
+def run_fit(
+    measurements,
+    towers,
+    output,
+    method: str = fitting.DEFAULT_METHOD,
+    buildings=None,
+    latent_dim: int = fitting.DEFAULT_LATENT_DIM,
+    vae_epochs: int = 20,
+    overwrite: bool = False,
+    seed: int = 0,
+) -> dict:
+    """Fit ``method`` to an imported drive test and its towers; write the model file."""
+    output = Path(output)
+    _refuse_existing(output, overwrite)
+    if method == "vae-likelihood-geo":
+        raise InputError(
+            "vae-likelihood-geo is evaluated by 'measurements crossval' only; fit "
+            "vae-likelihood, mlp or ldpl for prediction",
+            parameter="method",
+        )
+    if latent_dim < 1:
+        raise InputError(f"latent dimension must be >= 1, got {latent_dim}", parameter="latent_dim")
+    table, layers, dt = prepare(measurements, towers, buildings)
+    model = fitting.fit_model(
+        table, method, layers=layers, latent_dim=latent_dim, seed=seed, vae_epochs=vae_epochs
+    )
+    model.metadata.update(
+        {
+            "method": method,
+            "bins": len(table),
+            "cells": len(model.cells),
+            "neural_sites": sorted(model.site_models),
+            "bin_size_m": dt.bin_size,
+            "default_month": int(table["month"].mode().iloc[0]),
+            "reach_m": float(REACH_FACTOR * np.quantile(table["distance"], 0.95)),
+            "latent_dim": latent_dim,
+            "buildings": str(buildings) if buildings else "none (roads from the walked tracks)",
+            "measurements": str(measurements),
+            "target": "RSRP bin mean, dBm (10 m bins)",
+        }
+    )
+    digest = save_fitted_model(model, output, overwrite=overwrite)
+    return {**model.metadata, "sha256": digest, "file": str(output)}
+
+
+def run_crossval(
+    measurements,
+    towers,
+    methods=("ldpl", "mlp", "vae-likelihood"),
+    folds: int = crossval.DEFAULT_FOLDS,
+    blocked: bool = False,
+    buildings=None,
+    latent_dim: int = fitting.DEFAULT_LATENT_DIM,
+    vae_epochs: int = 20,
+    seed: int = 0,
+    progress=None,
+    is_cancelled=None,
+):
+    """Cross-validated scores per held-out bin (see :func:`crossval.cross_validate`)."""
+    if folds < 2:
+        raise InputError(f"need at least 2 folds, got {folds}", parameter="folds")
+    unknown = [m for m in methods if m not in fitting.METHODS]
+    if unknown:
+        raise InputError(f"unknown methods {unknown}: use {fitting.METHODS}", parameter="method")
+    table, layers, _ = prepare(measurements, towers, buildings)
+    vae = None
+    if any(m.startswith("vae") for m in methods):
+        vae = fitting.train_link_vae(table, layers, latent_dim, seed, vae_epochs)
+    scores = crossval.cross_validate(
+        table,
+        methods,
+        folds=folds,
+        blocked=blocked,
+        layers=layers,
+        vae=vae,
+        seed=seed,
+        progress=progress,
+        is_cancelled=is_cancelled,
+    )
+    return scores, table
