@@ -4,13 +4,9 @@ import numpy as np
 import pytest
 from affine import Affine
 
+from radiomap_geo.dataset.landcover import GRASS, ROOF, STREET, TREE, building_labels
 from radiomap_geo.dataset.ortho import (
-    GRASS,
-    ROOF,
-    STREET,
-    TREE,
     augment_ortho,
-    building_labels,
     cast_shadows,
     ortho_stats,
     render_ndsm,
