@@ -5,7 +5,7 @@
 Each round (resumable at every step; kill it at any moment, rerun the same command):
 
 1. grows ``data/radiomaps`` by ``--grow-tiles`` tiles (the builder resumes where it stopped);
-2. continues the network from ``training/keep/current.pt`` (the last round's weights, float16)
+2. continues the network from the last round's weights kept in ``training/keep/`` (float16)
    for ``--epochs`` epochs on a fresh cosine schedule: a warm restart. AdamW's moments are reset
    at every restart by design, so the weights are all a round needs to continue: nothing else of
    the optimiser is kept;
@@ -146,9 +146,9 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
         run(CLI + ["dataset", "build", str(data), "--n-tiles", str(target), "--quiet"], cpu=cpu)
         finish("grow")
 
-    start = state_path.parent / "current.pt"
-    if not start.exists():
-        start = default_weights(weights, opts.model)
+    # The weights a round continues from keep their '-<sha12>.pt' name: loading verifies it.
+    current = state.get("current")
+    start = state_path.parent / current if current else default_weights(weights, opts.model)
     if not done.get("train"):
         run(
             CLI
@@ -181,8 +181,11 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
     train_maps = int(train_log["data"]["train_maps"])
     state["maps_seen"] = state.get("maps_seen", 0) + train_maps * len(history)
     state["cpu_seconds"] = state.get("cpu_seconds", 0.0) + cpu["seconds"]
-    kept = state_path.parent / "current.pt"
+    kept = state_path.parent / candidate.name
     kept.write_bytes(candidate.read_bytes())
+    if current and current != candidate.name:
+        (state_path.parent / current).unlink(missing_ok=True)
+    state["current"] = candidate.name
     row = {
         "round": number,
         "finished_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -104,7 +104,8 @@ def test_rounds_refuse_a_worse_model_then_promote_and_continue(dataset_dir, weig
     assert float(row["val_rmse_candidate_db"]) > 0 and float(row["val_rmse_default_db"]) > 0
     assert int(row["maps_seen_total"]) == int(row["train_maps"]) > 0
     assert (weights_dir / "index.json").read_text() == index_before
-    kept = state / "current.pt"
+    kept = state / row["candidate_file"]
+    assert json.loads((state / "state.json").read_text())["current"] == kept.name
     assert (
         kept.read_bytes()
         == (state.parent / "runs" / "round-001" / row["candidate_file"]).read_bytes()
