@@ -81,8 +81,8 @@ def finish_python_at_exit() -> bool:
     def run_exit_functions(_arg) -> None:
         try:
             atexit._run_exitfuncs()
-        except Exception:  # never let an exit callback abort the exit itself
-            pass
+        except Exception as exc:  # never let an exit callback abort the exit itself
+            sys.stderr.write(f"radiomap-geo: an exit callback failed: {exc!r}\n")
 
     take_gil = ctypes.cast(ctypes.pythonapi.PyGILState_Ensure, ctypes.c_void_p)
     callback = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(run_exit_functions)

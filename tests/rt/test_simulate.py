@@ -58,7 +58,14 @@ def test_bare_ground_matches_two_ray_model(sionna_rt, utm32):
         grid, sites, None, samples_per_tx=RAYS, max_depth=1, diffraction=False, per_site=True
     )
     assert result.model == MODEL_NAME == "sionna-rt"
-    assert result.band_names == ["rsrp_dbm", "best_server", "sinr_db", "path_gain_db:a", "validity"]
+    assert result.band_names == [
+        "rsrp_dbm",
+        "best_server",
+        "sinr_db",
+        "rx_power_dbm",
+        "path_gain_db:a",
+        "validity",
+    ]
     meta = result.metadata
     assert meta["samples_per_tx"] == RAYS and meta["max_depth"] == 1
     assert meta["diffraction"] is False and meta["sionna_rt_version"]
@@ -79,9 +86,13 @@ def test_bare_ground_matches_two_ray_model(sionna_rt, utm32):
     perfect = _two_ray(r[close], h_tx, 1.5, f_hz, "perfect").mean()
     assert _db(gain[close].mean()) - _db(perfect) < -1.0
     assert np.all(result[VALIDITY_BAND][r <= 100] == 1.0)  # further out, some cells miss rays
-    # rsrp = power + gain; one site: best server 1, and SINR is SNR
+    # rx power = power + gain, RSRP that per resource element (NR 30 kHz 20 MHz: 612
+    # subcarriers); one site: best server 1, and SINR is SNR
     assert np.allclose(
-        result["rsrp_dbm"], 43.0 + result["path_gain_db:a"], atol=1e-3, equal_nan=True
+        result["rx_power_dbm"], 43.0 + result["path_gain_db:a"], atol=1e-3, equal_nan=True
+    )
+    assert np.allclose(
+        result["rsrp_dbm"], result["rx_power_dbm"] - 10 * np.log10(612), atol=1e-3, equal_nan=True
     )
     assert np.all(result["best_server"][r <= 100] == 1.0)
 
