@@ -16,6 +16,7 @@ from __future__ import annotations
 from radiomap_geo.citywide import predict_city
 from radiomap_geo.coverage import CoverageResult, noise_power_dbm
 from radiomap_geo.grid import BBox, Grid, utm_crs_for
+from radiomap_geo.inputs import Inputs, OsmDownload, make_grid, prepare_inputs
 from radiomap_geo.io.buildings import load_buildings, read_buildings
 from radiomap_geo.models.registry import (
     DEFAULT_MODEL,
@@ -24,6 +25,7 @@ from radiomap_geo.models.registry import (
     get_model,
     list_models,
 )
+from radiomap_geo.options import RunOptions
 from radiomap_geo.predict import predict_coverage, predict_to_file
 from radiomap_geo.rasterize import feature_stack, rasterize_buildings
 from radiomap_geo.sites import Site, Sites, read_sites, sites_from_frame
@@ -41,6 +43,9 @@ __all__ = [
     "BBox",
     "CoverageResult",
     "Grid",
+    "Inputs",
+    "OsmDownload",
+    "RunOptions",
     "Site",
     "Sites",
     "default_model",
@@ -49,10 +54,12 @@ __all__ = [
     "get_model",
     "list_models",
     "load_buildings",
+    "make_grid",
     "noise_power_dbm",
     "predict_city",
     "predict_coverage",
     "predict_to_file",
+    "prepare_inputs",
     "rasterize_buildings",
     "read_buildings",
     "read_sites",
