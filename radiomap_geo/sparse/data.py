@@ -1,0 +1,262 @@
+"""Maps for measurement-conditioned models: labels, scene and the geometry network's prediction.
+
+A :class:`MapContext` is one ray-traced map of the dataset (``radiomap_geo.dataset``) with what
+every method may read besides the measurements: building heights, the site (for the methods that
+know it), line of sight, and the prediction of the geometry-only network (``unet-obs`` by
+default), which the regression-kriging baseline and our EMGAN variant correct.
+
+The geometry predictions cost a network run per map, so :func:`load_contexts` keeps them in a
+cache folder (one ``.npz`` per chunk of maps, written atomically: an interrupted run resumes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from radiomap_geo.errors import InputError
+from radiomap_geo.progress import CancelFn, ProgressFn, as_monitor
+
+logger = logging.getLogger(__name__)
+
+#: The geometry-only network whose prediction the measurements correct (the default of predict).
+DEFAULT_GEOMETRY_MODEL = "unet-obs"
+#: Maps per cache chunk (about a minute of network runs on two CPU cores).
+CHUNK_MAPS = 128
+#: Speed of light (m/s), for free-space loss.
+C0 = 299_792_458.0
+
+
+@dataclass
+class MapContext:
+    """One map: label and what a method may read besides the measurements.
+
+    Attributes:
+        index: map number in its split.
+        tile: tile number in its split (maps of one tile share buildings: a spatial block).
+        heights: building height (m, 0 outdoors), ``(H, W)``.
+        gain_db: ray-traced path gain (dB, NaN = no label), ``(H, W)``.
+        valid: labelled cells.
+        los: line of sight to the site.
+        geometry_db: the geometry network's path gain (dB) without measurements.
+        free_space_db: free-space path gain from the site (dB; 3-D distance).
+        resolution: cell size (m).
+    """
+
+    index: int
+    tile: int
+    heights: np.ndarray
+    gain_db: np.ndarray
+    valid: np.ndarray
+    los: np.ndarray
+    geometry_db: np.ndarray
+    free_space_db: np.ndarray
+    resolution: float
+
+    @property
+    def outdoor(self) -> np.ndarray:
+        """Cells outside buildings."""
+        return self.heights <= 0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(rows, cols)``."""
+        return self.heights.shape  # type: ignore[return-value]
+
+
+def free_space_gain_db(
+    x: np.ndarray, y: np.ndarray, site_xyz: tuple[float, float, float], frequency_mhz: float
+) -> np.ndarray:
+    """Free-space path gain (dB) of an isotropic link, 3-D distance (at least one wavelength)."""
+    wavelength = C0 / (frequency_mhz * 1e6)
+    d = np.sqrt((x - site_xyz[0]) ** 2 + (y - site_xyz[1]) ** 2 + site_xyz[2] ** 2)
+    d = np.maximum(d, wavelength)
+    return (20.0 * np.log10(wavelength / (4.0 * math.pi * d))).astype(np.float32)
+
+
+def select_maps(n_total: int, max_maps: int | None) -> np.ndarray:
+    """Map numbers spread evenly over a split (every tile region represented)."""
+    if max_maps is None or max_maps >= n_total:
+        return np.arange(n_total)
+    if max_maps < 1:
+        raise InputError(f"max_maps must be at least 1, got {max_maps}", parameter="max_maps")
+    return np.unique(np.linspace(0, n_total - 1, int(max_maps)).round().astype(int))
+
+
+def _geometry_network(name: str):
+    """The :class:`~radiomap_geo.nets.NetworkModel` behind a model name (shipped or net:PATH)."""
+    from radiomap_geo.models.registry import get_model
+    from radiomap_geo.nets import NetworkModel
+
+    model = get_model(name)
+    net = model if isinstance(model, NetworkModel) else getattr(model, "net", None)
+    if not isinstance(net, NetworkModel):
+        raise InputError(
+            f"geometry model {name!r} is not a network; give a shipped network such as "
+            f"{DEFAULT_GEOMETRY_MODEL}",
+            parameter="geometry_model",
+        )
+    return net
+
+
+def geometry_on_tile(net, scene, site) -> np.ndarray:
+    """The network on the whole tile, as it was trained and scored (path gain, dB)."""
+    from radiomap_geo.nets.model import window_scene
+
+    h, w = scene.grid.shape
+    m = net.net.size_multiple
+    hh, ww = -(-h // m) * m, -(-w // m) * m
+    if (hh, ww) != (h, w):
+        scene = window_scene(scene, 0, 0, hh, ww)
+    db = net.predict_window(scene, site)[:h, :w]
+    return (db + np.float32(net.frequency_correction_db(site.frequency_mhz))).astype(np.float32)
+
+
+def _write_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".npz", dir=path.parent)
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _identity(dataset, indices: Sequence[int]) -> np.ndarray:
+    """``(tile id, site number)`` of each map: a cache made for another dataset state is
+    recognised (a growing dataset can shift map numbers).
+    """
+    tiles = np.asarray(dataset.tile_id)[np.asarray(dataset.map_tile)[np.asarray(indices)]]
+    return np.stack([tiles, np.asarray(dataset.sites["map_site"])[np.asarray(indices)]], 1)
+
+
+def _compute_chunk(dataset, indices: Sequence[int], net) -> dict[str, np.ndarray]:
+    from radiomap_geo.los import line_of_sight
+    from radiomap_geo.models.base import SceneInputs
+
+    rx = float(dataset.manifest["config"].get("rx_height_m", 1.5))
+    geometry, los = [], []
+    for index in indices:
+        tile = int(dataset.map_tile[index])
+        grid = dataset.grid(tile)
+        heights = dataset.building_height_m[tile]
+        site = dataset.site(int(index))
+        scene = SceneInputs(grid, heights, rx_height_m=rx)
+        geometry.append(geometry_on_tile(net, scene, site).astype(np.float16))
+        los.append(line_of_sight(heights, grid, grid, (site.x, site.y), site.height_m, rx))
+    return {
+        "index": np.asarray(indices, np.int32),
+        "identity": _identity(dataset, indices),
+        "geometry_db": np.stack(geometry),
+        "los": np.packbits(np.stack(los)),
+    }
+
+
+def _read_cache(cache: Path, tag: str, dataset) -> dict[tuple[int, int], tuple[Path, int]]:
+    """Cached maps of a split: ``{(tile id, site number): (file, row in file)}``.
+
+    Files written before identities were stored hold map numbers only; the dataset only ever
+    appends tiles, so those numbers still name the same maps.
+    """
+    found: dict[tuple[int, int], tuple[Path, int]] = {}
+    for path in sorted(cache.glob(f"{tag}-*.npz")):
+        with np.load(path) as data:
+            if "identity" in data:
+                identity = data["identity"]
+            elif int(data["index"].max()) < len(dataset):
+                identity = _identity(dataset, data["index"])
+            else:
+                continue
+        for row, (tile, site) in enumerate(identity):
+            found.setdefault((int(tile), int(site)), (path, row))
+    return found
+
+
+def load_contexts(
+    dataset_dir: str | os.PathLike,
+    split: str,
+    *,
+    max_maps: int | None = None,
+    geometry_model: str = DEFAULT_GEOMETRY_MODEL,
+    cache_dir: str | os.PathLike | None = None,
+    progress: ProgressFn | None = None,
+    is_cancelled: CancelFn | None = None,
+) -> list[MapContext]:
+    """The :class:`MapContext` of ``max_maps`` maps spread over ``split``.
+
+    Geometry predictions and line of sight are cached in ``cache_dir`` (default
+    ``runs/sparse-cache``) per map identity (tile id, site number), chunk by chunk, so a killed
+    run resumes. Maps already cached are preferred (spread over the split in the same way), so
+    a dataset that grows meanwhile does not invalidate the cache.
+    """
+    from radiomap_geo.dataset import load_dataset
+
+    dataset = load_dataset(dataset_dir, split)
+    cache = Path(cache_dir) if cache_dir else Path("runs") / "sparse-cache"
+    tag = f"{split}-{geometry_model.replace(':', '_').replace('/', '_')}"
+    monitor = as_monitor(progress, is_cancelled)
+    shape = dataset.gain_db.shape[1:]
+    cached = _read_cache(cache, tag, dataset)
+    identity = _identity(dataset, np.arange(len(dataset)))
+    is_cached = np.array([(int(t), int(s)) in cached for t, s in identity], bool)
+    wanted = len(dataset) if max_maps is None else int(max_maps)
+    if is_cached.sum() >= wanted:
+        pool = np.flatnonzero(is_cached)
+        chosen = pool[select_maps(len(pool), max_maps)]
+    else:
+        chosen = select_maps(len(dataset), max_maps)
+    missing = [int(i) for i in chosen if not is_cached[i]]
+    chunks = [missing[i : i + CHUNK_MAPS] for i in range(0, len(missing), CHUNK_MAPS)]
+    net = _geometry_network(geometry_model) if chunks else None
+    for k, chunk in enumerate(chunks):
+        arrays = _compute_chunk(dataset, chunk, net)
+        key = hashlib.sha256(arrays["identity"].tobytes()).hexdigest()[:12]
+        path = cache / f"{tag}-{key}.npz"
+        _write_npz_atomic(path, arrays)
+        for row, (tile, site) in enumerate(arrays["identity"]):
+            cached[(int(tile), int(site))] = (path, row)
+        monitor.step(k + 1, len(chunks), f"geometry predictions {k + 1}/{len(chunks)}")
+    files: dict[Path, Any] = {}
+    out = []
+    rx = float(dataset.manifest["config"].get("rx_height_m", 1.5))
+    for index in chosen:
+        path, row = cached[(int(identity[index][0]), int(identity[index][1]))]
+        if path not in files:
+            with np.load(path) as data:
+                n = len(data["index"])
+                files[path] = (
+                    data["geometry_db"],
+                    np.unpackbits(data["los"])[: n * shape[0] * shape[1]].reshape(n, *shape),
+                )
+        geometry, los = files[path]
+        tile = int(dataset.map_tile[index])
+        grid = dataset.grid(tile)
+        site = dataset.site(int(index))
+        x, y = grid.cell_centers()
+        out.append(
+            MapContext(
+                index=int(index),
+                tile=tile,
+                heights=dataset.building_height_m[tile],
+                gain_db=dataset.gain_db[index],
+                valid=dataset.mask[index] & np.isfinite(dataset.gain_db[index]),
+                los=los[row].astype(bool),
+                geometry_db=geometry[row].astype(np.float32),
+                free_space_db=free_space_gain_db(
+                    x, y, (site.x, site.y, site.height_m - rx), site.frequency_mhz
+                ),
+                resolution=dataset.resolution,
+            )
+        )
+    return out

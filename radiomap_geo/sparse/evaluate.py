@@ -1,0 +1,270 @@
+"""Scoring measurement-conditioned methods: method x sampling pattern on a dataset split.
+
+For every map and pattern one measurement set is drawn (the same for every method), the
+measured cells get the ray-traced label as their value, and each method predicts the map. Scores
+use the *unmeasured* labelled cells whose label is at least ``threshold_db`` (-130 dB, as the
+geometry networks' headline numbers), after clipping both maps at -160 dB:
+
+* RMSE / MAE / bias in dB and NMSE (linear, as :mod:`radiomap_geo.nets.evaluate`), all cells and
+  LOS / NLOS;
+* the error ratio ``R = |prediction - label|`` in dB (paper 003, Fig. 10): its distribution (0.1 dB
+  bins) for the CDF plot and the share of cells under 3 dB;
+* SSIM and PSNR (torchmetrics; paper 003) of the maps scaled from [-160, -40] dB to [0, 1],
+  building and unlabelled cells set to 0 in both;
+* milliseconds per map of the method alone.
+
+Results are appended to ``records.jsonl`` in a work folder, one line per (method, pattern, map),
+so a killed run resumes where it stopped; :func:`aggregate` sums them into the report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from radiomap_geo.errors import InputError
+from radiomap_geo.progress import CancelFn, ProgressFn, as_monitor
+from radiomap_geo.sparse.baselines import BASELINES
+from radiomap_geo.sparse.data import DEFAULT_GEOMETRY_MODEL, MapContext, load_contexts
+from radiomap_geo.sparse.networks import CEIL_DB, FLOOR_DB
+from radiomap_geo.sparse.sampling import EVALUATION_PATTERNS, Pattern
+
+logger = logging.getLogger(__name__)
+
+THRESHOLD_DB = -130.0
+RATIO_BIN_DB = 0.1
+RATIO_BINS = 600  # 0-60 dB
+DEFAULT_METHODS = (
+    "geometry",
+    "idw",
+    "knn",
+    "random-forest",
+    "kriging",
+    "regression-kriging",
+    "interpolation-net",
+    "eme-net",
+    "emgan",
+    "emgan-sites",
+    "emgan-geo",
+)
+Method = Callable[[MapContext, np.ndarray, np.ndarray], np.ndarray]
+
+
+def resolve_method(name: str) -> Method:
+    """A baseline by name, or a measurement network (shipped name or ``.pt`` path)."""
+    if name in BASELINES:
+        return BASELINES[name]
+    from radiomap_geo.sparse.model import get_measurement_model
+
+    return get_measurement_model(name)
+
+
+def _sums(err: np.ndarray, pred: np.ndarray, true: np.ndarray) -> list[float]:
+    """``[n, sum e, sum |e|, sum e^2, sum |g_p - g_t|^2, sum g_t^2]`` (g linear gain)."""
+    gp, gt = 10.0 ** (pred / 10.0), 10.0 ** (true / 10.0)
+    return [
+        float(err.size),
+        float(err.sum()),
+        float(np.abs(err).sum()),
+        float((err**2).sum()),
+        float(((gp - gt) ** 2).sum()),
+        float((gt**2).sum()),
+    ]
+
+
+def _metrics(s: Sequence[float]) -> dict[str, float]:
+    n = s[0]
+    if n == 0:
+        return {"count": 0, "bias_db": math.nan, "mae_db": math.nan, "rmse_db": math.nan}
+    nmse = s[4] / s[5] if s[5] > 0 else math.nan
+    return {
+        "count": int(n),
+        "bias_db": s[1] / n,
+        "mae_db": s[2] / n,
+        "rmse_db": math.sqrt(s[3] / n),
+        "nmse_db": 10.0 * math.log10(nmse) if nmse > 0 else -math.inf,
+    }
+
+
+def _image(db: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    return np.where(keep, (np.clip(db, FLOOR_DB, CEIL_DB) - FLOOR_DB) / (CEIL_DB - FLOOR_DB), 0.0)
+
+
+def image_quality(pred: np.ndarray, true: np.ndarray, keep: np.ndarray) -> tuple[float, float]:
+    """``(SSIM, PSNR dB)`` of two maps scaled to [0, 1] (torchmetrics)."""
+    import torch
+    from torchmetrics.functional.image import (
+        peak_signal_noise_ratio,
+        structural_similarity_index_measure,
+    )
+
+    a = torch.from_numpy(_image(pred, keep)[None, None].astype(np.float32))
+    b = torch.from_numpy(_image(true, keep)[None, None].astype(np.float32))
+    ssim = float(structural_similarity_index_measure(a, b, data_range=1.0))
+    psnr = float(peak_signal_noise_ratio(a, b, data_range=1.0))
+    return ssim, psnr
+
+
+def score_map(
+    pred: np.ndarray, ctx: MapContext, measured: np.ndarray, threshold_db: float = THRESHOLD_DB
+) -> dict[str, Any]:
+    """One record: sums (all, LOS, NLOS), ratio histogram, SSIM, PSNR."""
+    true = np.clip(np.nan_to_num(ctx.gain_db, nan=FLOOR_DB), FLOOR_DB, CEIL_DB)
+    pred = np.clip(np.nan_to_num(pred, nan=FLOOR_DB), FLOOR_DB, CEIL_DB).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        keep = ctx.valid & ~measured & (ctx.gain_db >= threshold_db)
+    err = (pred - true)[keep]
+    los = ctx.los[keep]
+    hist = np.bincount(
+        np.minimum((np.abs(err) / RATIO_BIN_DB).astype(int), RATIO_BINS - 1), minlength=RATIO_BINS
+    )
+    ssim, psnr = image_quality(pred, true, ctx.valid)
+    p, t = pred[keep], true[keep]
+    return {
+        "all": _sums(err, p, t),
+        "los": _sums(err[los], p[los], t[los]),
+        "nlos": _sums(err[~los], p[~los], t[~los]),
+        "ratio_hist": {int(i): int(c) for i, c in enumerate(hist) if c},
+        "ssim": ssim,
+        "psnr": psnr,
+    }
+
+
+def _work_key(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _read_records(path: Path) -> dict[tuple[str, str, int], dict]:
+    done: dict[tuple[str, str, int], dict] = {}
+    if not path.is_file():
+        return done
+    for line in path.read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except ValueError:  # a line cut by a kill: computed again
+            continue
+        done[(r["method"], r["pattern"], int(r["map"]))] = r
+    return done
+
+
+def draw_measurements(
+    ctx: MapContext, pattern: Pattern, seed: int, pattern_index: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The measured mask and values of one map and pattern (reproducible)."""
+    rng = np.random.default_rng([seed, ctx.index, pattern_index])
+    measured = pattern.draw(ctx.valid, rng, ctx.outdoor)
+    values = np.clip(np.nan_to_num(ctx.gain_db, nan=FLOOR_DB), FLOOR_DB, CEIL_DB)
+    return measured, values.astype(np.float32)
+
+
+def evaluate_measurements(
+    dataset_dir: str | os.PathLike,
+    *,
+    split: str = "test",
+    methods: Sequence[str] = DEFAULT_METHODS,
+    patterns: Sequence[str] = EVALUATION_PATTERNS,
+    max_maps: int | None = 32,
+    seed: int = 0,
+    geometry_model: str = DEFAULT_GEOMETRY_MODEL,
+    threshold_db: float = THRESHOLD_DB,
+    work_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: ProgressFn | None = None,
+    is_cancelled: CancelFn | None = None,
+) -> dict[str, Any]:
+    """Score ``methods`` on ``patterns`` over ``max_maps`` maps of ``split``; resumable.
+
+    Returns:
+        The report (see :func:`aggregate`), with the settings and the work folder used.
+    """
+    parsed = [Pattern.parse(p) for p in patterns]
+    if not methods:
+        raise InputError("give at least one method", parameter="methods")
+    resolved = {name: resolve_method(name) for name in methods}
+    settings = {
+        "dataset": str(Path(dataset_dir).resolve()),
+        "split": split,
+        "max_maps": max_maps,
+        "seed": seed,
+        "geometry_model": geometry_model,
+        "threshold_db": threshold_db,
+    }
+    work = Path(work_dir) if work_dir else Path("runs") / "sparse-eval" / _work_key(settings)
+    work.mkdir(parents=True, exist_ok=True)
+    records_path = work / "records.jsonl"
+    done = _read_records(records_path)
+    contexts = load_contexts(
+        dataset_dir, split, max_maps=max_maps, geometry_model=geometry_model, cache_dir=cache_dir
+    )
+    monitor = as_monitor(progress, is_cancelled)
+    total, step = len(contexts) * len(parsed), 0
+    with open(records_path, "a") as out:
+        for ctx in contexts:
+            for k, pattern in enumerate(parsed):
+                measured, values = draw_measurements(ctx, pattern, seed, k)
+                for name, method in resolved.items():
+                    key = (name, pattern.label, ctx.index)
+                    if key in done:
+                        continue
+                    t0 = time.perf_counter()
+                    pred = method(ctx, measured, values)
+                    seconds = time.perf_counter() - t0
+                    record = {
+                        "method": name,
+                        "pattern": pattern.label,
+                        "map": ctx.index,
+                        "points": int(measured.sum()),
+                        "seconds": seconds,
+                        **score_map(pred, ctx, measured, threshold_db),
+                    }
+                    out.write(json.dumps(record) + "\n")
+                    out.flush()
+                    done[key] = record
+                step += 1
+                monitor.step(step, total, f"map {ctx.index} {pattern.label}")
+    report = aggregate(
+        [done[(m, p.label, c.index)] for m in resolved for p in parsed for c in contexts]
+    )
+    report["settings"] = {
+        **settings,
+        "methods": list(methods),
+        "patterns": [p.label for p in parsed],
+    }
+    report["settings"]["maps"] = len(contexts)
+    report["work_dir"] = str(work)
+    return report
+
+
+def aggregate(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Sum records into ``{"results": {method: {pattern: metrics}}}``."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["method"], r["pattern"]), []).append(r)
+    results: dict[str, dict[str, Any]] = {}
+    for (method, pattern), rs in groups.items():
+        entry: dict[str, Any] = {}
+        for group in ("all", "los", "nlos"):
+            entry[group] = _metrics(np.sum([r[group] for r in rs], axis=0).tolist())
+        hist = np.zeros(RATIO_BINS, np.int64)
+        for r in rs:
+            for i, c in r["ratio_hist"].items():
+                hist[int(i)] += c
+        cdf = np.cumsum(hist) / max(int(hist.sum()), 1)
+        entry["ratio_cdf"] = cdf.round(5).tolist()
+        entry["share_ratio_below_3db"] = float(cdf[int(round(3.0 / RATIO_BIN_DB)) - 1])
+        entry["ssim"] = float(np.mean([r["ssim"] for r in rs]))
+        entry["psnr_db"] = float(np.mean([r["psnr"] for r in rs]))
+        entry["ms_per_map"] = 1000.0 * float(np.mean([r["seconds"] for r in rs]))
+        entry["points_per_map"] = float(np.mean([r["points"] for r in rs]))
+        entry["maps"] = len(rs)
+        results.setdefault(method, {})[pattern] = entry
+    return {"format": "radiomap-geo-sparse-eval/1", "results": results}

@@ -1,0 +1,86 @@
+"""Electric field strength from received power, and measured values to path gain.
+
+An isotropic receiving antenna has the effective aperture ``A_e = lambda^2 / (4 pi)``, so a
+received power ``P`` (W) means an incident power density ``S = P / A_e = 4 pi P / lambda^2``
+(W/m^2), and a plane wave of that density has the RMS field ``E = sqrt(eta0 * S)`` (V/m) with
+``eta0 = 376.73 ohm`` (free-space impedance). Together::
+
+    E = sqrt(4 pi eta0 P) / lambda,     lambda = c / f
+
+Fields of several sites (different carriers, uncorrelated) add in power:
+``E_total = sqrt(sum_i E_i^2)``. Example: -60 dBm at 3.5 GHz gives 0.0251 V/m (88.0 dBuV/m).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from radiomap_geo.errors import InputError
+
+ETA0_OHM = 376.730313668
+C0 = 299_792_458.0
+
+
+def wavelength_m(frequency_mhz: float) -> float:
+    """Free-space wavelength (m)."""
+    return C0 / (float(frequency_mhz) * 1e6)
+
+
+def e_field_squared(rx_power_dbm: np.ndarray, frequency_mhz: float) -> np.ndarray:
+    """``E^2`` ((V/m)^2) of a received power (dBm) at one carrier; 0 where not finite."""
+    watts = np.where(np.isfinite(rx_power_dbm), 10.0 ** ((rx_power_dbm - 30.0) / 10.0), 0.0)
+    return 4.0 * math.pi * ETA0_OHM * watts / wavelength_m(frequency_mhz) ** 2
+
+
+def e_field_vpm(rx_power_dbm: np.ndarray, frequency_mhz: float) -> np.ndarray:
+    """RMS field strength (V/m) of a received power (dBm) for an isotropic receiver."""
+    return np.sqrt(e_field_squared(np.asarray(rx_power_dbm, np.float64), frequency_mhz))
+
+
+def e_field_dbuvm_to_rx_power_dbm(dbuvm: np.ndarray, frequency_mhz: float) -> np.ndarray:
+    """The received power (dBm) of an isotropic antenna in a field of ``dbuvm`` dBuV/m."""
+    e_vpm = 10.0 ** ((np.asarray(dbuvm, np.float64) - 120.0) / 20.0)
+    watts = e_vpm**2 * wavelength_m(frequency_mhz) ** 2 / (4.0 * math.pi * ETA0_OHM)
+    return 10.0 * np.log10(watts) + 30.0
+
+
+def to_rx_power_dbm(
+    values: np.ndarray, value_kind: str, *, rsrp_offset_db: float, frequency_mhz: float
+) -> np.ndarray:
+    """Measured values (canonical unit of their kind) as total received power (dBm).
+
+    ``rsrp``: per resource element, so minus the run's RSRP offset (``rsrp = rx + offset``);
+    ``e-field`` (dBuV/m): through the isotropic aperture at ``frequency_mhz``.
+
+    Raises:
+        InputError: ``path-gain`` (needs a site's power: use :func:`to_path_gain_db`).
+    """
+    if value_kind == "rx-power":
+        return np.asarray(values, np.float64)
+    if value_kind == "rsrp":
+        return np.asarray(values, np.float64) - rsrp_offset_db
+    if value_kind == "e-field":
+        return e_field_dbuvm_to_rx_power_dbm(values, frequency_mhz)
+    raise InputError(
+        f"value kind {value_kind!r} cannot be a total over several sites: path gains belong to "
+        "one site (add a site_id column, or give rx-power / rsrp / e-field values)",
+        parameter="value_kind",
+    )
+
+
+def to_path_gain_db(
+    values: np.ndarray,
+    value_kind: str,
+    *,
+    power_dbm: float,
+    rsrp_offset_db: float,
+    frequency_mhz: float,
+) -> np.ndarray:
+    """Measured values of one site as its path gain (dB): received power minus its power."""
+    if value_kind == "path-gain":
+        return np.asarray(values, np.float64)
+    return to_rx_power_dbm(
+        values, value_kind, rsrp_offset_db=rsrp_offset_db, frequency_mhz=frequency_mhz
+    ) - float(power_dbm)

@@ -1,0 +1,215 @@
+"""Trained measurement networks as files: saving, the shipped index and inference.
+
+A measurement model is a weights file of :mod:`radiomap_geo.nets.weights` (float16 tensors,
+SHA-256 in the name, ``weights_only=True`` loading) whose metadata also says
+``"kind": "measurement-model"``, its method (:data:`radiomap_geo.sparse.networks.NETWORKS`),
+whether it is residual, the geometry network it corrects and the calibration of its
+uncertainty (:mod:`radiomap_geo.sparse.uncertainty`).
+
+Shipped measurement models are listed in ``weights/measurement-models.json`` (same entry format
+as ``weights/index.json``: ``file``, ``sha256``, ``description``, ``default``), apart from the
+coverage networks so that no coverage listing ever offers one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from radiomap_geo.errors import InputError, WeightsError
+from radiomap_geo.nets.common import CoverageNet
+from radiomap_geo.nets.scaling import OutputScaling
+from radiomap_geo.nets.weights import load_weights, save_weights
+from radiomap_geo.sparse.data import DEFAULT_GEOMETRY_MODEL, MapContext
+from radiomap_geo.sparse.networks import (
+    CEIL_DB,
+    FLOOR_DB,
+    NETWORKS,
+    SCALE_DB,
+    NetSpec,
+    build_generator,
+    encode,
+)
+
+INDEX_FILE = "measurement-models.json"
+KIND = "measurement-model"
+#: Used when the caller names no measurement model and the index marks none as default.
+DEFAULT_MEASUREMENT_MODEL = "emgan-geo"
+
+
+def measurement_metadata(
+    spec: NetSpec,
+    net: CoverageNet,
+    *,
+    metres_per_pixel: float,
+    frequency_mhz: float,
+    geometry_model: str = DEFAULT_GEOMETRY_MODEL,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Metadata of a measurement network (the coverage keys the weights format requires, plus
+    ``kind``, ``method``, ``residual``, ``scale_db`` and ``geometry_model``).
+    """
+    return {
+        "arch": net.arch,
+        "arch_kwargs": dict(net.config),
+        "channels": list(spec.channels),
+        "metres_per_pixel": float(metres_per_pixel),
+        "frequency_mhz": float(frequency_mhz),
+        "rx_height_m": 1.5,
+        "reach_m": 128.0 * metres_per_pixel,
+        "output_scaling": OutputScaling().to_dict(),
+        "antenna_pattern": "in_output",
+        "kind": KIND,
+        "method": spec.name,
+        "residual": spec.residual,
+        "adversarial": spec.adversarial,
+        "needs": list(spec.needs),
+        "scale_db": SCALE_DB,
+        "geometry_model": geometry_model if "geometry" in spec.needs else None,
+        "torch_version": torch.__version__.split("+")[0],
+        **extra,
+    }
+
+
+def save_measurement_model(
+    net: CoverageNet, metadata: Mapping[str, Any], directory: str | os.PathLike
+) -> Path:
+    """Write ``<directory>/<name>-<sha12>.pt`` (float16, atomically)."""
+    return save_weights(net, metadata, directory, str(metadata.get("name") or metadata["method"]))
+
+
+@dataclass
+class MeasurementModel:
+    """A loaded measurement network: ``predict`` turns measurements into a full map."""
+
+    name: str
+    spec: NetSpec
+    net: CoverageNet
+    metadata: dict[str, Any]
+    sha256: str | None = None
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, sha256: str | None = None) -> MeasurementModel:
+        """Load and verify a weights file; refuse a coverage network."""
+        loaded = load_weights(path, sha256)
+        meta = loaded.metadata
+        if meta.get("kind") != KIND or meta.get("method") not in NETWORKS:
+            raise WeightsError(
+                f"{path} is not a measurement model (its metadata has no kind={KIND!r}); "
+                "give one listed by `radiomap-geo measurement-models` or trained by "
+                "`radiomap-geo train-measurements`"
+            )
+        spec = NETWORKS[meta["method"]]
+        net = build_generator(meta["arch"], len(meta["channels"]), **meta["arch_kwargs"])
+        state = {k: v.float() if v.is_floating_point() else v for k, v in loaded.state_dict.items()}
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise WeightsError(f"{path}: tensors do not fit {meta['arch']}: {exc}") from exc
+        name = str(meta.get("name") or spec.name)
+        return cls(name, spec, net.eval(), dict(meta), loaded.sha256)
+
+    @property
+    def needs_site(self) -> bool:
+        """Whether the model reads the transmitter (free-space gain, line of sight)."""
+        return "site" in self.spec.needs
+
+    @property
+    def needs_geometry(self) -> bool:
+        """Whether the model corrects a geometry network's prediction."""
+        return "geometry" in self.spec.needs
+
+    def predict(self, ctx: MapContext, measured: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """The full map (dB, same quantity as ``values``) from the measured cells."""
+        enc = encode(
+            self.spec.channels,
+            self.spec.residual,
+            ctx.heights,
+            measured,
+            values,
+            geometry_db=ctx.geometry_db,
+            free_space_db=ctx.free_space_db,
+            los=ctx.los,
+        )
+        h, w = ctx.shape
+        m = int(getattr(self.net, "size_multiple", 1))
+        hh, ww = -(-h // m) * m, -(-w // m) * m
+        x = np.zeros((1, enc.inputs.shape[0], hh, ww), np.float32)
+        x[0, :, :h, :w] = enc.inputs
+        with torch.inference_mode():
+            out = self.net(torch.from_numpy(x))[0, 0, :h, :w].numpy()
+        return (enc.base_db + SCALE_DB * out).astype(np.float32)
+
+    __call__ = predict
+
+
+def clip_db(values: np.ndarray) -> np.ndarray:
+    """Clip to the dataset's range (floor and ceiling of the labels)."""
+    return np.clip(values, FLOOR_DB, CEIL_DB)
+
+
+def weights_folder() -> Path | None:
+    """The folder of shipped weights (the coverage registry's rule)."""
+    from radiomap_geo.models.registry import weights_dir
+
+    return weights_dir()
+
+
+def read_measurement_index(folder: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
+    """Entries of ``measurement-models.json`` (empty without one).
+
+    Raises:
+        WeightsError: the index is not valid JSON or an entry lacks ``file`` / ``sha256``.
+    """
+    folder = weights_folder() if folder is None else Path(folder)
+    if folder is None or not (Path(folder) / INDEX_FILE).is_file():
+        return {}
+    path = Path(folder) / INDEX_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"cannot read {path}: {exc}") from exc
+    out = {}
+    for name, entry in data.items():
+        if not isinstance(entry, dict) or not entry.get("file") or not entry.get("sha256"):
+            raise WeightsError(f"{path}: entry {name!r} needs 'file' and 'sha256'")
+        out[str(name).lower()] = {**entry, "path": Path(folder) / entry["file"]}
+    return out
+
+
+def default_measurement_model() -> str:
+    """The index entry marked ``default``, else :data:`DEFAULT_MEASUREMENT_MODEL`."""
+    for name, entry in read_measurement_index().items():
+        if entry.get("default"):
+            return name
+    return DEFAULT_MEASUREMENT_MODEL
+
+
+def get_measurement_model(name: str | None = None) -> MeasurementModel:
+    """A shipped measurement model by name (default: :func:`default_measurement_model`) or a
+    weights path (``net:PATH`` or ``PATH.pt``).
+
+    Raises:
+        InputError: unknown name.
+        WeightsError: missing or modified file.
+    """
+    spec = (name or default_measurement_model()).strip()
+    path_text = spec[4:] if spec.lower().startswith("net:") else spec
+    if path_text.endswith(".pt"):
+        return MeasurementModel.from_file(Path(path_text).expanduser())
+    index = read_measurement_index()
+    entry = index.get(spec.lower())
+    if entry is None:
+        available = ", ".join(index) or "none shipped"
+        raise InputError(
+            f"unknown measurement model {spec!r}; available: {available} (or net:PATH.pt)",
+            parameter="measurement_model",
+        )
+    return MeasurementModel.from_file(entry["path"], entry["sha256"])

@@ -1,0 +1,215 @@
+"""Measurement-conditioned networks: input encoding, architectures and the method list.
+
+Every network reads a stack of channels built by :func:`encode` from the measurements and the
+scene, and predicts a map in units of :data:`SCALE_DB` around a per-map *level*, so one network
+serves path gain, received power, RSRP and field strength alike (they differ by constants in dB):
+
+* ``level`` = the mean measured value; values, the free-space gain and the geometry prediction
+  enter as ``(value - level) / SCALE_DB``; the prediction is ``level + SCALE_DB * output``;
+* residual networks (our variant) add their output to the geometry network's prediction
+  corrected by the mean measured residual ``bias``: ``geometry + bias + SCALE_DB * output``, and
+  see the measured residuals ``(value - geometry - bias) / SCALE_DB`` as their sparse channel.
+
+Methods (:data:`NETWORKS`):
+
+* ``interpolation-net``: paper 001's InterpolationNet, a U-Net on the sampled map alone;
+* ``eme-net``: an EME-Net-like deterministic CNN (dilated context-aggregation layers) on the
+  topology and the sampled map, L1 loss;
+* ``emgan``: paper 003's EMGAN, a pix2pix U-Net generator (topology + sparse map + mask) trained
+  with L1 + a conditional PatchGAN discriminator; transmitters unknown;
+* ``emgan-sites``: EMGAN given the known site as the free-space gain and line of sight;
+* ``emgan-geo``: our variant, EMGAN whose generator also reads the geometry network's own
+  prediction and outputs a correction to it (the default measurement model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from radiomap_geo.nets import build_network
+from radiomap_geo.nets.common import CoverageNet, conv_block
+
+#: dB per unit of the networks' inputs and outputs.
+SCALE_DB = 20.0
+#: Labels and predictions are clipped here (the dataset's floor, as in the geometry evaluation).
+FLOOR_DB, CEIL_DB = -160.0, -40.0
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """How a measurement network is built and trained."""
+
+    name: str
+    arch: str
+    arch_kwargs: dict[str, Any]
+    channels: tuple[str, ...]
+    residual: bool = False
+    adversarial: bool = False
+    description: str = ""
+    needs: tuple[str, ...] = field(default=())  # "site", "geometry"
+
+
+TOPOLOGY = ("outdoor", "height")
+NETWORKS: dict[str, NetSpec] = {
+    spec.name: spec
+    for spec in (
+        NetSpec(
+            "interpolation-net",
+            "unet",
+            {"base": 8, "depth": 4},
+            ("sparse", "mask"),
+            description="paper 001 InterpolationNet: U-Net on the sampled map alone (L1)",
+        ),
+        NetSpec(
+            "eme-net",
+            "context_cnn",
+            {"width": 32, "dilations": [1, 2, 4, 8, 16, 1]},
+            (*TOPOLOGY, "sparse", "mask"),
+            description="EME-Net-like CNN: dilated convolutions on topology + sampled map (L1)",
+        ),
+        NetSpec(
+            "emgan",
+            "unet",
+            {"base": 8, "depth": 4},
+            (*TOPOLOGY, "sparse", "mask"),
+            adversarial=True,
+            description="paper 003 EMGAN: U-Net generator + PatchGAN, L1 + cGAN; sites unknown",
+        ),
+        NetSpec(
+            "emgan-sites",
+            "unet",
+            {"base": 8, "depth": 4},
+            (*TOPOLOGY, "sparse", "mask", "free_space", "los"),
+            adversarial=True,
+            description="EMGAN given the known site (free-space gain, line of sight)",
+            needs=("site",),
+        ),
+        NetSpec(
+            "emgan-geo",
+            "unet",
+            {"base": 8, "depth": 4},
+            (*TOPOLOGY, "sparse", "mask", "geometry", "free_space", "los"),
+            residual=True,
+            adversarial=True,
+            description="ours: EMGAN correcting the geometry network's prediction (residual)",
+            needs=("site", "geometry"),
+        ),
+    )
+}
+
+
+class ContextCNN(CoverageNet):
+    """Same-size dilated convolutions (context aggregation): wide view, no down-sampling."""
+
+    arch = "context_cnn"
+
+    def __init__(self, in_channels: int, width: int = 32, dilations: Sequence[int] = (1, 2, 4)):
+        super().__init__()
+        self._remember(in_channels, width=width, dilations=tuple(dilations))
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for d in dilations:
+            layers.append(conv_block(channels, width, 3, dilation=int(d), norm=True))
+            channels = width
+        layers.append(nn.Conv2d(width, 1, 1))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, C, H, W)`` -> ``(B, 1, H, W)``."""
+        self.check_input(x)
+        return self.body(x)
+
+
+class PatchDiscriminator(nn.Module):
+    """pix2pix PatchGAN (Isola et al.; paper 003): each output judges one input patch.
+
+    Three 4x4 stride-2 convolutions and a stride-1 pair; with ``base=32`` each output value sees
+    a 70 x 70 patch, as in paper 003 (reduced widths).
+    """
+
+    def __init__(self, in_channels: int, base: int = 32):
+        super().__init__()
+        widths = [base, base * 2, base * 4, base * 8]
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, widths[0], 4, 2, 1),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        for a, b, stride in ((widths[0], widths[1], 2), (widths[1], widths[2], 2)):
+            layers += [
+                nn.Conv2d(a, b, 4, stride, 1, bias=False),
+                nn.BatchNorm2d(b),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+        layers += [
+            nn.Conv2d(widths[2], widths[3], 4, 1, 1, bias=False),
+            nn.BatchNorm2d(widths[3]),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(widths[3], 1, 4, 1, 1),
+        ]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, condition: Tensor, image: Tensor) -> Tensor:
+        """Logits per patch for ``image`` given ``condition``."""
+        return self.body(torch.cat([condition, image], dim=1))
+
+
+def build_generator(arch: str, in_channels: int, **kwargs: Any) -> CoverageNet:
+    """A network of this package (``context_cnn``) or of the coverage registry (``unet``...)."""
+    if arch == ContextCNN.arch:
+        return ContextCNN(in_channels, **kwargs)
+    return build_network(arch, in_channels, **kwargs)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Network inputs of one map and how to turn the output back into dB."""
+
+    inputs: np.ndarray  # (C, H, W) float32
+    base_db: np.ndarray  # (H, W): prediction = base_db + SCALE_DB * output
+
+
+def encode(
+    channels: Sequence[str],
+    residual: bool,
+    heights: np.ndarray,
+    measured: np.ndarray,
+    values: np.ndarray,
+    *,
+    geometry_db: np.ndarray | None = None,
+    free_space_db: np.ndarray | None = None,
+    los: np.ndarray | None = None,
+) -> Encoded:
+    """The input stack of one map (see the module docstring for the level and residuals)."""
+    if not measured.any():
+        raise ValueError("no measured cell")
+    level = float(np.mean(values[measured]))
+    base = np.full(heights.shape, level, np.float32)
+    sparse_values = values
+    if residual:
+        if geometry_db is None:
+            raise ValueError("a residual network needs the geometry prediction")
+        bias = float(np.mean((values - geometry_db)[measured]))
+        base = (geometry_db + bias).astype(np.float32)
+        sparse_values = values - base + level  # residual, re-centred on the level below
+    planes = {
+        "outdoor": lambda: (heights <= 0).astype(np.float32),
+        "height": lambda: np.clip(heights / SCALE_DB, 0.0, 3.0),
+        "sparse": lambda: np.where(measured, (sparse_values - level) / SCALE_DB, 0.0),
+        "mask": lambda: measured.astype(np.float32),
+        "geometry": lambda: (base - level) / SCALE_DB,
+        "free_space": lambda: np.clip((free_space_db - level) / SCALE_DB, -4.0, 4.0),
+        "los": lambda: los.astype(np.float32),
+    }
+    stack = np.stack([planes[name]() for name in channels]).astype(np.float32)
+    return Encoded(stack, base)
+
+
+def decode(encoded_base: np.ndarray | Tensor, output: np.ndarray | Tensor):
+    """Decibels from a network output (``base_db + SCALE_DB * output``)."""
+    return encoded_base + SCALE_DB * output

@@ -1,0 +1,311 @@
+"""Coverage and exposure maps corrected by measurements: :func:`predict_with_measurements`.
+
+1. The geometry-only prediction (``predict_coverage`` with the geometry network, per-site path
+   gains kept) gives every site's path gain.
+2. The measurements (:mod:`radiomap_geo.measurements.points`: any vector format or CSV, any CRS;
+   outside points dropped, points sharing a cell averaged) are put on the grid.
+3. Values tied to one site (a ``site_id`` column, or a single site) become that site's path gain
+   (``power_dbm`` and the RSRP offset removed, fields through the isotropic aperture) and the
+   measurement model (default ``emgan-geo``) corrects that site's map; with several sites and no
+   ``site_id`` the values are the total received power (exposure), and the model corrects the
+   total. Without any site (EMGAN's case: transmitters unknown) the site-free model
+   (``emgan``) maps the total from the topology and the measurements alone.
+4. The coverage bands are recomputed from the corrected gains, and two bands are added:
+   ``rsrp_std_db`` (the model's calibrated 1-sigma uncertainty, see
+   :mod:`radiomap_geo.sparse.uncertainty`) and ``e_field_vpm`` (total RMS field of all sites,
+   see :mod:`radiomap_geo.sparse.exposure`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from radiomap_geo.coverage import CoverageAccumulator, CoverageResult, noise_power_dbm
+from radiomap_geo.errors import InputError
+from radiomap_geo.grid import Grid
+from radiomap_geo.progress import CancelFn, ProgressFn, as_monitor
+from radiomap_geo.sparse.data import DEFAULT_GEOMETRY_MODEL, MapContext, free_space_gain_db
+from radiomap_geo.sparse.exposure import e_field_squared, to_path_gain_db, to_rx_power_dbm
+from radiomap_geo.sparse.model import MeasurementModel, get_measurement_model
+from radiomap_geo.sparse.uncertainty import Calibration
+
+logger = logging.getLogger(__name__)
+#: Used when there is no site at all (transmitters unknown).
+SITE_FREE_MODEL = "emgan"
+BAND_DESCRIPTIONS = {
+    "rsrp_std_db": "1-sigma uncertainty of the measurement-corrected map, dB (calibrated)",
+    "e_field_vpm": "total RMS electric field of all sites for an isotropic receiver, V/m",
+}
+
+
+def _as_measurements(measurements: Any, **read: Any):
+    """A :class:`~radiomap_geo.measurements.points.Measurements` from a path, a GeoDataFrame
+    or one already read.
+    """
+    from radiomap_geo.measurements.points import (
+        Measurements,
+        measurements_from_frame,
+        read_measurements,
+    )
+
+    if isinstance(measurements, Measurements):
+        return measurements
+    if hasattr(measurements, "geometry"):  # a GeoDataFrame (notebooks, QGIS layers)
+        return measurements_from_frame(measurements, **read)
+    return read_measurements(measurements, **read)
+
+
+def _context(
+    heights: np.ndarray, grid: Grid, geometry_db: np.ndarray, site, rx_height_m: float
+) -> MapContext:
+    from radiomap_geo.los import line_of_sight
+
+    x, y = grid.cell_centers()
+    if site is None:
+        free = np.zeros(grid.shape, np.float32)
+        los = np.ones(grid.shape, bool)
+    else:
+        free = free_space_gain_db(
+            x, y, (site.x, site.y, site.height_m - rx_height_m), site.frequency_mhz
+        )
+        los = line_of_sight(heights, grid, grid, (site.x, site.y), site.height_m, rx_height_m)
+    res = float(abs(grid.transform.a))
+    geometry = np.where(np.isfinite(geometry_db), geometry_db, free).astype(np.float32)
+    return MapContext(
+        index=0,
+        tile=0,
+        heights=heights,
+        gain_db=np.full(grid.shape, np.nan, np.float32),
+        valid=np.zeros(grid.shape, bool),
+        los=los,
+        geometry_db=geometry,
+        free_space_db=free,
+        resolution=res,
+    )
+
+
+def _check_resolution(model: MeasurementModel, grid: Grid) -> None:
+    native = float(model.metadata["metres_per_pixel"])
+    res = float(abs(grid.transform.a))
+    if not native / 1.5 <= res <= native * 1.5:
+        raise InputError(
+            f"measurement model {model.name} works on {native:g} m cells, the grid has {res:g} m: "
+            f"use a resolution between {native / 1.5:g} and {native * 1.5:g} m",
+            parameter="resolution",
+        )
+
+
+def _correct(
+    model: MeasurementModel, ctx: MapContext, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(corrected map, std or None)``; measured cells are where ``values`` is finite."""
+    measured = np.isfinite(values)
+    pred = model.predict(ctx, measured, np.where(measured, values, 0.0).astype(np.float32))
+    calibration = model.metadata.get("uncertainty")
+    std = None
+    if calibration:
+        std = Calibration.from_dict(calibration).std_db(
+            measured, ctx.los, ctx.outdoor, ctx.resolution
+        )
+    return pred, std
+
+
+def predict_with_measurements(
+    grid: Grid,
+    sites,
+    buildings,
+    measurements: Any,
+    options=None,
+    *,
+    value_column: str = "rsrp_dbm",
+    value_kind: str = "rsrp",
+    value_unit: str | None = None,
+    measurement_model: str | MeasurementModel | None = None,
+    geometry_model: str = DEFAULT_GEOMETRY_MODEL,
+    progress: ProgressFn | None = None,
+    is_cancelled: CancelFn | None = None,
+    **settings: Any,
+) -> CoverageResult:
+    """Coverage and exposure bands corrected by measured values (see the module docstring).
+
+    Args:
+        grid: the working grid.
+        sites: the transmitters (:class:`~radiomap_geo.sites.Sites`), or None when unknown.
+        buildings: footprints with ``height_m`` (GeoDataFrame) or None.
+        measurements: a point file path, a GeoDataFrame or a ``Measurements`` object.
+        options: :class:`~radiomap_geo.options.RunOptions` (``settings`` override fields).
+        value_column, value_kind, value_unit: how to read the values (see the reader).
+        measurement_model: a shipped measurement model, ``net:PATH.pt`` or a loaded one.
+        geometry_model: the coverage network whose prediction is corrected.
+
+    Returns:
+        A :class:`~radiomap_geo.coverage.CoverageResult` with the usual bands plus
+        ``rsrp_std_db`` and ``e_field_vpm``.
+    """
+    from radiomap_geo.options import run_options
+    from radiomap_geo.predict import SceneSource, predict_coverage
+
+    options = run_options(options, **settings)
+    monitor = as_monitor(progress, is_cancelled)
+    read = {"value_column": value_column, "value_kind": value_kind, "unit": value_unit}
+    points = _as_measurements(measurements, **read)
+    gridded = points.to_grid(grid)
+    if len(gridded) == 0:
+        raise InputError(
+            f"{points.source}: none of the {len(points)} points lies inside the area; check the "
+            "file's CRS and the bounding box",
+            parameter="measurements",
+        )
+    heights = SceneSource(buildings).building_height(grid)
+    rx = float(options.rx_height_m)
+    if sites is None:
+        return _site_free(grid, heights, gridded, options, measurement_model, monitor)
+    sites = sites.to_crs(grid.crs)
+    if points.site_ids is not None:
+        points.require_sites(sites.ids)
+    monitor.step(0, 3, "geometry prediction")
+    base = predict_coverage(
+        grid,
+        sites,
+        buildings,
+        model=geometry_model,
+        options=options.with_settings(per_site=True),
+        is_cancelled=is_cancelled,
+    )
+    model = (
+        measurement_model
+        if isinstance(measurement_model, MeasurementModel)
+        else get_measurement_model(measurement_model)
+    )
+    _check_resolution(model, grid)
+    gains = {s.site_id: base.bands[f"path_gain_db:{s.site_id}"].copy() for s in sites}
+    stds: dict[str, np.ndarray] = {}
+    offset = float(options.rsrp_offset_db)
+    monitor.step(1, 3, "measurement correction")
+    per_site = gridded.site_ids is not None or len(sites) == 1
+    total_std = None
+    if per_site:
+        for site in sites:
+            values, _ = gridded.to_array(site.site_id if gridded.site_ids is not None else None)
+            if not np.isfinite(values).any():
+                continue
+            values = to_path_gain_db(
+                values,
+                gridded.value_kind,
+                power_dbm=site.power_dbm,
+                rsrp_offset_db=offset,
+                frequency_mhz=site.frequency_mhz,
+            )
+            ctx = _context(heights, grid, gains[site.site_id], site, rx)
+            gains[site.site_id], std = _correct(model, ctx, values)
+            if std is not None:
+                stds[site.site_id] = std
+    else:
+        gains, total_std = _correct_total(model, grid, heights, sites, gains, gridded, offset, rx)
+    monitor.step(2, 3, "bands")
+    acc = CoverageAccumulator(
+        grid.shape,
+        noise_power_dbm(options.bandwidth_mhz, options.noise_figure_db),
+        offset,
+        keep_per_site=True,
+    )
+    e2 = np.zeros(grid.shape)
+    for index, site in enumerate(sites):
+        outdoor_gain = np.where(heights > 0, np.nan, gains[site.site_id])
+        acc.add(index, site.site_id, site.power_dbm, outdoor_gain)
+        e2 += e_field_squared(site.power_dbm + outdoor_gain, site.frequency_mhz)
+    bands = acc.bands(invalid=heights > 0)
+    best = bands["best_server"]
+    if total_std is None:
+        total_std = np.full(grid.shape, np.nan, np.float32)
+        for index, site in enumerate(sites):
+            if site.site_id in stds:
+                total_std = np.where(best == index + 1, stds[site.site_id], total_std)
+    if not stds and total_std is not None and not np.isfinite(total_std).any():
+        logger.warning(
+            "measurement model %s has no uncertainty calibration: rsrp_std_db is NaN", model.name
+        )
+    bands["rsrp_std_db"] = np.where(np.isfinite(best), total_std, np.nan).astype(np.float32)
+    bands["e_field_vpm"] = np.where(np.isfinite(best), np.sqrt(e2), np.nan).astype(np.float32)
+    if not options.per_site:
+        bands = {k: v for k, v in bands.items() if not k.startswith("path_gain_db:")}
+    metadata = {
+        **base.metadata,
+        "measurement_model": model.name,
+        "measurement_model_sha256": model.sha256 or "",
+        "measurements": f"{len(gridded)} cells from {points.source} ({gridded.value_kind})",
+        "measurements_dropped_outside": gridded.dropped_outside,
+    }
+    monitor.step(3, 3, "done")
+    return CoverageResult(grid, bands, sites, f"{base.model}+{model.name}", metadata)
+
+
+def _correct_total(model, grid, heights, sites, gains, gridded, offset, rx):
+    """Several sites, values without ``site_id``: correct the total received power and share
+    the correction among the sites in proportion (every site's gain shifted by the same dB).
+    """
+    values, _ = gridded.to_array()
+    measured_rx = to_rx_power_dbm(
+        values,
+        gridded.value_kind,
+        rsrp_offset_db=offset,
+        frequency_mhz=float(np.mean([s.frequency_mhz for s in sites])),
+    )
+    total_mw = np.zeros(grid.shape)
+    for site in sites:
+        g = gains[site.site_id]
+        total_mw += np.where(np.isfinite(g), 10.0 ** ((site.power_dbm + g) / 10.0), 0.0)
+    with np.errstate(divide="ignore"):
+        total_db = np.where(total_mw > 0, 10.0 * np.log10(total_mw), np.nan)
+    strongest = max(sites, key=lambda s: s.power_dbm)
+    ctx = _context(heights, grid, total_db, strongest, rx)
+    ctx.free_space_db = (ctx.free_space_db + strongest.power_dbm).astype(np.float32)
+    corrected, std = _correct(model, ctx, measured_rx)
+    shift = corrected - ctx.geometry_db
+    return {k: g + shift for k, g in gains.items()}, std
+
+
+def _site_free(grid, heights, gridded, options, measurement_model, monitor) -> CoverageResult:
+    """No transmitters known: the total received power / exposure from the measurements alone."""
+    from radiomap_geo.sites import Site, Sites
+
+    name = measurement_model or SITE_FREE_MODEL
+    model = name if isinstance(name, MeasurementModel) else get_measurement_model(name)
+    if model.needs_site:
+        raise InputError(
+            f"measurement model {model.name} needs the transmitters (--tx-file); without them "
+            f"use {SITE_FREE_MODEL}",
+            parameter="measurement_model",
+        )
+    _check_resolution(model, grid)
+    frequency = 3500.0
+    values, _ = gridded.to_array()
+    rx_dbm = to_rx_power_dbm(
+        values, gridded.value_kind, rsrp_offset_db=options.rsrp_offset_db, frequency_mhz=frequency
+    )
+    ctx = _context(heights, grid, np.full(grid.shape, np.nan), None, options.rx_height_m)
+    pred, std = _correct(model, ctx, rx_dbm)
+    outdoor = heights <= 0
+    bands = {
+        "rx_power_dbm": np.where(outdoor, pred, np.nan).astype(np.float32),
+        "rsrp_dbm": np.where(outdoor, pred + options.rsrp_offset_db, np.nan).astype(np.float32),
+        "rsrp_std_db": np.where(outdoor, std if std is not None else np.nan, np.nan).astype(
+            np.float32
+        ),
+        "e_field_vpm": np.where(outdoor, np.sqrt(e_field_squared(pred, frequency)), np.nan).astype(
+            np.float32
+        ),
+    }
+    cx, cy = grid.cell_centers()
+    placeholder = Sites((Site("unknown", float(cx.mean()), float(cy.mean()), 1.0),), grid.crs)
+    monitor.step(3, 3, "done")
+    return CoverageResult(
+        grid,
+        bands,
+        placeholder,
+        model.name,
+        {"measurement_model": model.name, "transmitters": "unknown (site-free model)"},
+    )

@@ -1,0 +1,314 @@
+"""Training the measurement networks on measurement sets sampled on the fly.
+
+Each step draws maps of the training split, a sampling pattern per map (uniform densities,
+sensor counts and street trajectories, :func:`radiomap_geo.sparse.sampling.training_pattern`),
+encodes the measured cells (:func:`radiomap_geo.sparse.networks.encode`) and takes a random
+``crop`` x ``crop`` window under a random symmetry of the square. The loss is the L1 distance to
+the ray-traced label on labelled cells (measured ones included, so the output honours them);
+adversarial networks add paper 003's conditional PatchGAN loss (pix2pix weighting: L1 x 100 + GAN,
+written here as L1 + ``gan_weight`` x GAN).
+
+Runs are resumable: a checkpoint (networks, optimisers, loss history) is written atomically every
+``checkpoint_every`` steps and at the time limit, and step ``k`` always draws the same maps and
+patterns (its random generator is seeded with ``(seed, k)``), so an interrupted run continues as
+if it had not stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from radiomap_geo.errors import InputError
+from radiomap_geo.progress import CancelFn, ProgressFn, as_monitor
+from radiomap_geo.sparse.data import MapContext
+from radiomap_geo.sparse.networks import (
+    CEIL_DB,
+    FLOOR_DB,
+    NETWORKS,
+    SCALE_DB,
+    NetSpec,
+    PatchDiscriminator,
+    build_generator,
+    encode,
+)
+from radiomap_geo.sparse.sampling import training_pattern
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SparseTrainConfig:
+    """Settings of one training run (defaults sized for a few CPU minutes)."""
+
+    steps: int = 1500
+    batch_size: int = 8
+    crop: int = 64
+    lr: float = 4e-4  # paper 003, Table 1
+    gan_weight: float = 0.01  # pix2pix: lambda_L1 = 100 against 1 for the cGAN term
+    seed: int = 0
+    checkpoint_every: int = 100
+    max_seconds: float | None = None
+    #: Every step uses batch 0: an overfitting check (the loss must fall), not real training.
+    same_batch: bool = False
+    threads: int | None = 1  # two busy threads on a shared 2-core box run ~10x slower
+
+
+@dataclass
+class SparseTrainResult:
+    """What a (possibly partial) run did."""
+
+    spec: NetSpec
+    generator: nn.Module
+    config: SparseTrainConfig
+    step: int
+    finished: bool
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _symmetry(array: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    out = np.rot90(array, k, axes=(-2, -1))
+    return np.flip(out, axis=-1) if flip else out
+
+
+def training_example(
+    spec: NetSpec, ctx: MapContext, rng: np.random.Generator, crop: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(inputs (C, crop, crop), target (1, ...), label mask (1, ...))`` of one map."""
+    pattern = training_pattern(rng)
+    measured = pattern.draw(ctx.valid, rng, ctx.outdoor)
+    label = np.clip(np.nan_to_num(ctx.gain_db, nan=FLOOR_DB), FLOOR_DB, CEIL_DB)
+    enc = encode(
+        spec.channels,
+        spec.residual,
+        ctx.heights,
+        measured,
+        label,
+        geometry_db=ctx.geometry_db,
+        free_space_db=ctx.free_space_db,
+        los=ctx.los,
+    )
+    target = ((label - enc.base_db) / SCALE_DB)[None].astype(np.float32)
+    mask = ctx.valid[None].astype(np.float32)
+    h, w = ctx.shape
+    r0, c0 = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
+    k, flip = int(rng.integers(4)), bool(rng.integers(2))
+    window = (slice(None), slice(r0, r0 + crop), slice(c0, c0 + crop))
+    return tuple(  # type: ignore[return-value]
+        np.ascontiguousarray(_symmetry(a[window], k, flip)) for a in (enc.inputs, target, mask)
+    )
+
+
+def make_batch(
+    spec: NetSpec, contexts: Sequence[MapContext], config: SparseTrainConfig, step: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The batch of step ``step`` (the same for a resumed run)."""
+    rng = np.random.default_rng([config.seed, 0 if config.same_batch else step])
+    items = [
+        training_example(spec, contexts[int(rng.integers(len(contexts)))], rng, config.crop)
+        for _ in range(config.batch_size)
+    ]
+    return tuple(torch.from_numpy(np.stack([it[i] for it in items])) for i in range(3))  # type: ignore[return-value]
+
+
+def masked_l1(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """Mean absolute error over the masked cells (normalised units)."""
+    return ((pred - target).abs() * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def train_network(
+    name: str,
+    contexts: Sequence[MapContext],
+    config: SparseTrainConfig | None = None,
+    *,
+    checkpoint: str | os.PathLike | None = None,
+    progress: ProgressFn | None = None,
+    is_cancelled: CancelFn | None = None,
+) -> SparseTrainResult:
+    """Train measurement network ``name`` (a key of :data:`NETWORKS`) on ``contexts``.
+
+    With ``checkpoint`` the run resumes from that file when it exists and keeps it up to date;
+    ``config.max_seconds`` stops it early (``finished`` False: call again to continue).
+
+    Raises:
+        InputError: unknown network, no training maps, or a checkpoint of another network.
+    """
+    if name not in NETWORKS:
+        raise InputError(
+            f"unknown measurement network {name!r}; available: {', '.join(NETWORKS)}",
+            parameter="network",
+        )
+    if not contexts:
+        raise InputError("no training maps", parameter="dataset")
+    config = config or SparseTrainConfig()
+    spec = NETWORKS[name]
+    if config.threads:
+        torch.set_num_threads(int(config.threads))
+    torch.manual_seed(config.seed)
+    gen = build_generator(spec.arch, len(spec.channels), **spec.arch_kwargs)
+    disc = PatchDiscriminator(len(spec.channels) + 1) if spec.adversarial else None
+    opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr, betas=(0.5, 0.999)) if disc else None
+    step, history, seconds = 0, [], 0.0
+    path = Path(checkpoint) if checkpoint else None
+    if path is not None and path.is_file():
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state["name"] != name:
+            raise InputError(
+                f"checkpoint {path} belongs to {state['name']!r}, not {name!r}; use another file",
+                parameter="checkpoint",
+            )
+        gen.load_state_dict(state["generator"])
+        opt_g.load_state_dict(state["opt_g"])
+        if disc is not None:
+            disc.load_state_dict(state["discriminator"])
+            opt_d.load_state_dict(state["opt_d"])  # type: ignore[union-attr]
+        step, history, seconds = int(state["step"]), list(state["history"]), state["seconds"]
+        logger.info("%s: resumed at step %d", name, step)
+
+    def save() -> None:
+        if path is None:
+            return
+        _atomic_torch_save(
+            {
+                "name": name,
+                "step": step,
+                "seconds": seconds,
+                "history": history,
+                "config": asdict(config),
+                "generator": gen.state_dict(),
+                "opt_g": opt_g.state_dict(),
+                "discriminator": disc.state_dict() if disc else {},
+                "opt_d": opt_d.state_dict() if opt_d else {},
+            },
+            path,
+        )
+
+    monitor = as_monitor(progress, is_cancelled)
+    bce = nn.BCEWithLogitsLoss()
+    gen.train()
+    if disc is not None:
+        disc.train()
+    started = time.perf_counter()
+    while step < config.steps:
+        t0 = time.perf_counter()
+        x, y, m = make_batch(spec, contexts, config, step)
+        out = gen(x)
+        record: dict[str, float] = {}
+        loss = masked_l1(out, y, m)
+        record["l1_db"] = float(loss.detach()) * SCALE_DB
+        if disc is not None:
+            real = torch.where(m > 0, y, out.detach())  # unlabelled cells tell D nothing
+            d_real, d_fake = disc(x, real), disc(x, out.detach())
+            loss_d = 0.5 * (
+                bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
+            )
+            opt_d.zero_grad()  # type: ignore[union-attr]
+            loss_d.backward()
+            opt_d.step()  # type: ignore[union-attr]
+            g_fake = disc(x, out)
+            loss_g_adv = bce(g_fake, torch.ones_like(g_fake))
+            loss = loss + config.gan_weight * loss_g_adv
+            record["d_loss"], record["g_adv"] = float(loss_d.detach()), float(loss_g_adv.detach())
+        opt_g.zero_grad()
+        loss.backward()
+        opt_g.step()
+        step += 1
+        seconds += time.perf_counter() - t0
+        history.append(record)
+        if step % config.checkpoint_every == 0:
+            save()
+        monitor.step(step, config.steps, f"{name} step {step}: L1 {record['l1_db']:.2f} dB")
+        if config.max_seconds and time.perf_counter() - started > config.max_seconds:
+            break
+    save()
+    gen.eval()
+    return SparseTrainResult(spec, gen, config, step, step >= config.steps, history, seconds)
+
+
+def train_measurement_model(
+    dataset_dir: str | os.PathLike,
+    name: str,
+    out_dir: str | os.PathLike,
+    config: SparseTrainConfig | None = None,
+    *,
+    max_maps: int | None = 1024,
+    geometry_model: str = "unet-obs",
+    cache_dir: str | os.PathLike | None = None,
+    progress: ProgressFn | None = None,
+    is_cancelled: CancelFn | None = None,
+) -> tuple[SparseTrainResult, Path | None]:
+    """Train (or resume) network ``name`` on the train split; write its weights when finished.
+
+    The checkpoint lives in ``out_dir/<name>/checkpoint.pt``; the weights file
+    ``out_dir/<name>/<name>-<sha12>.pt`` appears once ``config.steps`` are done.
+
+    Returns:
+        ``(result, weights path or None while unfinished)``.
+    """
+    from radiomap_geo.dataset import read_manifest
+    from radiomap_geo.sparse.data import load_contexts
+    from radiomap_geo.sparse.model import measurement_metadata, save_measurement_model
+
+    config = config or SparseTrainConfig()
+    contexts = load_contexts(
+        dataset_dir, "train", max_maps=max_maps, geometry_model=geometry_model, cache_dir=cache_dir
+    )
+    folder = Path(out_dir) / name
+    result = train_network(
+        name,
+        contexts,
+        config,
+        checkpoint=folder / "checkpoint.pt",
+        progress=progress,
+        is_cancelled=is_cancelled,
+    )
+    if not result.finished:
+        return result, None
+    manifest = read_manifest(dataset_dir)
+    tail = result.history[-50:]
+    meta = measurement_metadata(
+        result.spec,
+        result.generator,
+        metres_per_pixel=float(manifest["config"]["resolution_m"]),
+        frequency_mhz=float(manifest["config"].get("frequency_mhz", 3500.0)),
+        geometry_model=geometry_model,
+        name=name,
+        description=result.spec.description,
+        training_data={
+            "dataset": str(dataset_dir),
+            "split": "train",
+            "maps": len(contexts),
+            "patterns": "on the fly: uniform 0.05-25 %, 10-60 sensors, street trajectories",
+        },
+        training={
+            **asdict(config),
+            "steps_done": result.step,
+            "cpu_seconds": round(result.seconds, 1),
+            "final_l1_db": round(float(np.mean([h["l1_db"] for h in tail])), 3),
+        },
+    )
+    return result, save_measurement_model(result.generator, meta, folder)
