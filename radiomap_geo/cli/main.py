@@ -14,6 +14,7 @@ from radiomap_geo.cli.optimize import optimize
 from radiomap_geo.cli.predict import predict
 from radiomap_geo.cli.predict_city import predict_city
 from radiomap_geo.cli.simulate import simulate
+from radiomap_geo.cli.sparse import evaluate_measurements, measurement_models, train_measurements
 from radiomap_geo.cli.train import train
 from radiomap_geo.models.registry import PROVENANCE_LOGGER
 
@@ -46,3 +47,5 @@ cli.add_command(train)
 cli.add_command(evaluate)
 cli.add_command(measurements)
 cli.add_command(optimize)
+for _command in (train_measurements, evaluate_measurements, measurement_models):
+    cli.add_command(_command)
