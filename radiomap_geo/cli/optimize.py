@@ -165,7 +165,7 @@ def _names(text: str | None) -> tuple[str, ...]:
     "--output",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Optimised sites (.gpkg, .geojson, .shp): every input column, orientation replaced.",
+    help="Optimised sites (.gpkg, .geojson): every input column, orientation replaced.",
 )
 @click.option(
     "--report",

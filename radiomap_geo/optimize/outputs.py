@@ -20,7 +20,8 @@ from radiomap_geo.sites import Sites
 
 #: Site columns an optimisation may change, by parameter.
 COLUMNS = {"azimuth": "azimuth_deg", "tilt": "tilt_deg", "power": "power_dbm"}
-SITE_FORMATS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".shp": "ESRI Shapefile"}
+#: Single-file formats only, so the table can be staged and published atomically.
+SITE_FORMATS = {".gpkg": "GPKG", ".geojson": "GeoJSON"}
 
 
 def check_sites_output(path: str | Path, overwrite: bool) -> Path:
@@ -50,9 +51,13 @@ def optimised_table(table, sites: Sites, params: tuple[str, ...]):
 
 def write_sites(path: str | Path, table, *, overwrite: bool = False) -> Path:
     """Write the sites table atomically in the format of ``path``'s suffix."""
+    import warnings
+
     path = check_sites_output(path, overwrite)
-    with atomic_path(path, overwrite=overwrite) as staging:
-        table.to_file(staging, driver=SITE_FORMATS[path.suffix.lower()])
+    with atomic_path(path, overwrite=overwrite) as staging, warnings.catch_warnings():
+        # GDAL names the layer after the file and frowns at the staging suffix: name it here.
+        warnings.filterwarnings("ignore", message="The filename extension should be")
+        table.to_file(staging, driver=SITE_FORMATS[path.suffix.lower()], layer=path.stem)
     return path
 
 

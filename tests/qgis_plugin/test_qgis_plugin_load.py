@@ -77,7 +77,11 @@ def test_provider_and_algorithms(qgis_app):
     assert provider.name() == "Radiomap Geo" and not provider.icon().isNull()
     assert provider.supportedOutputRasterLayerExtensions() == ["tif"]
     ids = sorted(a.id() for a in provider.algorithms())
-    assert ids == ["radiomapgeo:predictcoverage", "radiomapgeo:raytracecoverage"]
+    assert ids == [
+        "radiomapgeo:optimizeorientation",
+        "radiomapgeo:predictcoverage",
+        "radiomapgeo:raytracecoverage",
+    ]
 
     from radiomap_geo.api import list_models
 

@@ -1,9 +1,15 @@
 """Processing algorithms; a new capability is one subclass of ``base.CoverageAlgorithm``."""
 
+from .optimize_algorithm import OptimizeOrientationAlgorithm
 from .predict import PredictCoverageAlgorithm
 from .raytrace import RayTraceCoverageAlgorithm
 
 #: Every algorithm the provider registers, in toolbox order.
-ALGORITHMS = (PredictCoverageAlgorithm, RayTraceCoverageAlgorithm)
+ALGORITHMS = (PredictCoverageAlgorithm, RayTraceCoverageAlgorithm, OptimizeOrientationAlgorithm)
 
-__all__ = ["ALGORITHMS", "PredictCoverageAlgorithm", "RayTraceCoverageAlgorithm"]
+__all__ = [
+    "ALGORITHMS",
+    "OptimizeOrientationAlgorithm",
+    "PredictCoverageAlgorithm",
+    "RayTraceCoverageAlgorithm",
+]
