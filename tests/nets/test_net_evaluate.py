@@ -1,6 +1,7 @@
 """Metrics in dB: overall, LOS/NLOS, distance and path-gain bins; timing."""
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -55,11 +56,35 @@ def test_evaluate_network_reports_metrics_and_time():
     report = evaluate_network(
         net, [(x[:2], target[:2], mask[:2], los[:2], None), (x[2:], target[2:], mask[2:])], scaling
     )
-    assert report["maps"] == 3 and report["ms_per_map"] > 0
+    assert report["maps"] == 3 and math.isfinite(report["ms_per_map"])
     assert report["all"]["count"] == int(mask.sum())
     with torch.no_grad():
         pred_db = scaling.to_db(net(x)).numpy()
     expected = np.sqrt(np.mean((np.maximum(pred_db, -160.0) - -100.0)[mask.numpy()] ** 2))
     assert report["all"]["rmse_db"] == pytest.approx(expected, rel=1e-5)
     assert report["los"]["count"] + report["nlos"]["count"] == int(mask[:2].sum())
-    assert time_inference(net, 2, 32, repeats=2) > 0
+
+
+class _Paced(torch.nn.Module):
+    """A network that takes a known time per forward pass: the timers must measure it."""
+
+    def __init__(self, net: torch.nn.Module, seconds: float):
+        super().__init__()
+        self.net, self.seconds = net, seconds
+
+    def forward(self, x):
+        time.sleep(self.seconds)
+        return self.net(x)
+
+
+def test_timings_measure_the_forward_passes():
+    net = _Paced(build_network("cnn", 2, depth=2, width=4), 0.05)
+    x = torch.randn(3, 2, 16, 16)
+    target = torch.full((3, 1, 16, 16), -100.0)
+    mask = torch.ones(3, 1, 16, 16, dtype=torch.bool)
+    report = evaluate_network(
+        net, [(x[:2], target[:2], mask[:2]), (x[2:], target[2:], mask[2:])], OutputScaling()
+    )
+    assert 2 * 50.0 / 3 <= report["ms_per_map"] < 2 * 50.0 / 3 + 25.0  # two passes, three maps
+    per_map = time_inference(net, 2, 32, batch=2, repeats=3)
+    assert 25.0 <= per_map < 25.0 + 25.0  # 50 ms per pass of 2 maps

@@ -2,6 +2,7 @@
 
 import json
 import math
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -455,6 +456,7 @@ def test_evaluate_scores_network_baselines_and_tracer_noise(
     trained, dataset_dir, monkeypatch, tmp_path
 ):
     monkeypatch.setattr(scoring, "retrace_tile", _fake_retrace)
+    started = time.perf_counter()
     report = evaluate_on_dataset(
         trained.weights_path,
         dataset_dir,
@@ -463,6 +465,7 @@ def test_evaluate_scores_network_baselines_and_tracer_noise(
         rt_noise_tiles=1,
         command="radiomap-geo evaluate ds",
     )
+    wall_ms = 1000.0 * (time.perf_counter() - started)
     names = [m["name"] for m in report["models"]]
     assert names[0].startswith("net:unet-tiny") and names[1:] == [
         "3gpp-umi",
@@ -472,7 +475,8 @@ def test_evaluate_scores_network_baselines_and_tracer_noise(
     assert report["dataset"]["maps"] == 8 and report["dataset"]["tiles"] == 2
     for m in report["models"]:
         assert m["kind"] in ("network", "empirical") and m["maps"] == 8
-        assert m["coverage"] == 1.0 and m["ms_per_map"] > 0
+        # the time of the model's own predictions: part of the call's wall time
+        assert m["coverage"] == 1.0 and 0 < m["ms_per_map"] * m["maps"] < wall_ms
         for block in (m["metrics"], m["above_threshold"]):
             for key in ("rmse_db", "mae_db", "nmse_db", "bias_db"):
                 assert math.isfinite(block["all"][key]), (m["name"], key)
@@ -606,11 +610,14 @@ def test_retrace_reproduces_a_real_tile_up_to_ray_noise(tmp_path):
     )
     build_dataset(tmp_path / "rt", config)
     data = load_dataset(tmp_path / "rt", split=None)
+    started = time.perf_counter()
     second = pipeline.retrace_tile(data, 0, seed=7)
+    wall = time.perf_counter() - started
     assert sorted(second) == [0, 1]
+    assert 0 < sum(seconds for _, seconds in second.values()) < wall  # each site's tracing time
     heights = data.building_height_m[0]
-    for index, (gain, seconds) in second.items():
-        assert gain.shape == (32, 32) and seconds > 0
+    for index, (gain, _) in second.items():
+        assert gain.shape == (32, 32)
         assert np.isnan(gain[heights > 0]).all()
         site = data.site(index)
         los = line_of_sight(

@@ -1,7 +1,5 @@
 """The training loop: masked robust loss, validation, early stopping, checkpoints and resume."""
 
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -114,18 +112,28 @@ def test_resume_continues_exactly(geo, tmp_path):
 
 
 def test_early_stopping_restores_best_weights(geo):
+    """The returned network is the best epoch's, not the last one's: its validation loss is the
+    best recorded one, clearly below the loss of the epochs that followed."""
+    from dataclasses import replace
+
+    from radiomap_geo.nets.train import validate
+
     samples = _samples(geo, n=2)
+    # Training labels 35 dB above the validation labels: validation improves while the output
+    # rises from its start towards the validation level, then worsens as it overshoots.
+    train_sample = replace(samples[0], path_gain_db=samples[0].path_gain_db + 35.0)
+    torch.manual_seed(0)
     net = build_network("cnn", len(CHANNELS), depth=2, width=4)
-    cfg = TrainConfig(epochs=30, lr=0.0, schedule="constant", patience=2)
-    result = train(
-        net,
-        MapBatches(samples[:1], CHANNELS, 1),
-        MapBatches(samples[1:], CHANNELS, 1),
-        cfg,
-        SCALING,
-    )
-    assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 0
-    assert math.isfinite(result.best_val_loss)
+    cfg = TrainConfig(epochs=60, lr=3e-2, schedule="constant", patience=3)
+    val = MapBatches(samples[1:], CHANNELS, 1)
+    result = train(net, MapBatches([train_sample], CHANNELS, 1), val, cfg, SCALING)
+    losses = [h["val_loss"] for h in result.history]
+    assert result.stopped_early and len(losses) == result.best_epoch + 1 + cfg.patience
+    assert result.best_val_loss == min(losses) == losses[result.best_epoch]
+    assert min(losses[result.best_epoch + 1 :]) > result.best_val_loss * 1.05  # truly worse
+    restored = validate(net, val, SCALING, cfg)["val_loss"]
+    assert restored == pytest.approx(result.best_val_loss, rel=1e-6)
+    assert restored < losses[-1] * 0.95  # not the weights of the last epoch
 
 
 def test_streams_need_steps_per_epoch(geo):

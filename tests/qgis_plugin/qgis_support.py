@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_DATA = REPO / "sample_data"
-DELFT_BUILDINGS = Path("/work/shared/data/delft/bgt_pand.sqlite")
+# The shared real data, found as tests/conftest.py's shared_data fixture finds it.
+SHARED_DATA = Path(os.environ.get("RADIOMAP_GEO_SHARED_DATA", REPO.parent / "shared" / "data"))
+DELFT_BUILDINGS = SHARED_DATA / "delft" / "bgt_pand.sqlite"
 QGIS_PLUGINS = "/usr/share/qgis/python/plugins"
 PROVIDER_ID = "radiomapgeo"
 
