@@ -58,24 +58,26 @@ def cross_validate(
     seed: int = 0,
     progress=None,
     is_cancelled=None,
+    run_folds=None,
+    latents=None,
 ):
-    """Per held-out bin and method: cell, fold, truth, prediction, sigma (a DataFrame)."""
+    """Per held-out bin and method: cell, fold, truth, prediction, sigma (a DataFrame).
+
+    ``run_folds``: only these fold numbers (resumable benchmarks run a few at a time);
+    ``latents``: every row's VAE latent, when already computed (see :func:`all_latents`).
+    """
     import pandas as pd
 
     monitor = as_monitor(progress, is_cancelled)
     table = table.reset_index(drop=True)
-    latents = None
-    if vae is not None:
-        model = fitting.FittedModel(
-            "vae-likelihood", table.attrs.get("crs"), {}, vae=vae, layers=layers
-        )
-        latents = _all_latents(model, table)
+    if latents is None and vae is not None:
+        latents = all_latents(table, vae, layers)
     fold_id = assign_folds(table, folds, blocked, seed)
     records = []
     total = folds * len(methods)
     for k in range(folds):
         test = fold_id == k
-        if not test.any():
+        if not test.any() or (run_folds is not None and k not in run_folds):
             continue
         train = table.loc[~test].reset_index(drop=True)
         train.attrs = table.attrs
@@ -113,6 +115,8 @@ def cross_validate(
                 )
             )
     monitor.step(total, total, "done")
+    if not records:
+        return pd.DataFrame()
     out = pd.concat(records, ignore_index=True)
     out["abs_err"] = (out.truth - out.pred).abs()
     out["in_1s"] = out.abs_err <= out.sigma
@@ -120,8 +124,11 @@ def cross_validate(
     return out
 
 
-def _all_latents(model, table) -> np.ndarray:
+def all_latents(table, vae, layers) -> np.ndarray:
     """Latents of every row's link (rows of one site share its position)."""
+    model = fitting.FittedModel(
+        "vae-likelihood", table.attrs.get("crs"), {}, vae=vae, layers=layers
+    )
     out = np.zeros((len(table), model.vae.latent_dim))
     for _, group in table.groupby(["sx", "sy"]):
         idx = group.index.to_numpy()

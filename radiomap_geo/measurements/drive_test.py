@@ -208,6 +208,10 @@ def import_drive_tests(
     if not len(frame):
         raise InputError(f"the drive-test files {list(map(str, paths))} hold no rows", "files")
     frame = _validate(frame, report)
+    if not len(frame):
+        raise InputError(
+            f"no valid samples in {[str(p) for p in paths]}: {report.lines()[0]}", parameter="files"
+        )
     before = len(frame)
     frame = frame.drop_duplicates(subset=[c for c in frame.columns if c != "source_file"])
     report.duplicates = before - len(frame)

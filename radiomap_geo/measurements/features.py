@@ -38,9 +38,9 @@ class Layers:
 
     def sample(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Nearest-cell values of both layers at points (0 outside the rasters)."""
-        inv = ~self.transform
-        col, row = inv * (np.asarray(x), np.asarray(y))
-        row, col = np.floor(row).astype(int), np.floor(col).astype(int)
+        t = self.transform
+        col = np.floor((np.asarray(x) - t.c) / t.a).astype(int)
+        row = np.floor((np.asarray(y) - t.f) / t.e).astype(int)
         h, w = self.buildings.shape
         ok = (row >= 0) & (row < h) & (col >= 0) & (col < w)
         b = np.zeros(row.shape, np.float32)

@@ -203,7 +203,7 @@ def _locate_one(site: str, group, height_m: float) -> list[dict]:
     rsrp = group["rsrp_dbm"].to_numpy(float)
     ta = group["ta"].to_numpy(float) if "ta" in group else None
     xy, exponent, p0, radius = fit_site(x, y, rsrp, cell_idx, ta, height_m)
-    lon, lat = to_local.transform(xy[0], xy[1], direction="INVERSE")
+    lon, lat = to_local.transform(float(xy[0]), float(xy[1]), direction="INVERSE")
     d = np.maximum(np.sqrt((x - xy[0]) ** 2 + (y - xy[1]) ** 2 + height_m**2), MIN_DISTANCE_M)
     residual = rsrp - (p0[cell_idx] - 10 * exponent * np.log10(d))
     ta_err = d - (np.nan_to_num(ta, nan=0.0) + 0.5) * TA_STEP_M if ta is not None else None

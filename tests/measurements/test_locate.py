@@ -1,0 +1,83 @@
+"""Tower localisation: known towers recovered from synthetic rings and signal strength."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from pyproj import Transformer
+
+from radiomap_geo.measurements.locate import TA_STEP_M, fit_azimuth, fit_site, locate_towers
+
+TOWER = (431000.0, 5030000.0)  # UTM 18N, Ottawa
+
+
+def _walk(n=80, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, n)
+    # An L-shaped walk 120-400 m from the tower: two streets, as a walk test covers.
+    x = np.where(t < 0.5, -300 + 800 * t, 100.0) + TOWER[0]
+    y = np.where(t < 0.5, 150.0, 150 - 700 * (t - 0.5)) + TOWER[1]
+    return x + rng.normal(0, 1, n), y + rng.normal(0, 1, n)
+
+
+def test_noiseless_rings_recover_the_tower():
+    x, y = _walk()
+    d = np.hypot(x - TOWER[0], y - TOWER[1])
+    ta = d / TA_STEP_M - 0.5  # exact ring radii (continuous TA): geometry alone
+    xy, _, _, radius = fit_site(
+        x, y, np.zeros(len(x)), np.zeros(len(x), int), ta, 0.0, use_rss=False
+    )
+    assert np.hypot(*(xy - TOWER)) < 1.0
+    assert radius < 5.0
+
+
+def test_quantised_ta_and_signal_strength_locate_within_tens_of_metres():
+    rng = np.random.default_rng(1)
+    x, y = _walk(150, seed=1)
+    d = np.sqrt((x - TOWER[0]) ** 2 + (y - TOWER[1]) ** 2 + 25.0**2)
+    rsrp = -40 - 35 * np.log10(d) + rng.normal(0, 2, len(d))
+    ta = np.floor(d / TA_STEP_M)
+    cells = (np.arange(len(d)) % 2).astype(int)  # two sectors of one site
+    rsrp = rsrp + np.where(cells == 1, -5.0, 0.0)
+    xy, exponent, p0, radius = fit_site(x, y, rsrp, cells, ta, 25.0)
+    error = np.hypot(*(xy - TOWER))
+    assert error < 30.0
+    assert radius > error / 3  # the uncertainty is not wildly overconfident
+    assert exponent == pytest.approx(3.5, abs=0.6)
+    assert p0[0] - p0[1] == pytest.approx(5.0, abs=1.5)
+
+
+def test_locate_towers_writes_sites_table_columns():
+    x, y = _walk(60)
+    d = np.sqrt((x - TOWER[0]) ** 2 + (y - TOWER[1]) ** 2 + 25.0**2)
+    lon, lat = Transformer.from_crs(32618, 4326, always_xy=True).transform(x, y)
+    samples = gpd.GeoDataFrame(
+        {
+            "rsrp_dbm": -40 - 35 * np.log10(d),
+            "ta": np.floor(d / TA_STEP_M),
+            "cell": "302-720-1-2561",
+            "site": "302-720-10",
+            "cellid": 2561,
+            "time": pd.Timestamp("2021-01-01", tz="UTC"),
+        },
+        geometry=gpd.points_from_xy(lon, lat),
+        crs=4326,
+    )
+    towers = locate_towers(samples)
+    assert list(towers.cellid) == [2561] and towers.site_id.iloc[0] == "302-720-1-2561"
+    for column in ("height_m", "power_dbm", "frequency_mhz", "antenna", "uncertainty_m"):
+        assert column in towers.columns
+    tx, ty = Transformer.from_crs(4326, 32618, always_xy=True).transform(
+        towers.geometry.x.iloc[0], towers.geometry.y.iloc[0]
+    )
+    assert np.hypot(tx - TOWER[0], ty - TOWER[1]) < 15.0
+
+
+def test_azimuth_from_residual_pattern_and_refused_when_unsupported():
+    bearings = np.linspace(0, 350, 36)
+    residual = 8 * np.cos(np.radians(bearings - 120))
+    assert fit_azimuth(bearings, residual) == pytest.approx(120, abs=1)
+    narrow = np.linspace(100, 140, 20)
+    assert np.isnan(fit_azimuth(narrow, 8 * np.cos(np.radians(narrow - 120))))
