@@ -129,7 +129,8 @@ def _cli(output: Path, buildings: Path, sites: Path, model: str, box, extra: lis
         str(REPO / ".venv" / "bin" / "radiomap-geo"), "predict-city",
         "--bbox", ",".join(f"{v:.1f}" for v in box), "--bbox-crs", CRS, "--crs", CRS,
         "--resolution", "2", "--tx-file", str(sites), "--buildings", str(buildings),
-        "--model", model, "-o", str(output), "--overwrite", "--quiet", *extra,
+        *([] if model == "default" else ["--model", model]),
+        "-o", str(output), "--overwrite", "--quiet", *extra,
     ]  # fmt: skip
 
 
