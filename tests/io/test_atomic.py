@@ -194,3 +194,27 @@ def test_a_killed_predict_leaves_staging_that_the_next_run_removes(tmp_path, sam
     assert [p.name for p in tmp_path.iterdir()] == ["coverage.tif"]
     with rasterio.open(output) as ds:
         assert ds.descriptions[0] == "rsrp_dbm"
+
+
+def test_two_concurrent_predicts_without_overwrite_do_not_both_succeed(tmp_path, sample_dir):
+    command = REPO / ".venv" / "bin" / "radiomap-geo"
+    if not command.exists():
+        pytest.skip("no radiomap-geo command in .venv")
+    output = tmp_path / "coverage.tif"
+    args = [str(command), "predict", "--bbox", "24.937,60.165,24.951,60.172"]
+    args += ["--resolution", "4", "--model", "3gpp-uma", "--per-site", "-o", str(output)]
+    args += ["--tx-file", str(sample_dir / "sites.gpkg")]
+    args += ["--buildings", str(sample_dir / "helsinki.osm.pbf")]
+    runs = [
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outcomes = [(run.wait(timeout=300), *run.communicate()) for run in runs]
+    codes = sorted(code for code, _, _ in outcomes)
+    assert codes[0] == 0 and codes[1] != 0, outcomes
+    (loser,) = [out + err for code, out, err in outcomes if code != 0]
+    assert "created by another run meanwhile" in loser or "exists: pass --overwrite" in loser
+    assert "Traceback" not in loser
+    assert [p.name for p in tmp_path.iterdir()] == ["coverage.tif"]  # no staging left
+    with rasterio.open(output) as ds:
+        assert ds.descriptions[0] == "rsrp_dbm" and ds.count >= 5
