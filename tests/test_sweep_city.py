@@ -30,3 +30,42 @@ def test_tiled_city_run_equals_untiled_predict(tmp_path, sample_pbf, sample_dir,
     assert np.nanmax(np.abs(tiled["rsrp_dbm"] - reference)) <= 0.1
     assert np.nanmax(np.abs(tiled["sinr_db"] - untiled["sinr_db"])) <= 0.1
     np.testing.assert_array_equal(tiled["best_server"], untiled["best_server"])
+
+
+def test_rerun_after_kill_9_of_the_client_is_bit_identical(tmp_path, sample_dir, sample_pbf):
+    import signal
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from radiomap_geo.citywide import TILES_DIR
+
+    command = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "radiomap-geo"
+    if not command.exists():
+        pytest.skip("no radiomap-geo command in .venv")
+
+    def args(output: Path, work: Path) -> list[str]:
+        return [
+            *(str(command), "predict-city", "--bbox", "24.937,60.165,24.951,60.172"),
+            *("--tx-file", str(sample_dir / "sites.gpkg"), "--buildings", str(sample_pbf)),
+            *("--resolution", "4", "--tile-size", "24", "--model", "3gpp-uma", "--quiet"),
+            *("--max-range", "400", "--workers", "1", "-o", str(output), "--work-dir", str(work)),
+        ]
+
+    work = tmp_path / "killed.work"
+    client = subprocess.Popen(args(tmp_path / "a.tif", work), stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while client.poll() is None and len(list((work / TILES_DIR).glob("*"))) < 3:
+        assert time.monotonic() < deadline, "no tile finished"
+        time.sleep(0.05)
+    if client.poll() is not None:
+        pytest.skip("the run finished before it could be killed")
+    client.send_signal(signal.SIGKILL)
+    client.wait()
+    kept = len(list((work / TILES_DIR).glob("*")))
+    assert not (tmp_path / "a.tif").exists() and kept >= 3
+    subprocess.run(args(tmp_path / "a.tif", work), check=True)  # resumes the killed run
+    subprocess.run(args(tmp_path / "b.tif", tmp_path / "fresh.work"), check=True)
+    with rasterio.open(tmp_path / "a.tif") as a, rasterio.open(tmp_path / "b.tif") as b:
+        assert a.descriptions == b.descriptions
+        np.testing.assert_array_equal(a.read(), b.read())  # NaN where NaN, else bit for bit
