@@ -49,9 +49,16 @@ def write_preview(path: str | Path, result, *, overwrite: bool = False, building
     ax.set_ylabel("y [m]")
     fig.colorbar(image, ax=ax, label="RSRP [dBm]", shrink=0.85)
     fig.tight_layout()
+    return save_figure(fig, path, overwrite=overwrite)
+
+
+def save_figure(fig, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write a matplotlib figure as a PNG atomically (and exclusively), then close it."""
+    import matplotlib.pyplot as plt
+
     try:
         with atomic_path(path, overwrite=overwrite) as staging:
             fig.savefig(staging, format="png")
     finally:
         plt.close(fig)
-    return path
+    return Path(path)
