@@ -30,7 +30,7 @@ class OptimizeOptions:
     params: tuple[str, ...] = ("azimuth", "tilt")
     fixed: tuple[str, ...] = ()
     method: str = "both"
-    budget: int = 30  # evaluations of all sites' maps, per method
+    budget: int = 20  # evaluations of all sites' maps, per method
     seed: int = 0
     starts: int = 1
     learning_rate: float = 0.05  # Adam, in units of each parameter's domain width

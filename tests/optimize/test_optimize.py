@@ -172,3 +172,25 @@ def test_baseline_with_gradient_is_refused_but_random_search_runs(street_grid, s
         options=OptimizeOptions(method="random", budget=4),
     )
     assert result.searches["random"].best_value >= result.searches["random"].start_value
+
+
+def test_multi_start_and_power(street_grid, street_heights):
+    sites = rooftop_site(street_grid, azimuth_deg=180.0, power_dbm=40.0)
+    options = OptimizeOptions(
+        objective="rsrp-coverage",
+        params=("azimuth", "tilt", "power"),
+        method="gradient",
+        budget=4,
+        starts=2,
+        seed=3,
+    )
+    result = optimize_sites(street_grid, sites, heights=street_heights, options=options)
+    curve = result.searches["gradient"].curve
+    assert [p["run"] for p in curve] == [0, 0, 1, 1]
+    site = result.optimised["gradient"][0]
+    assert 30.0 <= site.power_dbm <= 40.0  # never above the given power
+    with pytest.raises(InputError, match="starts 5") as info:
+        optimize_sites(
+            street_grid, sites, heights=street_heights, options=OptimizeOptions(budget=4, starts=5)
+        )
+    assert info.value.parameter == "starts"
