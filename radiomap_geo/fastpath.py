@@ -59,10 +59,15 @@ class TabulatedEmpirical:
             raise AttributeError(item)
         return getattr(self.model, item)
 
-    def path_gain_db(self, scene: SceneInputs, site: Site, target: Grid) -> np.ndarray:
-        """Path gain (dB) on ``target`` incl. the antenna pattern; NaN beyond ``reach_m``."""
+    def path_gain_db(
+        self, scene: SceneInputs, site: Site, target: Grid, reach_m: float | None = None
+    ) -> np.ndarray:
+        """Path gain (dB) on ``target`` incl. the antenna pattern; NaN beyond ``reach_m``
+        (default the model's).
+        """
+        reach = self.model.reach_m if reach_m is None else min(reach_m, self.model.reach_m)
         x0, y0 = _extent_from_site(target, site)
-        d_max = min(math.hypot(x0, y0), self.model.reach_m) + 2 * TABLE_STEP_M
+        d_max = min(math.hypot(x0, y0), reach) + 2 * TABLE_STEP_M
         if self.model.nlos_loss is not None:
             los = line_of_sight(
                 scene.building_height, scene.grid, target, (site.x, site.y), site.height_m,
@@ -79,7 +84,7 @@ class TabulatedEmpirical:
             np.append(pattern.horizontal_db, pattern.horizontal_db[0]).astype(np.float64),
             float(pattern.max_gain_dbi), float(pattern.max_attenuation_db),
             not pattern.is_isotropic, los_table, nlos_table, vertical_table,
-            1.0 / TABLE_STEP_M, float(self.model.reach_m),
+            1.0 / TABLE_STEP_M, float(reach),
         )  # fmt: skip
 
     def _tables(self, site: Site, rx_height_m: float, d_max: float):
@@ -136,18 +141,80 @@ def _fused(a, c, e, f, los, x0, y0, azimuth, h_cut, peak, floor, directional, lo
     return out
 
 
+@dataclass(frozen=True)
+class WindowedBlend:
+    """A blended network (:class:`~radiomap_geo.models.blend.BlendedModel`) that runs the blend
+    only where the network contributes.
+
+    Beyond the network's reach the blend's value is the fallback plus the site's calibration
+    offset and its source is 2; there this computes exactly that (one pass of the tabulated
+    fallback) instead of the blend's dozen full-size array operations, and asks the blend
+    itself for the square within the network's reach. Same values, same sources.
+    """
+
+    blend: Any
+
+    def __getattr__(self, item: str) -> Any:  # name, reach_m, context_m...: the blend's own
+        if item == "blend":
+            raise AttributeError(item)
+        return getattr(self.blend, item)
+
+    def path_gain_and_source(
+        self, scene: SceneInputs, site: Site, target: Grid
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`BlendedModel.path_gain_and_source`."""
+        blend = self.blend
+        if not isinstance(blend.fallback, TabulatedEmpirical):
+            return blend.path_gain_and_source(scene, site, target)
+        offset = blend.calibration_offset_db(scene, site) if blend.calibrate else 0.0
+        gain = blend.fallback.path_gain_db(scene, site, target, reach_m=blend.reach_m)
+        gain = (gain.astype(np.float64) + offset).astype(np.float32)
+        source = np.where(np.isfinite(gain), np.float32(2.0), np.float32(np.nan))
+        window = _cells_within(target, site, blend.net_reach_m)
+        if window is not None:
+            row, col, height, width = window
+            near_gain, near_source = blend.path_gain_and_source(
+                scene, site, target.window(row, col, height, width)
+            )
+            gain[row : row + height, col : col + width] = near_gain
+            source[row : row + height, col : col + width] = near_source
+        return gain, source.astype(np.float32)
+
+    def path_gain_db(self, scene: SceneInputs, site: Site, target: Grid) -> np.ndarray:
+        """Path gain (dB), as :meth:`BlendedModel.path_gain_db`."""
+        return self.path_gain_and_source(scene, site, target)[0]
+
+
+def _cells_within(target: Grid, site: Site, distance_m: float):
+    """(row, col, height, width) of the cells of ``target`` whose box reaches ``distance_m``
+    of the site, or None.
+    """
+    t, res = target.transform, target.resolution
+    col0 = max(math.floor((site.x - distance_m - t.c) / res) - 1, 0)
+    col1 = min(math.ceil((site.x + distance_m - t.c) / res) + 1, target.width)
+    row0 = max(math.floor((t.f - (site.y + distance_m)) / res) - 1, 0)
+    row1 = min(math.ceil((t.f - (site.y - distance_m)) / res) + 1, target.height)
+    if col1 <= col0 or row1 <= row0:
+        return None
+    return row0, col0, row1 - row0, col1 - col0
+
+
 def accelerated(model):
     """``model`` with its empirical part tabulated (:class:`TabulatedEmpirical`).
 
     An :class:`EmpiricalModel` comes back wrapped; a blended network gets its fallback swapped
-    in place (so its per-site cache of network windows is kept); anything else is returned as
-    it is.
+    in place (so its per-site cache of network windows is kept) and comes back as a
+    :class:`WindowedBlend`; anything else is returned as it is.
     """
+    if isinstance(model, (TabulatedEmpirical, WindowedBlend)):
+        return model
     if isinstance(model, EmpiricalModel):
         return TabulatedEmpirical(model)
     fallback = getattr(model, "fallback", None)
     if isinstance(fallback, EmpiricalModel):
-        model.fallback = TabulatedEmpirical(fallback)
+        model.fallback = fallback = TabulatedEmpirical(fallback)
+    if isinstance(fallback, TabulatedEmpirical) and hasattr(model, "calibration_offset_db"):
+        return WindowedBlend(model)
     return model
 
 

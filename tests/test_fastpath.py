@@ -57,3 +57,23 @@ def test_accelerated_swaps_only_the_empirical_part():
     assert accelerated(blend) is blend and isinstance(blend.fallback, TabulatedEmpirical)
     other = object()
     assert accelerated(other) is other
+
+
+def test_windowed_blend_gives_the_blends_values_and_sources(helsinki):
+    import copy
+
+    from radiomap_geo.fastpath import WindowedBlend
+    from radiomap_geo.models.registry import get_model
+
+    scene, sites = helsinki
+    blend = get_model(None)  # the default network with its calibrated fallback
+    fast = accelerated(copy.copy(blend))
+    assert isinstance(fast, WindowedBlend) and accelerated(fast) is fast
+    assert fast.name == blend.name and fast.context_m == blend.context_m
+    for target in (scene.grid, scene.grid.window(10, 200, 120, 180)):
+        for site in sites:
+            exact, exact_source = blend.path_gain_and_source(scene, site, target)
+            quick, quick_source = fast.path_gain_and_source(scene, site, target)
+            np.testing.assert_array_equal(np.isnan(exact), np.isnan(quick))
+            assert np.nanmax(np.abs(exact - quick)) <= 0.05
+            np.testing.assert_array_equal(exact_source, quick_source)
