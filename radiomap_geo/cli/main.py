@@ -14,7 +14,13 @@ from radiomap_geo.cli.optimize import optimize
 from radiomap_geo.cli.predict import predict
 from radiomap_geo.cli.predict_city import predict_city
 from radiomap_geo.cli.simulate import simulate
-from radiomap_geo.cli.sparse import evaluate_measurements, measurement_models, train_measurements
+from radiomap_geo.cli.sparse import (
+    evaluate_measurements,
+    measurement_models,
+    predict_measurements,
+    ship_measurement_model,
+    train_measurements,
+)
 from radiomap_geo.cli.train import train
 from radiomap_geo.models.registry import PROVENANCE_LOGGER
 
@@ -47,5 +53,11 @@ cli.add_command(train)
 cli.add_command(evaluate)
 cli.add_command(measurements)
 cli.add_command(optimize)
-for _command in (train_measurements, evaluate_measurements, measurement_models):
+for _command in (
+    train_measurements,
+    evaluate_measurements,
+    measurement_models,
+    ship_measurement_model,
+    predict_measurements,
+):
     cli.add_command(_command)

@@ -9,7 +9,16 @@ from pathlib import Path
 
 import click
 
-from radiomap_geo.cli.options import RichProgress, friendly_errors
+from radiomap_geo.cli.options import (
+    RichProgress,
+    area_options,
+    check_outputs,
+    friendly_errors,
+    input_options,
+    model_options,
+    output_options,
+    run_options_from,
+)
 from radiomap_geo.errors import InputError, OutputExistsError
 
 
@@ -141,3 +150,115 @@ def _split_list(text: str | None) -> list[str]:
     if not items:
         raise InputError(f"empty list {text!r}", parameter="methods")
     return items
+
+
+@click.command("ship-measurement-model")
+@click.argument("weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--to",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("weights"),
+    show_default=True,
+)
+@click.option("--val-maps", type=click.IntRange(2), default=128, show_default=True)
+@click.option("--test-maps", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--default", "make_default", is_flag=True, help="Mark it the default model.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def ship_measurement_model(
+    weights, dataset, folder, val_maps, test_maps, make_default, quiet
+) -> None:
+    """Calibrate WEIGHTS' uncertainty on DATASET and ship it (file, model card, index)."""
+    from radiomap_geo.sparse.ship import calibrate_and_ship
+
+    with RichProgress("ship", enabled=not quiet) as bar:
+        path, coverage = calibrate_and_ship(
+            weights,
+            dataset,
+            folder,
+            val_maps=val_maps,
+            test_maps=test_maps,
+            default=make_default,
+            command=" ".join(["radiomap-geo", *sys.argv[1:]]),
+            progress=bar,
+        )
+    c = coverage["all"]
+    click.echo(
+        f"{path}: 68 % interval covers {100 * c['within_1_std']:.1f} %, 95 % interval "
+        f"{100 * c['within_z95_std']:.1f} % of unmeasured test cells"
+    )
+
+
+def measurement_options(command):
+    """--measurements and how to read them, --measurement-model."""
+    options = [
+        click.option(
+            "--measurements",
+            "measurements",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            required=True,
+            help="Measured points (GeoPackage, GeoJSON, Shapefile, CSV with lon,lat; any CRS).",
+        ),
+        click.option("--value-column", default="rsrp_dbm", show_default=True),
+        click.option(
+            "--value-kind",
+            type=click.Choice(["rsrp", "rx-power", "path-gain", "e-field"]),
+            default="rsrp",
+            show_default=True,
+        ),
+        click.option(
+            "--value-unit",
+            type=click.Choice(["dbm", "db", "dbuv/m", "v/m"]),
+            default=None,
+            help="Unit of the values (default: the kind's usual one).",
+        ),
+        click.option(
+            "--measurement-model",
+            default=None,
+            help="A shipped measurement model (see 'radiomap-geo measurement-models') or "
+            "net:PATH.pt.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.command("predict-measurements")
+@area_options
+@input_options
+@output_options
+@model_options
+@measurement_options
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def predict_measurements(**opts) -> None:
+    """Predict coverage and exposure corrected by measured values; adds rsrp_std_db and
+    e_field_vpm.
+    """
+    from radiomap_geo.cli.inputs import load_inputs
+    from radiomap_geo.cli.predict import INPUT_KEYS
+    from radiomap_geo.sparse.data import DEFAULT_GEOMETRY_MODEL
+    from radiomap_geo.sparse.predict import predict_with_measurements
+
+    check_outputs(opts)
+    options = run_options_from(opts)
+    inputs = load_inputs(**{k: opts[k] for k in INPUT_KEYS}, quiet=opts["quiet"])
+    with RichProgress("predict", enabled=not opts["quiet"]) as bar:
+        result = predict_with_measurements(
+            inputs.grid,
+            inputs.sites,
+            inputs.buildings,
+            opts["measurements"],
+            options,
+            value_column=opts["value_column"],
+            value_kind=opts["value_kind"],
+            value_unit=opts["value_unit"],
+            measurement_model=opts["measurement_model"],
+            geometry_model=opts["model"] or DEFAULT_GEOMETRY_MODEL,
+            progress=bar,
+        )
+    path = result.write(opts["output"], overwrite=opts["overwrite"], dst_crs=opts["dst_crs"])
+    click.echo(f"wrote {path}")

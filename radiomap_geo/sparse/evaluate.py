@@ -161,7 +161,7 @@ def draw_measurements(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The measured mask and values of one map and pattern (reproducible)."""
     rng = np.random.default_rng([seed, ctx.index, pattern_index])
-    measured = pattern.draw(ctx.valid, rng, ctx.outdoor)
+    measured = pattern.draw(ctx.measurable, rng, ctx.outdoor)
     values = np.clip(np.nan_to_num(ctx.gain_db, nan=FLOOR_DB), FLOOR_DB, CEIL_DB)
     return measured, values.astype(np.float32)
 

@@ -8,7 +8,7 @@ received power ``P`` (W) means an incident power density ``S = P / A_e = 4 pi P 
     E = sqrt(4 pi eta0 P) / lambda,     lambda = c / f
 
 Fields of several sites (different carriers, uncorrelated) add in power:
-``E_total = sqrt(sum_i E_i^2)``. Example: -60 dBm at 3.5 GHz gives 0.0251 V/m (88.0 dBuV/m).
+``E_total = sqrt(sum_i E_i^2)``. Example: -60 dBm at 3.5 GHz gives 0.0254 V/m (88.1 dBuV/m).
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ def training_example(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(inputs (C, crop, crop), target (1, ...), label mask (1, ...))`` of one map."""
     pattern = training_pattern(rng)
-    measured = pattern.draw(ctx.valid, rng, ctx.outdoor)
+    measured = pattern.draw(ctx.measurable, rng, ctx.outdoor)
     label = np.clip(np.nan_to_num(ctx.gain_db, nan=FLOOR_DB), FLOOR_DB, CEIL_DB)
     enc = encode(
         spec.channels,
@@ -258,6 +258,7 @@ def train_measurement_model(
     max_maps: int | None = 1024,
     geometry_model: str = "unet-obs",
     cache_dir: str | os.PathLike | None = None,
+    contexts: Sequence[MapContext] | None = None,
     progress: ProgressFn | None = None,
     is_cancelled: CancelFn | None = None,
 ) -> tuple[SparseTrainResult, Path | None]:
@@ -274,9 +275,14 @@ def train_measurement_model(
     from radiomap_geo.sparse.model import measurement_metadata, save_measurement_model
 
     config = config or SparseTrainConfig()
-    contexts = load_contexts(
-        dataset_dir, "train", max_maps=max_maps, geometry_model=geometry_model, cache_dir=cache_dir
-    )
+    if contexts is None:  # callers training several networks load the maps once
+        contexts = load_contexts(
+            dataset_dir,
+            "train",
+            max_maps=max_maps,
+            geometry_model=geometry_model,
+            cache_dir=cache_dir,
+        )
     folder = Path(out_dir) / name
     result = train_network(
         name,

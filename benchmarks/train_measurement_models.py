@@ -1,0 +1,48 @@
+"""Train every measurement network of issue #10 in one process (the training maps load once).
+
+Each network gets ``--minutes`` of wall-clock per call and continues from its checkpoint in
+``--out/<name>/checkpoint.pt``, so calling the script again (after a kill, too) resumes; a
+network whose ``--steps`` are done writes its weights file ``--out/<name>/<name>-<sha12>.pt``.
+
+    nice -n 5 flock /tmp/radiomap-heavy.lock .venv/bin/python \
+        benchmarks/train_measurement_models.py data/radiomaps --minutes 1.8 --steps 400
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from radiomap_geo.sparse.data import load_contexts
+from radiomap_geo.sparse.networks import NETWORKS
+from radiomap_geo.sparse.train import SparseTrainConfig, train_measurement_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset")
+    parser.add_argument("--networks", default=",".join(NETWORKS))
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--minutes", type=float, default=1.8, help="per network and call")
+    parser.add_argument("--max-maps", type=int, default=1024)
+    parser.add_argument("--out", default="runs/sparse")
+    args = parser.parse_args()
+    contexts = load_contexts(args.dataset, "train", max_maps=args.max_maps)
+    for name in args.networks.split(","):
+        t0 = time.time()
+        config = SparseTrainConfig(steps=args.steps, max_seconds=60.0 * args.minutes)
+        result, path = train_measurement_model(
+            args.dataset, name, args.out, config, contexts=contexts
+        )
+        tail = result.history[-50:]
+        l1 = sum(h["l1_db"] for h in tail) / max(len(tail), 1)
+        state = f"weights {path}" if path else "unfinished"
+        print(
+            f"{name}: step {result.step}/{args.steps}, L1 {l1:.2f} dB (last 50 steps), "
+            f"{time.time() - t0:.0f} s, {state}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

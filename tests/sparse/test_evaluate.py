@@ -1,0 +1,76 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from radiomap_geo.cli.main import cli
+from radiomap_geo.sparse.evaluate import aggregate, score_map
+
+from .helpers import street_map
+
+DATASET = Path(__file__).resolve().parents[2] / "data" / "radiomaps"
+
+
+def test_scores_use_only_unmeasured_cells_and_perfect_maps_score_zero():
+    ctx = street_map()
+    measured = np.zeros(ctx.shape, bool)
+    measured[0, :10] = True
+    truth = np.nan_to_num(ctx.gain_db, nan=-160.0)
+    wrong_at_measured = np.where(measured, truth + 30.0, truth)
+    record = score_map(wrong_at_measured, ctx, measured, threshold_db=-200.0)
+    report = aggregate(
+        [{**record, "method": "m", "pattern": "p", "map": 0, "seconds": 0.0, "points": 10}]
+    )
+    entry = report["results"]["m"]["p"]
+    assert entry["all"]["rmse_db"] == pytest.approx(0.0, abs=1e-9)
+    assert entry["share_ratio_below_3db"] == 1.0
+    record = score_map(truth + 2.0, ctx, measured, threshold_db=-200.0)
+    entry = aggregate(
+        [{**record, "method": "m", "pattern": "p", "map": 0, "seconds": 0.0, "points": 10}]
+    )["results"]["m"]["p"]
+    assert entry["all"]["rmse_db"] == pytest.approx(2.0, abs=0.05)
+    assert entry["all"]["bias_db"] == pytest.approx(2.0, abs=0.05)
+    # PSNR over the whole image, buildings equal (0) in both: 2 dB on the labelled share only
+    share = ctx.valid.mean()
+    expected = 20 * np.log10(120 / 2.0) - 10 * np.log10(share)
+    assert entry["ssim"] < 1.0 and entry["psnr_db"] == pytest.approx(expected, abs=0.5)
+
+
+@pytest.mark.skipif(not (DATASET / "manifest.json").is_file(), reason="no dataset")
+def test_evaluate_command_writes_tables_and_resumes(tmp_path):
+    args = [
+        "evaluate-measurements",
+        str(DATASET),
+        "--methods",
+        "geometry,idw,regression-kriging",
+        "--patterns",
+        "uniform:5%,count:30",
+        "--max-maps",
+        "2",
+        "--work-dir",
+        str(tmp_path / "work"),
+        "--report",
+        str(tmp_path / "r"),
+        "--quiet",
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "| regression-kriging |" in result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    by = report["results"]
+    # measurements help: regression kriging beats the geometry network at 5 % density
+    assert (
+        by["regression-kriging"]["uniform:5%"]["all"]["rmse_db"]
+        < by["geometry"]["uniform:5%"]["all"]["rmse_db"]
+    )
+    assert (tmp_path / "r.png").stat().st_size > 10_000
+    lines = (tmp_path / "work" / "records.jsonl").read_text().splitlines()
+    assert len(lines) == 3 * 2 * 2
+    # a second run reads the records instead of recomputing, and refuses to overwrite
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code != 0 and "--overwrite" in again.output
+    again = CliRunner().invoke(cli, [*args, "--overwrite"])
+    assert again.exit_code == 0
+    assert len((tmp_path / "work" / "records.jsonl").read_text().splitlines()) == 12
