@@ -149,3 +149,62 @@ def test_the_environment_variable_overrides_and_a_damaged_index_is_an_error(inst
         env=_clean_env(RADIOMAP_GEO_WEIGHTS=str(custom)),
     )
     assert located.returncode == 0 and located.stdout.strip() == "unet-small", located.stderr
+
+
+def test_the_qgis_plugin_zip_runs_on_the_installed_package(installed, tmp_path):
+    """The plugin zip unpacked as QGIS installs plugins, the package from the wheel (no
+    checkout on the path): the default model is the shipped network."""
+    import zipfile
+
+    qgis_process = shutil.which("qgis_process.bin")
+    if qgis_process is None:
+        pytest.skip("qgis_process.bin is not installed (apt-get install qgis)")
+    dist = tmp_path / "dist"
+    packaged = _run([sys.executable, REPO / "scripts" / "package_plugin.py", "--dist", dist])
+    assert packaged.returncode == 0, packaged.stderr
+    (plugin_zip,) = dist.glob("radiomap_geo_qgis-*.zip")
+    home = tmp_path / "qgis"
+    plugins = home / "plugins"
+    with zipfile.ZipFile(plugin_zip) as archive:
+        archive.extractall(plugins)
+    (home / "xdg").mkdir(mode=0o700)
+    fresh_site = _run(
+        [installed / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
+    ).stdout.strip()
+    env = _clean_env(
+        QT_QPA_PLATFORM="offscreen",
+        XDG_RUNTIME_DIR=str(home / "xdg"),
+        QGIS_CUSTOM_CONFIG_PATH=str(home / "config"),
+        QGIS_PLUGINPATH=str(plugins),
+        # QGIS's Python reads no venv: the wheel's install first, then its dependencies
+        PYTHONPATH=f"{fresh_site}:{sysconfig.get_paths()['purelib']}",
+    )
+    env.pop("QGIS_PREFIX_PATH", None)
+
+    def call(*args):
+        return _run([qgis_process, *args], cwd=tmp_path, env=env, timeout=300)
+
+    enabled = call("plugins", "enable", "radiomap_geo_qgis")
+    assert enabled.returncode == 0, enabled.stdout + enabled.stderr
+    helped = call("help", "radiomapgeo:predictcoverage")
+    assert helped.returncode == 0, helped.stderr
+    assert "unet-obs" in helped.stdout.split("MODEL", 1)[1]  # listed, and first: the default
+    rsrp = tmp_path / "rsrp.tif"
+    pbf = REPO / "sample_data" / "helsinki.osm.pbf"
+    done = call(
+        "--json",
+        "run",
+        "radiomapgeo:predictcoverage",
+        "--",
+        f"SITES={REPO / 'sample_data' / 'sites.gpkg'}",
+        f'BUILDINGS={pbf}|layername=multipolygons|subset="building" IS NOT NULL',
+        "EXTENT=24.937,24.951,60.165,60.172 [EPSG:4326]",
+        "RESOLUTION=4",
+        f"OUTPUT_RSRP={rsrp}",
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with rasterio.open(rsrp) as ds:
+        assert ds.tags()["model"] == "unet-obs+3gpp-uma"
+    # Neither the checkout nor its weights/ were on QGIS's path: the network came from the wheel.
+    assert REPO not in [Path(p) for p in env["PYTHONPATH"].split(":")]
+    assert "RADIOMAP_GEO_WEIGHTS" not in env
