@@ -194,19 +194,30 @@ def coverage_tile(
         keep_per_site=options.per_site,
         keep_source=reports_source(model),
     )
+    std_of = getattr(model, "std_db", None)  # models fitted to measurements give their 1-sigma
+    stds: dict[int, np.ndarray] = {}
     for index in near:
         site = sites[index]
         gain, origin = gain_and_source(model, fine_scene, site, fine_core)
         gain = aggregate_power_db(gain, factor, outdoor)
         origin = _aggregate_mean(origin, factor)
         acc.add(index, site.site_id, site.power_dbm, gain, origin)
+        if std_of is not None:
+            stds[index + 1] = _aggregate_mean(std_of(fine_scene, site, fine_core), factor)
         if step is not None:
             step(f"tile {tile.core[:2]}: {site.site_id}")
     if options.per_site:
         _fill_unreached(acc, sites, core.shape)
     if not near and step is not None:
         step(f"tile {tile.core[:2]}: no site in reach")
-    return acc.bands(invalid=tile.crop(indoor))
+    bands = acc.bands(invalid=tile.crop(indoor))
+    if std_of is not None:  # the best server's sigma, where the best server is known
+        std = np.full(core.shape, np.nan, np.float32)
+        for number, values in stds.items():
+            std = np.where(acc.best_index == number, values, std)
+        valid = np.isfinite(bands["rsrp_dbm"])
+        bands["rsrp_std_db"] = np.where(valid, std, np.nan).astype(np.float32)
+    return bands
 
 
 def iter_coverage_tiles(
@@ -422,6 +433,8 @@ def output_layout(
         names.append("model_source")
     if options.per_site:
         names += [per_site_band(s) for s in sites.ids]
+    if hasattr(model, "std_db"):  # models fitted to measurements (radiomap_geo.measurements)
+        names.append("rsrp_std_db")
     shell = CoverageResult(grid, {}, sites, model.name, _metadata(model, options))
     return names, {**shell.tags(), **band_description_tags(names)}
 

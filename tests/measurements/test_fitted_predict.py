@@ -127,6 +127,7 @@ def test_predict_with_fitted_model_writes_fitted_rsrp_at_the_right_place(fitted)
         assert src.crs.to_epsg() == 32618
         names = list(src.descriptions)
         rsrp = src.read(names.index("rsrp_dbm") + 1)
+        std = src.read(names.index("rsrp_std_db") + 1)
         # A point on the middle street, 120 m east of the tower: the band holds the fitted RSRP
         # (for the default bandwidth) in the cell containing that point.
         px, py = TOWER[0] + 120, TOWER[1] + 40
@@ -138,6 +139,8 @@ def test_predict_with_fitted_model_writes_fitted_rsrp_at_the_right_place(fitted)
             pd.DataFrame({"cell": [CELL], "x": [cx], "y": [cy], "month": [1]})
         )
     assert rsrp[row, col] == pytest.approx(mu[0], abs=0.05)
+    assert std[row, col] == pytest.approx(sigma[0], abs=0.01)
+    assert np.isnan(std[np.isnan(rsrp)]).all()
     assert -110 < mu[0] < -70 and 0.5 <= sigma[0] < 10
     truth = -20 - 33 * np.log10(np.sqrt(120**2 + 40**2 + 25**2))
     assert abs(mu[0] - truth) < 4.0
