@@ -80,9 +80,8 @@ class TabulatedEmpirical:
         a, _, c, _, e, f = tuple(target.transform)[:6]
         return _fused(
             float(a), float(c), float(e), float(f), los,
-            float(site.x), float(site.y), float(site.azimuth_deg),
-            np.append(pattern.horizontal_db, pattern.horizontal_db[0]).astype(np.float64),
-            float(pattern.max_gain_dbi), float(pattern.max_attenuation_db),
+            float(site.x), float(site.y), _bearing_table(pattern, site.azimuth_deg),
+            float(pattern.horizontal_db[0]), float(pattern.max_gain_dbi), float(pattern.max_attenuation_db),
             not pattern.is_isotropic, los_table, nlos_table, vertical_table,
             1.0 / TABLE_STEP_M, float(reach),
         )  # fmt: skip
@@ -100,6 +99,37 @@ class TabulatedEmpirical:
         return los, np.asarray(nlos, np.float64), vertical.astype(np.float64)
 
 
+#: Entries of the horizontal-cut table over the pseudo-angle (0.06 degree steps at most).
+BEARING_TABLE_SIZE = 8192
+
+
+def _bearing_table(pattern, azimuth_deg: float) -> np.ndarray:
+    """The horizontal cut at the bearings of ``BEARING_TABLE_SIZE + 1`` pseudo-angles 0..4.
+
+    The pseudo-angle ("diamond angle", :func:`_pseudo_angle`) grows monotonically with the
+    bearing and costs a division instead of an arctangent; the table is interpolated linearly.
+    """
+    p = np.linspace(0.0, 4.0, BEARING_TABLE_SIZE + 1)
+    north = np.select([p < 1, p < 2, p < 3], [1 - p, 1 - p, p - 3], p - 3)
+    east = np.select([p < 1, p < 2, p < 3], [p, 2 - p, 2 - p], p - 4)
+    bearing = np.degrees(np.arctan2(east, north))
+    horizontal = (bearing - azimuth_deg + 180.0) % 360.0 - 180.0
+    cut = np.append(pattern.horizontal_db, pattern.horizontal_db[0])
+    return np.interp(np.mod(horizontal, 360.0), np.arange(361.0), cut).astype(np.float64)
+
+
+@numba.njit(cache=True, inline="always")
+def _pseudo_angle(east: float, north: float) -> float:
+    """0..4, growing clockwise from north like the bearing (1 east, 2 south, 3 west)."""
+    if east >= 0.0:
+        if north >= 0.0:
+            return east / (east + north)
+        return 1.0 - north / (east - north)
+    if north < 0.0:
+        return 2.0 - east / (-east - north)
+    return 3.0 + north / (north - east)
+
+
 def _extent_from_site(target: Grid, site: Site) -> tuple[float, float]:
     minx, miny, maxx, maxy = target.bounds
     return max(abs(minx - site.x), abs(maxx - site.x)), max(abs(miny - site.y), abs(maxy - site.y))
@@ -112,11 +142,11 @@ def _lerp(table: np.ndarray, position: float) -> float:
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _fused(a, c, e, f, los, x0, y0, azimuth, h_cut, peak, floor, directional, los_table,
+def _fused(a, c, e, f, los, x0, y0, h_table, h_below, peak, floor, directional, los_table,
            nlos_table, vertical_table, per_metre, reach):  # fmt: skip
     rows, cols = los.shape
     out = np.empty((rows, cols), np.float32)
-    to_deg = 180.0 / math.pi
+    per_unit = (h_table.size - 1) / 4.0
     for i in numba.prange(rows):
         dy = f + e * (i + 0.5) - y0
         for j in range(cols):
@@ -130,12 +160,9 @@ def _fused(a, c, e, f, los, x0, y0, azimuth, h_cut, peak, floor, directional, lo
             gain = peak
             if directional:
                 if dx == 0.0 and dy == 0.0:
-                    horizontal = 0.0  # straight below the antenna: boresight
+                    h = h_below  # straight below the antenna: boresight
                 else:
-                    horizontal = (math.atan2(dx, dy) * to_deg - azimuth + 180.0) % 360.0 - 180.0
-                x = horizontal % 360.0
-                k = min(int(math.floor(x)), 359)
-                h = h_cut[k] + (h_cut[k + 1] - h_cut[k]) * (x - k)
+                    h = _lerp(h_table, _pseudo_angle(dx, dy) * per_unit)
                 gain = peak - min(h + _lerp(vertical_table, position), floor)
             out[i, j] = gain - loss
     return out
