@@ -182,21 +182,34 @@ def _free_bytes(folder: Path) -> int | None:
 
 
 def describe_os_error(exc: BaseException, target: Path) -> OutputError | None:
-    """An :class:`OutputError` for a disk-full or permission failure, else None."""
-    code = getattr(exc, "errno", None)
+    """An :class:`OutputError` for a disk-full or permission failure, else None.
+
+    Only an ``OSError`` carries the system's ``errno`` (GDAL's exceptions have an ``errno`` too,
+    but it is GDAL's error class: 1 is "AppDefined", not EPERM). Without one, the message and the
+    state of the folder decide.
+    """
+    code = exc.errno if isinstance(exc, OSError) else None
     text = str(exc).lower()
     if code in _NO_SPACE or "no space left" in text or "disk quota" in text:
         return _no_space(target)
     if code in _NO_ACCESS or "permission denied" in text or "read-only file system" in text:
-        return OutputError(
-            f"cannot write {target}: {target.parent} is read-only or not writable by you; "
-            "choose another output folder",
-            parameter="output",
-        )
-    if not isinstance(exc, OSError) or code is not None:
+        return _not_writable(target)
+    if code is not None:
         return None
-    free = _free_bytes(target.parent)  # a library I/O error without the system's reason
-    return _no_space(target) if free is not None and free < NEARLY_FULL_BYTES else None
+    free = _free_bytes(target.parent)  # a library's I/O error without the system's reason
+    if free is not None and free < NEARLY_FULL_BYTES:
+        return _no_space(target)
+    if target.parent.is_dir() and not os.access(target.parent, os.W_OK):
+        return _not_writable(target)
+    return None
+
+
+def _not_writable(target: Path) -> OutputError:
+    return OutputError(
+        f"cannot write {target}: {target.parent} is read-only or not writable by you; "
+        "choose another output folder",
+        parameter="output",
+    )
 
 
 def _no_space(target: Path) -> OutputError:

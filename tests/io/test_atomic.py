@@ -218,3 +218,29 @@ def test_two_concurrent_predicts_without_overwrite_do_not_both_succeed(tmp_path,
     assert [p.name for p in tmp_path.iterdir()] == ["coverage.tif"]  # no staging left
     with rasterio.open(output) as ds:
         assert ds.descriptions[0] == "rsrp_dbm" and ds.count >= 5
+
+
+def _predict_into(folder: Path, sample_dir: Path):
+    from click.testing import CliRunner
+
+    from radiomap_geo.cli.main import cli
+
+    args = ["predict", "--bbox", "24.937,60.165,24.951,60.172", "--resolution", "4"]
+    args += ["--model", "3gpp-uma", "--tx-file", str(sample_dir / "sites.gpkg")]
+    args += ["--buildings", str(sample_dir / "helsinki.osm.pbf"), "-o", str(folder / "c.tif")]
+    return CliRunner().invoke(cli, args)
+
+
+def test_predict_onto_a_full_disk_says_so(tiny_disk, sample_dir):
+    result = _predict_into(tiny_disk, sample_dir)
+    assert result.exit_code == 1, result.output
+    (error,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert "no space left on device while writing" in error and "TIFF" not in error
+    assert list(tiny_disk.iterdir()) == []
+
+
+def test_predict_into_a_read_only_folder_is_refused(read_only_dir, sample_dir):
+    result = _predict_into(read_only_dir, sample_dir)
+    assert result.exit_code == 1, result.output
+    assert "is read-only or not writable by you" in result.output
+    assert "predict" not in result.output.split("Error:")[0]  # refused before computing
