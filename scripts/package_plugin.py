@@ -22,6 +22,7 @@ import shutil
 import sys
 import zipfile
 from pathlib import Path
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_NAME = "radiomap_geo_qgis"
@@ -83,8 +84,62 @@ def pyproject_version(path: Path = ROOT / "pyproject.toml") -> str:
         return match.group(1)
 
 
+#: The placeholder links plugins.qgis.org refuses (its validator's ``forbidden_url``).
+PLACEHOLDER_URLS = {
+    "tracker": "http://bugs",
+    "repository": "http://repo",
+    "homepage": "http://homepage",
+}
+PACKAGE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-_]+$")
+FORBIDDEN_ZIP_DIRS = {"__MACOSX", ".git", "__pycache__"}
+
+
+def check_links(general: configparser.SectionProxy) -> None:
+    """The link rules of the plugins.qgis.org validator that hold offline.
+
+    ``tracker``, ``repository`` and ``homepage`` (when given) must be absolute http(s) URLs and
+    not the template's placeholders; the site also fetches them, which needs the network.
+    """
+    for key, placeholder in PLACEHOLDER_URLS.items():
+        url = general.get(key, "").strip()
+        if not url and key == "homepage":
+            continue
+        parsed = urlparse(url)
+        if url == placeholder or parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise PackagingError(f"metadata.txt {key}={url!r} is not a real http(s) link")
+        if "example" in parsed.netloc or "your" in url.lower() or "todo" in url.lower():
+            raise PackagingError(f"metadata.txt {key}={url!r} looks like a placeholder")
+    if "/" in general.get("author", ""):
+        raise PackagingError("metadata.txt author cannot contain slashes")
+
+
+def validate_zip(path: Path) -> None:
+    """The archive rules of the plugins.qgis.org validator (size, names, one plugin folder)."""
+    if path.stat().st_size >= MAX_ZIP_BYTES:
+        raise PackagingError(f"{path} is {path.stat().st_size / 2**20:.1f} MB; the limit is 25 MB")
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        bad = archive.testzip()
+    if bad:
+        raise PackagingError(f"{path}: bad zip member {bad}")
+    for name in names:
+        parts = name.split("/")
+        if ".." in name or name.startswith("/") or name.endswith(".pyc"):
+            raise PackagingError(f"{path}: member {name!r} is refused (path or .pyc)")
+        if FORBIDDEN_ZIP_DIRS.intersection(parts):
+            raise PackagingError(f"{path}: member {name!r} is in a refused folder")
+    tops = {name.split("/")[0] for name in names}
+    if len(tops) != 1 or not PACKAGE_NAME.match(next(iter(tops))):
+        raise PackagingError(f"{path}: needs one top folder named like a package, has {tops}")
+    top = next(iter(tops))
+    for required in ("__init__.py", "metadata.txt", "LICENSE"):
+        if f"{top}/{required}" not in names:
+            raise PackagingError(f"{path}: {top}/{required} is missing")
+
+
 def check(general: configparser.SectionProxy) -> None:
     """Cross-checks between metadata, pyproject and the plugin folder."""
+    check_links(general)
     version = general["version"].strip()
     expected = pyproject_version()
     if version != expected:
@@ -147,6 +202,11 @@ def build_zip(dist: Path) -> Path:
     if size >= MAX_ZIP_BYTES:
         tmp.unlink()
         raise PackagingError(f"the zip is {size / 2**20:.1f} MB; plugins.qgis.org takes < 25 MB")
+    try:
+        validate_zip(tmp)
+    except PackagingError:
+        tmp.unlink()
+        raise
     tmp.replace(out)
     return out
 

@@ -84,3 +84,58 @@ def test_stage_is_the_zip_unpacked(tmp_path):
     with zipfile.ZipFile(build(tmp_path / "dist")) as archive:
         zipped = sorted(n.removeprefix("radiomap_geo_qgis/") for n in archive.namelist())
     assert files == zipped
+
+
+def _packager():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("package_plugin", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_metadata_links_pass_the_plugin_repository_rules():
+    packager = _packager()
+    general = packager.read_metadata()
+    packager.check_links(general)  # the committed metadata.txt
+    assert general["repository"] == "https://github.com/radiomap-geo/radiomap-geo"
+    assert general["tracker"] == general["repository"] + "/issues"
+    for key, bad in (
+        ("tracker", "http://bugs"),
+        ("repository", "http://repo"),
+        ("homepage", "http://homepage"),
+        ("repository", "github.com/radiomap-geo"),
+        ("tracker", "https://example.com/issues"),
+    ):
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.optionxform = str
+        parser.read_dict({"general": {**general, key: bad}})
+        try:
+            packager.check_links(parser["general"])
+        except packager.PackagingError as exc:
+            assert key in str(exc)
+        else:
+            raise AssertionError(f"{key}={bad} was accepted")
+
+
+def test_zips_the_repository_would_refuse_are_refused(tmp_path):
+    packager = _packager()
+    good = build(tmp_path / "good")
+    packager.validate_zip(good)
+    cases = {
+        "pycache": "radiomap_geo_qgis/__pycache__/x.cpython-311.pyc",
+        "two-tops": "other/readme.txt",
+        "parent": "radiomap_geo_qgis/../evil.py",
+    }
+    for label, extra in cases.items():
+        bad = tmp_path / f"{label}.zip"
+        with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+            for item in src.infolist():
+                dst.writestr(item, src.read(item))
+            dst.writestr(extra, b"x")
+        try:
+            packager.validate_zip(bad)
+        except packager.PackagingError:
+            continue
+        raise AssertionError(f"{label}: accepted")
