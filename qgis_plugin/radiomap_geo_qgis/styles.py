@@ -1,20 +1,29 @@
 """Default renderers for the coverage rasters, applied when QGIS loads an output layer.
 
-Fixed class limits (not min/max statistics) so that maps of different runs compare at a glance:
-RSRP (per resource element) -140..-60 dBm, total received power -120..-40 dBm, SINR -10..30 dB,
-path gain -160..-60 dB; best server is paletted, one colour and label (the site id) per site.
+Power and gain ramps span the data's 2nd to 98th percentile, rounded outwards to 5 dB (a fixed
+range either saturates a strong-signal area or wastes the ramp on an empty range); the fixed
+ranges below are used when a band has too few values. SINR keeps its fixed -10..30 dB, whose
+ends mean "unusable" and "excellent" whatever the map. Best server is paletted, one colour and
+label (the site id) per site. Every legend entry carries its unit (dBm, dB, V/m).
+
+The post-processor also writes what the values mean into the layer's abstract and orders the
+layers of one run: RSRP on top and the only one switched on, the others below it, so no layer
+hides another by default.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
 from qgis.core import (
     QgsColorRampShader,
     QgsGradientColorRamp,
     QgsGradientStop,
     QgsPalettedRasterRenderer,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProject,
     QgsRasterLayer,
     QgsRasterShader,
     QgsSingleBandPseudoColorRenderer,
@@ -45,6 +54,23 @@ RSRP_RANGE = (-140.0, -60.0)
 RX_POWER_RANGE = (-120.0, -40.0)
 SINR_RANGE = (-10.0, 30.0)
 PATH_GAIN_RANGE = (-160.0, -60.0)
+E_FIELD_RANGE = (0.0, 6.0)  # V/m; ICNIRP's general-public reference level is 61 V/m above 2 GHz
+PERCENTILES = (2.0, 98.0)
+
+
+def percentile_range(
+    values: np.ndarray, fallback: tuple[float, float] | None, step: float = 5.0
+) -> tuple[float, float] | None:
+    """The 2nd..98th percentile of the finite ``values``, rounded outwards to ``step``."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size < 10:
+        return fallback
+    low, high = np.percentile(finite, PERCENTILES)
+    low, high = math.floor(low / step) * step, math.ceil(high / step) * step
+    if high - low < step:
+        return fallback
+    return float(low), float(high)
 
 
 def _ramp(colors: Sequence[str]) -> QgsGradientColorRamp:
@@ -81,24 +107,29 @@ def pseudocolor_renderer(
     return renderer
 
 
-def style_rsrp(layer: QgsRasterLayer) -> None:
-    """RSRP (per resource element) in dBm, -140 (dark purple) to -60 (yellow)."""
-    layer.setRenderer(pseudocolor_renderer(layer, *RSRP_RANGE, VIRIDIS, "dBm RSRP"))
+def style_rsrp(layer: QgsRasterLayer, limits: tuple[float, float] = RSRP_RANGE) -> None:
+    """RSRP (per resource element) in dBm, weak (dark purple) to strong (yellow)."""
+    layer.setRenderer(pseudocolor_renderer(layer, *limits, VIRIDIS, "dBm"))
 
 
-def style_rx_power(layer: QgsRasterLayer) -> None:
-    """Total received power over the channel in dBm, -120 (dark purple) to -40 (yellow)."""
-    layer.setRenderer(pseudocolor_renderer(layer, *RX_POWER_RANGE, VIRIDIS, "dBm total"))
+def style_rx_power(layer: QgsRasterLayer, limits: tuple[float, float] = RX_POWER_RANGE) -> None:
+    """Total received power over the channel in dBm, weak (dark purple) to strong (yellow)."""
+    layer.setRenderer(pseudocolor_renderer(layer, *limits, VIRIDIS, "dBm"))
 
 
-def style_sinr(layer: QgsRasterLayer) -> None:
-    """SINR in dB, -10 (red) to 30 (green)."""
-    layer.setRenderer(pseudocolor_renderer(layer, *SINR_RANGE, RED_YELLOW_GREEN, "dB"))
+def style_sinr(layer: QgsRasterLayer, limits: tuple[float, float] = SINR_RANGE) -> None:
+    """SINR in dB, -10 (red) to 30 (green) by default."""
+    layer.setRenderer(pseudocolor_renderer(layer, *limits, RED_YELLOW_GREEN, "dB"))
 
 
-def style_path_gain(layer: QgsRasterLayer) -> None:
-    """Per-site path gain in dB (first band shown), -160 to -60."""
-    layer.setRenderer(pseudocolor_renderer(layer, *PATH_GAIN_RANGE, VIRIDIS, "dB"))
+def style_path_gain(layer: QgsRasterLayer, limits: tuple[float, float] = PATH_GAIN_RANGE) -> None:
+    """Per-site path gain in dB (first band shown)."""
+    layer.setRenderer(pseudocolor_renderer(layer, *limits, VIRIDIS, "dB"))
+
+
+def style_e_field(layer: QgsRasterLayer, limits: tuple[float, float] = E_FIELD_RANGE) -> None:
+    """Electric field strength (exposure) in V/m."""
+    layer.setRenderer(pseudocolor_renderer(layer, *limits, VIRIDIS, "V/m"))
 
 
 def style_best_server(layer: QgsRasterLayer, site_ids: Sequence[str]) -> None:
@@ -110,8 +141,37 @@ def style_best_server(layer: QgsRasterLayer, site_ids: Sequence[str]) -> None:
     layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
 
 
+class RunLayers:
+    """The layers one run loaded, by rank (0 on top): kept together in that order."""
+
+    def __init__(self) -> None:
+        self.ranked: list[tuple[int, str]] = []
+
+    def place(self, layer: QgsRasterLayer, rank: int, project: QgsProject) -> None:
+        """Move this run's layers (with ``layer``) into rank order; only the top one visible.
+
+        QGIS adds result layers in the order of their file paths, each on top of the last, so
+        without this SINR or best server would hide RSRP.
+        """
+        self.ranked.append((rank, layer.id()))
+        root = project.layerTreeRoot()
+        nodes = [root.findLayer(layer_id) for _, layer_id in sorted(self.ranked)]
+        parent = root.findLayer(layer.id()).parent() if root.findLayer(layer.id()) else None
+        nodes = [n for n in nodes if n is not None and n.parent() is parent]
+        if parent is None or not nodes:
+            return
+        children = parent.children()
+        top = min(children.index(n) for n in nodes)
+        clones = [n.clone() for n in nodes]
+        for node in nodes:
+            parent.removeChildNode(node)
+        for offset, clone in enumerate(clones):
+            clone.setItemVisibilityChecked(offset == 0)
+            parent.insertChildNode(top + offset, clone)
+
+
 class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
-    """Applies one of the ``style_*`` functions to an output layer once QGIS has loaded it.
+    """Styles an output layer once QGIS has loaded it, sets its abstract and its place.
 
     QGIS keeps only a C++ pointer to a post-processor, so every instance is also kept in
     :attr:`_alive` (instances are tiny; dropping one QGIS may still call would crash QGIS).
@@ -119,14 +179,29 @@ class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
 
     _alive: list[StylePostProcessor] = []
 
-    def __init__(self, style: Callable[[QgsRasterLayer], None]) -> None:
+    def __init__(
+        self,
+        style: Callable[[QgsRasterLayer], None],
+        abstract: str = "",
+        rank: int = 0,
+        run_layers: RunLayers | None = None,
+    ) -> None:
         super().__init__()
         self._style = style
+        self._abstract = abstract
+        self._rank = rank
+        self._run_layers = run_layers
 
     @classmethod
-    def create(cls, style: Callable[[QgsRasterLayer], None]) -> StylePostProcessor:
+    def create(
+        cls,
+        style: Callable[[QgsRasterLayer], None],
+        abstract: str = "",
+        rank: int = 0,
+        run_layers: RunLayers | None = None,
+    ) -> StylePostProcessor:
         """A post-processor that outlives the algorithm run."""
-        instance = cls(style)
+        instance = cls(style, abstract, rank, run_layers)
         cls._alive.append(instance)
         return instance
 
@@ -134,4 +209,10 @@ class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
         """Called by QGIS in the main thread after the layer was added to the project."""
         if isinstance(layer, QgsRasterLayer) and layer.isValid():
             self._style(layer)
+            if self._abstract:
+                layer.setAbstract(self._abstract)
+            if self._run_layers is not None:
+                self._run_layers.place(
+                    layer, self._rank, context.project() or QgsProject.instance()
+                )
             layer.triggerRepaint()

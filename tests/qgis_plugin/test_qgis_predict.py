@@ -329,11 +329,33 @@ def test_outputs_get_styles_when_loaded(qgis_app, delft, tmp_path, feedback):
         assert set(loaded) == {"rsrp.tif", "best.tif", "sinr.tif"}, results
         rsrp = loaded["rsrp.tif"].renderer()
         assert isinstance(rsrp, QgsSingleBandPseudoColorRenderer)
-        assert (rsrp.classificationMin(), rsrp.classificationMax()) == (-140.0, -60.0)
+        # The ramp spans the data's 2nd..98th percentile, rounded outwards to 5 dB.
+        values = read(str(tmp_path / "rsrp.tif"))[0][0]
+        low, high = np.nanpercentile(values, [2, 98])
+        assert rsrp.classificationMin() == 5 * np.floor(low / 5)
+        assert rsrp.classificationMax() == 5 * np.ceil(high / 5)
+        assert np.mean(values > rsrp.classificationMax()) <= 0.02  # no saturated 10 %
         items = rsrp.shader().rasterShaderFunction().colorRampItemList()
-        assert items[0].label == "-140 dBm RSRP" and items[-1].label == "-60 dBm RSRP"
+        assert items[0].label == f"{rsrp.classificationMin():g} dBm"
+        assert all(item.label.endswith(" dBm") for item in items)
         sinr = loaded["sinr.tif"].renderer()
         assert (sinr.classificationMin(), sinr.classificationMax()) == (-10.0, 30.0)
+        sinr_items = sinr.shader().rasterShaderFunction().colorRampItemList()
+        assert all(item.label.endswith(" dB") for item in sinr_items)
+        # RSRP on top and the only layer switched on; the abstract says what the values are.
+        order = [
+            Path(node.layer().source()).name
+            for node in project.layerTreeRoot().findLayers()
+            if node.layer().id() not in before
+        ]
+        assert order == ["rsrp.tif", "best.tif", "sinr.tif"]
+        visible = {
+            Path(node.layer().source()).name: node.isVisible()
+            for node in project.layerTreeRoot().findLayers()
+        }
+        assert visible["rsrp.tif"] and not visible["best.tif"] and not visible["sinr.tif"]
+        abstract = loaded["rsrp.tif"].abstract()
+        assert "per resource element" in abstract and "27.9 dB below the total" in abstract
         best = loaded["best.tif"].renderer()
         assert isinstance(best, QgsPalettedRasterRenderer)
         assert [(c.value, c.label) for c in best.classes()] == [(1.0, "ne"), (2.0, "sw")]

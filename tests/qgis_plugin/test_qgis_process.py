@@ -80,7 +80,12 @@ def test_run_on_sample_data(qgis_process, tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads(done.stdout)
     assert report["results"] == {"OUTPUT_RSRP": str(rsrp), "OUTPUT_BEST_SERVER": str(best)}
-    assert any("Grid(EPSG:32635, 10 m" in line for line in report["log"]["info"])
+    # The grid as users read it: cells, cell size, size on the ground, CRS (not a repr).
+    grid_line = (
+        "Grid: 81 x 81 cells of 10 m (810 m x 810 m, 6,561 cells) in EPSG:32635 "
+        "(WGS 84 / UTM zone 35N), bounds 385510.0, 6671550.0, 386320.0, 6672360.0"
+    )
+    assert any(grid_line in line for line in report["log"]["info"]), report["log"]
 
     import rasterio
 

@@ -39,7 +39,6 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterString,
-    QgsProcessingUtils,
     QgsRectangle,
 )
 
@@ -53,11 +52,39 @@ from .convert import (
     source_to_frame,
     tr,
 )
+from .messages import (
+    LibraryLog,
+    describe_grid,
+    format_bounds,
+    layer_abstract,
+    unfiltered_osm_warning,
+)
 from .settings import describe_error, options_from_parameters, setting_parameter
 
 #: RunOptions fields offered as parameters (after the subclass's own), and the advanced ones.
-SETTINGS = ("bandwidth_mhz", "noise_figure_db", "technology", "subcarrier_spacing_khz", "per_site")
+#: Per-site path gain has one way in: the optional OUTPUT_PER_SITE raster (its file chosen or
+#: left temporary); RunOptions.per_site is set from it, not offered as a second checkbox.
+SETTINGS = ("bandwidth_mhz", "noise_figure_db", "technology", "subcarrier_spacing_khz")
 ADVANCED_SETTINGS = ("default_height_m", "strict")
+#: Toolbox search words of every coverage algorithm (subclasses add EXTRA_TAGS).
+COMMON_TAGS = (
+    "rsrp",
+    "sinr",
+    "coverage",
+    "propagation",
+    "path loss",
+    "path gain",
+    "best server",
+    "radio",
+    "cellular",
+    "5g",
+    "nr",
+    "lte",
+    "exposure",
+    "emf",
+)
+#: Outputs whose colour ramp spans the data's 2nd..98th percentile (SINR keeps fixed limits).
+PERCENTILE_STYLED = ("OUTPUT_RSRP", "OUTPUT_RX_POWER", "OUTPUT_PER_SITE")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +109,7 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
     NAME = ""
     DISPLAY_NAME = ""
     HELP = ""
+    EXTRA_TAGS: tuple[str, ...] = ()
 
     SITES = "SITES"
     BUILDINGS = "BUILDINGS"
@@ -97,7 +125,6 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
     NOISE_FIGURE = "NOISE_FIGURE"
     HEIGHT_FIELD = "HEIGHT_FIELD"
     DEFAULT_HEIGHT = "DEFAULT_HEIGHT"
-    PER_SITE = "PER_SITE"
     ALLOW_LARGE = "ALLOW_LARGE"
 
     OUTPUT_RSRP = "OUTPUT_RSRP"
@@ -121,6 +148,10 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
 
     def groupId(self) -> str:  # noqa: D102
         return "coverage"
+
+    def tags(self) -> list[str]:
+        """Words the Processing toolbox search finds this algorithm by."""
+        return [tr(tag) for tag in (*COMMON_TAGS, *self.EXTRA_TAGS)]
 
     def shortHelpString(self) -> str:  # noqa: D102
         return tr(self.HELP) + "<p>" + tr(_COMMON_HELP) + "</p>"
@@ -277,20 +308,8 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
         errors = importlib.import_module("radiomap_geo.errors")
         steps = QgsProcessingMultiStepFeedback(3, feedback)
         try:
-            destinations = self.destinations(parameters, context)
-            options = options_from_parameters(
-                self, parameters, context, per_site=self.OUTPUT_PER_SITE in destinations
-            )
-            grid = self.grid_from_parameters(api, parameters, context, feedback)
-            feedback.pushInfo(tr("Grid: {}").format(grid))
-            inputs = self.inputs_from_parameters(grid, options, parameters, context, feedback)
-            if feedback.isCanceled():
-                raise errors.Cancelled("cancelled by the user")
-            steps.setCurrentStep(1)
-            monitor = FeedbackMonitor(steps)
-            result = self.run_model(api, inputs, options, parameters, context, monitor)
-            steps.setCurrentStep(2)
-            return self.write_outputs(result, destinations, context, steps)
+            with LibraryLog(feedback):  # the library's warnings (repairs, defaults) in the log
+                return self._process(api, errors, parameters, context, feedback, steps)
         except errors.Cancelled as exc:
             raise QgsProcessingException(tr("Cancelled by the user.")) from exc
         except errors.RadiomapError as exc:
@@ -301,6 +320,23 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(
                 tr("A dependency of radiomap-geo is missing ({}). {}").format(exc, INSTALL_HINT)
             ) from exc
+
+    def _process(self, api, errors, parameters, context, feedback, steps):
+        """One run: grid, inputs, model, outputs (errors are translated by the caller)."""
+        destinations = self.destinations(parameters, context)
+        options = options_from_parameters(
+            self, parameters, context, per_site=self.OUTPUT_PER_SITE in destinations
+        )
+        grid = self.grid_from_parameters(api, parameters, context, feedback)
+        feedback.pushInfo(describe_grid(grid))
+        inputs = self.inputs_from_parameters(grid, options, parameters, context, feedback)
+        if feedback.isCanceled():
+            raise errors.Cancelled("cancelled by the user")
+        steps.setCurrentStep(1)
+        monitor = FeedbackMonitor(steps)
+        result = self.run_model(api, inputs, options, parameters, context, monitor)
+        steps.setCurrentStep(2)
+        return self.write_outputs(result, destinations, context, steps)
 
     # -- adapters ----------------------------------------------------------------------------------
     def grid_from_parameters(self, api, parameters, context, feedback):
@@ -384,7 +420,13 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
         rect = self._grid_rect_in(grid, source.sourceCrs(), context)
         if rect is not None:
             request.setFilterRect(rect)
-        frame = source_to_frame(source, source.sourceCrs(), request)
+        # No stop on invalid geometries (the desktop's default): OSM footprints always hold some
+        # and the library repairs them (make_valid), reporting how many.
+        frame = source_to_frame(source, source.sourceCrs(), request, skip_validity_check=True)
+        warning = unfiltered_osm_warning(frame, source.sourceName())
+        if warning is not None:
+            feedback.pushWarning(warning)
+            frame = frame[frame["building"].notna()]
         if len(frame) == 0:
             layer_extent = source.sourceExtent()
             raise QgsProcessingException(
@@ -394,9 +436,9 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
                     "layer that covers the area."
                 ).format(
                     source.sourceName(),
-                    tuple(round(v, 1) for v in grid.bounds),
+                    format_bounds(grid.bounds, grid.crs.is_geographic),
                     grid.crs.to_string(),
-                    layer_extent.toString(1),
+                    layer_extent.toString(6 if source.sourceCrs().isGeographic() else 1),
                     source.sourceCrs().authid(),
                 )
             )
@@ -410,8 +452,12 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
         minx, miny, maxx, maxy = grid.bounds
         pad = grid.resolution
         rect = QgsRectangle(minx - pad, miny - pad, maxx + pad, maxy + pad)
+        transform = QgsCoordinateTransform(qgis_crs(grid.crs), crs, context.transformContext())
+        if not transform.isValid():
+            # Reading every feature is slower but never wrong; an invalid transform would give
+            # a bogus rectangle and an empty (falsely "no footprints") read.
+            return None
         try:
-            transform = QgsCoordinateTransform(qgis_crs(grid.crs), crs, context.transformContext())
             return transform.transformBoundingBox(rect)
         except QgsCsException:
             return None
@@ -443,44 +489,52 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
                         tr("{}: '{}' must be a GeoTIFF (.tif) file.").format(spec.description, path)
                     )
                 paths[spec.key] = path
-        if self.OUTPUT_PER_SITE not in paths and self.parameterAsBoolean(
-            parameters, self.PER_SITE, context
-        ):
-            path = QgsProcessingUtils.generateTempFilename("path_gain_per_site.tif")
-            paths[self.OUTPUT_PER_SITE] = path
-            context.addLayerToLoadOnCompletion(
-                path,
-                QgsProcessingContext.LayerDetails(
-                    tr("Path gain per site"), context.project(), self.OUTPUT_PER_SITE
-                ),
-            )
         return paths
 
     def write_outputs(self, result, destinations, context, feedback) -> dict[str, str]:
         """Split the result's bands into one GeoTIFF per output; style those QGIS will load."""
         outputs = {}
         specs = {spec.key: spec for spec in self.output_specs()}
+        run_layers = styles.RunLayers()  # keeps this run's layers together, RSRP on top
         for i, (key, path) in enumerate(destinations.items()):
             bands = specs[key].bands(list(result.bands))
             if not bands:
                 continue
             subset = dataclasses.replace(result, bands={b: result.bands[b] for b in bands})
             outputs[key] = str(subset.write(path, overwrite=True))
-            self._style_output(specs[key], path, result, context)
+            self._style_output(specs[key], path, result, context, run_layers)
             feedback.setProgress(100.0 * (i + 1) / len(destinations))
         return outputs
 
-    def _style_output(self, spec: OutputSpec, path: str, result, context) -> None:
+    def _style_output(self, spec: OutputSpec, path: str, result, context, run_layers) -> None:
         if not context.willLoadLayerOnCompletion(path):
             return
+        style = self._style_for(spec, result)
+        if style is None:
+            return
+        keys = [s.key for s in self.output_specs()]
+        details = context.layerToLoadOnCompletionDetails(path)
+        details.setPostProcessor(
+            styles.StylePostProcessor.create(
+                style,
+                abstract=layer_abstract(spec.key, result.tags()),
+                rank=keys.index(spec.key),
+                run_layers=run_layers,
+            )
+        )
+
+    def _style_for(self, spec: OutputSpec, result):
+        """The renderer function of an output: power ramps span the data's percentiles."""
         if spec.key == self.OUTPUT_BEST_SERVER:
             ids = list(result.sites.ids)
-            style = lambda layer: styles.style_best_server(layer, ids)  # noqa: E731
-        else:
-            style = spec.style
-        if style is not None:
-            details = context.layerToLoadOnCompletionDetails(path)
-            details.setPostProcessor(styles.StylePostProcessor.create(style))
+            return lambda layer: styles.style_best_server(layer, ids)
+        if spec.style is None or spec.key not in PERCENTILE_STYLED:
+            return spec.style
+        bands = spec.bands(list(result.bands))
+        limits = styles.percentile_range(result.bands[bands[0]], fallback=None)
+        if limits is None:
+            return spec.style
+        return lambda layer: spec.style(layer, limits)
 
 
 _COMMON_HELP = (

@@ -15,11 +15,13 @@ from qgis.core import (
     QgsGeometry,
     QgsMessageLog,
     QgsProcessingException,
+    QgsProcessingFeatureSource,
     QgsProcessingFeedback,
 )
 from qgis.PyQt.QtCore import QCoreApplication, QDate, QDateTime, QTime, QVariant
 
 from ..native import isolate_bundled_libraries
+from ..threads import keep_proj_context
 
 INSTALL_HINT = (
     "Install radiomap-geo (it brings PyTorch) into the Python that QGIS uses: run "
@@ -38,14 +40,20 @@ def tr(text: str) -> str:
 
 
 def import_api():
-    """Import ``radiomap_geo.api`` (and so torch), or explain how to install it."""
+    """Import ``radiomap_geo.api`` (and so torch), or explain how to install it.
+
+    Every algorithm calls this first in ``processAlgorithm``, in QGIS's worker thread, so it
+    also keeps that thread's PROJ context alive across runs (see :mod:`..threads`).
+    """
     isolate_bundled_libraries()  # before any wheel with bundled GDAL/GEOS/PROJ loads
     try:
-        return importlib.import_module("radiomap_geo.api")
+        api = importlib.import_module("radiomap_geo.api")
     except ImportError as exc:
         raise QgsProcessingException(
             tr("radiomap-geo could not be imported ({}). {}").format(exc, INSTALL_HINT)
         ) from exc
+    keep_proj_context()
+    return api
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,25 +127,42 @@ def python_value(value):
 
 
 def source_to_frame(
-    source, crs: QgsCoordinateReferenceSystem, request=None, single_points: bool = False
+    source,
+    crs: QgsCoordinateReferenceSystem,
+    request=None,
+    single_points: bool = False,
+    skip_validity_check: bool = False,
 ):
     """A GeoDataFrame with the geometries and attributes of a feature source.
 
-    With ``single_points``, one-part multipoints (as in many Shapefiles) become points.
+    With ``single_points``, one-part multipoints (as in many Shapefiles) become points. With
+    ``skip_validity_check`` the context's invalid-geometry check (the desktop stops on the
+    first invalid geometry by default) is skipped: for inputs the library repairs itself.
     """
     import geopandas as gpd
 
     names = source.fields().names()
     columns: dict[str, list] = {name: [] for name in names}
     wkbs: list[bytes | None] = []
-    for feature in source.getFeatures(request or QgsFeatureRequest()):
+    request = request or QgsFeatureRequest()
+    if skip_validity_check and isinstance(source, QgsProcessingFeatureSource):
+        features = source.getFeatures(
+            request, QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks
+        )
+    else:
+        features = source.getFeatures(request)
+    for feature in features:
         geometry = feature.geometry()
         if single_points and geometry.isMultipart() and geometry.constGet().numGeometries() == 1:
             geometry = QgsGeometry(geometry.constGet().geometryN(0).clone())
         wkbs.append(None if geometry.isNull() else bytes(geometry.asWkb()))
         for name, value in zip(names, feature.attributes()):
             columns[name].append(python_value(value))
-    geoseries = gpd.GeoSeries.from_wkb(wkbs, crs=crs_to_user_input(crs) if crs.isValid() else None)
+    # on_invalid="fix": OGR hands over rings of two points (OSM ways cut by the extract), which
+    # GEOS refuses to even build; shapely closes them so the library's repair can run.
+    geoseries = gpd.GeoSeries.from_wkb(
+        wkbs, crs=crs_to_user_input(crs) if crs.isValid() else None, on_invalid="fix"
+    )
     columns.pop("geometry", None)  # a field called "geometry" would clash with the geometry column
     return gpd.GeoDataFrame(columns, geometry=geoseries)
 

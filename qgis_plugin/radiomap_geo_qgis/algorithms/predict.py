@@ -9,6 +9,7 @@ from qgis.core import (
 
 from .base import CoverageAlgorithm
 from .convert import available_models, tr
+from .model_help import model_help
 
 
 class PredictCoverageAlgorithm(CoverageAlgorithm):
@@ -24,6 +25,8 @@ class PredictCoverageAlgorithm(CoverageAlgorithm):
         "(heights of buildings and vegetation above ground) and an orthophoto."
     )
 
+    EXTRA_TAGS = ("neural network", "3gpp", "hata", "free space", "ndsm", "orthophoto")
+
     MODEL = "MODEL"
     NDSM = "NDSM"
     ORTHO = "ORTHO"
@@ -31,14 +34,14 @@ class PredictCoverageAlgorithm(CoverageAlgorithm):
     DTM = "DTM"
 
     def shortHelpString(self) -> str:  # noqa: D102
-        problem = available_models().problem
-        text = super().shortHelpString()
-        return text if problem is None else f"<p><b>{problem}</b></p>{text}"
+        listing = available_models()
+        text = super().shortHelpString() + model_help(listing.names)
+        return text if listing.problem is None else f"<p><b>{listing.problem}</b></p>{text}"
 
     def model_parameters(self):  # noqa: D102
         listing = available_models()
         models = listing.names
-        label = tr("Propagation model")
+        label = tr("Propagation model (see the help for each; default {})").format(models[0])
         if listing.problem is not None:  # say why only baselines are offered
             label = tr("Propagation model (baselines only: see the help or the message log)")
         return [
@@ -52,18 +55,18 @@ class PredictCoverageAlgorithm(CoverageAlgorithm):
                 usesStaticStrings=True,
             ),
             QgsProcessingParameterRasterLayer(
-                self.NDSM, tr("nDSM: heights above ground in metres (optional)"), optional=True
+                self.NDSM, tr("nDSM: heights above ground in metres"), optional=True
             ),
             QgsProcessingParameterRasterLayer(
                 self.DSM,
-                tr("DSM: surface heights, with a DTM instead of an nDSM (optional)"),
+                tr("DSM: surface heights, with a DTM instead of an nDSM"),
                 optional=True,
             ),
             QgsProcessingParameterRasterLayer(
-                self.DTM, tr("DTM: ground heights, with the DSM (optional)"), optional=True
+                self.DTM, tr("DTM: ground heights, with the DSM"), optional=True
             ),
             QgsProcessingParameterRasterLayer(
-                self.ORTHO, tr("Orthophoto (optional, used by trained networks)"), optional=True
+                self.ORTHO, tr("Orthophoto (used by trained networks)"), optional=True
             ),
         ]
 

@@ -23,6 +23,8 @@ class RayTraceCoverageAlgorithm(CoverageAlgorithm):
         "'radiomap-geo[rt]' and, on the CPU, libLLVM 19 (apt-get install libllvm19)."
     )
 
+    EXTRA_TAGS = ("ray tracing", "raytracing", "sionna", "reflection", "diffraction")
+
     SAMPLES = "SAMPLES"
     MAX_DEPTH = "MAX_DEPTH"
     DIFFRACTION = "DIFFRACTION"
