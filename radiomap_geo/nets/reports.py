@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from radiomap_geo import jsonio
+from radiomap_geo.io.atomic import atomic_open
 from radiomap_geo.rasterize import CHANNEL_DESCRIPTIONS
 
 # -- markdown ----------------------------------------------------------------------------------
@@ -237,7 +238,8 @@ def write_model_card(
         lines += ["```json", json.dumps(meta["metrics"], indent=1)[:4000], "```"]
     else:
         lines.append("(not measured yet: run `radiomap-geo evaluate`)")
-    card.write_text("\n".join(line for line in lines if line is not None) + "\n")
+    with atomic_open(card, "w") as stream:  # weights/ is read by concurrent runs
+        stream.write("\n".join(line for line in lines if line is not None) + "\n")
     return card
 
 
