@@ -195,8 +195,9 @@ def run_case(name: str, folder: Path) -> dict:
         "client_peak_MiB": round(peak_mib),
         "worker_peak_MiB": worker_mib,
         "finite_full_then_overviews": finite_shares(output),
-        "load": os.getloadavg()[0],
+        "load": round(os.getloadavg()[0], 1),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": _commit(),
     }
 
 
@@ -239,7 +240,18 @@ def run_crop(folder: Path) -> dict:
         "max_abs_rsrp_diff_db": float(np.abs(ra[both] - rb[both]).max()),
         "best_server_equal": float((sa[both] == sb[both]).mean()),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": _commit(),
     }
+
+
+def _commit() -> str:
+    """The checkout's commit (``+`` when the package has uncommitted changes)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout
+
+    dirty = git("status", "--porcelain", "--", "radiomap_geo").strip()
+    return git("rev-parse", "--short", "HEAD").strip() + ("+" if dirty else "")
 
 
 def _table(records: list[dict]) -> str:
