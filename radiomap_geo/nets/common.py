@@ -9,6 +9,7 @@ network's :attr:`CoverageNet.size_multiple` (its total down-sampling factor); ca
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from torch import Tensor, nn
@@ -74,3 +75,19 @@ def conv_block(
     if act:
         layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
+
+
+def encode(
+    encoders: Sequence[nn.Module], x: Tensor, down: Callable[[int, Tensor], Tensor]
+) -> list[Tensor]:
+    """Run a UNet encoder: every level's output, shallowest first (the skips; the last one is
+    the bottleneck). Level 0 reads ``x``; deeper levels read ``down(level, previous output)``.
+    """
+    skips = []
+    h = x
+    for level, encoder in enumerate(encoders):
+        if level > 0:
+            h = down(level, h)
+        h = encoder(h)
+        skips.append(h)
+    return skips

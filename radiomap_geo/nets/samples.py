@@ -7,7 +7,7 @@ resumed run sees the same data while the dataset keeps growing; random crops kee
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -141,16 +141,8 @@ class CroppedMapBatches(MapBatches):
     :class:`~radiomap_geo.nets.augment.RayChannelCache`).
     """
 
-    def __init__(
-        self,
-        samples: Sequence[MapSample] | Callable[[], Iterable[MapSample]],
-        channels: Sequence[str],
-        batch_size: int,
-        *,
-        crop: int | None = None,
-        **kwargs: Any,
-    ):
-        super().__init__(samples, channels, batch_size, **kwargs)
+    def __init__(self, *args: Any, crop: int | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)  # samples, channels, batch_size, ... as MapBatches
         self.crop = crop
 
     def _window(self, sample: MapSample) -> MapSample:

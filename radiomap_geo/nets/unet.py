@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from radiomap_geo.nets.common import CoverageNet, conv_block
+from radiomap_geo.nets.common import CoverageNet, conv_block, encode
 
 
 class InceptionModule(nn.Module):
@@ -133,13 +133,8 @@ class UNet(CoverageNet):
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C, H, W)`` -> ``(B, 1, H, W)``."""
         self.check_input(x)
-        skips = []
-        h = x
-        for i, encoder in enumerate(self.encoders):
-            if i > 0:
-                h = self.downs[i - 1](h)
-            h = encoder(h)
-            skips.append(h)
+        skips = encode(self.encoders, x, lambda level, h: self.downs[level - 1](h))
+        h = skips[-1]
         for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips[:-1])):
             h = decoder(torch.cat([up(h), skip], dim=1))
         return self.head(h)

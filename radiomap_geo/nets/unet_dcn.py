@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from radiomap_geo.nets.common import CoverageNet, conv_block
+from radiomap_geo.nets.common import CoverageNet, conv_block, encode
 from radiomap_geo.nets.deform_conv import DeformConv2d
 
 
@@ -98,13 +98,8 @@ class UNetDCN(CoverageNet):
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C, H, W)`` -> ``(B, 1, H, W)``."""
         self.check_input(x)
-        skips = []
-        h = x
-        for level, encoder in enumerate(self.encoders):
-            if level > 0:
-                h = F.max_pool2d(h, 2)
-            h = encoder(h)
-            skips.append(h)
+        skips = encode(self.encoders, x, lambda _, h: F.max_pool2d(h, 2))
+        h = skips[-1]
         for reduce, decoder, skip in zip(self.reduces, self.decoders, reversed(skips[:-1])):
             h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
             h = decoder(torch.cat([reduce(h), skip], dim=1))
