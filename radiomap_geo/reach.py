@@ -85,3 +85,13 @@ def weakest_best_dbm(best_mw: np.ndarray, valid: np.ndarray | None = None) -> fl
 def can_skip(bound_dbm: float, noise_dbm: float, weakest_dbm: float, margin_db: float = MARGIN_DB):
     """True when a site bounded by ``bound_dbm`` matters nowhere on the tile (module notes)."""
     return bound_dbm <= noise_dbm - margin_db and bound_dbm < weakest_dbm
+
+
+def skip_site(
+    model, site: Site, core: Grid, noise_dbm: float, best_mw: np.ndarray, rx_height_m: float
+) -> bool:
+    """Whether ``site`` can be left out of a tile whose cells' best powers are ``best_mw``."""
+    bound = received_upper_bound_dbm(model, site, tile_distance_m(site, core), rx_height_m)
+    if bound > noise_dbm - MARGIN_DB:  # the usual case: no need to look at the cells
+        return False
+    return can_skip(bound, noise_dbm, weakest_best_dbm(best_mw))

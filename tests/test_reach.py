@@ -94,3 +94,18 @@ def test_skip_rule():
     assert not can_skip(-130.0, -94.0, -140.0)  # could be the best server somewhere
     assert weakest_best_dbm(np.array([1e-10, 1e-12])) == pytest.approx(-120.0)
     assert weakest_best_dbm(np.array([1e-10, 0.0])) == -math.inf
+
+
+def test_skip_site_looks_at_the_tile_only_when_the_bound_is_low(sample_pbf):
+    from radiomap_geo.reach import skip_site
+
+    grid = Grid.from_bbox(BBox.parse("24.937,60.165,24.951,60.172"), resolution=2.0)
+    core = grid.window(0, 0, 64, 64)
+    x, y = grid.xy(390, 390)  # ~700 m from the tile
+    model = get_model("3gpp-uma")
+    beacon = Site("beacon", x, y, 4.0, power_dbm=-20.0)
+    macro = Site("macro", x, y, 25.0, power_dbm=43.0)
+    strong = np.full(core.shape, 1e-9)  # -90 dBm everywhere
+    assert skip_site(model, beacon, core, -94.0, strong, 1.5)
+    assert not skip_site(model, macro, core, -94.0, strong, 1.5)
+    assert not skip_site(model, beacon, core, -94.0, np.where(strong > 0, 0.0, 0.0), 1.5)
