@@ -12,8 +12,9 @@ diffraction), the initial one twice with two seeds (the tracer's own noise), and
 is recomputed on the cells every trace reached. The tracer's scene is the tile's height raster
 as footprints (exactly the buildings the network saw).
 
-Resumable: each finished tile is saved in the results JSON; rerun the same command to continue.
-A run starts a tile only if it should end within ``--max-minutes`` (by the slowest tile so far).
+Resumable: each finished objective of a tile is saved in the results JSON (the traces in the
+user cache); rerun the same command to continue. A run starts a stage only if it should end
+within ``--max-minutes`` (judged by the slowest stage so far).
 
     nice -n 5 flock /tmp/radiomap-heavy.lock .venv/bin/python benchmarks/bench_optimize.py \
         --tiles 10    # about one tile per run; repeat until the table has 10 tiles
@@ -56,43 +57,51 @@ def tile_sites(dataset, tile: int):
     return sector_sites(masts, dataset.building_height_m[tile], dataset.grid(tile))
 
 
-def run_tile(dataset, tile: int, args) -> dict:
-    """Optimise both objectives on one tile and verify them with the tracer."""
+TRACE_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "radiomap-geo"
+
+
+def run_stage(dataset, tile: int, objective: str, args) -> dict:
+    """Optimise one objective on one tile and verify it with the tracer (one resumable stage).
+
+    The tracer's per-sector traces are kept on disk per tile, so the start configuration traced
+    for the first objective is not traced again for the second.
+    """
     from radiomap_geo.optimize import OptimizeOptions, Tracer, optimize_sites, verify_result
     from radiomap_geo.optimize.scenario import buildings_from_heights
 
     grid, heights = dataset.grid(tile), dataset.building_height_m[tile]
-    sites = tile_sites(dataset, tile)
-    tracer = None
-    record = {"tile_id": int(dataset.tile_id[tile]), "source": dataset.tile_info(tile)["source"]}
-    for objective in OBJECTIVES:
-        options = OptimizeOptions(
-            objective=objective, budget=args.budget, seed=args.seed, threshold_db=args.sinr_db
-        )
-        result = optimize_sites(grid, sites, heights=heights, model=args.model, options=options)
-        if tracer is None:
-            tracer = Tracer(
-                grid, buildings_from_heights(heights, grid), samples_per_tx=args.samples
-            )
-        verify_result(result, tracer=tracer)
-        report = result.report()
-        record[objective] = {
-            "unit": report["objective"]["unit"],
-            "surrogate": {
-                "initial": report["methods"]["gradient"]["objective_start"],
-                **{m: v["objective_best"] for m, v in report["methods"].items()},
-            },
-            "seconds": {m: v["seconds"] for m, v in report["methods"].items()},
-            "network_evaluations": {
-                m: v["network_evaluations"] for m, v in report["methods"].items()
-            },
-            "curve_gradient": [p["objective"] for p in report["methods"]["gradient"]["curve"]],
-            "verification": report["verification"],
-            "sites": report["sites"],
-            "target_cells": report["target_cells"],
-        }
-    record["rt_seconds"] = round(tracer.seconds, 1)
-    return record
+    options = OptimizeOptions(
+        objective=objective, budget=args.budget, seed=args.seed, threshold_db=args.sinr_db
+    )
+    result = optimize_sites(
+        grid, tile_sites(dataset, tile), heights=heights, model=args.model, options=options
+    )
+    tracer = Tracer(grid, buildings_from_heights(heights, grid), samples_per_tx=args.samples)
+    cache = TRACE_CACHE / "bench_optimize" / f"tile-{int(dataset.tile_id[tile])}-{args.samples}.npz"
+    if cache.exists():
+        with np.load(cache) as stored:
+            tracer.cache = {tuple(json.loads(k)): stored[k] for k in stored.files}
+    verify_result(result, tracer=tracer)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        cache.with_suffix(".tmp.npz"), **{json.dumps(list(k)): v for k, v in tracer.cache.items()}
+    )
+    os.replace(cache.with_suffix(".tmp.npz"), cache)
+    report = result.report()
+    return {
+        "unit": report["objective"]["unit"],
+        "surrogate": {
+            "initial": report["methods"]["gradient"]["objective_start"],
+            **{m: v["objective_best"] for m, v in report["methods"].items()},
+        },
+        "seconds": {m: v["seconds"] for m, v in report["methods"].items()},
+        "network_evaluations": {m: v["network_evaluations"] for m, v in report["methods"].items()},
+        "curve_gradient": [p["objective"] for p in report["methods"]["gradient"]["curve"]],
+        "verification": report["verification"],
+        "sites": report["sites"],
+        "target_cells": report["target_cells"],
+        "rt_seconds": round(tracer.seconds, 1),
+    }
 
 
 def settings(args) -> dict:
@@ -226,21 +235,39 @@ def main() -> None:
     data = load(args.results, settings(args))
     dataset = load_dataset(args.dataset, "test")
     done = {t["tile_id"] for t in data["tiles"]}
-    longest = max([t.get("seconds", 0.0) for t in data["tiles"]] or [0.0])
+    partial = data.setdefault("partial", {})
+    # One stage = one objective on one tile (about half a tile); start one only if it should
+    # finish within the run's time, judged by the slowest stage so far (a killed stage is lost).
+    longest = max([s for t in data["tiles"] for s in t.get("stage_seconds", [])] or [0.0])
     for tile in candidate_tiles(dataset)[: args.tiles]:
-        if int(dataset.tile_id[tile]) in done:
+        tile_id = int(dataset.tile_id[tile])
+        if tile_id in done:
             continue
-        # Start a tile only if it should finish within the run's time (a killed tile is lost).
-        if time.perf_counter() - t0 + 1.2 * longest > args.max_minutes * 60:
-            print(f"stopping within {args.max_minutes} min: rerun to continue")
-            break
-        start = time.perf_counter()
-        data["tiles"].append(run_tile(dataset, tile, args))
-        data["tiles"][-1]["seconds"] = round(time.perf_counter() - start, 1)
+        stages = partial.setdefault(str(tile_id), {})
+        for objective in OBJECTIVES:
+            if objective in stages:
+                continue
+            if time.perf_counter() - t0 + 1.2 * longest > args.max_minutes * 60:
+                print(f"stopping within {args.max_minutes} min: rerun to continue")
+                return finish(args, data)
+            start = time.perf_counter()
+            stages[objective] = run_stage(dataset, tile, objective, args)
+            stages[objective]["stage_seconds"] = round(time.perf_counter() - start, 1)
+            longest = max(longest, time.perf_counter() - start)
+            print(f"tile {tile_id} {objective} done in {time.perf_counter() - start:.0f} s")
+            save(args.results, data)
+        record = {"tile_id": tile_id, "source": dataset.tile_info(tile)["source"]}
+        record.update({o: stages[o] for o in OBJECTIVES})
+        record["stage_seconds"] = [stages[o]["stage_seconds"] for o in OBJECTIVES]
+        data["tiles"].append(record)
+        del partial[str(tile_id)]
         data["summary"] = summary(data)
         save(args.results, data)
-        longest = max(longest, time.perf_counter() - start)
-        print(f"tile {int(dataset.tile_id[tile])} done in {time.perf_counter() - start:.0f} s")
+    finish(args, data)
+
+
+def finish(args, data: dict) -> None:
+    """Print the tables and write them beside the results JSON."""
     print(table(data))
     args.results.with_suffix(".md").write_text(table(data) + "\n")
 
