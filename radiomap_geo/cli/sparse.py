@@ -191,15 +191,17 @@ def ship_measurement_model(
     )
 
 
-def measurement_options(command):
+def measurement_options(command, required: bool = True):
     """--measurements and how to read them, --measurement-model."""
     options = [
         click.option(
             "--measurements",
             "measurements",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            required=True,
-            help="Measured points (GeoPackage, GeoJSON, Shapefile, CSV with lon,lat; any CRS).",
+            required=required,
+            default=None,
+            help="Measured points (GeoPackage, GeoJSON, Shapefile, CSV with lon,lat; any CRS): "
+            "the map is corrected by them (adds rsrp_std_db and e_field_vpm).",
         ),
         click.option("--value-column", default="rsrp_dbm", show_default=True),
         click.option(
@@ -238,6 +240,16 @@ def predict_measurements(**opts) -> None:
     """Predict coverage and exposure corrected by measured values; adds rsrp_std_db and
     e_field_vpm.
     """
+    run_predict_measurements(opts)
+
+
+def optional_measurement_options(command):
+    """The measurement options with --measurements optional (for ``predict``)."""
+    return measurement_options(command, required=False)
+
+
+def run_predict_measurements(opts: dict) -> None:
+    """``predict --measurements ...`` / ``predict-measurements``: read, correct, write."""
     from radiomap_geo.cli.inputs import load_inputs
     from radiomap_geo.cli.predict import INPUT_KEYS
     from radiomap_geo.sparse.data import DEFAULT_GEOMETRY_MODEL

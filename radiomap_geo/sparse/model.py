@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +106,12 @@ class MeasurementModel:
                 "give one listed by `radiomap-geo measurement-models` or trained by "
                 "`radiomap-geo train-measurements`"
             )
-        spec = NETWORKS[meta["method"]]
+        # the file says how it was built: the channel list of an older file stays valid
+        spec = replace(
+            NETWORKS[meta["method"]],
+            channels=tuple(meta["channels"]),
+            residual=bool(meta["residual"]),
+        )
         net = build_generator(meta["arch"], len(meta["channels"]), **meta["arch_kwargs"])
         state = {k: v.float() if v.is_floating_point() else v for k, v in loaded.state_dict.items()}
         try:

@@ -19,7 +19,9 @@ Methods (:data:`NETWORKS`):
   with L1 + a conditional PatchGAN discriminator; transmitters unknown;
 * ``emgan-sites``: EMGAN given the known site as the free-space gain and line of sight;
 * ``emgan-geo``: our variant, EMGAN whose generator also reads the geometry network's own
-  prediction and outputs a correction to it (the default measurement model).
+  prediction and outputs a correction to it (the default measurement model); besides the sparse
+  residuals it sees the residual of the nearest measurement and the distance to it (a dense,
+  cheap hint that a briefly trained network can refine).
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ NETWORKS: dict[str, NetSpec] = {
             "emgan-geo",
             "unet",
             {"base": 8, "depth": 4},
-            (*TOPOLOGY, "sparse", "mask", "geometry", "free_space", "los"),
+            (*TOPOLOGY, "sparse", "mask", "nearest", "distance", "geometry", "free_space", "los"),
             residual=True,
             adversarial=True,
             description="ours: EMGAN correcting the geometry network's prediction (residual)",
@@ -197,7 +199,10 @@ def encode(
         bias = float(np.mean((values - geometry_db)[measured]))
         base = (geometry_db + bias).astype(np.float32)
         sparse_values = values - base + level  # residual, re-centred on the level below
+    nearest, distance = _nearest(measured, sparse_values)
     planes = {
+        "nearest": lambda: (nearest - level) / SCALE_DB,
+        "distance": lambda: np.log1p(distance) / 5.0,
         "outdoor": lambda: (heights <= 0).astype(np.float32),
         "height": lambda: np.clip(heights / SCALE_DB, 0.0, 3.0),
         "sparse": lambda: np.where(measured, (sparse_values - level) / SCALE_DB, 0.0),
@@ -208,6 +213,14 @@ def encode(
     }
     stack = np.stack([planes[name]() for name in channels]).astype(np.float32)
     return Encoded(stack, base)
+
+
+def _nearest(measured: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The value of the nearest measured cell and the distance to it (cells), everywhere."""
+    from scipy.ndimage import distance_transform_edt
+
+    distance, (rows, cols) = distance_transform_edt(~measured, return_indices=True)
+    return values[rows, cols], distance
 
 
 def decode(encoded_base: np.ndarray | Tensor, output: np.ndarray | Tensor):

@@ -259,10 +259,13 @@ def train_measurement_model(
     geometry_model: str = "unet-obs",
     cache_dir: str | os.PathLike | None = None,
     contexts: Sequence[MapContext] | None = None,
+    save_partial: bool = False,
     progress: ProgressFn | None = None,
     is_cancelled: CancelFn | None = None,
 ) -> tuple[SparseTrainResult, Path | None]:
-    """Train (or resume) network ``name`` on the train split; write its weights when finished.
+    """Train (or resume) network ``name`` on the train split; write its weights when finished
+    (with ``save_partial`` also when the time limit stopped it: a time-budgeted run; the file
+    records the steps done, and a later call continues from the checkpoint).
 
     The checkpoint lives in ``out_dir/<name>/checkpoint.pt``; the weights file
     ``out_dir/<name>/<name>-<sha12>.pt`` appears once ``config.steps`` are done.
@@ -292,7 +295,7 @@ def train_measurement_model(
         progress=progress,
         is_cancelled=is_cancelled,
     )
-    if not result.finished:
+    if not result.finished and not save_partial:
         return result, None
     manifest = read_manifest(dataset_dir)
     tail = result.history[-50:]

@@ -3,11 +3,13 @@
 from .fit_measurements import FitMeasurementsAlgorithm
 from .optimize_algorithm import OptimizeOrientationAlgorithm
 from .predict import PredictCoverageAlgorithm
+from .predict_measurements import PredictFromMeasurementsAlgorithm
 from .raytrace import RayTraceCoverageAlgorithm
 
 #: Every algorithm the provider registers, in toolbox order.
 ALGORITHMS = (PredictCoverageAlgorithm, RayTraceCoverageAlgorithm, OptimizeOrientationAlgorithm)
 ALGORITHMS += (FitMeasurementsAlgorithm,)
+ALGORITHMS += (PredictFromMeasurementsAlgorithm,)
 
 __all__ = [
     "ALGORITHMS",

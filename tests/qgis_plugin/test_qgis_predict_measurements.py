@@ -1,0 +1,82 @@
+"""``radiomapgeo:predictfrommeasurements`` through ``processing.run`` on the real Delft data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("qgis.core")
+
+from qgis_support import DELFT_SITES  # noqa: E402
+
+pytestmark = pytest.mark.qgis
+
+ALG = "radiomapgeo:predictfrommeasurements"
+
+
+def _measurements(path, values, site_ids=None):
+    """Points around the first Delft site, written in EPSG:4326."""
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    x0, y0 = DELFT_SITES[0]["x"], DELFT_SITES[0]["y"]
+    offsets = [(-60, -40), (-30, -80), (10, 20), (-90, 10), (20, -60), (-120, -100)]
+    table = {"level": values[: len(offsets)]}
+    if site_ids is not None:
+        table["site_id"] = site_ids
+    points = [Point(x0 + dx, y0 + dy) for dx, dy in offsets]
+    frame = gpd.GeoDataFrame(table, geometry=points, crs="EPSG:28992").to_crs(4326)
+    frame.to_file(path)
+    return str(path)
+
+
+def test_measurements_give_styled_exposure_and_uncertainty(qgis_app, delft, feedback, tmp_path):
+    import processing
+    import rasterio
+
+    outputs = {
+        "OUTPUT_RSRP": str(tmp_path / "rsrp.tif"),
+        "OUTPUT_E_FIELD": str(tmp_path / "e.tif"),
+        "OUTPUT_STD": str(tmp_path / "std.tif"),
+    }
+    params = {
+        "SITES": delft["sites"],
+        "BUILDINGS": delft["buildings"],
+        "EXTENT": delft["extent"],
+        "RESOLUTION": 2.0,
+        "MEASUREMENTS": _measurements(
+            tmp_path / "m.gpkg", [-75.0, -82.0, -70.0, -90.0, -80.0, -95.0], ["ne"] * 6
+        ),
+        "VALUE_FIELD": "level",
+        "VALUE_KIND": "rsrp",
+        **outputs,
+    }
+    results = processing.run(ALG, params, feedback=feedback)
+    assert {k: results[k] for k in outputs} == outputs
+    with rasterio.open(outputs["OUTPUT_E_FIELD"]) as ds:
+        e = ds.read(1)
+    with rasterio.open(outputs["OUTPUT_STD"]) as ds:
+        std = ds.read(1)
+    outdoor = np.isfinite(e)
+    assert outdoor.mean() > 0.3
+    # street-level fields near 43 dBm sites: above 0.01 V/m, far below the 61 V/m limit
+    assert 0.01 < np.nanmedian(e) < 61.0
+    assert np.isfinite(std[outdoor]).all() and 0.5 < np.nanmedian(std) < 20.0
+
+
+def test_unknown_site_in_the_layer_is_named(qgis_app, delft, feedback, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    params = {
+        "SITES": delft["sites"],
+        "BUILDINGS": delft["buildings"],
+        "EXTENT": delft["extent"],
+        "RESOLUTION": 2.0,
+        "MEASUREMENTS": _measurements(tmp_path / "m.gpkg", [-80.0] * 6, ["zz"] * 6),
+        "VALUE_FIELD": "level",
+        "OUTPUT_RSRP": str(tmp_path / "rsrp.tif"),
+    }
+    with pytest.raises(QgsProcessingException, match="site_id values \\['zz'\\]"):
+        processing.run(ALG, params, feedback=feedback)
+    assert not (tmp_path / "rsrp.tif").exists()
