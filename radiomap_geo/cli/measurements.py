@@ -103,7 +103,7 @@ def locate(measurements_file, output, height, quiet, overwrite) -> None:
 @click.option("--buildings", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option(
     "--method",
-    type=click.Choice(METHOD_CHOICES[:1] + METHOD_CHOICES[2:]),
+    type=click.Choice(METHOD_CHOICES),
     default="vae-likelihood",
     show_default=True,
 )

@@ -11,21 +11,23 @@ azimuthal-equidistant projection centred on the samples (pyproj), so distances a
   so a sample with TA k lies on a ring of radius (k + 0.5) x 78.12 m; residuals scaled by
   :data:`TA_SIGMA_M` (quantisation, multipath and GPS error together).
 
-Several starts (the centroid of the strongest samples, the centroid of all, points beyond each
-end of the walk) guard against the mirror ambiguity of a walk along one street; the lowest
-robust cost wins. The uncertainty radius is the 95 % radius of the position's covariance from the
-Jacobian (sqrt(5.99 x largest eigenvalue)); the azimuth of a cell is fitted to the cosine
-pattern of its residuals around the site when its samples span at least 90 degrees of bearing,
-else left unknown (isotropic).
+Two antenna models are fitted: isotropic cells, and 3GPP TR 38.901 sectors (65 degree beam,
+20 dB front-to-back) with one boresight azimuth per cell; the one with the lower Akaike criterion
+is kept, so an azimuth is reported only where the data supports it. Several starts (the centroid
+of the strongest samples, the centroid of all, points off either side of the walk's main axis)
+guard against the mirror ambiguity of a walk along one street; the lowest criterion wins. The
+uncertainty radius is the 95 % radius of the position's covariance from the Jacobian
+(sqrt(5.99 x largest eigenvalue)); sites with no more observations than unknowns get infinity.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
-from pyproj import CRS, Geod, Transformer
+from pyproj import CRS, Transformer
 from scipy.optimize import least_squares
 
 from radiomap_geo.errors import InputError
@@ -40,9 +42,8 @@ DEFAULT_FREQUENCY_MHZ = 2100.0  # assumed LTE carrier (AWS / band 4 region); not
 DEFAULT_POWER_DBM = 43.0
 MIN_DISTANCE_M = 10.0
 CHI2_95_2D = 5.991
-MIN_AZIMUTH_SPAN_DEG = 90.0
-MIN_AZIMUTH_AMPLITUDE_DB = 3.0
-_GEOD = Geod(ellps="WGS84")
+SECTOR_BEAMWIDTH_DEG = 65.0
+SECTOR_BACK_LOSS_DB = 20.0
 
 
 @dataclass(frozen=True)
@@ -65,14 +66,39 @@ def local_projection(lon: float, lat: float) -> CRS:
     return CRS.from_proj4(f"+proj=aeqd +lat_0={lat} +lon_0={lon} +datum=WGS84 +units=m +no_defs")
 
 
-def _residuals(params, x, y, rsrp, cell_idx, ta_range, has_ta, height):
+def _bearing_deg(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Bearing clockwise from north (grid north of the local projection), degrees."""
+    return np.degrees(np.arctan2(dx, dy))
+
+
+def sector_gain_db(bearing_deg: np.ndarray, azimuth_deg: np.ndarray) -> np.ndarray:
+    """3GPP TR 38.901 horizontal sector pattern (65 degree beam), relative to boresight, dB."""
+    delta = (bearing_deg - azimuth_deg + 180.0) % 360.0 - 180.0
+    return -np.minimum(12.0 * (delta / SECTOR_BEAMWIDTH_DEG) ** 2, SECTOR_BACK_LOSS_DB)
+
+
+def _residuals(params, x, y, rsrp, cell_idx, ta_range, has_ta, height, n_cells, sector):
     sx, sy, n = params[0], params[1], params[2]
-    p0 = params[3:]
+    p0 = params[3 : 3 + n_cells]
     d = np.sqrt((x - sx) ** 2 + (y - sy) ** 2 + height**2)
     d = np.maximum(d, MIN_DISTANCE_M)
-    rss = (rsrp - (p0[cell_idx] - 10.0 * n * np.log10(d))) / RSS_SIGMA_DB
+    model = p0[cell_idx] - 10.0 * n * np.log10(d)
+    if sector:
+        azimuth = params[3 + n_cells :]
+        model = model + sector_gain_db(_bearing_deg(x - sx, y - sy), azimuth[cell_idx])
+    rss = (rsrp - model) / RSS_SIGMA_DB
     ta = (d[has_ta] - ta_range[has_ta]) / TA_SIGMA_M
     return np.concatenate([rss, ta])
+
+
+class SiteSolution(NamedTuple):
+    """A fitted site in local metres; ``azimuths`` NaN when the isotropic model won."""
+
+    xy: np.ndarray
+    exponent: float
+    intercepts: np.ndarray
+    uncertainty_m: float
+    azimuths: np.ndarray
 
 
 def fit_site(
@@ -83,11 +109,14 @@ def fit_site(
     ta: np.ndarray | None = None,
     height_m: float = DEFAULT_HEIGHT_M,
     use_rss: bool = True,
-) -> tuple[np.ndarray, float, np.ndarray, float]:
-    """Fit one site in local metres: ``(xy, exponent, intercepts, uncertainty_m)``.
+    patterns: tuple[str, ...] = ("iso", "sector"),
+) -> SiteSolution:
+    """Fit one site in local metres (see the module docstring).
 
     ``ta`` holds timing-advance steps (NaN where unknown); with ``use_rss=False`` only the rings
-    count (the signal residuals get a negligible weight, for tests of the geometry alone).
+    count (the signal residuals get a negligible weight, for tests of the geometry alone). Both
+    antenna models in ``patterns`` are fitted (isotropic; a 3GPP sector per cell with its own
+    azimuth) and the one with the lower Akaike criterion (2 cost + 2 parameters) is kept.
     """
     x, y, rsrp = (np.asarray(a, float) for a in (x, y, rsrp))
     cell_idx = np.asarray(cell_idx, int)
@@ -97,25 +126,46 @@ def fit_site(
     ta_range = (np.where(has_ta, ta, 0.0) + 0.5) * TA_STEP_M
     if not use_rss:
         rsrp = np.zeros_like(rsrp)
+        patterns = ("iso",)
     scale = 1.0 if use_rss else 1e-6
     starts = _starts(x, y, rsrp, ta_range, has_ta)
-    best = None
-    for sx, sy in starts:
-        p0 = [np.median(rsrp[cell_idx == c]) + 60.0 for c in range(n_cells)]
-        start = np.array([sx, sy, 3.0, *p0])
-        lower = np.array([-np.inf, -np.inf, 1.5, *([-200.0] * n_cells)])
-        upper = np.array([np.inf, np.inf, 6.0, *([200.0] * n_cells)])
+    best, best_score, best_sector = None, np.inf, False
+    for pattern in patterns:
+        sector = pattern == "sector"
+        for sx, sy in starts:
+            result = _solve(
+                x, y, rsrp, cell_idx, ta_range, has_ta, height_m, n_cells, sector, scale, sx, sy
+            )
+            score = 2 * result.cost + 2 * len(result.x)
+            if score < best_score:
+                best, best_score, best_sector = result, score, sector
+    radius = _uncertainty(best)
+    p0 = best.x[3 : 3 + n_cells]
+    azimuths = best.x[3 + n_cells :] % 360.0 if best_sector else np.full(n_cells, np.nan)
+    return SiteSolution(best.x[:2], float(best.x[2]), p0, radius, azimuths)
 
-        def fun(p, _scale=scale):
-            r = _residuals(p, x, y, rsrp, cell_idx, ta_range, has_ta, height_m)
-            r[: len(x)] *= _scale
-            return r
 
-        result = least_squares(fun, start, bounds=(lower, upper), loss="soft_l1", f_scale=1.0)
-        if best is None or result.cost < best.cost:
-            best = result
-    radius = _uncertainty(best, len(starts[0]))
-    return best.x[:2], float(best.x[2]), best.x[3:], radius
+def _solve(x, y, rsrp, cell_idx, ta_range, has_ta, height_m, n_cells, sector, scale, sx, sy):
+    p0 = [np.median(rsrp[cell_idx == c]) + 60.0 for c in range(n_cells)]
+    start, lower, upper = [sx, sy, 3.0, *p0], [-np.inf, -np.inf, 1.5], [np.inf, np.inf, 6.0]
+    lower += [-200.0] * n_cells
+    upper += [200.0] * n_cells
+    if sector:  # start each boresight towards the cell's strongest samples
+        for c in range(n_cells):
+            mine = cell_idx == c
+            strong = mine & (rsrp >= np.quantile(rsrp[mine], 0.7))
+            start.append(float(np.mean(_bearing_deg(x[strong] - sx, y[strong] - sy))))
+        lower += [-np.inf] * n_cells
+        upper += [np.inf] * n_cells
+
+    def fun(p):
+        r = _residuals(p, x, y, rsrp, cell_idx, ta_range, has_ta, height_m, n_cells, sector)
+        r[: len(x)] *= scale
+        return r
+
+    return least_squares(
+        fun, np.array(start), bounds=(np.array(lower), np.array(upper)), loss="soft_l1", f_scale=1.0
+    )
 
 
 def _starts(x, y, rsrp, ta_range, has_ta) -> list[tuple[float, float]]:
@@ -133,7 +183,7 @@ def _starts(x, y, rsrp, ta_range, has_ta) -> list[tuple[float, float]]:
     return starts
 
 
-def _uncertainty(result, _unused: int) -> float:
+def _uncertainty(result) -> float:
     jac = result.jac
     dof = len(result.fun) - len(result.x)
     if dof < 2:  # as many unknowns as observations: the fit says nothing about its error
@@ -145,28 +195,6 @@ def _uncertainty(result, _unused: int) -> float:
         return float("inf")
     eig = np.linalg.eigvalsh(cov[:2, :2])
     return float(np.sqrt(CHI2_95_2D * max(eig.max(), 0.0)))
-
-
-def fit_azimuth(bearings_deg: np.ndarray, residual_db: np.ndarray) -> float:
-    """Boresight (deg from north) from residuals ~ a cos(bearing - az) + c, or NaN if unsupported."""
-    bearings = np.radians(np.asarray(bearings_deg, float))
-    span = _circular_span(np.degrees(bearings))
-    if span < MIN_AZIMUTH_SPAN_DEG or len(bearings) < 8:
-        return float("nan")
-    design = np.column_stack([np.cos(bearings), np.sin(bearings), np.ones_like(bearings)])
-    (a, b, _), *_ = np.linalg.lstsq(design, np.asarray(residual_db, float), rcond=None)
-    if np.hypot(a, b) < MIN_AZIMUTH_AMPLITUDE_DB:
-        return float("nan")
-    return float(np.degrees(np.arctan2(b, a)) % 360.0)
-
-
-def _circular_span(degrees: np.ndarray) -> float:
-    """Smallest arc (degrees) containing all bearings."""
-    angles = np.sort(np.asarray(degrees) % 360.0)
-    if len(angles) < 2:
-        return 0.0
-    gaps = np.diff(np.concatenate([angles, [angles[0] + 360.0]]))
-    return float(360.0 - gaps.max())
 
 
 def locate_towers(samples, height_m: float = DEFAULT_HEIGHT_M, progress=None):
@@ -202,18 +230,17 @@ def _locate_one(site: str, group, height_m: float) -> list[dict]:
     cell_idx = group["cell"].map({c: i for i, c in enumerate(cells)}).to_numpy()
     rsrp = group["rsrp_dbm"].to_numpy(float)
     ta = group["ta"].to_numpy(float) if "ta" in group else None
-    xy, exponent, p0, radius = fit_site(x, y, rsrp, cell_idx, ta, height_m)
+    xy, exponent, p0, radius, fitted_az = fit_site(x, y, rsrp, cell_idx, ta, height_m)
     lon, lat = to_local.transform(float(xy[0]), float(xy[1]), direction="INVERSE")
     d = np.maximum(np.sqrt((x - xy[0]) ** 2 + (y - xy[1]) ** 2 + height_m**2), MIN_DISTANCE_M)
     residual = rsrp - (p0[cell_idx] - 10 * exponent * np.log10(d))
+    if np.isfinite(fitted_az).all():
+        residual -= sector_gain_db(_bearing_deg(x - xy[0], y - xy[1]), fitted_az[cell_idx])
     ta_err = d - (np.nan_to_num(ta, nan=0.0) + 0.5) * TA_STEP_M if ta is not None else None
-    bearings, _, _ = _GEOD.inv(
-        np.full(len(x), lon), np.full(len(x), lat), group.geometry.x, group.geometry.y
-    )
     rows = []
     for i, cell in enumerate(cells):
         mine = cell_idx == i
-        azimuth = fit_azimuth(np.asarray(bearings)[mine], residual[mine])
+        azimuth = float(fitted_az[i])
         first = group.loc[mine].iloc[0]
         ta_ok = mine & np.isfinite(ta) if ta is not None else np.zeros(len(x), bool)
         rows.append(

@@ -196,6 +196,8 @@ class FittedPathGainModel:
         self.reach_m = float(reach_m or model.metadata.get("reach_m", 1000.0))
         self.rsrp_offset_db = float(RunOptions().rsrp_offset_db)
         self.month = int(model.metadata.get("default_month", 0))
+        self._geometry_model = None
+        self._last = None
 
     def _rows(self, site, target):
         import pandas as pd
@@ -209,7 +211,16 @@ class FittedPathGainModel:
             np.asarray(my),
         )
 
-    def _predict(self, site, target) -> tuple[np.ndarray, np.ndarray]:
+    def _predict(self, scene, site, target) -> tuple[np.ndarray, np.ndarray]:
+        # path_gain_db and std_db ask for the same site and window in turn: compute once.
+        key = (site, target.transform, target.shape)
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        result = self._compute(scene, site, target)
+        self._last = (key, result)
+        return result
+
+    def _compute(self, scene, site, target) -> tuple[np.ndarray, np.ndarray]:
         info = self.fitted.cells.get(site.site_id)
         if info is None:
             log.warning(
@@ -222,18 +233,46 @@ class FittedPathGainModel:
             return nan, nan
         rows, mx, my = self._rows(site, target)
         far = np.hypot(mx - info["x"], my - info["y"]) > self.reach_m
-        mu, sigma = self.fitted.predict(rows)
+        geo_pg = None
+        if self.fitted.method == "vae-likelihood-geo":
+            geo_pg = self._geometry(scene, site, target)
+        mu, sigma = self.fitted.predict(rows, geo_pg=geo_pg)
         mu[far], sigma[far] = np.nan, np.nan
         return mu.reshape(target.shape), sigma.reshape(target.shape)
 
+    def _geometry(self, scene, site, target) -> np.ndarray:
+        """The geometry model's path gain on ``target`` (the fit's feature, same definition)."""
+        from radiomap_geo.measurements.geometry import geometry_site
+        from radiomap_geo.models.base import SceneInputs
+        from radiomap_geo.models.registry import get_model
+        from radiomap_geo.predict import aggregate_power_db, supersampling_factor
+
+        if self._geometry_model is None:
+            self._geometry_model = get_model(self.fitted.metadata.get("geometry_model"))
+        tx = geometry_site(site.x, site.y, site.height_m, site.site_id)
+        factor = supersampling_factor(self._geometry_model, target.resolution)
+        if factor > 1:  # a network on its native sub-cells, power-averaged back (as the engine)
+            fine = SceneInputs(
+                scene.grid.refine(factor),
+                np.repeat(np.repeat(scene.building_height, factor, 0), factor, 1),
+                rx_height_m=scene.rx_height_m,
+            )
+            fine_gain = self._geometry_model.path_gain_db(fine, tx, target.refine(factor))
+            gain = aggregate_power_db(fine_gain, factor)
+        else:
+            gain = self._geometry_model.path_gain_db(scene, tx, target)
+        gain = np.asarray(gain, float).ravel()
+        gain[~np.isfinite(gain)] = np.nanmedian(gain) if np.isfinite(gain).any() else -120.0
+        return gain
+
     def path_gain_db(self, scene, site, target) -> np.ndarray:
         """Fitted RSRP minus transmit power and the default RSRP offset (see module doc)."""
-        mu, _ = self._predict(site, target)
+        mu, _ = self._predict(scene, site, target)
         return (mu - site.power_dbm - self.rsrp_offset_db).astype(np.float32)
 
     def std_db(self, scene, site, target) -> np.ndarray:
         """The calibrated 1-sigma of the fitted RSRP, dB."""
-        return self._predict(site, target)[1].astype(np.float32)
+        return self._predict(scene, site, target)[1].astype(np.float32)
 
 
 def fitted_path_gain_model(spec: str, reach_m: float | None = None) -> FittedPathGainModel:

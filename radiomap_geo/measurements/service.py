@@ -142,17 +142,25 @@ def run_fit(
     """Fit ``method`` to an imported drive test and its towers; write the model file."""
     output = Path(output)
     _refuse_existing(output, overwrite)
-    if method == "vae-likelihood-geo":
-        raise InputError(
-            "vae-likelihood-geo is evaluated by 'measurements crossval' only; fit "
-            "vae-likelihood, mlp or ldpl for prediction",
-            parameter="method",
-        )
     if latent_dim < 1:
         raise InputError(f"latent dimension must be >= 1, got {latent_dim}", parameter="latent_dim")
     table, layers, dt = prepare(measurements, towers, buildings)
+    geo_pg = None
+    if method == "vae-likelihood-geo":
+        from radiomap_geo.measurements.geometry import geometry_path_gain
+
+        footprints = (
+            _buildings(_bounds(table), table.attrs["crs"], buildings) if buildings else None
+        )
+        geo_pg = geometry_path_gain(table, footprints)
     model = fitting.fit_model(
-        table, method, layers=layers, latent_dim=latent_dim, seed=seed, vae_epochs=vae_epochs
+        table,
+        method,
+        layers=layers,
+        latent_dim=latent_dim,
+        geo_pg=geo_pg,
+        seed=seed,
+        vae_epochs=vae_epochs,
     )
     model.metadata.update(
         {
@@ -164,6 +172,7 @@ def run_fit(
             "default_month": int(table["month"].mode().iloc[0]),
             "reach_m": float(REACH_FACTOR * np.quantile(table["distance"], 0.95)),
             "latent_dim": latent_dim,
+            "geometry_model": _default_geometry_model() if geo_pg is not None else None,
             "buildings": str(buildings) if buildings else "none (roads from the walked tracks)",
             "measurements": str(measurements),
             "target": "RSRP bin mean, dBm (10 m bins)",
@@ -171,6 +180,12 @@ def run_fit(
     )
     digest = save_fitted_model(model, output, overwrite=overwrite)
     return {**model.metadata, "sha256": digest, "file": str(output)}
+
+
+def _default_geometry_model() -> str:
+    from radiomap_geo.models.registry import default_model
+
+    return default_model()
 
 
 def run_crossval(
@@ -196,6 +211,14 @@ def run_crossval(
     vae = None
     if any(m.startswith("vae") for m in methods):
         vae = fitting.train_link_vae(table, layers, latent_dim, seed, vae_epochs)
+    geo_pg = None
+    if "vae-likelihood-geo" in methods:
+        from radiomap_geo.measurements.geometry import geometry_path_gain
+
+        footprints = (
+            _buildings(_bounds(table), table.attrs["crs"], buildings) if buildings else None
+        )
+        geo_pg = geometry_path_gain(table, footprints)
     scores = crossval.cross_validate(
         table,
         methods,
@@ -203,6 +226,7 @@ def run_crossval(
         blocked=blocked,
         layers=layers,
         vae=vae,
+        geo_pg=geo_pg,
         seed=seed,
         progress=progress,
         is_cancelled=is_cancelled,

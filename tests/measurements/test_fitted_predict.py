@@ -145,3 +145,60 @@ def test_predict_with_fitted_model_writes_fitted_rsrp_at_the_right_place(fitted)
     truth = -20 - 33 * np.log10(np.sqrt(120**2 + 40**2 + 25**2))
     assert abs(mu[0] - truth) < 4.0
     assert RunOptions().rsrp_offset_db < 0
+
+
+def test_geometry_variant_fits_and_predicts_through_the_engine(fitted):
+    out = fitted / "geo.pt"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "measurements",
+            "fit",
+            str(fitted / "m.gpkg"),
+            "--towers",
+            str(fitted / "towers.gpkg"),
+            "--method",
+            "vae-likelihood-geo",
+            "--vae-epochs",
+            "1",
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    model, _ = load_fitted_model(out)
+    assert model.method == "vae-likelihood-geo" and model.metadata["geometry_model"]
+    tif = fitted / "geo.tif"
+    lon0, lat0 = Transformer.from_crs(32618, 4326, always_xy=True).transform(
+        TOWER[0] - 100, TOWER[1] - 150
+    )
+    lon1, lat1 = Transformer.from_crs(32618, 4326, always_xy=True).transform(
+        TOWER[0] + 200, TOWER[1] + 100
+    )
+    result = CliRunner().invoke(
+        cli,
+        [
+            "predict",
+            "--bbox",
+            f"{lon0},{lat0},{lon1},{lat1}",
+            "--tx-file",
+            str(fitted / "towers.gpkg"),
+            "--buildings",
+            str(fitted / "buildings.gpkg"),
+            "--resolution",
+            "10",
+            "--max-range",
+            "500",
+            "--model",
+            f"fitted:{out}",
+            "-o",
+            str(tif),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    with rasterio.open(tif) as src:
+        names = list(src.descriptions)
+        rsrp = src.read(names.index("rsrp_dbm") + 1)
+        row, col = src.index(TOWER[0] + 120, TOWER[1] + 40)
+    truth = -20 - 33 * np.log10(np.sqrt(120**2 + 40**2 + 25**2))
+    assert abs(rsrp[row, col] - truth) < 5.0

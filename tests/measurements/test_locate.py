@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from pyproj import Transformer
 
-from radiomap_geo.measurements.locate import TA_STEP_M, fit_azimuth, fit_site, locate_towers
+from radiomap_geo.measurements.locate import TA_STEP_M, fit_site, locate_towers, sector_gain_db
 
 TOWER = (431000.0, 5030000.0)  # UTM 18N, Ottawa
 
@@ -26,7 +26,7 @@ def test_noiseless_rings_recover_the_tower():
     x, y = _walk()
     d = np.hypot(x - TOWER[0], y - TOWER[1])
     ta = d / TA_STEP_M - 0.5  # exact ring radii (continuous TA): geometry alone
-    xy, _, _, radius = fit_site(
+    xy, _, _, radius, _ = fit_site(
         x, y, np.zeros(len(x)), np.zeros(len(x), int), ta, 0.0, use_rss=False
     )
     assert np.hypot(*(xy - TOWER)) < 1.0
@@ -41,12 +41,13 @@ def test_quantised_ta_and_signal_strength_locate_within_tens_of_metres():
     ta = np.floor(d / TA_STEP_M)
     cells = (np.arange(len(d)) % 2).astype(int)  # two sectors of one site
     rsrp = rsrp + np.where(cells == 1, -5.0, 0.0)
-    xy, exponent, p0, radius = fit_site(x, y, rsrp, cells, ta, 25.0)
+    xy, exponent, p0, radius, azimuths = fit_site(x, y, rsrp, cells, ta, 25.0)
     error = np.hypot(*(xy - TOWER))
     assert error < 30.0
     assert radius > error / 3  # the uncertainty is not wildly overconfident
     assert exponent == pytest.approx(3.5, abs=0.6)
     assert p0[0] - p0[1] == pytest.approx(5.0, abs=1.5)
+    assert np.isnan(azimuths).all()  # isotropic data: the sector model is not chosen
 
 
 def test_locate_towers_writes_sites_table_columns():
@@ -75,9 +76,17 @@ def test_locate_towers_writes_sites_table_columns():
     assert np.hypot(tx - TOWER[0], ty - TOWER[1]) < 15.0
 
 
-def test_azimuth_from_residual_pattern_and_refused_when_unsupported():
-    bearings = np.linspace(0, 350, 36)
-    residual = 8 * np.cos(np.radians(bearings - 120))
-    assert fit_azimuth(bearings, residual) == pytest.approx(120, abs=1)
-    narrow = np.linspace(100, 140, 20)
-    assert np.isnan(fit_azimuth(narrow, 8 * np.cos(np.radians(narrow - 120))))
+def test_sector_cells_get_their_azimuth_and_a_good_position():
+    rng = np.random.default_rng(4)
+    angles = rng.uniform(0, 2 * np.pi, 300)
+    radii = rng.uniform(60, 400, 300)
+    x, y = TOWER[0] + radii * np.sin(angles), TOWER[1] + radii * np.cos(angles)
+    d = np.sqrt(radii**2 + 25.0**2)
+    bearing = np.degrees(angles)
+    cells = (np.arange(300) % 2).astype(int)
+    boresight = np.array([40.0, 220.0])
+    rsrp = -35 - 33 * np.log10(d) + sector_gain_db(bearing, boresight[cells])
+    rsrp += rng.normal(0, 2, 300)
+    xy, _, _, _, azimuths = fit_site(x, y, rsrp, cells, np.floor(d / TA_STEP_M), 25.0)
+    assert np.hypot(*(xy - TOWER)) < 15.0
+    assert azimuths == pytest.approx(boresight, abs=8.0)
