@@ -6,8 +6,8 @@ algorithms, as in GDAL's viewshed) and evaluates every cell on the ray nearest i
 height sample is read once per ray and a site costs ``O(cells within reach)``:
 
 * **Rays.** A cell at distance ``D`` cells from the antenna belongs to level ``L = ceil(log2 D)``
-  (0 for ``D <= 1``); level ``L`` has ``ceil(2 pi 2^L)`` rays at equal angles, and the cell is
-  evaluated on the level's ray whose angle is nearest its own. That ray passes within half a
+  (0 for ``D <= 1``); level ``L`` has ``ceil(2 pi 2^L)`` rays, rounded up to a multiple of 8, at
+  equal angles, and the cell is evaluated on the level's ray whose angle is nearest its own. That ray passes within half a
   cell of the cell centre, and the choice depends only on the site and the cell, never on the
   tile or target asked for, so tiled runs stitch exactly as with the ray walks.
 * **Samples.** Along each ray heights are sampled every ``step`` cells from the antenna, exactly
@@ -53,7 +53,10 @@ def _level_of(dist: float) -> int:
 
 @numba.njit(cache=True, inline="always")
 def _n_rays(level: int) -> int:
-    return int(math.ceil(2.0 * math.pi * (2.0**level)))
+    # A multiple of 8 with ray 0 due east: the fan maps onto itself under the quarter turns and
+    # mirror images of the grid, so a rotated or mirrored map gets rotated or mirrored values
+    # (the training data's augmentation relies on it).
+    return 8 * int(math.ceil(2.0 * math.pi * (2.0**level) / 8.0))
 
 
 @numba.njit(cache=True, inline="always")
