@@ -161,7 +161,7 @@ def markdown_table(frame, floatfmt: str = "{:.2f}") -> str:
     """A DataFrame as a GitHub markdown table (index as the first column)."""
     header = [str(frame.index.name or ""), *map(str, frame.columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for index, row in frame.iterrows():
-        cells = [floatfmt.format(v) if isinstance(v, float) else str(v) for v in row]
+    for index, *values in frame.itertuples():
+        cells = [floatfmt.format(v) if isinstance(v, float) else str(v) for v in values]
         lines.append("| " + " | ".join([str(index), *cells]) + " |")
     return "\n".join(lines)

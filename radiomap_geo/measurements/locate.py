@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -278,9 +279,15 @@ def read_towers(path):
     """
     import geopandas as gpd
 
+    from radiomap_geo.errors import SitesError
     from radiomap_geo.sites import read_sites
 
-    read_sites(path)  # the same validation predict applies
+    if not Path(path).exists():
+        raise InputError(f"towers file {path} does not exist", parameter="towers")
+    try:
+        read_sites(path)  # the same validation predict applies
+    except SitesError as exc:
+        raise InputError(f"towers table {path}: {exc}", parameter="towers") from exc
     table = gpd.read_file(path) if not str(path).lower().endswith(".csv") else None
     if table is None:
         import pandas as pd
