@@ -69,3 +69,44 @@ def test_rerun_after_kill_9_of_the_client_is_bit_identical(tmp_path, sample_dir,
     with rasterio.open(tmp_path / "a.tif") as a, rasterio.open(tmp_path / "b.tif") as b:
         assert a.descriptions == b.descriptions
         np.testing.assert_array_equal(a.read(), b.read())  # NaN where NaN, else bit for bit
+
+
+def test_kill_9_of_a_dask_worker_still_gives_the_same_file(tmp_path, sample_dir, sample_pbf):
+    import os
+    import signal
+    import threading
+    import time
+
+    distributed = pytest.importorskip("distributed")
+    from radiomap_geo.citywide import TILES_DIR, predict_city
+
+    grid = Grid.from_bbox(BBox.parse("24.937,60.165,24.951,60.172"), resolution=4.0)
+    sites = read_sites(sample_dir / "sites.gpkg", crs=grid.crs)
+    buildings = load_buildings(grid, sample_pbf)
+    settings = dict(model="3gpp-uma", max_range_m=400, tile_size=24)
+    reference = predict_coverage(grid, sites, buildings, **settings)
+    work = tmp_path / "city.work"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:  # fmt: skip
+        with distributed.Client(cluster) as client:
+            pids = list(client.run(os.getpid).values())
+            done = {}
+
+            def run():
+                done["path"] = predict_city(tmp_path / "city.tif", grid, sites, buildings,
+                                            work_dir=work, client=client, **settings)  # fmt: skip
+
+            runner = threading.Thread(target=run)
+            runner.start()
+            deadline = time.monotonic() + 120
+            while runner.is_alive() and len(list((work / TILES_DIR).glob("*"))) < 2:
+                assert time.monotonic() < deadline, "no tile finished"
+                time.sleep(0.05)
+            if not runner.is_alive():
+                pytest.skip("the run finished before a worker could be killed")
+            os.kill(pids[0], signal.SIGKILL)
+            runner.join(timeout=300)
+    assert "path" in done
+    with rasterio.open(done["path"]) as src:
+        for i, name in enumerate(src.descriptions):
+            np.testing.assert_array_equal(src.read(i + 1), reference[name])
