@@ -12,7 +12,7 @@ want_qgis=0
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 apt_packages=(python3-venv libllvm19)
-(( want_qgis )) && apt_packages+=(qgis python3-qgis qgis-providers)
+(( want_qgis )) && apt_packages+=(qgis python3-qgis qgis-providers xvfb xauth)  # xvfb: the desktop test
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

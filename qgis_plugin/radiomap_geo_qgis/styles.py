@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from qgis.core import (
+    QgsColorRampLegendNodeSettings,
     QgsColorRampShader,
     QgsGradientColorRamp,
     QgsGradientStop,
@@ -99,6 +100,12 @@ def pseudocolor_renderer(
         item.label = f"{item.value:g} {unit}"
     shader_fn.setColorRampItemList(items)
     shader_fn.setClip(False)  # values beyond the range keep the end colours
+    # The desktop draws an interpolated ramp as one continuous legend bar labelled with the
+    # bare min and max: the unit goes into that legend's suffix too.
+    legend = QgsColorRampLegendNodeSettings()
+    legend.setUseContinuousLegend(True)
+    legend.setSuffix(f" {unit}")
+    shader_fn.setLegendSettings(legend)
     shader = QgsRasterShader(vmin, vmax)
     shader.setRasterShaderFunction(shader_fn)
     renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), band, shader)
@@ -162,12 +169,13 @@ class RunLayers:
             return
         children = parent.children()
         top = min(children.index(n) for n in nodes)
-        clones = [n.clone() for n in nodes]
-        for node in nodes:
-            parent.removeChildNode(node)
-        for offset, clone in enumerate(clones):
+        # Insert each clone before removing its original: a layer whose last tree node goes is
+        # removed from the project at once (QgsLayerTreeRegistryBridge).
+        for offset, node in enumerate(nodes):
+            clone = node.clone()
             clone.setItemVisibilityChecked(offset == 0)
             parent.insertChildNode(top + offset, clone)
+            parent.removeChildNode(node)
 
 
 class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):

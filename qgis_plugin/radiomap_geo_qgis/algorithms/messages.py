@@ -104,7 +104,7 @@ class LibraryLog(logging.Handler):
 
 def layer_abstract(output_key: str, tags: dict[str, str]) -> str:
     """What the values of an output layer mean, for its abstract (Layer Properties > Metadata)."""
-    bandwidth = tags.get("bandwidth_mhz", "?")
+    bandwidth = f"{float(tags.get('bandwidth_mhz', 'nan')):g}"
     technology = tags.get("technology", "").upper()
     offset = abs(float(tags.get("rsrp_offset_db", "nan")))
     run = tr("Model {model}, receiver {rx} m above ground, sites {sites}.").format(

@@ -56,6 +56,7 @@ def model_help(names: list[str]) -> str:
             )
         else:
             text = descriptions.get(name, "").split(" (beyond its window")[0]
+            text = text.replace(" (default)", "")  # said once, by the mark
             networks.append(
                 f"<li><b>{name}</b>{mark}: {html.escape(text)}; {network_inputs(text)}</li>"
             )
