@@ -47,3 +47,27 @@ def test_msi_file_is_read(tmp_path):
 def test_unknown_antenna_is_explained():
     with pytest.raises(InputError, match="MSI"):
         get_pattern("yagi")
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("GAIN x\nHORIZONTAL 1\n0 0\nVERTICAL 1\n0 0\n", ["line 1", "'x'"]),
+        ("HORIZONTAL 2\n0 0\n1 abc\nVERTICAL 1\n0 0\n", ["line 3", "'abc'"]),
+        ("HORIZONTAL 2\n0 0\n1\nVERTICAL 1\n0 0\n", ["line 3", "angle attenuation"]),
+        ("HORIZONTAL 360\n0 0\n", ["line 1", "announces 360 angles"]),
+        ("HORIZONTAL 1\n0 nan\nVERTICAL 1\n0 0\n", ["line 2", "'nan'"]),
+    ],
+)
+def test_malformed_msi_file_names_file_and_line(tmp_path, text, words):
+    from radiomap_geo.antenna import read_msi
+    from radiomap_geo.errors import InputError
+
+    path = tmp_path / "bad.msi"
+    path.write_text(text)
+    with pytest.raises(InputError) as info:
+        read_msi(path)
+    message = str(info.value)
+    assert str(path) in message
+    for word in words:
+        assert word in message

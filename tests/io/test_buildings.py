@@ -239,8 +239,8 @@ def test_empty_after_clipping(sample_pbf):
     delft = Grid.from_bbox(BBox.parse("4.37,51.99,4.38,52.0"), 5.0)
     with pytest.raises(BuildingsError, match="no building footprints inside the area") as info:
         read_buildings(sample_pbf, delft)
-    assert "check the bbox/CRS" in str(info.value)
-    assert "--buildings" in str(info.value)
+    assert "check the area and its CRS" in str(info.value)
+    assert info.value.parameter == "buildings"  # each front end names its own option
 
 
 def test_no_polygons_at_all():
@@ -336,3 +336,36 @@ def test_multi_layer_file(tmp_path, projected):
         read_buildings(path)
     assert "footprints_2020" in str(info.value)
     assert len(read_buildings(path, layer="footprints_2020")) == len(projected)
+
+
+def _with_heights(values):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    geoms = [box(i * 20.0, 0.0, i * 20.0 + 10.0, 10.0) for i in range(len(values))]
+    return gpd.GeoDataFrame({"height": values}, geometry=geoms, crs="EPSG:32635")
+
+
+def test_invalid_heights_are_counted_warned_and_defaulted(caplog):
+    import logging
+
+    from radiomap_geo.io.buildings import buildings_from_frame
+
+    values = ["12 m", "tall", "-4", "NaN", "1500", None, "", "40 ft"]
+    with caplog.at_level(logging.WARNING):
+        frame = buildings_from_frame(_with_heights(values), default_height_m=7.0)
+    assert list(frame["height_m"]) == pytest.approx([12, 7, 7, 7, 7, 7, 7, 12.192])
+    # four values were given but unusable; None and "" are simply missing (no warning)
+    assert "4 of 8 buildings have an invalid height in column 'height'" in caplog.text
+    assert "'tall'" in caplog.text and "default (7 m)" in caplog.text
+
+
+def test_strict_refuses_invalid_heights():
+    from radiomap_geo.errors import BuildingsError
+    from radiomap_geo.io.buildings import buildings_from_frame
+
+    with pytest.raises(BuildingsError, match="1 of 2 buildings") as info:
+        buildings_from_frame(_with_heights(["10", "-1"]), strict=True)
+    assert info.value.parameter == "strict"
+    clean = buildings_from_frame(_with_heights(["10", None]), strict=True)  # missing is fine
+    assert list(clean["height_m"]) == [10.0, 10.0]
