@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # The console script of the interpreter running this (the project's .venv).
 CLI = [str(Path(sys.executable).with_name("radiomap-geo"))]
+TILES_FAILED = 3  # `radiomap-geo dataset build`: finished, but some tiles failed
 LOG_COLUMNS = [
     "round",
     "finished_utc",
@@ -63,12 +64,18 @@ def child_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(args: list[str], *, cpu: dict) -> None:
-    """Run one step as a child process and add its CPU time to ``cpu['seconds']``."""
+def run(args: list[str], *, cpu: dict, tolerated: tuple[int, ...] = ()) -> int:
+    """Run one step as a child process and add its CPU time to ``cpu['seconds']``.
+
+    Exit statuses in ``tolerated`` are returned instead of raised.
+    """
     log(" ".join(args))
     before = child_cpu_seconds()
-    subprocess.run(args, check=True, cwd=ROOT, env=cpu.get("env"))
+    done = subprocess.run(args, cwd=ROOT, env=cpu.get("env"))
     cpu["seconds"] += child_cpu_seconds() - before
+    if done.returncode and done.returncode not in tolerated:
+        raise subprocess.CalledProcessError(done.returncode, args)
+    return done.returncode
 
 
 def write_json(path: Path, value: dict) -> None:
@@ -143,7 +150,10 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
         target = state.get("grow_target") or tiles_now + opts.grow_tiles
         state["grow_target"] = target
         write_json(state_path, state)
-        run(CLI + ["dataset", "build", str(data), "--n-tiles", str(target), "--quiet"], cpu=cpu)
+        grow = CLI + ["dataset", "build", str(data), "--n-tiles", str(target), "--quiet"]
+        if run(grow, cpu=cpu, tolerated=(TILES_FAILED,)) == TILES_FAILED:
+            # Failed tiles are retried by the next build; the round trains on what is there.
+            log("some tiles failed to trace (listed above); they are retried next round")
         finish("grow")
 
     # The weights a round continues from keep their '-<sha12>.pt' name: loading verifies it.
