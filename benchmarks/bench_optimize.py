@@ -249,7 +249,7 @@ def main() -> None:
         for objective in OBJECTIVES:
             if objective in stages:
                 continue
-            if time.perf_counter() - t0 + 1.2 * longest > args.max_minutes * 60:
+            if time.perf_counter() - t0 + 1.1 * longest > args.max_minutes * 60:
                 print(f"stopping within {args.max_minutes} min: rerun to continue")
                 return finish(args, data)
             start = time.perf_counter()
