@@ -99,6 +99,8 @@ def test_extent_without_buildings(qgis_app, params, feedback):
     finally:
         del layer
     assert "bgt_pand" in message or "buildingpart" in message
+    # Extents at a useful precision: the grid's bounds to 0.1 m, then its CRS.
+    assert re.search(r"inside the area \d+\.\d, \d+\.\d, \d+\.\d, \d+\.\d \(EPSG:32631\)", message)
 
 
 def test_no_buildings_and_no_download(qgis_app, params, feedback):

@@ -130,7 +130,7 @@ def test_predict_reruns_in_worker_threads(
 ):
     """Three quick reruns and one after the worker thread expired: all succeed, same result."""
     threads = ThreadRecorder(feedback)
-    paths = []
+    paths, run_threads = [], []
     for run in range(4):
         if run == 3:
             wait_for_idle_pool(short_pool_expiry)
@@ -153,6 +153,12 @@ def test_predict_reruns_in_worker_threads(
         assert ok, f"run {run} failed:\n{feedback.text}"
         assert results["OUTPUT_RSRP"] == paths[-1]
         assert set(threads.threads[start:]) and threading.get_native_id() not in threads.threads
+        run_threads.append(set(threads.threads[start:]))
+
+    # The quick reruns reused a pooled thread (the case that crashed in PROJ) and the last run
+    # came after that thread expired, on a new one.
+    assert len(set.union(*run_threads[:3])) < 3
+    assert not run_threads[3] & run_threads[2]
 
     first = read_band(paths[0])
     assert 0.3 < np.isfinite(first).mean() < 0.9

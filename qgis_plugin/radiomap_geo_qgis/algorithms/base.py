@@ -10,7 +10,9 @@ Threading: the algorithms keep the default flags (``FlagSupportsBatch | FlagCanC
 responsive while torch (or Sionna RT) computes. That is safe because the adapter reads inputs only
 through the Processing context (feature sources and raster paths, which QGIS prepares for the
 worker thread), never touches ``iface``, widgets or project layers, and styles the outputs through
-post-processors that QGIS calls in the main thread after the run.
+post-processors that QGIS calls in the main thread after the run. One library needs help with
+QGIS's pooled threads: pyproj's per-thread PROJ context, kept alive by ``threads.py`` (called
+from ``import_api``) so reruns on the same worker thread do not use a freed context.
 """
 
 from __future__ import annotations
