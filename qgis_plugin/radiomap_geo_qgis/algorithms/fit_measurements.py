@@ -61,6 +61,10 @@ class FitMeasurementsAlgorithm(QgsProcessingAlgorithm):
     def groupId(self) -> str:  # noqa: D102
         return "measurements"
 
+    def tags(self) -> list[str]:  # noqa: D102
+        words = ("rsrp", "drive test", "measurements", "opencellid", "model fitting", "lte", "5g")
+        return [tr(word) for word in words]
+
     def shortHelpString(self) -> str:  # noqa: D102
         return tr(
             "Fits paper 004's VAE + Gaussian-likelihood model (or the plain MLP or log-distance "
@@ -90,7 +94,7 @@ class FitMeasurementsAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(
             QgsProcessingParameterFeatureSource(
                 self.BUILDINGS,
-                tr("Buildings (optional, for the link images)"),
+                tr("Buildings (for the link images)"),
                 [QgsProcessing.TypeVectorPolygon],
                 optional=True,
             )
