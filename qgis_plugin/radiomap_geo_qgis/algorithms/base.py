@@ -85,8 +85,8 @@ COMMON_TAGS = (
     "exposure",
     "emf",
 )
-#: Outputs whose colour ramp spans the data's 2nd..98th percentile (SINR keeps fixed limits).
-PERCENTILE_STYLED = ("OUTPUT_RSRP", "OUTPUT_RX_POWER", "OUTPUT_PER_SITE")
+#: Styles whose colour ramp spans the data's 2nd..98th percentile (SINR keeps fixed limits).
+PERCENTILE_STYLES = (styles.style_rsrp, styles.style_rx_power, styles.style_path_gain)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -530,7 +530,7 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
         if spec.key == self.OUTPUT_BEST_SERVER:
             ids = list(result.sites.ids)
             return lambda layer: styles.style_best_server(layer, ids)
-        if spec.style is None or spec.key not in PERCENTILE_STYLED:
+        if spec.style not in PERCENTILE_STYLES:  # e.g. a subclass's own one-argument style
             return spec.style
         bands = spec.bands(list(result.bands))
         limits = styles.percentile_range(result.bands[bands[0]], fallback=None)
