@@ -140,6 +140,8 @@ def source_to_frame(
     first invalid geometry by default) is skipped: for inputs the library repairs itself.
     """
     import geopandas as gpd
+    import numpy as np
+    import shapely
 
     names = source.fields().names()
     columns: dict[str, list] = {name: [] for name in names}
@@ -160,9 +162,9 @@ def source_to_frame(
             columns[name].append(python_value(value))
     # on_invalid="fix": OGR hands over rings of two points (OSM ways cut by the extract), which
     # GEOS refuses to even build; shapely closes them so the library's repair can run.
-    geoseries = gpd.GeoSeries.from_wkb(
-        wkbs, crs=crs_to_user_input(crs) if crs.isValid() else None, on_invalid="fix"
-    )
+    # (shapely >= 2.1, as pyproject requires; geopandas' from_wkb only gained the option later.)
+    geoms = shapely.from_wkb(np.array(wkbs, dtype=object), on_invalid="fix")
+    geoseries = gpd.GeoSeries(geoms, crs=crs_to_user_input(crs) if crs.isValid() else None)
     columns.pop("geometry", None)  # a field called "geometry" would clash with the geometry column
     return gpd.GeoDataFrame(columns, geometry=geoseries)
 
