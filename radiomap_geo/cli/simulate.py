@@ -41,10 +41,14 @@ SCENE_MARGIN_M = 100.0
     default=0,
     show_default=True,
     help="Ray-sampling seed. On the CPU (LLVM, several threads) the same seed does not give "
-    "bit-identical maps: measured on the Helsinki sample, two runs differ by a median 0.001 dB, "
-    "95 % of cells within 0.8 dB, 4 % of cells by more than 1 dB (one up to 18 dB), and 0.1 % "
-    "of cells reached in one run only (benchmarks/results/rt_edges.md); another seed: 2.0 dB at "
-    "the 95th percentile.",
+    "bit-identical maps unless --reproducible: measured on the Helsinki sample, two runs differ "
+    "by a median 0.001 dB, 95 % of cells within 0.8 dB, 4 % of cells by more than 1 dB (one up "
+    "to 18 dB), 0.1 % of cells reached in one run only (benchmarks/results/rt_edges.md).",
+)
+@click.option(
+    "--reproducible",
+    is_flag=True,
+    help="Trace on one CPU thread: the same --seed gives bit-identical maps (slower).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
@@ -65,6 +69,7 @@ def simulate(**opts) -> None:
             diffraction=opts["diffraction"],
             seed=opts["seed"],
             margin_m=SCENE_MARGIN_M,
+            reproducible=opts["reproducible"],
             options=options,
             progress=progress,
         )

@@ -20,7 +20,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -248,6 +249,28 @@ def _check_heights(sites: Sites, rx_height_m: float) -> None:
         )
 
 
+@contextmanager
+def _threads(reproducible: bool) -> Iterator[None]:
+    """One Dr.Jit CPU thread while tracing when ``reproducible``, the previous count after.
+
+    Several threads add ray contributions to the map in whatever order they finish, so float
+    sums, and rays at the edge of a cell, differ between runs with the same seed. Measured
+    (``benchmarks/results/rt_edges.md`` vs ``rt_seed_1thread.md``): all threads, 4.3 % of the
+    cells differ by more than 1 dB; one thread, none differ.
+    """
+    if not reproducible:
+        yield
+        return
+    import drjit as dr
+
+    before = dr.thread_count()
+    dr.set_thread_count(1)
+    try:
+        yield
+    finally:
+        dr.set_thread_count(before)
+
+
 def _check_sites(rts: RTScene, sites: Sites) -> list[str]:
     """Validate antennas and materials per site; return ids of sites inside a building."""
     inside = []
@@ -280,6 +303,7 @@ def simulate_coverage(
     seed: int = 0,
     materials: Materials | Mapping[str, Any] | None = None,
     margin_m: float = 100.0,
+    reproducible: bool = False,
     options: RunOptions | None = None,
     progress: ProgressFn | None = None,
     is_cancelled: CancelFn | None = None,
@@ -298,6 +322,8 @@ def simulate_coverage(
         seed: Ray-sampling seed (the same for every site).
         materials: ITU radio materials (see :class:`~radiomap_geo.rt.scene.Materials`).
         margin_m: Buildings and ground are modelled this far outside the grid.
+        reproducible: Trace on one CPU thread so that a fixed ``seed`` gives bit-identical maps
+            (slower; without it, two runs with one seed differ in a few per cent of the cells).
         options: The run's settings (:class:`~radiomap_geo.options.RunOptions`): the receiver
             height (the height of the measurement plane), ``per_site``, the bandwidth, noise
             figure and RSRP numerology.
@@ -350,7 +376,8 @@ def simulate_coverage(
     for i, site in enumerate(sites):
         monitor.step(i, total, f"ray tracing site {site.site_id} ({i + 1}/{total})")
         start = time.perf_counter()
-        gain_db = gain_to_db(solve_site(rts, solver, site, **trace))
+        with _threads(reproducible):
+            gain_db = gain_to_db(solve_site(rts, solver, site, **trace))
         seconds.append(round(time.perf_counter() - start, 3))
         gain_db[indoor] = np.nan
         acc.add(i, site.site_id, site.power_dbm, gain_db)
@@ -369,6 +396,7 @@ def simulate_coverage(
         "rsrp_offset_db": round(options.rsrp_offset_db, 4),
         **_scene_metadata(rts),
         "sites_inside_buildings": inside,
+        "reproducible": bool(reproducible),
         "rt_seconds_per_site": seconds,
         "validity_band": "1 = ray-traced value, 0 = no ray reached, NaN = inside a building",
     }
