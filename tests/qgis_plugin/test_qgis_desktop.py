@@ -75,7 +75,7 @@ def test_run_and_rerun_with_the_stop_on_invalid_setting(desktop):
             "Grid: 161 x 161 cells of 5 m (805 m x 805 m, 25,921 cells) in EPSG:32635"
             in (run["log"])
         )
-        assert "Buildings: 259 footprints from the layer" in run["log"]
+        assert "Buildings: 259 footprints from the layer 'OSM buildings'" in run["log"]
 
 
 def test_layers_styled_ordered_and_explained(desktop):

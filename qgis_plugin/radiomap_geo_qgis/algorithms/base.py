@@ -396,7 +396,11 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
             ),
             sites_name=tr("the sites layer '{}'").format(source.sourceName()),
         )
-        origin = tr("the layer") if buildings is not None else tr("OpenStreetMap")
+        if buildings is not None:
+            layer = self.parameterAsSource(parameters, self.BUILDINGS, context)
+            origin = tr("the layer '{}'").format(layer.sourceName() if layer else "")
+        else:
+            origin = tr("OpenStreetMap")
         feedback.pushInfo(
             tr("Buildings: {} footprints from {}").format(len(inputs.buildings), origin)
         )
