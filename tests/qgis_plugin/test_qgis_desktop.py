@@ -21,6 +21,13 @@ from qgis_support import REPO, SAMPLE_DATA  # noqa: E402
 
 pytestmark = pytest.mark.qgis
 
+
+def default_model() -> str:
+    from radiomap_geo.models.registry import default_model as registry_default
+
+    return registry_default()
+
+
 REQUIRED_TAGS = {"rsrp", "sinr", "coverage", "propagation", "5g", "lte", "exposure", "emf"}
 
 
@@ -57,12 +64,13 @@ def test_plugin_and_dialog(desktop):
     dialog = desktop["dialog"]
     assert REQUIRED_TAGS <= set(dialog["tags"])
     labels = dialog["labels"]
-    assert "Propagation model (see the help for each; default unet-obs)" in labels
+    default = default_model()
+    assert f"Propagation model (see the help for each; default {default})" in labels
     assert "nDSM: heights above ground in metres [optional]" in labels
     assert not [text for text in labels if "(optional" in text and "[optional]" in text]
     assert not [text for text in labels if "per site" in text.lower() and "[optional]" not in text]
     help_text = dialog["help"]
-    assert "unet-obs (default):" in help_text and help_text.count("(default)") == 1
+    assert f"{default} (default):" in help_text and help_text.count("(default)") == 1
     assert "Blended with fallback" in help_text and "Physics baselines" in help_text
     assert "unet-ortho: " in help_text and "reads the orthophoto and the nDSM" in help_text
 
@@ -95,7 +103,7 @@ def test_layers_styled_ordered_and_explained(desktop):
     assert best["renderer"] == "QgsPalettedRasterRenderer"
     assert best["legend"][-4:] == ["hel-01", "hel-02", "hel-03", "hel-04"]
     assert "per resource element" in rsrp["abstract"] and "27.9 dB below" in rsrp["abstract"]
-    assert "Model unet-obs" in rsrp["abstract"]
+    assert f"Model {default_model()}" in rsrp["abstract"]
 
 
 def test_screenshot(desktop):
