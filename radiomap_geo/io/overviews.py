@@ -111,14 +111,14 @@ def with_overviews(path: str | Path, block: int = 256) -> Iterator[Path]:
     path = Path(path)
     made: list[Path] = []
     try:
-        vrt = path.with_name(path.name + ".ovr.vrt")
+        vrt = _beside(path, "ovrvrt")
         made.append(vrt)
         with rasterio.open(path) as full:
             factors = overview_factors(full.height, full.width, block)
             kinds = [band_kind(name) for name in full.descriptions]
             levels = []
             for factor in factors:
-                level = path.with_name(f"{path.name}.ovr{factor}.tif")
+                level = _beside(path, f"ovr{factor}")
                 made.append(level)
                 _write_level(full, level, factor, kinds)
                 levels.append(level)
@@ -129,6 +129,16 @@ def with_overviews(path: str | Path, block: int = 256) -> Iterator[Path]:
         for leftover in made:
             with suppress(FileNotFoundError):
                 leftover.unlink()
+
+
+def _beside(path: Path, tag: str) -> Path:
+    """A file beside ``path`` for ``tag``; a staging file's helpers are staging files too, so
+    a killed run's leftovers are cleaned with it (:func:`radiomap_geo.io.atomic.clean_stale_staging`).
+    """
+    suffix = ".staging"
+    if path.name.endswith(suffix):
+        return path.with_name(path.name[: -len(suffix)] + tag + suffix)
+    return path.with_name(f"{path.name}.{tag}")
 
 
 def _write_level(full, target: Path, factor: int, kinds: list[str]) -> None:
@@ -144,7 +154,7 @@ def _write_level(full, target: Path, factor: int, kinds: list[str]) -> None:
         "blockysize": 256,
         "compress": "deflate",
     }
-    with rasterio.open(target, "w", **profile) as level:
+    with rasterio.open(target, "w", **profile) as level:  # driver named: any file name
         for top in range(0, height, STRIP_ROWS):
             rows = min(STRIP_ROWS, height - top)
             src_top = top * factor

@@ -22,6 +22,7 @@ from radiomap_geo.errors import InputError
 from radiomap_geo.grid import Grid, Tile, to_crs
 from radiomap_geo.io.atomic import check_target, default_permissions, os_errors, publish
 from radiomap_geo.io.atomic import staging_path as _staging_path
+from radiomap_geo.io.overviews import with_overviews
 
 COG_OPTIONS = {"COMPRESS": "DEFLATE", "PREDICTOR": "YES", "BLOCKSIZE": "256", "BIGTIFF": "IF_SAFER"}
 TILED_OPTIONS = {"tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate"}
@@ -113,10 +114,13 @@ class TiledBandWriter:
                 warped = _staging_path(self.path)
                 self._warp(warped)
                 source = warped
-            with rasterio.open(source) as src:
-                if self.driver == "COG":
-                    rio_copy(src, final, driver="COG", **COG_OPTIONS)
-                else:
+            if self.driver == "COG":
+                # Overviews from the finite cells, in the bands' units (io.overviews).
+                with with_overviews(source) as vrt, rasterio.open(vrt) as src:
+                    rio_copy(src, final, driver="COG", OVERVIEWS="FORCE_USE_EXISTING",
+                             **COG_OPTIONS)  # fmt: skip
+            else:
+                with rasterio.open(source) as src:
                     rio_copy(src, final, driver="GTiff", TILED="YES", COMPRESS="DEFLATE")
             publish(final, self.path, self.overwrite)
         finally:

@@ -82,3 +82,21 @@ def test_overviews_keep_the_map_visible_in_a_cog(tmp_path):
         # Servers stay whole numbers of the sites around, never a blend of two indices.
         assert set(np.unique(o_server[np.isfinite(o_server)])) <= set(np.unique(server))
         assert o_server[2, 4] == 1.0 and o_server[-1, -1] == 16.0
+
+
+def test_written_coverage_files_carry_these_overviews(tmp_path):
+    from radiomap_geo.io.raster import write_bands
+
+    shape = (700, 600)
+    rsrp, server = _city_like(shape, seed=1)
+    grid = Grid(CRS.from_epsg(32633), Affine(2, 0, 390000, 0, -2, 5816000), shape)
+    out = write_bands(tmp_path / "cov.tif", grid, {"rsrp_dbm": rsrp, "best_server": server})
+    full_share = np.isfinite(rsrp).mean()
+    with rasterio.open(out) as src:
+        assert src.overviews(1) == [2, 4]
+        assert src.descriptions == ("rsrp_dbm", "best_server")
+    for level in (0, 1):
+        with rasterio.open(out, overview_level=level) as ov:
+            share = np.isfinite(ov.read(1)).mean()
+        assert abs(share - full_share) <= 0.1 * full_share or share >= full_share
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cov.tif"]  # no helper left behind
