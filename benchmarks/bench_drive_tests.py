@@ -273,6 +273,7 @@ def report(work: Path, table, towers_path: Path, folds: int) -> dict:
     for scheme in SCHEMES:
         scores = pd.concat([pd.read_csv(p) for p in sorted(work.glob(f"cv_{scheme}_*.csv"))])
         pooled, per_cell, per_fold = crossval.summarise(scores, cells)
+        pooled["folds_done"] = scores.groupby("method").fold.nunique()
         per_fold_all.append(per_fold.assign(scheme=scheme))
         mae = pooled["mae_db"]
         ratio = {
@@ -402,6 +403,11 @@ def main() -> None:
     parser.add_argument("--synthetic-maps", type=int, default=80)
     parser.add_argument("--noise-db", type=float, default=2.0)
     parser.add_argument("--max-seconds", type=float, default=540.0)
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="Write the report from the steps finished so far (partial folds are counted).",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("pyogrio").setLevel(logging.WARNING)
@@ -410,6 +416,9 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     meas, towers = ottawa_inputs(args.work, args.data)
     table, layers, _ = service.prepare(meas, towers)
+    if args.report_only:
+        report(args.work, table, towers, args.folds)
+        return
     vae = ottawa_vae(args.work, table, layers, args.vae_epochs)
     complete = ottawa_cv(args.work, table, layers, vae, args.folds, budget)
     complete = complete and ottawa_geo_cv(args.work, table, layers, vae, args.folds, budget)
