@@ -69,6 +69,7 @@ def measurement_metadata(
         "kind": KIND,
         "method": spec.name,
         "residual": spec.residual,
+        "smooth_base": spec.smooth_base,
         "adversarial": spec.adversarial,
         "needs": list(spec.needs),
         "scale_db": SCALE_DB,
@@ -111,6 +112,7 @@ class MeasurementModel:
             NETWORKS[meta["method"]],
             channels=tuple(meta["channels"]),
             residual=bool(meta["residual"]),
+            smooth_base=bool(meta.get("smooth_base", False)),
         )
         net = build_generator(meta["arch"], len(meta["channels"]), **meta["arch_kwargs"])
         state = {k: v.float() if v.is_floating_point() else v for k, v in loaded.state_dict.items()}
@@ -139,6 +141,7 @@ class MeasurementModel:
             ctx.heights,
             measured,
             values,
+            smooth_base=self.spec.smooth_base,
             geometry_db=ctx.geometry_db,
             free_space_db=ctx.free_space_db,
             los=ctx.los,

@@ -52,6 +52,10 @@ class NetSpec:
     arch_kwargs: dict[str, Any]
     channels: tuple[str, ...]
     residual: bool = False
+    #: Residual networks only: the base also adds the measured residuals spread by normalised
+    #: Gaussian convolution (see :func:`smooth_residual`), so training starts near a
+    #: regression-kriging-like estimate instead of the bias-corrected geometry.
+    smooth_base: bool = False
     adversarial: bool = False
     description: str = ""
     needs: tuple[str, ...] = field(default=())  # "site", "geometry"
@@ -96,8 +100,19 @@ NETWORKS: dict[str, NetSpec] = {
             "emgan-geo",
             "unet",
             {"base": 8, "depth": 4},
-            (*TOPOLOGY, "sparse", "mask", "nearest", "distance", "geometry", "free_space", "los"),
+            (
+                *TOPOLOGY,
+                "sparse",
+                "mask",
+                "nearest",
+                "distance",
+                "smooth",
+                "geometry",
+                "free_space",
+                "los",
+            ),
             residual=True,
+            smooth_base=True,
             adversarial=True,
             description="ours: EMGAN correcting the geometry network's prediction (residual)",
             needs=("site", "geometry"),
@@ -183,6 +198,7 @@ def encode(
     measured: np.ndarray,
     values: np.ndarray,
     *,
+    smooth_base: bool = False,
     geometry_db: np.ndarray | None = None,
     free_space_db: np.ndarray | None = None,
     los: np.ndarray | None = None,
@@ -193,14 +209,18 @@ def encode(
     level = float(np.mean(values[measured]))
     base = np.full(heights.shape, level, np.float32)
     sparse_values = values
+    smooth = np.zeros(heights.shape, np.float32)
     if residual:
         if geometry_db is None:
             raise ValueError("a residual network needs the geometry prediction")
         bias = float(np.mean((values - geometry_db)[measured]))
-        base = (geometry_db + bias).astype(np.float32)
+        if smooth_base:
+            smooth = smooth_residual(measured, values - geometry_db - bias, heights <= 0)
+        base = (geometry_db + bias + smooth).astype(np.float32)
         sparse_values = values - base + level  # residual, re-centred on the level below
     nearest, distance = _nearest(measured, sparse_values)
     planes = {
+        "smooth": lambda: smooth / SCALE_DB,
         "nearest": lambda: (nearest - level) / SCALE_DB,
         "distance": lambda: np.log1p(distance) / 5.0,
         "outdoor": lambda: (heights <= 0).astype(np.float32),
@@ -213,6 +233,24 @@ def encode(
     }
     stack = np.stack([planes[name]() for name in channels]).astype(np.float32)
     return Encoded(stack, base)
+
+
+def smooth_residual(measured: np.ndarray, residual: np.ndarray, outdoor: np.ndarray) -> np.ndarray:
+    """Measured residuals spread by normalised Gaussian convolution, shrunk to 0 far from data.
+
+    ``sum_k G(x - x_k) r_k / (sum_k G(x - x_k) + c)``: the kernel width is half the mean spacing
+    of the points over the outdoor cells (2-24 cells), and ``c``, half the kernel's peak, is a
+    zero-mean prior worth half a measurement, so the correction fades where no point is near.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    n = max(int(measured.sum()), 1)
+    sigma = float(np.clip(0.5 * np.sqrt(max(int(outdoor.sum()), 1) / n), 2.0, 24.0))
+    weights = measured.astype(np.float64)
+    numerator = gaussian_filter(np.where(measured, residual, 0.0), sigma, mode="constant")
+    denominator = gaussian_filter(weights, sigma, mode="constant")
+    prior = 0.5 / (2.0 * np.pi * sigma**2)
+    return (numerator / (denominator + prior)).astype(np.float32)
 
 
 def _nearest(measured: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

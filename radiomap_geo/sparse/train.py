@@ -4,7 +4,9 @@ Each step draws maps of the training split, a sampling pattern per map (uniform 
 sensor counts and street trajectories, :func:`radiomap_geo.sparse.sampling.training_pattern`),
 encodes the measured cells (:func:`radiomap_geo.sparse.networks.encode`) and takes a random
 ``crop`` x ``crop`` window under a random symmetry of the square. The loss is the L1 distance to
-the ray-traced label on labelled cells (measured ones included, so the output honours them);
+the ray-traced label on labelled cells (measured ones included, so the output honours them;
+cells below the measurable -130 dB weigh a tenth: their labels are mostly ray-tracing noise);
+residual networks start with a zero output layer, i.e. from the geometry prediction;
 adversarial networks add paper 003's conditional PatchGAN loss (pix2pix weighting: L1 x 100 + GAN,
 written here as L1 + ``gan_weight`` x GAN).
 
@@ -45,6 +47,8 @@ from radiomap_geo.sparse.networks import (
 from radiomap_geo.sparse.sampling import training_pattern
 
 logger = logging.getLogger(__name__)
+#: Loss weight of labelled cells below the measurable level (-130 dB).
+WEAK_WEIGHT = 0.1
 
 
 @dataclass
@@ -95,12 +99,14 @@ def training_example(
         ctx.heights,
         measured,
         label,
+        smooth_base=spec.smooth_base,
         geometry_db=ctx.geometry_db,
         free_space_db=ctx.free_space_db,
         los=ctx.los,
     )
     target = ((label - enc.base_db) / SCALE_DB)[None].astype(np.float32)
-    mask = ctx.valid[None].astype(np.float32)
+    # the ray tracer's weak labels are mostly noise (data/README.md): they count a tenth
+    mask = np.where(ctx.measurable, 1.0, WEAK_WEIGHT * ctx.valid)[None].astype(np.float32)
     h, w = ctx.shape
     r0, c0 = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
     k, flip = int(rng.integers(4)), bool(rng.integers(2))
@@ -169,6 +175,9 @@ def train_network(
         torch.set_num_threads(int(config.threads))
     torch.manual_seed(config.seed)
     gen = build_generator(spec.arch, len(spec.channels), **spec.arch_kwargs)
+    if spec.residual:  # start from the geometry prediction (+ measured bias), not from noise
+        nn.init.zeros_(gen.output_conv().weight)
+        nn.init.zeros_(gen.output_conv().bias)
     disc = PatchDiscriminator(len(spec.channels) + 1) if spec.adversarial else None
     opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr, betas=(0.5, 0.999)) if disc else None
