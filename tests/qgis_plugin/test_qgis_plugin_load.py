@@ -80,6 +80,7 @@ def test_provider_and_algorithms(qgis_app):
         "radiomapgeo:fitmeasurements",
         "radiomapgeo:optimizeorientation",
         "radiomapgeo:predictcoverage",
+        "radiomapgeo:predictfrommeasurements",
         "radiomapgeo:raytracecoverage",
     ]
 
@@ -99,7 +100,7 @@ def test_provider_and_algorithms(qgis_app):
 
     raytrace = QgsApplication.processingRegistry().algorithmById("radiomapgeo:raytracecoverage")
     names = {p.name() for p in raytrace.parameterDefinitions()}
-    assert names == PARAMETERS_COMMON | {"SAMPLES", "MAX_DEPTH", "DIFFRACTION"}
+    assert names == PARAMETERS_COMMON | {"SAMPLES", "MAX_DEPTH", "DIFFRACTION", "REPRODUCIBLE"}
     assert raytrace.parameterDefinition("SAMPLES").defaultValue() == 3_000_000
     # Labels, defaults and limits come from the core's options object.
     from radiomap_geo.options import RunOptions, option_info

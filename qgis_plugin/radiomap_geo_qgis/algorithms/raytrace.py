@@ -28,6 +28,7 @@ class RayTraceCoverageAlgorithm(CoverageAlgorithm):
     SAMPLES = "SAMPLES"
     MAX_DEPTH = "MAX_DEPTH"
     DIFFRACTION = "DIFFRACTION"
+    REPRODUCIBLE = "REPRODUCIBLE"
 
     def model_parameters(self):  # noqa: D102
         return [
@@ -50,6 +51,11 @@ class RayTraceCoverageAlgorithm(CoverageAlgorithm):
             QgsProcessingParameterBoolean(
                 self.DIFFRACTION, tr("Edge diffraction (about 3x slower)"), defaultValue=True
             ),
+            QgsProcessingParameterBoolean(
+                self.REPRODUCIBLE,
+                tr("Bit-identical results on every run (one CPU thread, slower)"),
+                defaultValue=False,
+            ),
         ]
 
     def run_model(self, api, inputs, options, parameters, context, monitor):
@@ -68,6 +74,7 @@ class RayTraceCoverageAlgorithm(CoverageAlgorithm):
             samples_per_tx=self.parameterAsInt(parameters, self.SAMPLES, context),
             max_depth=self.parameterAsInt(parameters, self.MAX_DEPTH, context),
             diffraction=self.parameterAsBoolean(parameters, self.DIFFRACTION, context),
+            reproducible=self.parameterAsBoolean(parameters, self.REPRODUCIBLE, context),
             options=options,
             progress=monitor.progress,
             is_cancelled=monitor.is_cancelled,
