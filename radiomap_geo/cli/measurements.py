@@ -104,7 +104,7 @@ def locate(measurements_file, output, height, quiet, overwrite) -> None:
 @click.option(
     "--method",
     type=click.Choice(METHOD_CHOICES),
-    default="vae-likelihood",
+    default="vae-likelihood-geo",
     show_default=True,
 )
 @click.option("--latent-dim", type=int, default=2, show_default=True)

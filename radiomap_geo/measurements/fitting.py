@@ -32,7 +32,8 @@ from radiomap_geo.measurements import learners
 log = logging.getLogger(__name__)
 
 METHODS = ("vae-likelihood", "vae-likelihood-geo", "mlp", "ldpl")
-DEFAULT_METHOD = "vae-likelihood"
+#: The most accurate method on the Ottawa walks' 20-fold random CV (benchmarks/results/drive_tests.md).
+DEFAULT_METHOD = "vae-likelihood-geo"
 MIN_SITE_BINS = 15
 DEFAULT_LATENT_DIM = 2
 

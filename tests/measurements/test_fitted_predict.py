@@ -70,6 +70,8 @@ def fitted(tmp_path_factory):
             str(tmp / "m.gpkg"),
             "--towers",
             str(tmp / "towers.gpkg"),
+            "--method",
+            "vae-likelihood",
             "--vae-epochs",
             "1",
             "-o",

@@ -26,7 +26,7 @@ from qgis.core import (
 
 from .convert import FeedbackMonitor, source_to_frame, tr
 
-METHODS = ["vae-likelihood", "mlp", "ldpl"]
+METHODS = ["vae-likelihood-geo", "vae-likelihood", "mlp", "ldpl"]
 #: Core parameter names of errors -> this algorithm's parameters.
 ERROR_PARAMETERS = {
     "files": "MEASUREMENTS",
