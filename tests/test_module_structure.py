@@ -14,13 +14,6 @@ MAX_LINES = 600
 #: this list only ever shrinks.
 KNOWN_CYCLES: list[set[str]] = [
     {"radiomap_geo.los", "radiomap_geo.sweep"},
-    # get_model("fitted:FILE") imports measurements.modelfile, whose geometry runs the engine
-    {
-        "radiomap_geo.measurements.geometry",
-        "radiomap_geo.measurements.modelfile",
-        "radiomap_geo.models.registry",
-        "radiomap_geo.predict",
-    },
 ]
 
 

@@ -140,3 +140,15 @@ def tabular_features(bins_xy: np.ndarray, site_xy: np.ndarray, sector: np.ndarra
     """
     rel = np.asarray(bins_xy, float) - np.asarray(site_xy, float)
     return np.column_stack([rel, np.asarray(sector, float), np.asarray(month, float)])
+
+
+def geometry_site(x: float, y: float, height_m: float, site_id: str = "tx"):
+    """The transmitter the geometry feature is computed for: isotropic, default frequency.
+
+    Fit and predict both use this, so the feature means the same thing at both ends whatever the
+    towers table says about antennas (a located azimuth is uncertain; the fitted model learns
+    the cell's own pattern from the data).
+    """
+    from radiomap_geo.sites import Site
+
+    return Site(site_id=site_id, x=x, y=y, height_m=height_m)

@@ -18,21 +18,10 @@ GRID_RESOLUTION_M = 10.0
 MARGIN_M = 30.0
 
 
-def geometry_site(x: float, y: float, height_m: float, site_id: str = "tx"):
-    """The transmitter the geometry feature is computed for: isotropic, default frequency.
-
-    Fit and predict both use this, so the feature means the same thing at both ends whatever the
-    towers table says about antennas (a located azimuth is uncertain; the fitted model learns
-    the cell's own pattern from the data).
-    """
-    from radiomap_geo.sites import Site
-
-    return Site(site_id=site_id, x=x, y=y, height_m=height_m)
-
-
 def geometry_path_gain(table, buildings=None, model: str | None = None, progress=None):
     """Path gain (dB) per row of a link table from the geometry model (gaps: the median)."""
     from radiomap_geo.grid import BBox, Grid
+    from radiomap_geo.measurements.features import geometry_site
     from radiomap_geo.predict import predict_coverage
     from radiomap_geo.sites import Sites
 

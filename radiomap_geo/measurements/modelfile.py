@@ -20,6 +20,7 @@ import io
 import logging
 import os
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -187,7 +188,14 @@ def load_fitted_model(path: str | Path) -> tuple[FittedModel, str]:
 class FittedPathGainModel:
     """A fitted model served through the :class:`~radiomap_geo.models.base.PathGainModel` API."""
 
-    def __init__(self, model: FittedModel, name: str, sha256: str, reach_m: float | None = None):
+    def __init__(
+        self,
+        model: FittedModel,
+        name: str,
+        sha256: str,
+        reach_m: float | None = None,
+        resolve: Callable[[str | None], object] | None = None,
+    ):
         from radiomap_geo.options import RunOptions
 
         self.fitted = model
@@ -197,6 +205,7 @@ class FittedPathGainModel:
         self.rsrp_offset_db = float(RunOptions().rsrp_offset_db)
         self.month = int(model.metadata.get("default_month", 0))
         self._geometry_model = None
+        self._resolve = resolve  # the registry's get_model, handed in (no import cycle)
         self._last = None
 
     def _rows(self, site, target):
@@ -242,15 +251,17 @@ class FittedPathGainModel:
 
     def _geometry(self, scene, site, target) -> np.ndarray:
         """The geometry model's path gain on ``target`` (the fit's feature, same definition)."""
-        from radiomap_geo.measurements.geometry import geometry_site
         from radiomap_geo.models.base import SceneInputs
-        from radiomap_geo.models.registry import get_model
-        from radiomap_geo.predict import aggregate_power_db, supersampling_factor
 
         if self._geometry_model is None:
-            self._geometry_model = get_model(self.fitted.metadata.get("geometry_model"))
-        tx = geometry_site(site.x, site.y, site.height_m, site.site_id)
-        factor = supersampling_factor(self._geometry_model, target.resolution)
+            if self._resolve is None:
+                raise WeightsError(
+                    f"{self.name} needs the geometry model {self.fitted.metadata.get('geometry_model')}"
+                    ": load it through radiomap_geo.models.registry.get_model('fitted:...')"
+                )
+            self._geometry_model = self._resolve(self.fitted.metadata.get("geometry_model"))
+        tx = feats.geometry_site(site.x, site.y, site.height_m, site.site_id)
+        factor = _native_factor(self._geometry_model, target.resolution)
         if factor > 1:  # a network on its native sub-cells, power-averaged back (as the engine)
             fine = SceneInputs(
                 scene.grid.refine(factor),
@@ -258,7 +269,7 @@ class FittedPathGainModel:
                 rx_height_m=scene.rx_height_m,
             )
             fine_gain = self._geometry_model.path_gain_db(fine, tx, target.refine(factor))
-            gain = aggregate_power_db(fine_gain, factor)
+            gain = _power_mean(fine_gain, factor)
         else:
             gain = self._geometry_model.path_gain_db(scene, tx, target)
         gain = np.asarray(gain, float).ravel()
@@ -275,9 +286,35 @@ class FittedPathGainModel:
         return self._predict(scene, site, target)[1].astype(np.float32)
 
 
-def fitted_path_gain_model(spec: str, reach_m: float | None = None) -> FittedPathGainModel:
-    """``fitted:PATH`` (or a plain path) as a path-gain model, verified and logged."""
+def _native_factor(model, resolution: float) -> int:
+    """Sub-cells per side for a network with a native cell size (the engine's rule)."""
+    native = getattr(model, "native_resolution_m", None)
+    if not native or resolution < 1.5 * native:
+        return 1
+    return int(np.floor(resolution / native + 0.5))
+
+
+def _power_mean(values: np.ndarray, factor: int) -> np.ndarray:
+    """The mean linear power over ``factor`` x ``factor`` blocks, in dB (NaN ignored)."""
+    rows, cols = values.shape[0] // factor, values.shape[1] // factor
+    power = np.power(10.0, np.asarray(values, np.float64) / 10.0)
+    blocks = power.reshape(rows, factor, cols, factor)
+    count = np.isfinite(blocks).sum(axis=(1, 3))
+    total = np.nansum(blocks, axis=(1, 3))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(count > 0, 10.0 * np.log10(total / np.maximum(count, 1)), np.nan)
+
+
+def fitted_path_gain_model(
+    spec: str, reach_m: float | None = None, resolve: Callable | None = None
+) -> FittedPathGainModel:
+    """``fitted:PATH`` (or a plain path) as a path-gain model, verified and logged.
+
+    ``resolve`` (the registry's ``get_model``) builds the geometry model the
+    ``vae-likelihood-geo`` method reads; it is passed in so this module never imports the
+    registry.
+    """
     path = Path(spec[len(PREFIX) :] if spec.lower().startswith(PREFIX) else spec).expanduser()
     model, digest = load_fitted_model(path)
     log.info("fitted model %s: method %s, sha256 %s", path, model.method, digest)
-    return FittedPathGainModel(model, f"fitted:{path.name}", digest, reach_m)
+    return FittedPathGainModel(model, f"fitted:{path.name}", digest, reach_m, resolve)

@@ -269,7 +269,7 @@ def get_model(name: str | None = None, *, reach_m: float | None = None) -> PathG
     if spec.lower().startswith("fitted:"):  # fitted to drive tests: radiomap_geo.measurements
         from radiomap_geo.measurements.modelfile import fitted_path_gain_model
 
-        return fitted_path_gain_model(spec, reach_m=reach_m)
+        return fitted_path_gain_model(spec, reach_m=reach_m, resolve=get_model)
     base, fallback = _split_fallback(spec)
     key = base.lower()
     if key in BASELINES:
