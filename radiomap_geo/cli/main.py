@@ -13,6 +13,7 @@ from radiomap_geo.cli.measurements import measurements
 from radiomap_geo.cli.optimize import optimize
 from radiomap_geo.cli.predict import predict
 from radiomap_geo.cli.predict_city import predict_city
+from radiomap_geo.cli.radiocycle import infer_buildings
 from radiomap_geo.cli.simulate import simulate
 from radiomap_geo.cli.sparse import (
     evaluate_measurements,
@@ -53,6 +54,7 @@ cli.add_command(train)
 cli.add_command(evaluate)
 cli.add_command(measurements)
 cli.add_command(optimize)
+cli.add_command(infer_buildings)
 for _command in (
     train_measurements,
     evaluate_measurements,

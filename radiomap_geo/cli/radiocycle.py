@@ -1,0 +1,115 @@
+"""``radiomap-geo infer-buildings``: building map (and radio map) from measurements alone
+(paper 001's RadioCycle; core in :mod:`radiomap_geo.radiocycle`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from radiomap_geo.cli.options import (
+    RichProgress,
+    area_options,
+    friendly_errors,
+    run_options_from,
+    setting_option,
+)
+
+
+@click.command("infer-buildings")
+@click.option(
+    "--measurements",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Measured points (GeoPackage, GeoJSON, Shapefile, CSV with lon,lat; any CRS).",
+)
+@click.option("--value-column", default="rsrp_dbm", show_default=True)
+@click.option(
+    "--value-kind",
+    type=click.Choice(["rsrp", "rx-power", "path-gain"]),
+    default="rsrp",
+    show_default=True,
+)
+@click.option(
+    "--tx-file",
+    "tx_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Transmitter sites (their power turns the values into path gain).",
+)
+@area_options
+@setting_option("bandwidth_mhz")
+@setting_option("technology")
+@setting_option("subcarrier_spacing_khz")
+@click.option("--model", default="radiocycle", show_default=True, help="Shipped RadioCycle model.")
+@click.option(
+    "--threshold",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Building probability of the mask band and the polygons.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="GeoTIFF: building_probability, building_mask, path_gain_db bands.",
+)
+@click.option(
+    "--polygons",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write simplified footprint polygons (GeoPackage, output CRS).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def infer_buildings(**opts) -> None:
+    """Infer building footprints (and the radio map) from measured RSRP alone (RadioCycle)."""
+    from radiomap_geo.errors import InputError
+    from radiomap_geo.inputs import make_grid
+    from radiomap_geo.io.atomic import check_target
+    from radiomap_geo.measurements.points import read_measurements
+    from radiomap_geo.radiocycle.infer import infer_buildings as infer
+    from radiomap_geo.radiocycle.outputs import (
+        building_polygons,
+        write_building_raster,
+        write_polygons,
+    )
+
+    check_target(opts["output"], opts["overwrite"])
+    if opts["polygons"] is not None:
+        if Path(opts["polygons"]).resolve() == Path(opts["output"]).resolve():
+            raise InputError("--polygons must differ from --output", parameter="polygons")
+        check_target(opts["polygons"], opts["overwrite"])
+    options = run_options_from(opts)
+    grid = make_grid(
+        opts["bbox"],
+        opts["resolution"],
+        bbox_crs=opts["bbox_crs"],
+        crs=opts["crs"],
+        allow_large=opts["allow_large"],
+    )
+    points = read_measurements(
+        opts["measurements"], value_column=opts["value_column"], value_kind=opts["value_kind"]
+    )
+    with RichProgress("infer buildings", enabled=not opts["quiet"]) as bar:
+        result = infer(
+            points,
+            opts["tx_file"],
+            grid,
+            model=opts["model"],
+            threshold=opts["threshold"],
+            options=options,
+            progress=bar,
+        )
+    frame = None
+    if opts["polygons"] is not None:
+        frame = building_polygons(result.mask, result.probability, grid)
+    path = write_building_raster(result, opts["output"], overwrite=opts["overwrite"])
+    click.echo(f"wrote {path} ({result.measured_cells} measured cells)")
+    if frame is not None:
+        write_polygons(frame, opts["polygons"], overwrite=opts["overwrite"])
+        click.echo(f"wrote {opts['polygons']} ({len(frame)} footprints)")
