@@ -15,6 +15,7 @@ from radiomap_geo.cli.options import (
     output_options,
     run_options_from,
 )
+from radiomap_geo.cli.sparse import optional_measurement_options, run_predict_measurements
 
 
 @click.command()
@@ -22,10 +23,13 @@ from radiomap_geo.cli.options import (
 @input_options
 @output_options
 @model_options
+@optional_measurement_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def predict(**opts) -> None:
     """Predict coverage (RSRP, total received power, best server, SINR) and write a COG."""
+    if opts["measurements"] is not None:  # corrected by measurements (radiomap_geo.sparse)
+        return run_predict_measurements(opts)
     from radiomap_geo.predict import predict_to_file
 
     check_outputs(opts)

@@ -101,6 +101,12 @@ def train_measurements(
     help="Where per-map results accumulate (a killed run resumes from it).",
 )
 @click.option(
+    "--max-minutes",
+    type=click.FloatRange(0),
+    default=None,
+    help="Start no new map after this long; report the finished maps (run again to continue).",
+)
+@click.option(
     "--report",
     type=click.Path(path_type=Path),
     default=None,
@@ -110,7 +116,17 @@ def train_measurements(
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def evaluate_measurements(
-    dataset, methods, patterns, split, max_maps, seed, work_dir, report, overwrite, quiet
+    dataset,
+    methods,
+    patterns,
+    split,
+    max_maps,
+    seed,
+    work_dir,
+    max_minutes,
+    report,
+    overwrite,
+    quiet,
 ) -> None:
     """Score measurement methods x sampling patterns on DATASET's test split; print tables."""
     from radiomap_geo.sparse.evaluate import DEFAULT_METHODS, evaluate_measurements
@@ -134,6 +150,7 @@ def evaluate_measurements(
             max_maps=max_maps,
             seed=seed,
             work_dir=work_dir,
+            max_minutes=max_minutes,
             progress=bar,
         )
     result["command"] = " ".join(["radiomap-geo", *sys.argv[1:]])

@@ -178,10 +178,15 @@ def evaluate_measurements(
     threshold_db: float = THRESHOLD_DB,
     work_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
+    max_minutes: float | None = None,
     progress: ProgressFn | None = None,
     is_cancelled: CancelFn | None = None,
 ) -> dict[str, Any]:
     """Score ``methods`` on ``patterns`` over ``max_maps`` maps of ``split``; resumable.
+
+    With ``max_minutes`` no new map is started after that long; the report then covers the
+    maps whose every (method, pattern) record is done (``settings["maps"]`` says how many of
+    ``max_maps``), and a later call continues.
 
     Returns:
         The report (see :func:`aggregate`), with the settings and the work folder used.
@@ -207,8 +212,12 @@ def evaluate_measurements(
     )
     monitor = as_monitor(progress, is_cancelled)
     total, step = len(contexts) * len(parsed), 0
+    started = time.perf_counter()
     with open(records_path, "a") as out:
         for ctx in contexts:
+            if max_minutes is not None and time.perf_counter() - started > 60.0 * max_minutes:
+                logger.warning("time budget reached: the report covers the finished maps")
+                break
             for k, pattern in enumerate(parsed):
                 measured, values = draw_measurements(ctx, pattern, seed, k)
                 for name, method in resolved.items():
@@ -231,15 +240,24 @@ def evaluate_measurements(
                     done[key] = record
                 step += 1
                 monitor.step(step, total, f"map {ctx.index} {pattern.label}")
+    complete = [
+        c for c in contexts if all((m, p.label, c.index) in done for m in resolved for p in parsed)
+    ]
+    if not complete:
+        raise InputError(
+            "no map is fully scored yet: give more time (max_minutes)", parameter="max_minutes"
+        )
     report = aggregate(
-        [done[(m, p.label, c.index)] for m in resolved for p in parsed for c in contexts]
+        [done[(m, p.label, c.index)] for m in resolved for p in parsed for c in complete]
     )
     report["settings"] = {
         **settings,
         "methods": list(methods),
         "patterns": [p.label for p in parsed],
     }
-    report["settings"]["maps"] = len(contexts)
+    report["settings"]["maps"] = len(complete)
+    report["settings"]["maps_requested"] = len(contexts)
+    report["settings"]["map_numbers"] = [c.index for c in complete]
     report["work_dir"] = str(work)
     return report
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -22,9 +23,9 @@ def _sites(repo_root, folder):
     return path
 
 
-def _args(repo_root, out, measurements, *more):
+def _args(repo_root, out, measurements, *more, command="predict-measurements"):
     return [
-        "predict-measurements",
+        command,
         "--bbox", BBOX,
         "--tx-file", str(_sites(repo_root, out.parent.parent)),
         "--buildings", str(repo_root / "sample_data" / "helsinki.osm.pbf"),
@@ -56,7 +57,8 @@ def test_bad_measurement_files_stop_cleanly_and_leave_nothing(tmp_path, repo_roo
 
 
 @pytest.mark.skipif("emgan-geo" not in read_measurement_index(), reason="no shipped model")
-def test_predict_measurements_writes_exposure_and_uncertainty(tmp_path, repo_root):
+@pytest.mark.parametrize("command", ["predict", "predict-measurements"])
+def test_predict_measurements_writes_exposure_and_uncertainty(tmp_path, repo_root, command):
     import rasterio
 
     points = tmp_path / "m.csv"
@@ -64,13 +66,18 @@ def test_predict_measurements_writes_exposure_and_uncertainty(tmp_path, repo_roo
     points.write_text("lon,lat,rsrp_dbm\n" + "\n".join(rows) + "\n")
     (tmp_path / "out").mkdir()
     out = tmp_path / "out" / "out.tif"
-    result = CliRunner().invoke(cli, _args(repo_root, out, points, "--value-kind", "rsrp"))
+    args = _args(repo_root, out, points, "--value-kind", "rsrp", command=command)
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     with rasterio.open(out) as ds:
         names = list(ds.descriptions)
         assert {"rsrp_dbm", "rx_power_dbm", "e_field_vpm", "rsrp_std_db"} <= set(names)
         assert ds.tags()["measurement_model"] == "emgan-geo"
-    again = CliRunner().invoke(cli, _args(repo_root, out, points))
+    with rasterio.open(out) as ds:
+        std = ds.read(names.index("rsrp_std_db") + 1)
+        e = ds.read(names.index("e_field_vpm") + 1)
+    assert 0.5 < float(np.nanmedian(std)) < 20.0 and float(np.nanmin(e)) >= 0.0
+    again = CliRunner().invoke(cli, _args(repo_root, out, points, command=command))
     assert again.exit_code != 0 and "--overwrite" in again.output
 
 
