@@ -61,7 +61,9 @@ def test_measurements_give_styled_exposure_and_uncertainty(qgis_app, delft, feed
     assert outdoor.mean() > 0.3
     # street-level fields near 43 dBm sites: above 0.01 V/m, far below the 61 V/m limit
     assert 0.01 < np.nanmedian(e) < 61.0
-    assert np.isfinite(std[outdoor]).all() and 0.5 < np.nanmedian(std) < 20.0
+    # uncertainty where the measured site ("ne") serves; NaN where the unmeasured one does
+    assert 0.2 * outdoor.sum() < np.isfinite(std).sum() < outdoor.sum()
+    assert 0.5 < np.nanmedian(std) < 20.0
 
 
 def test_unknown_site_in_the_layer_is_named(qgis_app, delft, feedback, tmp_path):

@@ -106,6 +106,7 @@ class PredictFromMeasurementsAlgorithm(CoverageAlgorithm):
                 tr("Electric field strength, all sites (V/m)"),
                 lambda n: ["e_field_vpm"],
                 style_e_field,
+                optional=True,
             ),
             OutputSpec(
                 self.OUTPUT_STD,
