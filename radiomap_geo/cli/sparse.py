@@ -237,7 +237,7 @@ def measurement_options(command, required: bool = True):
             "--measurement-model",
             default=None,
             help="A shipped measurement model (see 'radiomap-geo measurement-models') or "
-            "net:PATH.pt.",
+            "net:PATH.pt, or a baseline: regression-kriging, kriging, idw, knn, random-forest.",
         ),
     ]
     for option in reversed(options):

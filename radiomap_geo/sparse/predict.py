@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from radiomap_geo.coverage import CoverageAccumulator, CoverageResult, noise_pow
 from radiomap_geo.errors import InputError
 from radiomap_geo.grid import Grid
 from radiomap_geo.progress import CancelFn, ProgressFn, as_monitor
+from radiomap_geo.sparse.baselines import BASELINES
 from radiomap_geo.sparse.data import DEFAULT_GEOMETRY_MODEL, MapContext, free_space_gain_db
 from radiomap_geo.sparse.exposure import e_field_squared, to_path_gain_db, to_rx_power_dbm
 from radiomap_geo.sparse.model import MeasurementModel, get_measurement_model
@@ -87,7 +89,40 @@ def _context(
     )
 
 
-def _check_resolution(model: MeasurementModel, grid: Grid) -> None:
+@dataclass
+class BaselineMeasurementModel:
+    """A geostatistical baseline (:data:`~radiomap_geo.sparse.baselines.BASELINES`) behind the
+    measurement-model interface: any cell size, no calibrated uncertainty.
+    """
+
+    name: str
+    metadata: dict = field(default_factory=dict)
+    sha256: str | None = None
+
+    @property
+    def needs_site(self) -> bool:
+        """Regression kriging and the random forest read the site's geometry."""
+        return self.name in ("regression-kriging", "random-forest")
+
+    def predict(self, ctx: MapContext, measured: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """The baseline's map."""
+        return BASELINES[self.name](ctx, measured, values)
+
+
+def resolve_measurement_model(name):
+    """A measurement network (shipped name or ``net:PATH.pt``), a baseline name (for example
+    ``regression-kriging``) or an already loaded model.
+    """
+    if isinstance(name, MeasurementModel | BaselineMeasurementModel):
+        return name
+    if name in BASELINES and name != "geometry":
+        return BaselineMeasurementModel(name)
+    return get_measurement_model(name)
+
+
+def _check_resolution(model, grid: Grid) -> None:
+    if "metres_per_pixel" not in model.metadata:  # baselines work on any cell size
+        return
     native = float(model.metadata["metres_per_pixel"])
     res = float(abs(grid.transform.a))
     if not native / 1.5 <= res <= native * 1.5:
@@ -138,7 +173,9 @@ def predict_with_measurements(
         measurements: a point file path, a GeoDataFrame or a ``Measurements`` object.
         options: :class:`~radiomap_geo.options.RunOptions` (``settings`` override fields).
         value_column, value_kind, value_unit: how to read the values (see the reader).
-        measurement_model: a shipped measurement model, ``net:PATH.pt`` or a loaded one.
+        measurement_model: a shipped measurement model, ``net:PATH.pt``, a loaded one, or a
+            baseline name (``regression-kriging``, ``kriging``, ``idw``, ``knn``,
+            ``random-forest``; no calibrated ``rsrp_std_db``).
         geometry_model: the coverage network whose prediction is corrected.
 
     Returns:
@@ -175,11 +212,7 @@ def predict_with_measurements(
         options=options.with_settings(per_site=True),
         is_cancelled=is_cancelled,
     )
-    model = (
-        measurement_model
-        if isinstance(measurement_model, MeasurementModel)
-        else get_measurement_model(measurement_model)
-    )
+    model = resolve_measurement_model(measurement_model)
     _check_resolution(model, grid)
     gains = {s.site_id: base.bands[f"path_gain_db:{s.site_id}"].copy() for s in sites}
     stds: dict[str, np.ndarray] = {}
@@ -273,7 +306,7 @@ def _site_free(grid, heights, gridded, options, measurement_model, monitor) -> C
     from radiomap_geo.sites import Site, Sites
 
     name = measurement_model or SITE_FREE_MODEL
-    model = name if isinstance(name, MeasurementModel) else get_measurement_model(name)
+    model = resolve_measurement_model(name)
     if model.needs_site:
         raise InputError(
             f"measurement model {model.name} needs the transmitters (--tx-file); without them "

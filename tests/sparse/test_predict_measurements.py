@@ -129,3 +129,19 @@ def test_a_coverage_network_is_not_a_measurement_model():
         pytest.skip("no shipped unet-obs")
     with pytest.raises(WeightsError, match="not a measurement model"):
         MeasurementModel.from_file(entry["path"], entry["sha256"])
+
+
+def test_regression_kriging_as_measurement_model_honours_the_points(tmp_path, scene):
+    grid, buildings, sites, _ = scene
+    offs = [(-60, -60), (-20, -70), (10, -40), (-70, 0), (0, 70), (70, 70), (-30, -30)]
+    values = [-80.0, -85.0, -78.0, -90.0, -95.0, -99.0, -82.0]
+    path = _write(_points(scene, values, offs), tmp_path / "m.gpkg")
+    result = predict_with_measurements(
+        grid, sites, buildings, path, measurement_model="regression-kriging"
+    )
+    assert result.metadata["measurement_model"] == "regression-kriging"
+    x, y = _points(scene, values, offs).geometry.x, _points(scene, values, offs).geometry.y
+    got = [result.value_at("rsrp_dbm", float(a), float(b)) for a, b in zip(x, y)]
+    finite = np.isfinite(got)
+    assert finite.sum() >= 5
+    assert np.abs(np.asarray(got)[finite] - np.asarray(values)[finite]).max() < 1.0
