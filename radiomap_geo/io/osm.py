@@ -37,7 +37,10 @@ BUILDING_TAGS: dict[str, bool] = {"building": True}
 #: Environment variable naming the radiomap-geo cache root.
 CACHE_ENV = "RADIOMAP_GEO_CACHE"
 
-_OFFLINE_HINT = "no network? use --buildings FILE, or --osm-cache-only after one download"
+_OFFLINE_HINT = (
+    "no network? give a buildings file instead, or use the download cache only (offline) after "
+    "one download"
+)
 
 
 def is_osm_file(path: str | os.PathLike) -> bool:
@@ -206,7 +209,8 @@ def _probe(url: str, timeout_s: float) -> None:
         requests.get(url.rstrip("/") + "/status", timeout=min(float(timeout_s), 15.0))
     except requests.RequestException as exc:
         raise DependencyError(
-            f"cannot reach the Overpass API at {url} ({type(exc).__name__}). {_OFFLINE_HINT}"
+            f"cannot reach the Overpass API at {url} ({type(exc).__name__}). {_OFFLINE_HINT}",
+            parameter="buildings",
         ) from exc
 
 
@@ -250,7 +254,8 @@ def download_buildings(
             if cache_only:
                 raise InputError(
                     f"the cached OSM download {cached} is unreadable ({exc}): delete it and "
-                    "download again, or use --buildings FILE"
+                    "download again, or give a buildings file",
+                    parameter="buildings",
                 ) from exc
             log.warning("ignoring unreadable cache file %s: %s", cached, exc)
         else:
@@ -258,14 +263,16 @@ def download_buildings(
     if cache_only:
         raise InputError(
             f"no cached OSM download for {where} in {cache_root} (cache-only mode, no network): "
-            "run once with network access for exactly this area, or use --buildings FILE"
+            "run once with network access for exactly this area, or give a buildings file",
+            parameter="buildings",
         )
 
     try:
         import osmnx  # noqa: F401
     except ImportError as exc:
         raise DependencyError(
-            "downloading OSM buildings needs osmnx: pip install osmnx, or use --buildings FILE"
+            "downloading OSM buildings needs osmnx: pip install osmnx, or give a buildings file",
+            parameter="buildings",
         ) from exc
     import requests
     import shapely
@@ -291,12 +298,13 @@ def download_buildings(
         except no_features as exc:
             raise BuildingsError(
                 f"OpenStreetMap has no building footprints inside {where}: check the bbox/CRS, "
-                "or pass --buildings FILE",
+                "or give a buildings file",
                 parameter="buildings",
             ) from exc
         except (requests.RequestException, bad_status, OSError) as exc:
             raise DependencyError(
-                f"could not download OSM buildings from {url}: {exc}. {_OFFLINE_HINT}"
+                f"could not download OSM buildings from {url}: {exc}. {_OFFLINE_HINT}",
+                parameter="buildings",
             ) from exc
     frame = _from_osmnx(features)
     try:
