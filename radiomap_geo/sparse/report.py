@@ -92,12 +92,20 @@ def plot_ratio_cdf(report: Mapping[str, Any], path: str | os.PathLike) -> None:
 
     results = report["results"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for method, by_pattern in results.items():
+    for i, (method, by_pattern) in enumerate(results.items()):
         entry = by_pattern.get("count:50")
         if entry:
             cdf = np.asarray(entry["ratio_cdf"])
             x = (np.arange(len(cdf)) + 1) * RATIO_BIN_DB
-            axes[0].plot(x, cdf, label=method)
+            bold = method == "emgan-geo"
+            axes[0].plot(
+                x,
+                cdf,
+                label=method,
+                color=plt.cm.tab20(i % 20),
+                lw=2.4 if bold else 1.2,
+                ls="--" if bold else "-",
+            )
     axes[0].set_title("(a) 50 sensors per 256 m tile")
     default = "emgan-geo" if "emgan-geo" in results else next(iter(results))
     for pattern in ("count:15", "count:30", "count:50", "uniform:1%", "trajectory:1%"):
