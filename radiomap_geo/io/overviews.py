@@ -3,7 +3,8 @@
 GDAL's own overviews average every child cell, so a block with one building cell (NaN) becomes
 NaN and a zoomed-out coverage map looks mostly empty; averaging decibels also under-weights the
 strong cells. Here each overview cell is computed from the *finite* full-resolution cells under
-it (NaN only where all are NaN), by the band's unit (:func:`band_kind`):
+it, by the band's unit (:func:`band_kind`), and is nodata only where most of them are (so the
+share of nodata, the buildings, stays what it is at full resolution, zoomed in or out):
 
 * ``power`` (dBm and dB bands: RSRP, received power, SINR, per-site path gain): the mean in
   linear units, back in dB (the area-averaged power, as the engine's supersampling does);
@@ -64,14 +65,15 @@ def _reduce(values, factor, kind):  # kind: 0 power, 1 mode, 2 mean
     scratch = np.empty(factor * factor, np.float64)
     for i in range(out_rows):
         for j in range(out_cols):
-            n = 0
+            n, children = 0, 0
             for r in range(i * factor, min((i + 1) * factor, rows)):
                 for c in range(j * factor, min((j + 1) * factor, cols)):
+                    children += 1
                     v = values[r, c]
                     if np.isfinite(v):
                         scratch[n] = v
                         n += 1
-            if n == 0:
+            if 2 * n < children:  # mostly nodata (buildings): nodata, as at full resolution
                 continue
             if kind == 0:
                 peak = scratch[:n].max()  # factored out: no overflow or underflow

@@ -22,7 +22,8 @@ def test_power_is_averaged_in_linear_units_and_nodata_ignored():
 
 def test_best_server_takes_the_most_frequent_finite_value():
     values = np.array([[3, 3, 1, np.nan], [1, 2, np.nan, np.nan]], np.float32)
-    assert reduce_block(values, 2, "mode").tolist() == [[3.0, 1.0]]
+    mode = reduce_block(values, 2, "mode")
+    assert mode[0, 0] == 3.0 and np.isnan(mode[0, 1])  # three of four cells nodata: nodata
     assert reduce_block(np.array([[2, 1], [1, 2]], np.float32), 2, "mode")[0, 0] == 1.0  # tie
     mean = reduce_block(np.array([[1.0, 2.0, np.nan]], np.float32), 2, "mean")
     assert mean[0, 0] == 1.5 and np.isnan(mean[0, 1])
@@ -44,7 +45,10 @@ def _city_like(shape, seed=0):
     rsrp = (-60 - 0.05 * np.hypot(rows - 300, cols - 200)).astype(np.float32)
     rsrp += rng.normal(0, 3, shape).astype(np.float32)
     server = (1 + (cols // 150) + 3 * (rows // 150)).astype(np.float32)
-    buildings = (rows % 9 < 4) & (cols % 11 < 7)  # every block of 9 x 11 cells has a building
+    buildings = np.zeros(shape, bool)
+    while buildings.mean() < 0.24:  # footprints of 6-40 m at 2 m cells
+        r, c = rng.integers(0, shape[0]), rng.integers(0, shape[1])
+        buildings[r : r + rng.integers(3, 20), c : c + rng.integers(3, 20)] = True
     rsrp[buildings] = np.nan
     server[buildings] = np.nan
     return rsrp, server
@@ -73,7 +77,7 @@ def test_overviews_keep_the_map_visible_in_a_cog(tmp_path):
         with rasterio.open(cog, overview_level=level) as ov:
             o_rsrp, o_server = ov.read(1), ov.read(2)
         assert o_rsrp.shape == (math.ceil(700 / factor), math.ceil(600 / factor))
-        assert np.isfinite(o_rsrp).mean() >= full_share  # within 10 %: here never below
+        assert np.isfinite(o_rsrp).mean() == pytest.approx(full_share, rel=0.1)
         # One overview cell, recomputed by hand: linear mean of its finite children.
         block = rsrp[10 * factor : 11 * factor, 20 * factor : 21 * factor]
         finite = block[np.isfinite(block)]
@@ -81,7 +85,10 @@ def test_overviews_keep_the_map_visible_in_a_cog(tmp_path):
         assert o_rsrp[10, 20] == pytest.approx(expected, abs=1e-3)
         # Servers stay whole numbers of the sites around, never a blend of two indices.
         assert set(np.unique(o_server[np.isfinite(o_server)])) <= set(np.unique(server))
-        assert o_server[2, 4] == 1.0 and o_server[-1, -1] == 16.0
+        for i, j in np.argwhere(np.isfinite(o_server))[::97]:  # the most frequent child
+            block = server[i * factor : (i + 1) * factor, j * factor : (j + 1) * factor]
+            values, counts = np.unique(block[np.isfinite(block)], return_counts=True)
+            assert o_server[i, j] == values[counts == counts.max()].min()
 
 
 def test_written_coverage_files_carry_these_overviews(tmp_path):
@@ -98,5 +105,5 @@ def test_written_coverage_files_carry_these_overviews(tmp_path):
     for level in (0, 1):
         with rasterio.open(out, overview_level=level) as ov:
             share = np.isfinite(ov.read(1)).mean()
-        assert abs(share - full_share) <= 0.1 * full_share or share >= full_share
+        assert share == pytest.approx(full_share, rel=0.1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cov.tif"]  # no helper left behind
