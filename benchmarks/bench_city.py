@@ -12,6 +12,7 @@ full resolution and in each overview.
     .venv/bin/python benchmarks/bench_city.py                      # every case
     .venv/bin/python benchmarks/bench_city.py --cases uma,default  # some
     .venv/bin/python benchmarks/bench_city.py --cases crop         # tiled vs untiled, 1 km^2
+    .venv/bin/python benchmarks/bench_city.py --cases overviews    # rebuild the default's
 
 Results are appended to ``benchmarks/results/bench_city.json`` (one record per case run; the
 table printed at the end is built from the latest record of each case), so a long session can
@@ -254,17 +255,41 @@ def _commit() -> str:
     return git("rev-parse", "--short", "HEAD").strip() + ("+" if dirty else "")
 
 
+def run_overviews(folder: Path, case: str = "default") -> dict:
+    """Rebuild the overviews of a case's output with the current writer and measure them."""
+    import rasterio
+    from rasterio.shutil import copy as rio_copy
+
+    from radiomap_geo.io.overviews import with_overviews
+    from radiomap_geo.io.raster import COG_OPTIONS
+
+    source, target = folder / f"{case}.tif", folder / f"{case}.overviews.tif"
+    target.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    with with_overviews(source) as vrt, rasterio.open(vrt) as src:
+        rio_copy(src, target, driver="COG", OVERVIEWS="FORCE_USE_EXISTING", **COG_OPTIONS)
+    return {
+        "case": f"overviews of {case}",
+        "overview_s": round(time.perf_counter() - t0, 1),
+        "finite_full_then_overviews": finite_shares(target),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": _commit(),
+    }
+
+
 def _table(records: list[dict]) -> str:
     latest = {}
     for record in records:
         latest[record["case"]] = record
-    rows = [r for name, r in latest.items() if name != "crop"]
+    rows = [r for name, r in latest.items() if "model" in r]
     lines = []
     if rows:
         keys = ["case", "model", "scheduler", "wall_s", "cells_per_s", "ms_per_site",
                 "client_peak_MiB", "worker_peak_MiB", "finite_full_then_overviews", "load"]  # fmt: skip
         lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         lines += ["| " + " | ".join(str(r.get(k)) for k in keys) + " |" for r in rows]
+    for name in [n for n in latest if n.startswith("overviews")]:
+        lines += ["", f"{name}: " + json.dumps(latest[name])]
     if "crop" in latest:
         lines += ["", "crop (1 km^2, tiled predict-city vs untiled predict): "
                   + json.dumps(latest["crop"])]  # fmt: skip
@@ -280,7 +305,12 @@ def main() -> None:
     records = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
     if not args.table_only:
         for name in args.cases.split(","):
-            record = run_crop(args.folder) if name == "crop" else run_case(name, args.folder)
+            if name == "crop":
+                record = run_crop(args.folder)
+            elif name == "overviews":
+                record = run_overviews(args.folder)
+            else:
+                record = run_case(name, args.folder)
             print(json.dumps(record), flush=True)
             records.append(record)
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
