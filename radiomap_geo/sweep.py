@@ -38,7 +38,12 @@ import numba
 import numpy as np
 
 from radiomap_geo.grid import Grid
-from radiomap_geo.los import _obstruction_kernel, _visible_kernel, knife_edge_loss_db
+from radiomap_geo.raywalk import (
+    _obstruction_kernel,
+    _ray_geometry,
+    _visible_kernel,
+    knife_edge_loss_db,
+)
 
 #: Initial (and "nothing on the ray") Fresnel-Kirchhoff parameter, as in the ray walk.
 _NO_NU = -10.0
@@ -352,8 +357,6 @@ def sweep(
 
 
 def _ray_walks(heights, height_grid, target, tx_xy, tx_h, rx_h, frequency_mhz, full, step, own):
-    from radiomap_geo.los import _ray_geometry
-
     tx_row, tx_col, rx_rows, rx_cols = _ray_geometry(height_grid, target, tx_xy)
     if not full:
         visible = _visible_kernel(
