@@ -145,6 +145,8 @@ def write_report(report: Mapping[str, Any], stem: str | os.PathLike) -> list[Pat
     stem = Path(stem)
     md, js, png = (stem.with_suffix(s) for s in (".md", ".json", ".png"))
     _atomic_write(md, lambda p: Path(p).write_text(report_markdown(report) + "\n"))
-    _atomic_write(js, lambda p: Path(p).write_text(json.dumps(report, indent=1) + "\n"))
+    _atomic_write(
+        js, lambda p: Path(p).write_text(json.dumps(report, separators=(",", ":")) + "\n")
+    )
     _atomic_write(png, lambda p: plot_ratio_cdf(report, p))
     return [md, js, png]
