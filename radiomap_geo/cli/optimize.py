@@ -8,6 +8,7 @@ import click
 
 from radiomap_geo.cli.inputs import load_inputs
 from radiomap_geo.cli.options import (
+    INPUT_KEYS,
     RichProgress,
     area_options,
     friendly_errors,
@@ -20,21 +21,6 @@ from radiomap_geo.optimize.options import METHODS, OptimizeOptions
 
 DEFAULTS = OptimizeOptions()
 LIMITS = Limits()
-INPUT_KEYS = (
-    "bbox",
-    "bbox_crs",
-    "crs",
-    "resolution",
-    "allow_large",
-    "tx_file",
-    "buildings",
-    "height_column",
-    "storey_height",
-    "default_height",
-    "osm_cache_only",
-    "osm_cache_dir",
-    "strict",
-)
 RECEIVER = (
     "rx_height_m",
     "bandwidth_mhz",

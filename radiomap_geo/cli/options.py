@@ -263,3 +263,21 @@ class RichProgress:
     def __call__(self, done: int, total: int, message: str) -> None:
         """Move the bar to ``done`` of ``total``."""
         self._progress.update(self._task, completed=done, total=total, note=message)
+
+
+#: CLI options that set up the grid, the sites and the buildings (``inputs.load_inputs``).
+INPUT_KEYS = (
+    "bbox",
+    "bbox_crs",
+    "crs",
+    "resolution",
+    "allow_large",
+    "tx_file",
+    "buildings",
+    "height_column",
+    "storey_height",
+    "default_height",
+    "osm_cache_only",
+    "osm_cache_dir",
+    "strict",
+)

@@ -6,6 +6,7 @@ import click
 
 from radiomap_geo.cli.inputs import load_inputs
 from radiomap_geo.cli.options import (
+    INPUT_KEYS,
     RichProgress,
     area_options,
     check_outputs,
@@ -42,23 +43,6 @@ def predict(**opts) -> None:
     click.echo(f"wrote {path}")
     if opts["preview"]:
         click.echo(f"wrote {write_preview_for(path, inputs, opts['overwrite'])}")
-
-
-INPUT_KEYS = (
-    "bbox",
-    "bbox_crs",
-    "crs",
-    "resolution",
-    "allow_large",
-    "tx_file",
-    "buildings",
-    "height_column",
-    "storey_height",
-    "default_height",
-    "osm_cache_only",
-    "osm_cache_dir",
-    "strict",
-)
 
 
 def _pick(opts: dict, keys: tuple[str, ...]) -> dict:

@@ -268,7 +268,7 @@ def optional_measurement_options(command):
 def run_predict_measurements(opts: dict) -> None:
     """``predict --measurements ...`` / ``predict-measurements``: read, correct, write."""
     from radiomap_geo.cli.inputs import load_inputs
-    from radiomap_geo.cli.predict import INPUT_KEYS
+    from radiomap_geo.cli.options import INPUT_KEYS
     from radiomap_geo.sparse.data import DEFAULT_GEOMETRY_MODEL
     from radiomap_geo.sparse.predict import predict_with_measurements
 
