@@ -79,6 +79,6 @@ def resource_blocks(bandwidth_mhz: float, subcarrier_spacing_khz: int, technolog
 
 
 def rsrp_offset_db(bandwidth_mhz: float, subcarrier_spacing_khz: int, technology: str) -> float:
-    """dB to add to total received power to get RSRP (negative: -10 log10 of the subcarriers)."""
+    """Decibels to add to total received power to get RSRP (-10 log10 of the subcarriers)."""
     blocks = resource_blocks(bandwidth_mhz, subcarrier_spacing_khz, technology)
     return -10.0 * math.log10(SUBCARRIERS_PER_RB * blocks)
