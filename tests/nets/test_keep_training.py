@@ -21,29 +21,6 @@ ARCH_KWARGS = '{"depth": 2, "width": 4}'
 
 
 @pytest.fixture(scope="module")
-def dataset_dir(tmp_path_factory, sample_pbf, fake_tracer_class):
-    """6 tiles of 32 x 32 cells at 4 m, 4 sites each."""
-    from radiomap_geo.dataset.build import BuildConfig, build_dataset
-
-    out = tmp_path_factory.mktemp("keep") / "ds"
-    config = BuildConfig(
-        n_tiles=8,
-        size=32,
-        resolution_m=4.0,
-        samples_per_tx=1000,
-        sites_per_tile=4,
-        seed=1,
-        sources={"procedural": 0.5, "helsinki": 0.5},
-        helsinki=str(sample_pbf),
-        tiles_per_shard=4,
-    )
-    with pytest.MonkeyPatch.context() as mp:
-        fake_tracer_class(nlos_penalty_db=20.0).install(mp)
-        build_dataset(out, config)
-    return out
-
-
-@pytest.fixture(scope="module")
 def weights_dir(dataset_dir, tmp_path_factory):
     """A weights folder whose default is a tiny CNN trained one epoch."""
     from radiomap_geo.nets.pipeline import evaluate_on_dataset, ship_weights, train_from_dataset
