@@ -22,6 +22,7 @@ from qgis.core import (
     QgsColorRampShader,
     QgsGradientColorRamp,
     QgsGradientStop,
+    QgsMapLayer,
     QgsPalettedRasterRenderer,
     QgsProcessingLayerPostProcessorInterface,
     QgsProject,
@@ -56,6 +57,7 @@ RX_POWER_RANGE = (-120.0, -40.0)
 SINR_RANGE = (-10.0, 30.0)
 PATH_GAIN_RANGE = (-160.0, -60.0)
 E_FIELD_RANGE = (0.0, 6.0)  # V/m; ICNIRP's general-public reference level is 61 V/m above 2 GHz
+UNCERTAINTY_RANGE = (0.0, 12.0)  # dB, 1 sigma
 PERCENTILES = (2.0, 98.0)
 
 
@@ -139,6 +141,14 @@ def style_e_field(layer: QgsRasterLayer, limits: tuple[float, float] = E_FIELD_R
     layer.setRenderer(pseudocolor_renderer(layer, *limits, VIRIDIS, "V/m"))
 
 
+def style_uncertainty(
+    layer: QgsRasterLayer, limits: tuple[float, float] = UNCERTAINTY_RANGE
+) -> None:
+    """1-sigma uncertainty in dB, 0 (green) to 12 dB (red)."""
+    colors = list(reversed(RED_YELLOW_GREEN))
+    layer.setRenderer(pseudocolor_renderer(layer, *limits, colors, "dB"))
+
+
 def style_best_server(layer: QgsRasterLayer, site_ids: Sequence[str]) -> None:
     """One colour per site: raster value ``i`` (1-based) is labelled with ``site_ids[i - 1]``."""
     classes = [
@@ -154,7 +164,7 @@ class RunLayers:
     def __init__(self) -> None:
         self.ranked: list[tuple[int, str]] = []
 
-    def place(self, layer: QgsRasterLayer, rank: int, project: QgsProject) -> None:
+    def place(self, layer: QgsMapLayer, rank: int, project: QgsProject) -> None:
         """Move this run's layers (with ``layer``) into rank order; only the top one visible.
 
         QGIS adds result layers in the order of their file paths, each on top of the last, so
@@ -181,7 +191,7 @@ class RunLayers:
 class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
     """Styles an output layer once QGIS has loaded it, sets its abstract and its place.
 
-    QGIS keeps only a C++ pointer to a post-processor, so every instance is also kept in
+    QGIS keeps only a C++ pointer to a post-processor, so every instance keeps itself in
     :attr:`_alive` (instances are tiny; dropping one QGIS may still call would crash QGIS).
     """
 
@@ -189,7 +199,7 @@ class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
 
     def __init__(
         self,
-        style: Callable[[QgsRasterLayer], None],
+        style: Callable[[QgsMapLayer], None],
         abstract: str = "",
         rank: int = 0,
         run_layers: RunLayers | None = None,
@@ -199,23 +209,11 @@ class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
         self._abstract = abstract
         self._rank = rank
         self._run_layers = run_layers
-
-    @classmethod
-    def create(
-        cls,
-        style: Callable[[QgsRasterLayer], None],
-        abstract: str = "",
-        rank: int = 0,
-        run_layers: RunLayers | None = None,
-    ) -> StylePostProcessor:
-        """A post-processor that outlives the algorithm run."""
-        instance = cls(style, abstract, rank, run_layers)
-        cls._alive.append(instance)
-        return instance
+        StylePostProcessor._alive.append(self)
 
     def postProcessLayer(self, layer, context, feedback) -> None:
         """Called by QGIS in the main thread after the layer was added to the project."""
-        if isinstance(layer, QgsRasterLayer) and layer.isValid():
+        if isinstance(layer, QgsMapLayer) and layer.isValid():
             self._style(layer)
             if self._abstract:
                 layer.setAbstract(self._abstract)

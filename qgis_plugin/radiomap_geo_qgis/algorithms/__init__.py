@@ -1,4 +1,5 @@
-"""Processing algorithms; a new capability is one subclass of ``base.CoverageAlgorithm``."""
+"""Processing algorithms; a new capability is one subclass of ``common.RadiomapAlgorithm``
+(``base.CoverageAlgorithm`` for one that computes coverage rasters)."""
 
 from .fit_measurements import FitMeasurementsAlgorithm
 from .optimize_algorithm import OptimizeOrientationAlgorithm

@@ -3,7 +3,7 @@
 Everything here converts: QGIS layers to GeoDataFrames and file paths, the extent to a
 ``BBox``, ``feedback`` to the API's ``progress``/``is_cancelled`` callables, library errors to
 ``QgsProcessingException``. No radio logic lives in the plugin: a new capability is a subclass of
-:class:`CoverageAlgorithm` that declares its own parameters and calls one API function.
+:class:`CoverageAlgorithm` that declares its own parameters and names one API function.
 
 Threading: the algorithms keep the default flags (``FlagSupportsBatch | FlagCanCancel``) and do
 *not* set ``FlagNoThreading``, so QGIS runs them in a background task and the map canvas stays
@@ -26,42 +26,23 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsCsException,
     QgsFeatureRequest,
-    QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterCrs,
     QgsProcessingParameterDefinition,
-    QgsProcessingParameterExtent,
-    QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterField,
     QgsProcessingParameterFile,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterString,
     QgsRectangle,
 )
 
 from .. import styles
-from .convert import (
-    INSTALL_HINT,
-    FeedbackMonitor,
-    crs_to_user_input,
-    import_api,
-    qgis_crs,
-    source_to_frame,
-    tr,
-)
-from .messages import (
-    LibraryLog,
-    describe_grid,
-    format_bounds,
-    layer_abstract,
-    unfiltered_osm_warning,
-)
-from .settings import describe_error, options_from_parameters, setting_parameter
+from .common import AreaAlgorithm
+from .convert import FeedbackMonitor, qgis_crs, source_to_frame, tr
+from .messages import describe_grid, format_bounds, layer_abstract, unfiltered_osm_warning
+from .parameters import advanced, numeric_field_param, parameter_value, source_param
+from .settings import options_from_parameters, setting_parameter
 
 #: RunOptions fields offered as parameters (after the subclass's own), and the advanced ones.
 #: Per-site path gain has one way in: the optional OUTPUT_PER_SITE raster (its file chosen or
@@ -101,66 +82,33 @@ class OutputSpec:
     create_by_default: bool = True
 
 
-class CoverageAlgorithm(QgsProcessingAlgorithm):
+class CoverageAlgorithm(AreaAlgorithm):
     """Base class: sites + buildings + extent in, coverage rasters out.
 
     Subclasses set :attr:`NAME`, :attr:`DISPLAY_NAME`, :attr:`HELP`, add their parameters in
-    :meth:`model_parameters` and compute the result in :meth:`run_model`.
+    :meth:`model_parameters` and name the API function in :meth:`core_function`; the values of
+    their parameters become its keyword arguments (:meth:`model_arguments`).
     """
 
-    NAME = ""
-    DISPLAY_NAME = ""
-    HELP = ""
-    EXTRA_TAGS: tuple[str, ...] = ()
+    TAGS = COMMON_TAGS
+    #: Keyword of the core function per model parameter whose keyword is not its name in
+    #: lower case.
+    KEYWORDS: dict[str, str] = {}
 
-    SITES = "SITES"
     BUILDINGS = "BUILDINGS"
     DOWNLOAD_OSM = "DOWNLOAD_OSM"
     OSM_CACHE_ONLY = "OSM_CACHE_ONLY"
     OSM_CACHE_DIR = "OSM_CACHE_DIR"
     OVERPASS_URL = "OVERPASS_URL"
-    EXTENT = "EXTENT"
-    RESOLUTION = "RESOLUTION"
-    CRS = "CRS"
-    RX_HEIGHT = "RX_HEIGHT"
-    BANDWIDTH = "BANDWIDTH"
-    NOISE_FIGURE = "NOISE_FIGURE"
     HEIGHT_FIELD = "HEIGHT_FIELD"
-    DEFAULT_HEIGHT = "DEFAULT_HEIGHT"
-    ALLOW_LARGE = "ALLOW_LARGE"
-
     OUTPUT_RSRP = "OUTPUT_RSRP"
     OUTPUT_RX_POWER = "OUTPUT_RX_POWER"
     OUTPUT_BEST_SERVER = "OUTPUT_BEST_SERVER"
     OUTPUT_SINR = "OUTPUT_SINR"
     OUTPUT_PER_SITE = "OUTPUT_PER_SITE"
 
-    # -- QgsProcessingAlgorithm boilerplate ------------------------------------------------------
-    def createInstance(self):  # noqa: D102
-        return type(self)()
-
-    def name(self) -> str:  # noqa: D102
-        return self.NAME
-
-    def displayName(self) -> str:  # noqa: D102
-        return tr(self.DISPLAY_NAME)
-
-    def group(self) -> str:  # noqa: D102
-        return tr("Coverage")
-
-    def groupId(self) -> str:  # noqa: D102
-        return "coverage"
-
-    def tags(self) -> list[str]:
-        """Words the Processing toolbox search finds this algorithm by."""
-        return [tr(tag) for tag in (*COMMON_TAGS, *self.EXTRA_TAGS)]
-
     def shortHelpString(self) -> str:  # noqa: D102
-        return tr(self.HELP) + "<p>" + tr(_COMMON_HELP) + "</p>"
-
-    def flags(self):  # noqa: D102
-        # Background thread on purpose (no FlagNoThreading): see the module docstring.
-        return QgsProcessingAlgorithm.FlagSupportsBatch | QgsProcessingAlgorithm.FlagCanCancel
+        return super().shortHelpString() + "<p>" + tr(_COMMON_HELP) + "</p>"
 
     # -- parameters --------------------------------------------------------------------------------
     def model_parameters(self) -> list[QgsProcessingParameterDefinition]:
@@ -205,60 +153,37 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
         ]
 
     def initAlgorithm(self, config=None):  # noqa: D102
-        self.addParameter(
-            QgsProcessingParameterFeatureSource(
-                self.SITES,
-                tr("Transmitter sites (points with height_m)"),
-                [QgsProcessing.TypeVectorPoint],
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterFeatureSource(
+        self._model_keys = []
+        before_model = [
+            self.sites_parameter(),
+            source_param(
                 self.BUILDINGS,
-                tr("Building footprints (polygons, optional 'height' field)"),
-                [QgsProcessing.TypeVectorPolygon],
+                "Building footprints (polygons, optional 'height' field)",
+                "polygon",
                 optional=True,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterField(
+            ),
+            numeric_field_param(
                 self.HEIGHT_FIELD,
-                tr("Building height field in metres (empty: 'height' or OSM tags, else default)"),
-                parentLayerParameterName=self.BUILDINGS,
-                type=QgsProcessingParameterField.Numeric,
+                "Building height field in metres (empty: 'height' or OSM tags, else default)",
+                self.BUILDINGS,
                 optional=True,
-            )
-        )
-        self.addParameter(
+            ),
             QgsProcessingParameterBoolean(
                 self.DOWNLOAD_OSM,
                 tr("Without a buildings layer, download buildings from OpenStreetMap"),
                 defaultValue=True,
-            )
-        )
-        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, tr("Area to compute")))
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                self.RESOLUTION,
-                tr("Cell size (metres)"),
-                QgsProcessingParameterNumber.Double,
-                defaultValue=5.0,
-                minValue=0.1,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterCrs(
-                self.CRS,
-                tr("Output CRS, projected in metres (empty: the local UTM zone)"),
-                optional=True,
-            )
-        )
-        self.addParameter(setting_parameter("rx_height_m"))
+            ),
+            *self.area_parameters(),
+            setting_parameter("rx_height_m"),
+        ]
+        for parameter in before_model:
+            self.addParameter(parameter)
         for parameter in self.model_parameters():
+            self._model_keys.append(parameter.name())
             self.addParameter(parameter)
         for name in SETTINGS:
             self.addParameter(setting_parameter(name))
-        advanced = [
+        osm = [
             QgsProcessingParameterBoolean(
                 self.OSM_CACHE_ONLY,
                 tr("OpenStreetMap: use the download cache only (offline)"),
@@ -275,15 +200,10 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
                 tr("OpenStreetMap: Overpass API URL (empty: the public server)"),
                 optional=True,
             ),
-            QgsProcessingParameterBoolean(
-                self.ALLOW_LARGE,
-                tr("Allow very large areas (more than 64 million cells)"),
-                defaultValue=False,
-            ),
         ]
-        for parameter in advanced:
-            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-            self.addParameter(parameter)
+        for parameter in osm:
+            self.addParameter(advanced(parameter))
+        self.addParameter(self.allow_large_parameter())
         for name in ADVANCED_SETTINGS:
             self.addParameter(setting_parameter(name, advanced=True))
         for spec in self.output_specs():
@@ -297,34 +217,37 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
             )
 
     # -- the run -----------------------------------------------------------------------------------
-    def run_model(self, api, inputs, options, parameters, context, monitor):
-        """Compute and return the API's ``CoverageResult``. Subclasses implement this.
+    def core_function(self, api) -> Callable:
+        """The API function that computes the ``CoverageResult``. Subclasses implement this.
 
-        ``inputs`` holds the grid, sites and buildings (:class:`radiomap_geo.inputs.Inputs`),
-        ``options`` the run's :class:`radiomap_geo.options.RunOptions`.
+        It is called with the grid, sites and buildings, ``options``, ``progress``,
+        ``is_cancelled`` and the keyword arguments of :meth:`model_arguments`.
         """
         raise NotImplementedError
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: D102
-        api = import_api()
+    def model_arguments(self, parameters, context) -> dict:
+        """The values of :meth:`model_parameters` as the core function's keyword arguments."""
+        return {
+            self.KEYWORDS.get(key, key.lower()): parameter_value(self, parameters, key, context)
+            for key in self._model_keys
+        }
+
+    def run_model(self, api, inputs, options, parameters, context, monitor):
+        """The core function on ``inputs`` (grid, sites, buildings) and ``options``."""
+        return self.core_function(api)(
+            inputs.grid,
+            inputs.sites,
+            inputs.buildings,
+            options=options,
+            progress=monitor.progress,
+            is_cancelled=monitor.is_cancelled,
+            **self.model_arguments(parameters, context),
+        )
+
+    def process(self, api, parameters, context, feedback):
+        """One run: grid, inputs, model, outputs (errors are translated by the caller)."""
         errors = importlib.import_module("radiomap_geo.errors")
         steps = QgsProcessingMultiStepFeedback(3, feedback)
-        try:
-            with LibraryLog(feedback):  # the library's warnings (repairs, defaults) in the log
-                return self._process(api, errors, parameters, context, feedback, steps)
-        except errors.Cancelled as exc:
-            raise QgsProcessingException(tr("Cancelled by the user.")) from exc
-        except errors.RadiomapError as exc:
-            # Library errors carry a message for the user: show it, not a traceback, named
-            # after the parameter it is about.
-            raise QgsProcessingException(describe_error(self, exc)) from exc
-        except ImportError as exc:
-            raise QgsProcessingException(
-                tr("A dependency of radiomap-geo is missing ({}). {}").format(exc, INSTALL_HINT)
-            ) from exc
-
-    def _process(self, api, errors, parameters, context, feedback, steps):
-        """One run: grid, inputs, model, outputs (errors are translated by the caller)."""
         destinations = self.destinations(parameters, context)
         options = options_from_parameters(
             self, parameters, context, per_site=self.OUTPUT_PER_SITE in destinations
@@ -341,46 +264,10 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
         return self.write_outputs(result, destinations, context, steps)
 
     # -- adapters ----------------------------------------------------------------------------------
-    def grid_from_parameters(self, api, parameters, context, feedback):
-        """``Grid.from_bbox`` of the extent (in the extent's own CRS) and the cell size."""
-        rect = self.parameterAsExtent(parameters, self.EXTENT, context)
-        extent_crs = self.parameterAsExtentCrs(parameters, self.EXTENT, context)
-        if not extent_crs.isValid():
-            # An extent typed without "[EPSG:xxxx]" outside a project: read it in the sites' CRS.
-            extent_crs = self._sites_source(parameters, context).sourceCrs()
-            feedback.pushWarning(
-                tr("The extent has no CRS; reading it in the sites layer CRS {}.").format(
-                    extent_crs.authid() or extent_crs.description()
-                )
-            )
-        if rect.isNull() or rect.isEmpty():
-            raise QgsProcessingException(tr("The area to compute (extent) is empty."))
-        bbox = api.BBox.parse(
-            (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum()),
-            crs=crs_to_user_input(extent_crs),
-        )
-        work_crs = self.parameterAsCrs(parameters, self.CRS, context)
-        allow_large = self.parameterAsBoolean(parameters, self.ALLOW_LARGE, context)
-        kwargs = {} if not allow_large else {"max_cells": None}
-        return api.Grid.from_bbox(
-            bbox,
-            resolution=self.parameterAsDouble(parameters, self.RESOLUTION, context),
-            crs=crs_to_user_input(work_crs) if work_crs.isValid() else None,
-            **kwargs,
-        )
-
-    def _sites_source(self, parameters, context):
-        source = self.parameterAsSource(parameters, self.SITES, context)
-        if source is None:
-            raise QgsProcessingException(
-                self.invalidSourceError(parameters, self.SITES)  # standard QGIS wording
-            )
-        return source
-
     def inputs_from_parameters(self, grid, options, parameters, context, feedback):
         """Sites and buildings through the core's one set-up (``prepare_inputs``)."""
         setup = importlib.import_module("radiomap_geo.inputs")
-        source = self._sites_source(parameters, context)
+        source = self.sites_source(parameters, context)
         sites = source_to_frame(source, source.sourceCrs(), single_points=True)
         buildings, height_column = self.buildings_layer(grid, parameters, context, feedback)
         inputs = setup.prepare_inputs(
@@ -521,7 +408,7 @@ class CoverageAlgorithm(QgsProcessingAlgorithm):
         keys = [s.key for s in self.output_specs()]
         details = context.layerToLoadOnCompletionDetails(path)
         details.setPostProcessor(
-            styles.StylePostProcessor.create(
+            styles.StylePostProcessor(
                 style,
                 abstract=layer_abstract(spec.key, result.tags()),
                 rank=keys.index(spec.key),

@@ -14,163 +14,100 @@ import importlib
 import tempfile
 from pathlib import Path
 
-from qgis.core import (
-    QgsProcessing,
-    QgsProcessingAlgorithm,
-    QgsProcessingException,
-    QgsProcessingParameterEnum,
-    QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterFileDestination,
-    QgsProcessingParameterNumber,
-)
+from qgis.core import QgsProcessingParameterFileDestination
 
+from .common import RadiomapAlgorithm
 from .convert import FeedbackMonitor, source_to_frame, tr
+from .parameters import enum_param, number_param, source_param
 
 METHODS = ["vae-likelihood-geo", "vae-likelihood", "mlp", "ldpl"]
-#: Core parameter names of errors -> this algorithm's parameters.
-ERROR_PARAMETERS = {
-    "files": "MEASUREMENTS",
-    "measurements": "MEASUREMENTS",
-    "towers": "TOWERS",
-    "buildings": "BUILDINGS",
-    "method": "METHOD",
-    "bin_size": "BIN_SIZE",
-}
 
 
-class FitMeasurementsAlgorithm(QgsProcessingAlgorithm):
+class FitMeasurementsAlgorithm(RadiomapAlgorithm):
     """Calls ``run_import``, ``run_locate`` (without a towers layer) and ``run_fit``."""
 
-    MEASUREMENTS = "MEASUREMENTS"
-    TOWERS = "TOWERS"
-    BUILDINGS = "BUILDINGS"
-    METHOD = "METHOD"
-    BIN_SIZE = "BIN_SIZE"
+    NAME = "fitmeasurements"
+    DISPLAY_NAME = "Fit coverage model to measurements"
+    GROUP = "Measurements"
+    TAGS = ("rsrp", "drive test", "measurements", "opencellid", "model fitting", "lte", "5g")
+    HELP = (
+        "Fits paper 004's VAE + Gaussian-likelihood model (or the plain MLP or log-distance "
+        "baseline) to drive-test RSRP. Measurements: a point layer with RSRP (rsrp_dbm or "
+        "signal, dBm) and the cell identity (mcc, mnc, lac/tac, cellid), e.g. an OpenCellID "
+        "CSV. Without a towers layer the towers are located from timing advance and signal "
+        "strength. The model file is used by prediction as model 'fitted:<file>'."
+    )
+    ERROR_PARAMETERS = {
+        "files": "MEASUREMENTS",
+        "measurements": "MEASUREMENTS",
+        "towers": "TOWERS",
+        "buildings": "BUILDINGS",
+        "method": "METHOD",
+        "bin_size": "BIN_SIZE",
+    }
     OUTPUT_MODEL = "OUTPUT_MODEL"
     OUTPUT_TOWERS = "OUTPUT_TOWERS"
 
-    def name(self) -> str:  # noqa: D102
-        return "fitmeasurements"
-
-    def displayName(self) -> str:  # noqa: D102
-        return tr("Fit coverage model to measurements")
-
-    def group(self) -> str:  # noqa: D102
-        return tr("Measurements")
-
-    def groupId(self) -> str:  # noqa: D102
-        return "measurements"
-
-    def tags(self) -> list[str]:  # noqa: D102
-        words = ("rsrp", "drive test", "measurements", "opencellid", "model fitting", "lte", "5g")
-        return [tr(word) for word in words]
-
-    def shortHelpString(self) -> str:  # noqa: D102
-        return tr(
-            "Fits paper 004's VAE + Gaussian-likelihood model (or the plain MLP or log-distance "
-            "baseline) to drive-test RSRP. Measurements: a point layer with RSRP (rsrp_dbm or "
-            "signal, dBm) and the cell identity (mcc, mnc, lac/tac, cellid), e.g. an OpenCellID "
-            "CSV. Without a towers layer the towers are located from timing advance and signal "
-            "strength. The model file is used by prediction as model 'fitted:<file>'."
-        )
-
-    def createInstance(self):  # noqa: D102
-        return type(self)()
-
     def initAlgorithm(self, config=None) -> None:  # noqa: D102
-        self.addParameter(
-            QgsProcessingParameterFeatureSource(
-                self.MEASUREMENTS, tr("Measurements (points)"), [QgsProcessing.TypeVectorPoint]
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterFeatureSource(
-                self.TOWERS,
-                tr("Known towers (cellid + sites columns; empty: locate them)"),
-                [QgsProcessing.TypeVectorPoint],
+        parameters = [
+            source_param("MEASUREMENTS", "Measurements (points)", "point"),
+            source_param(
+                "TOWERS",
+                "Known towers (cellid + sites columns; empty: locate them)",
+                "point",
                 optional=True,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterFeatureSource(
-                self.BUILDINGS,
-                tr("Buildings (for the link images)"),
-                [QgsProcessing.TypeVectorPolygon],
-                optional=True,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterEnum(
-                self.METHOD,
-                tr("Method"),
-                options=METHODS,
-                defaultValue=METHODS[0],
-                usesStaticStrings=True,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                self.BIN_SIZE,
-                tr("Bin size (m)"),
-                QgsProcessingParameterNumber.Double,
-                defaultValue=10.0,
-                minValue=1.0,
-            )
-        )
-        self.addParameter(
+            ),
+            source_param("BUILDINGS", "Buildings (for the link images)", "polygon", optional=True),
+            enum_param("METHOD", "Method", METHODS),
+            number_param("BIN_SIZE", "Bin size (m)", 10.0, 1.0),
             QgsProcessingParameterFileDestination(
                 self.OUTPUT_MODEL, tr("Fitted model"), tr("Fitted model (*.pt)")
-            )
-        )
-        self.addParameter(
+            ),
             QgsProcessingParameterFileDestination(
                 self.OUTPUT_TOWERS, tr("Towers used"), tr("GeoPackage (*.gpkg)")
-            )
-        )
+            ),
+        ]
+        for parameter in parameters:
+            self.addParameter(parameter)
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: D102
+    def process(self, api, parameters, context, feedback):
+        """Import the points, locate (or read) the towers, fit; in a temporary folder."""
         service = importlib.import_module("radiomap_geo.measurements.service")
-        errors = importlib.import_module("radiomap_geo.errors")
         monitor = FeedbackMonitor(feedback)
         model_path = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
         towers_path = self.parameterAsFileOutput(parameters, self.OUTPUT_TOWERS, context)
-        method = self.parameterAsEnumString(parameters, self.METHOD, context)
-        bin_size = self.parameterAsDouble(parameters, self.BIN_SIZE, context)
-        try:
-            with tempfile.TemporaryDirectory(prefix="radiomap-fit-") as tmp:
-                work = Path(tmp)
-                points = self._layer(parameters, self.MEASUREMENTS, context, work / "points.gpkg")
-                imported = work / "measurements.gpkg"
-                report = service.run_import([points], imported, bin_size)
-                for line in report.lines():
-                    feedback.pushInfo(line)
-                monitor.progress(1, 4, "measurements imported")
-                known = self._layer(parameters, self.TOWERS, context, work / "known.gpkg")
-                if known is None:
-                    service.run_locate(
-                        imported,
-                        towers_path,
-                        overwrite=True,
-                        progress=None,
-                        is_cancelled=monitor.is_cancelled,
-                    )
-                else:
-                    service.read_towers(known).to_file(towers_path, driver="GPKG")
-                monitor.progress(2, 4, "towers ready")
-                buildings = self._layer(parameters, self.BUILDINGS, context, work / "b.gpkg")
-                info = service.run_fit(
+        method = self.parameterAsEnumString(parameters, "METHOD", context)
+        bin_size = self.parameterAsDouble(parameters, "BIN_SIZE", context)
+        with tempfile.TemporaryDirectory(prefix="radiomap-fit-") as tmp:
+            work = Path(tmp)
+            points = self._layer(parameters, "MEASUREMENTS", context, work / "points.gpkg")
+            imported = work / "measurements.gpkg"
+            report = service.run_import([points], imported, bin_size)
+            for line in report.lines():
+                feedback.pushInfo(line)
+            monitor.progress(1, 4, "measurements imported")
+            known = self._layer(parameters, "TOWERS", context, work / "known.gpkg")
+            if known is None:
+                service.run_locate(
                     imported,
                     towers_path,
-                    model_path,
-                    method=method,
-                    buildings=buildings,
                     overwrite=True,
+                    progress=None,
+                    is_cancelled=monitor.is_cancelled,
                 )
-                monitor.progress(4, 4, "model fitted")
-        except errors.RadiomapError as err:
-            name = ERROR_PARAMETERS.get(getattr(err, "parameter", None) or "")
-            prefix = f"'{self.parameterDefinition(name).description()}' ({name}): " if name else ""
-            raise QgsProcessingException(prefix + str(err)) from err
+            else:
+                service.read_towers(known).to_file(towers_path, driver="GPKG")
+            monitor.progress(2, 4, "towers ready")
+            buildings = self._layer(parameters, "BUILDINGS", context, work / "b.gpkg")
+            info = service.run_fit(
+                imported,
+                towers_path,
+                model_path,
+                method=method,
+                buildings=buildings,
+                overwrite=True,
+            )
+            monitor.progress(4, 4, "model fitted")
         feedback.pushInfo(
             f"{info['method']}: {info['cells']} cells, {info['bins']} bins, sha256 {info['sha256']}"
         )

@@ -20,18 +20,16 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
-    QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFileDestination,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
 from qgis.PyQt.QtCore import QVariant
 
 from .base import CoverageAlgorithm
-from .convert import FeedbackMonitor, available_models, import_api, source_to_frame, tr
-from .settings import describe_error, options_from_parameters
+from .convert import FeedbackMonitor, available_models, source_to_frame, tr
+from .parameters import enum_param, number_param, source_param
+from .settings import options_from_parameters
 
 OBJECTIVES = ["percentile", "sinr-coverage", "rsrp-coverage"]
 METHODS = ["both", "gradient", "random"]
@@ -43,6 +41,7 @@ class OptimizeOrientationAlgorithm(CoverageAlgorithm):
 
     NAME = "optimizeorientation"
     DISPLAY_NAME = "Optimise antenna orientation"
+    GROUP = "Planning"
     HELP = (
         "Optimises the azimuth and tilt (optionally the power) of every sector through the "
         "frozen coverage network (paper 002: gradient descent on a soft objective, compared "
@@ -85,69 +84,32 @@ class OptimizeOrientationAlgorithm(CoverageAlgorithm):
         "model": MODEL,
     }
 
-    def group(self) -> str:  # noqa: D102
-        return tr("Planning")
-
-    def groupId(self) -> str:  # noqa: D102
-        return "planning"
-
     def output_specs(self):  # noqa: D102
         return []  # no rasters: a sites layer and a report, added in initAlgorithm
 
     def model_parameters(self):  # noqa: D102
         defaults = importlib.import_module("radiomap_geo.optimize.options").OptimizeOptions()
         limits = defaults.limits
-        names = available_models().names
-        number = QgsProcessingParameterNumber
         return [
-            QgsProcessingParameterEnum(
-                self.MODEL,
-                tr("Network (must read the antenna gain)"),
-                options=names,
-                defaultValue=names[0],
-                usesStaticStrings=True,
+            enum_param(
+                self.MODEL, "Network (must read the antenna gain)", available_models().names
             ),
-            QgsProcessingParameterEnum(
-                self.OBJECTIVE,
-                tr("Objective"),
-                options=OBJECTIVES,
-                defaultValue=defaults.objective,
-                usesStaticStrings=True,
-            ),
-            number(
+            enum_param(self.OBJECTIVE, "Objective", OBJECTIVES, defaults.objective),
+            number_param(
                 self.PERCENTILE,
-                tr("Percentile (percentile objective)"),
-                number.Double,
-                defaultValue=defaults.percentile,
-                minValue=0.1,
-                maxValue=99.9,
+                "Percentile (percentile objective)",
+                defaults.percentile,
+                0.1,
+                99.9,
             ),
-            number(
-                self.THRESHOLD_DBM,
-                tr("RSRP threshold, dBm (rsrp-coverage)"),
-                number.Double,
-                defaultValue=defaults.threshold_dbm,
+            number_param(
+                self.THRESHOLD_DBM, "RSRP threshold, dBm (rsrp-coverage)", defaults.threshold_dbm
             ),
-            number(
-                self.THRESHOLD_DB,
-                tr("SINR threshold, dB (sinr-coverage)"),
-                number.Double,
-                defaultValue=defaults.threshold_db,
+            number_param(
+                self.THRESHOLD_DB, "SINR threshold, dB (sinr-coverage)", defaults.threshold_db
             ),
-            QgsProcessingParameterEnum(
-                self.METHOD,
-                tr("Method"),
-                options=METHODS,
-                defaultValue=defaults.method,
-                usesStaticStrings=True,
-            ),
-            number(
-                self.BUDGET,
-                tr("Network evaluations per method"),
-                number.Integer,
-                defaultValue=defaults.budget,
-                minValue=0,
-            ),
+            enum_param(self.METHOD, "Method", METHODS, defaults.method),
+            number_param(self.BUDGET, "Network evaluations per method", defaults.budget, 0),
             QgsProcessingParameterString(
                 self.PARAMS,
                 tr("Parameters to optimise (azimuth,tilt[,power])"),
@@ -156,34 +118,26 @@ class OptimizeOrientationAlgorithm(CoverageAlgorithm):
             QgsProcessingParameterString(
                 self.FIXED, tr("Site ids to keep fixed (comma-separated)"), optional=True
             ),
-            number(
+            number_param(
                 self.AZIMUTH_SPAN,
-                tr("Azimuth may move +- (degrees)"),
-                number.Double,
-                defaultValue=limits.azimuth_span_deg,
-                minValue=0.0,
-                maxValue=180.0,
+                "Azimuth may move +- (degrees)",
+                limits.azimuth_span_deg,
+                0.0,
+                180.0,
             ),
-            number(
-                self.TILT_MAX,
-                tr("Largest down-tilt (degrees)"),
-                number.Double,
-                defaultValue=limits.tilt_max_deg,
-                minValue=-90.0,
-                maxValue=90.0,
+            number_param(
+                self.TILT_MAX, "Largest down-tilt (degrees)", limits.tilt_max_deg, -90.0, 90.0
             ),
-            QgsProcessingParameterFeatureSource(
+            source_param(
                 self.TARGET_AREA,
-                tr("Target area (polygons; empty: the whole extent)"),
-                [QgsProcessing.TypeVectorPolygon],
+                "Target area (polygons; empty: the whole extent)",
+                "polygon",
                 optional=True,
             ),
             QgsProcessingParameterBoolean(
                 self.VERIFY, tr("Verify with Sionna RT (slow)"), defaultValue=False
             ),
-            number(
-                self.SEED, tr("Random seed"), number.Integer, defaultValue=defaults.seed, minValue=0
-            ),
+            number_param(self.SEED, "Random seed", defaults.seed, 0),
         ]
 
     def initAlgorithm(self, config=None):  # noqa: D102
@@ -203,31 +157,18 @@ class OptimizeOrientationAlgorithm(CoverageAlgorithm):
             )
         )
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: D102
-        api = import_api()
-        errors = importlib.import_module("radiomap_geo.errors")
+    def process(self, api, parameters, context, feedback):
+        """Options, grid, inputs, the optimisation, the sites layer and the report."""
         steps = QgsProcessingMultiStepFeedback(3, feedback)
-        try:
-            run = options_from_parameters(self, parameters, context)
-            options = self._options(run, parameters, context)
-            options.validate()
-            grid = self.grid_from_parameters(api, parameters, context, feedback)
-            inputs = self.inputs_from_parameters(grid, run, parameters, context, feedback)
-            steps.setCurrentStep(1)
-            result = self._optimise(inputs, options, parameters, context, FeedbackMonitor(steps))
-            steps.setCurrentStep(2)
-            return self._write(result, options, parameters, context)
-        except errors.Cancelled as exc:
-            raise QgsProcessingException(tr("Cancelled by the user.")) from exc
-        except errors.RadiomapError as exc:
-            raise QgsProcessingException(self._describe(exc)) from exc
-
-    def _describe(self, exc) -> str:
-        name = self.ERROR_PARAMETERS.get(getattr(exc, "parameter", None))
-        definition = self.parameterDefinition(name) if name else None
-        if definition is None:
-            return describe_error(self, exc)
-        return f"'{definition.description()}' ({name}): {exc}"
+        run = options_from_parameters(self, parameters, context)
+        options = self._options(run, parameters, context)
+        options.validate()
+        grid = self.grid_from_parameters(api, parameters, context, feedback)
+        inputs = self.inputs_from_parameters(grid, run, parameters, context, feedback)
+        steps.setCurrentStep(1)
+        result = self._optimise(inputs, options, parameters, context, FeedbackMonitor(steps))
+        steps.setCurrentStep(2)
+        return self._write(result, options, parameters, context)
 
     def _options(self, run, parameters, context):
         module = importlib.import_module("radiomap_geo.optimize.options")
@@ -275,7 +216,7 @@ class OptimizeOrientationAlgorithm(CoverageAlgorithm):
             verified = result.verification["verified"]
             chosen = max(result.optimised, key=lambda m: verified[m])
         best = result.optimised[chosen]
-        source = self._sites_source(parameters, context)
+        source = self.sites_source(parameters, context)
         fields = QgsFields(source.fields())
         for name in options.params:
             if fields.indexOf(COLUMNS[name]) < 0:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from qgis.core import (
-    QgsProcessingParameterEnum,
-    QgsProcessingParameterRasterLayer,
-)
+from qgis.core import QgsProcessingParameterRasterLayer
 
-from .base import CoverageAlgorithm
+from .base import COMMON_TAGS, CoverageAlgorithm
 from .convert import available_models, tr
 from .model_help import model_help
+from .parameters import enum_param
+
+#: The optional rasters, keyword of ``predict_coverage`` in lower case.
+RASTERS = {
+    "NDSM": "nDSM: heights above ground in metres",
+    "DSM": "DSM: surface heights, with a DTM instead of an nDSM",
+    "DTM": "DTM: ground heights, with the DSM",
+    "ORTHO": "Orthophoto (used by trained networks)",
+}
 
 
 class PredictCoverageAlgorithm(CoverageAlgorithm):
@@ -24,14 +30,7 @@ class PredictCoverageAlgorithm(CoverageAlgorithm):
         "UMi/UMa, with building blockage) or a trained network, which can also use an nDSM "
         "(heights of buildings and vegetation above ground) and an orthophoto."
     )
-
-    EXTRA_TAGS = ("neural network", "3gpp", "hata", "free space", "ndsm", "orthophoto")
-
-    MODEL = "MODEL"
-    NDSM = "NDSM"
-    ORTHO = "ORTHO"
-    DSM = "DSM"
-    DTM = "DTM"
+    TAGS = (*COMMON_TAGS, "neural network", "3gpp", "hata", "free space", "ndsm", "orthophoto")
 
     def shortHelpString(self) -> str:  # noqa: D102
         listing = available_models()
@@ -40,48 +39,14 @@ class PredictCoverageAlgorithm(CoverageAlgorithm):
 
     def model_parameters(self):  # noqa: D102
         listing = available_models()
-        models = listing.names
-        label = tr("Propagation model (see the help for each; default {})").format(models[0])
+        label = f"Propagation model (see the help for each; default {listing.names[0]})"
         if listing.problem is not None:  # say why only baselines are offered
-            label = tr("Propagation model (baselines only: see the help or the message log)")
-        return [
-            # Static strings: scripts and qgis_process pass MODEL=3gpp-umi, and saved models keep
-            # working when the list of installed models changes.
-            QgsProcessingParameterEnum(
-                self.MODEL,
-                label,
-                options=models,
-                defaultValue=models[0],
-                usesStaticStrings=True,
-            ),
-            QgsProcessingParameterRasterLayer(
-                self.NDSM, tr("nDSM: heights above ground in metres"), optional=True
-            ),
-            QgsProcessingParameterRasterLayer(
-                self.DSM,
-                tr("DSM: surface heights, with a DTM instead of an nDSM"),
-                optional=True,
-            ),
-            QgsProcessingParameterRasterLayer(
-                self.DTM, tr("DTM: ground heights, with the DSM"), optional=True
-            ),
-            QgsProcessingParameterRasterLayer(
-                self.ORTHO, tr("Orthophoto (used by trained networks)"), optional=True
-            ),
+            label = "Propagation model (baselines only: see the help or the message log)"
+        rasters = [
+            QgsProcessingParameterRasterLayer(key, tr(text), optional=True)
+            for key, text in RASTERS.items()
         ]
+        return [enum_param("MODEL", label, listing.names), *rasters]
 
-    def run_model(self, api, inputs, options, parameters, context, monitor):
-        """``predict_coverage`` with the parameters of this algorithm."""
-        return api.predict_coverage(
-            inputs.grid,
-            inputs.sites,
-            inputs.buildings,
-            model=self.parameterAsEnumString(parameters, self.MODEL, context),
-            ndsm=self.raster_path(parameters, self.NDSM, context),
-            ortho=self.raster_path(parameters, self.ORTHO, context),
-            dsm=self.raster_path(parameters, self.DSM, context),
-            dtm=self.raster_path(parameters, self.DTM, context),
-            options=options,
-            progress=monitor.progress,
-            is_cancelled=monitor.is_cancelled,
-        )
+    def core_function(self, api):  # noqa: D102
+        return api.predict_coverage

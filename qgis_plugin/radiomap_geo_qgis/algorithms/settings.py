@@ -8,14 +8,11 @@ parameter's label and name in front of the message instead of rewriting its text
 
 from __future__ import annotations
 
-from qgis.core import (
-    QgsProcessingParameterBoolean,
-    QgsProcessingParameterDefinition,
-    QgsProcessingParameterEnum,
-    QgsProcessingParameterNumber,
-)
+from qgis.core import QgsProcessingParameterBoolean, QgsProcessingParameterDefinition
 
 from .convert import tr
+from .parameters import advanced as as_advanced
+from .parameters import enum_param, number_param, parameter_value
 
 #: Core parameter names that are not RunOptions fields, as Processing parameters.
 INPUT_PARAMETERS = {
@@ -53,8 +50,12 @@ def parameter_name(core_name: str | None) -> str | None:
 
 
 def describe_error(algorithm, error) -> str:
-    """``'<label>' (<NAME>): <message>`` for an error about a parameter of ``algorithm``."""
-    name = parameter_name(getattr(error, "parameter", None))
+    """``'<label>' (<NAME>): <message>`` for an error about a parameter of ``algorithm``.
+
+    The algorithm's own ``ERROR_PARAMETERS`` (core name to Processing name) come first.
+    """
+    core_name = getattr(error, "parameter", None)
+    name = getattr(algorithm, "ERROR_PARAMETERS", {}).get(core_name) or parameter_name(core_name)
     definition = algorithm.parameterDefinition(name) if name else None
     if definition is None:
         return str(error)
@@ -66,35 +67,19 @@ def setting_parameter(core_name: str, advanced: bool = False) -> QgsProcessingPa
     options = _options_module()
     info = options.option_info(core_name)
     default = options.default_of(core_name)
-    label = tr(info.label)
     if isinstance(default, bool):
-        parameter = QgsProcessingParameterBoolean(info.qgis, label, defaultValue=default)
+        parameter = QgsProcessingParameterBoolean(info.qgis, tr(info.label), defaultValue=default)
     elif info.choices is not None:
         choices = [str(c) for c in info.choices]
         if default is None:
             choices = [USUAL_SPACING, *choices]
-        parameter = QgsProcessingParameterEnum(
-            info.qgis,
-            label,
-            options=choices,
-            defaultValue=str(default) if default is not None else USUAL_SPACING,
-            usesStaticStrings=True,
+        parameter = enum_param(
+            info.qgis, info.label, choices, USUAL_SPACING if default is None else str(default)
         )
     else:
-        kind = (
-            QgsProcessingParameterNumber.Integer
-            if isinstance(default, int)
-            else QgsProcessingParameterNumber.Double
-        )
-        parameter = QgsProcessingParameterNumber(info.qgis, label, kind, defaultValue=default)
-        if info.minimum is not None:
-            parameter.setMinimum(info.minimum)
-        if info.maximum is not None:
-            parameter.setMaximum(info.maximum)
+        parameter = number_param(info.qgis, info.label, default, info.minimum, info.maximum)
     parameter.setHelp(tr(info.help))
-    if advanced:
-        parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-    return parameter
+    return as_advanced(parameter) if advanced else parameter
 
 
 def options_from_parameters(algorithm, parameters, context, **settings):
@@ -103,17 +88,9 @@ def options_from_parameters(algorithm, parameters, context, **settings):
     values = {}
     for name in options.field_names():
         key = options.option_info(name).qgis
-        definition = algorithm.parameterDefinition(key) if key else None
-        if definition is None:
+        if not key or algorithm.parameterDefinition(key) is None:
             continue
-        if isinstance(definition, QgsProcessingParameterBoolean):
-            values[name] = algorithm.parameterAsBoolean(parameters, key, context)
-        elif isinstance(definition, QgsProcessingParameterEnum):
-            text = algorithm.parameterAsEnumString(parameters, key, context)
-            if text != USUAL_SPACING:
-                values[name] = int(text) if text.isdigit() else text
-        elif definition.dataType() == QgsProcessingParameterNumber.Integer:
-            values[name] = algorithm.parameterAsInt(parameters, key, context)
-        else:
-            values[name] = algorithm.parameterAsDouble(parameters, key, context)
+        value = parameter_value(algorithm, parameters, key, context)
+        if value != USUAL_SPACING:
+            values[name] = int(value) if isinstance(value, str) and value.isdigit() else value
     return options.RunOptions(**{**values, **settings})
