@@ -9,9 +9,25 @@ cells, which is why the paper finds it worse than the UNets.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import Tensor, nn
 
-from radiomap_geo.nets.common import CoverageNet
+from radiomap_geo.nets.common import CoverageNet, check_depth, check_odd, conv_block
+
+
+@dataclass
+class CNNParams:
+    """Hyper-parameters of :class:`BaselineCNN` (see the module docstring)."""
+
+    depth: int = 24
+    width: int = 32
+    kernel_size: int = 3
+    batch_norm: bool = False
+
+    def __post_init__(self) -> None:
+        check_depth("the baseline CNN", self.depth, 2)
+        check_odd("kernel_size", self.kernel_size)
 
 
 class BaselineCNN(CoverageNet):
@@ -19,33 +35,17 @@ class BaselineCNN(CoverageNet):
 
     arch = "cnn"
     size_multiple = 1
+    Params = CNNParams
 
-    def __init__(
-        self,
-        in_channels: int,
-        depth: int = 24,
-        width: int = 32,
-        kernel_size: int = 3,
-        batch_norm: bool = False,
-    ):
-        super().__init__()
-        if depth < 2:
-            raise ValueError("the baseline CNN needs at least two layers")
-        if kernel_size % 2 == 0:
-            raise ValueError("kernel_size must be odd for 'same' padding")
-        self._remember(
-            in_channels, depth=depth, width=width, kernel_size=kernel_size, batch_norm=batch_norm
-        )
-        pad = kernel_size // 2
+    def build(self, in_channels: int, hp: CNNParams) -> None:
+        """The stack of :attr:`CNNParams.depth` convolutions."""
         layers: list[nn.Module] = []
         channels = in_channels
-        for _ in range(depth - 1):
-            layers.append(nn.Conv2d(channels, width, kernel_size, padding=pad, bias=not batch_norm))
-            if batch_norm:
-                layers.append(nn.BatchNorm2d(width))
-            layers.append(nn.ReLU(inplace=True))
-            channels = width
-        layers.append(nn.Conv2d(channels, 1, kernel_size, padding=pad))
+        for _ in range(hp.depth - 1):
+            # Flattened into one Sequential: the shipped weights name these layers body.<i>.
+            layers.extend(conv_block(channels, hp.width, hp.kernel_size, norm=hp.batch_norm))
+            channels = hp.width
+        layers.append(nn.Conv2d(channels, 1, hp.kernel_size, padding=hp.kernel_size // 2))
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:

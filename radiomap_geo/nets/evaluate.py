@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,6 +70,26 @@ class _Sums:
         }
 
 
+class _Binned:
+    """Error sums per half-open bin ``[lo, hi)`` of a per-cell value (distance, true gain)."""
+
+    def __init__(self, edges: Sequence[float], unit: str) -> None:
+        self.edges = tuple(float(v) for v in edges)
+        self.unit = unit
+        self.sums = [_Sums() for _ in self.edges[:-1]]
+
+    def _bins(self) -> Iterable[tuple[_Sums, float, float]]:
+        return zip(self.sums, self.edges, self.edges[1:])
+
+    def add(self, values: np.ndarray, pred: np.ndarray, true: np.ndarray) -> None:
+        for sums, lo, hi in self._bins():
+            sel = (values >= lo) & (values < hi)
+            sums.add(pred[sel], true[sel])
+
+    def result(self) -> dict[str, dict[str, float]]:
+        return {_label(lo, hi, self.unit): sums.result() for sums, lo, hi in self._bins()}
+
+
 class MetricAccumulator:
     """Accumulates error sums over maps; :meth:`result` gives the grouped metrics."""
 
@@ -78,13 +99,11 @@ class MetricAccumulator:
         gain_bins_db: Sequence[float] = DEFAULT_GAIN_BINS_DB,
         floor_db: float | None = None,
     ):
-        self.distance_bins = tuple(float(v) for v in distance_bins_m)
-        self.gain_bins = tuple(float(v) for v in gain_bins_db)
         self.floor_db = floor_db
         self.all = _Sums()
         self.los, self.nlos = _Sums(), _Sums()
-        self.by_distance = [_Sums() for _ in self.distance_bins[:-1]]
-        self.by_gain = [_Sums() for _ in self.gain_bins[:-1]]
+        self.by_distance = _Binned(distance_bins_m, "m")
+        self.by_gain = _Binned(gain_bins_db, "dB")
         self.seen_los = self.seen_distance = False
 
     def update(
@@ -110,15 +129,9 @@ class MetricAccumulator:
             self.nlos.add(p[~is_los], t[~is_los])
         if distance_m is not None:
             self.seen_distance = True
-            d = np.asarray(distance_m, dtype=np.float64)[keep]
-            for sums, lo, hi in zip(self.by_distance, self.distance_bins, self.distance_bins[1:]):
-                sel = (d >= lo) & (d < hi)
-                sums.add(p[sel], t[sel])
+            self.by_distance.add(np.asarray(distance_m, dtype=np.float64)[keep], p, t)
         # Bins of the true path gain (before clipping would merge everything below the floor).
-        raw_true = np.asarray(true_db, dtype=np.float64)[keep]
-        for sums, lo, hi in zip(self.by_gain, self.gain_bins, self.gain_bins[1:]):
-            sel = (raw_true >= lo) & (raw_true < hi)
-            sums.add(p[sel], t[sel])
+        self.by_gain.add(np.asarray(true_db, dtype=np.float64)[keep], p, t)
 
     def result(self) -> dict:
         """``{"all": m, "los": m, "nlos": m, "distance": {bin: m}, "path_gain": {bin: m}}``."""
@@ -126,28 +139,18 @@ class MetricAccumulator:
         if self.seen_los:
             out["los"], out["nlos"] = self.los.result(), self.nlos.result()
         if self.seen_distance:
-            out["distance"] = {
-                _label(lo, hi, "m"): s.result()
-                for s, lo, hi in zip(self.by_distance, self.distance_bins, self.distance_bins[1:])
-            }
-        out["path_gain"] = {
-            _label(lo, hi, "dB"): s.result()
-            for s, lo, hi in zip(self.by_gain, self.gain_bins, self.gain_bins[1:])
-        }
+            out["distance"] = self.by_distance.result()
+        out["path_gain"] = self.by_gain.result()
         return out
 
 
-def map_metrics(
-    pred_db: np.ndarray,
-    true_db: np.ndarray,
-    valid: np.ndarray,
-    los: np.ndarray | None = None,
-    distance_m: np.ndarray | None = None,
-    **options,
-) -> dict:
-    """Grouped metrics of one map (or a stack of maps); options as :class:`MetricAccumulator`."""
+def map_metrics(*maps: np.ndarray | None, **options: Any) -> dict:
+    """Grouped metrics of one map (or a stack of maps): ``maps`` as the arguments of
+    :meth:`MetricAccumulator.update` (``pred_db, true_db, valid[, los[, distance_m]]``),
+    ``options`` as :class:`MetricAccumulator`.
+    """
     acc = MetricAccumulator(**options)
-    acc.update(pred_db, true_db, valid, los, distance_m)
+    acc.update(*maps)
     return acc.result()
 
 

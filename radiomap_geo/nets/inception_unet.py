@@ -9,38 +9,43 @@ lowest MAE (2.20 dB). This is :class:`radiomap_geo.nets.unet.UNet` with those se
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from radiomap_geo.nets.unet import UNet
+from radiomap_geo.nets.unet import UNet, UNetParams
+
+
+@dataclass
+class InceptionUNetParams:
+    """Hyper-parameters of :class:`InceptionUNet`: the paper's names for a :class:`UNetParams`."""
+
+    base: int = 64
+    depth: int = 4
+    kernels: Sequence[int] = (1, 5, 7)
+    strided: bool = True
+    batch_norm: bool = True
+
+    def __post_init__(self) -> None:
+        self.kernels = tuple(self.kernels)
+
+    def unet(self) -> UNetParams:
+        """The same network in :class:`UNet`'s terms."""
+        return UNetParams(
+            base=self.base,
+            depth=self.depth,
+            down="strided" if self.strided else "maxpool",
+            block="inception",
+            inception_kernels=self.kernels,
+            batch_norm=self.batch_norm,
+        )
 
 
 class InceptionUNet(UNet):
     """UNet with inception blocks and (by default) strided-convolution down-sampling."""
 
     arch = "inception_unet"
+    # Weights files record these keywords, not the UNet's they translate to.
+    Params = InceptionUNetParams
 
-    def __init__(
-        self,
-        in_channels: int,
-        base: int = 64,
-        depth: int = 4,
-        kernels: Sequence[int] = (1, 5, 7),
-        strided: bool = True,
-        batch_norm: bool = True,
-    ):
-        super().__init__(
-            in_channels,
-            base=base,
-            depth=depth,
-            down="strided" if strided else "maxpool",
-            block="inception",
-            inception_kernels=kernels,
-            batch_norm=batch_norm,
-        )
-        self._remember(
-            in_channels,
-            base=base,
-            depth=depth,
-            kernels=tuple(kernels),
-            strided=strided,
-            batch_norm=batch_norm,
-        )
+    def build(self, in_channels: int, hp: InceptionUNetParams) -> None:
+        """The :class:`UNet` of ``hp``."""
+        super().build(in_channels, hp.unet())

@@ -37,6 +37,7 @@ Refusals instead of silently wrong numbers:
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from collections.abc import Sequence
@@ -65,6 +66,13 @@ from radiomap_geo.rasterize import antenna_gain_map, feature_stack
 from radiomap_geo.sites import Site
 
 log = logging.getLogger(__name__)
+#: The keywords of :meth:`NetworkModel.from_network` that describe the network (its metadata)
+#: rather than how to run it; ``reach_m`` here is the trained reach.
+_METADATA_KEYWORDS = frozenset(inspect.signature(make_metadata).parameters) - {
+    "net",
+    "channels",
+    "extra",
+}
 
 
 def default_device() -> torch.device:
@@ -223,30 +231,14 @@ class NetworkModel:
 
     @classmethod
     def from_network(
-        cls,
-        net: CoverageNet,
-        channels: Sequence[str],
-        *,
-        metres_per_pixel: float,
-        frequency_mhz: float,
-        reach_m: float,
-        scaling: OutputScaling | None = None,
-        rx_height_m: float = 1.5,
-        antenna_pattern: str = "in_output",
-        **options: Any,
+        cls, net: CoverageNet, channels: Sequence[str], **keywords: Any
     ) -> NetworkModel:
-        """Wrap a network in memory (metadata built with :func:`make_metadata`)."""
-        meta = make_metadata(
-            net,
-            channels,
-            metres_per_pixel=metres_per_pixel,
-            frequency_mhz=frequency_mhz,
-            reach_m=reach_m,
-            scaling=scaling,
-            rx_height_m=rx_height_m,
-            antenna_pattern=antenna_pattern,
-        )
-        return cls(net, meta, **options)
+        """Wrap a network in memory. The keywords of :func:`make_metadata` (``metres_per_pixel``,
+        ``frequency_mhz`` and ``reach_m`` are required; ``scaling``, ``rx_height_m``,
+        ``antenna_pattern``...) build its metadata; the others are constructor options.
+        """
+        meta = {k: keywords.pop(k) for k in list(keywords) if k in _METADATA_KEYWORDS}
+        return cls(net, make_metadata(net, channels, **meta), **keywords)
 
     # -- geometry ------------------------------------------------------------------------------
     @property

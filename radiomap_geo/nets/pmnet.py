@@ -15,6 +15,7 @@ output depends (weakly) on the window size; ``image_pool=False`` removes it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -90,46 +91,47 @@ def _relu_conv(in_ch: int, out_ch: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.ReLU(inplace=True))
 
 
+@dataclass
+class PMNetParams:
+    """Hyper-parameters of :class:`PMNet` (see the module docstring)."""
+
+    base: int = 64
+    n_blocks: Sequence[int] = (3, 3, 27, 3)
+    atrous_rates: Sequence[int] = (6, 12, 18)
+    multi_grids: Sequence[int] = (1, 2, 4)
+    image_pool: bool = True
+
+    def __post_init__(self) -> None:
+        if len(self.n_blocks) != 4:
+            raise ValueError("n_blocks needs four stage depths")
+        self.n_blocks = tuple(self.n_blocks)
+        self.atrous_rates = tuple(self.atrous_rates)
+        self.multi_grids = tuple(self.multi_grids)
+
+
 class PMNet(CoverageNet):
     """PMNet at output stride 8 (see the module docstring)."""
 
     arch = "pmnet"
     size_multiple = 8
+    Params = PMNetParams
 
-    def __init__(
-        self,
-        in_channels: int,
-        base: int = 64,
-        n_blocks: Sequence[int] = (3, 3, 27, 3),
-        atrous_rates: Sequence[int] = (6, 12, 18),
-        multi_grids: Sequence[int] = (1, 2, 4),
-        image_pool: bool = True,
-    ):
-        super().__init__()
-        if len(n_blocks) != 4:
-            raise ValueError("n_blocks needs four stage depths")
-        self._remember(
-            in_channels,
-            base=base,
-            n_blocks=tuple(n_blocks),
-            atrous_rates=tuple(atrous_rates),
-            multi_grids=tuple(multi_grids),
-            image_pool=image_pool,
-        )
-        ch = [base * 2**p for p in range(5)]  # 64, 128, 256, 512, 1024
+    def build(self, in_channels: int, hp: PMNetParams) -> None:
+        """Encoder, ASPP, decoder and head for :class:`PMNetParams` ``hp``."""
+        ch = [hp.base * 2**p for p in range(5)]  # 64, 128, 256, 512, 1024
         aspp_ch = ch[2]
         # Encoder: /2 stem conv, /2 max pool, then stages at /4, /8, /8 (dilated), /8 (dilated).
         self.stem = nn.Sequential(
             conv_block(in_channels, ch[0], 7, stride=2), nn.MaxPool2d(3, stride=2, padding=1)
         )
-        self.layer2 = _stage(n_blocks[0], ch[0], ch[2], 1, 1)
+        self.layer2 = _stage(hp.n_blocks[0], ch[0], ch[2], 1, 1)
         self.reduce = conv_block(ch[2], ch[2], 1)
-        self.layer3 = _stage(n_blocks[1], ch[2], ch[3], 2, 1)
-        self.layer4 = _stage(n_blocks[2], ch[3], ch[3], 1, 2)
+        self.layer3 = _stage(hp.n_blocks[1], ch[2], ch[3], 2, 1)
+        self.layer4 = _stage(hp.n_blocks[2], ch[3], ch[3], 1, 2)
         # Multi-grid dilations apply when they match the last stage's depth (else plain 4).
-        grids = list(multi_grids) if len(multi_grids) == n_blocks[3] else None
-        self.layer5 = _stage(n_blocks[3], ch[3], ch[4], 1, 4, grids)
-        self.aspp = ASPP(ch[4], aspp_ch, atrous_rates, image_pool)
+        grids = list(hp.multi_grids) if len(hp.multi_grids) == hp.n_blocks[3] else None
+        self.layer5 = _stage(hp.n_blocks[3], ch[3], ch[4], 1, 4, grids)
+        self.aspp = ASPP(ch[4], aspp_ch, hp.atrous_rates, hp.image_pool)
         self.fc1 = conv_block(aspp_ch * self.aspp.out_channels_factor, ch[3], 1)
         # Decoder.
         self.up5 = _relu_conv(ch[3], ch[3])

@@ -20,6 +20,9 @@ what ``forward`` returns and trains: ``"joint"`` (default; both UNets, gradient 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -98,28 +101,38 @@ def _scaled(widths: tuple[int, ...], scale: float) -> tuple[int, ...]:
     return tuple(max(2, round(w * scale)) for w in widths)
 
 
+@dataclass
+class RadioUNetParams:
+    """Hyper-parameters of :class:`RadioUNet`: ``cascade`` adds the second UNet and
+    ``width_scale`` multiplies every layer's width (at least 2 channels each).
+    """
+
+    cascade: bool = True
+    width_scale: float = 1.0
+
+
 class RadioUNet(CoverageNet):
     """RadioWNet of Levie et al.: two cascaded UNets (or one, ``cascade=False``)."""
 
     arch = "radiounet"
     size_multiple = 64
+    Params = RadioUNetParams
 
-    def __init__(
-        self,
-        in_channels: int,
-        cascade: bool = True,
-        width_scale: float = 1.0,
-        phase: str = "joint",
-    ):
-        super().__init__()
-        self._remember(in_channels, cascade=cascade, width_scale=width_scale)
-        first_in = 6 if in_channels <= 3 else 10
-        first = _scaled((first_in, *FIRST_WIDTHS), width_scale)
-        second = _scaled(SECOND_WIDTHS, width_scale)
-        final = max(2, round(FINAL_WIDTH * width_scale))
-        self.first = _RadioU(in_channels, first, final)
-        self.second = _RadioU(in_channels + 1, second, final) if cascade else None
+    def __init__(self, in_channels: int, *, phase: str = "joint", **params: Any):
+        """``params``: the fields of :class:`RadioUNetParams`; ``phase``: see :attr:`phase` (how
+        the network is trained, not what it is, so weights files do not record it).
+        """
+        super().__init__(in_channels, **params)
         self.phase = phase
+
+    def build(self, in_channels: int, hp: RadioUNetParams) -> None:
+        """The first UNet and, with ``cascade``, the second."""
+        first_in = 6 if in_channels <= 3 else 10
+        first = _scaled((first_in, *FIRST_WIDTHS), hp.width_scale)
+        second = _scaled(SECOND_WIDTHS, hp.width_scale)
+        final = max(2, round(FINAL_WIDTH * hp.width_scale))
+        self.first = _RadioU(in_channels, first, final)
+        self.second = _RadioU(in_channels + 1, second, final) if hp.cascade else None
 
     @property
     def phase(self) -> str:

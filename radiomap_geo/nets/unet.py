@@ -20,11 +20,12 @@ learning rate. Pass ``batch_norm=False`` for the original.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from radiomap_geo.nets.common import CoverageNet, conv_block, encode
+from radiomap_geo.nets.common import SkipUNet, check_depth, check_odd, conv_block
 
 
 class InceptionModule(nn.Module):
@@ -55,86 +56,73 @@ class InceptionModule(nn.Module):
         return self.post(torch.cat([branch(x) for branch in self.branches], dim=1))
 
 
-def _block(
-    kind: str, in_ch: int, out_ch: int, kernel: int, kernels: Sequence[int], batch_norm: bool
-) -> nn.Module:
-    if kind == "double":
-        return nn.Sequential(
-            conv_block(in_ch, out_ch, kernel, norm=batch_norm),
-            conv_block(out_ch, out_ch, kernel, norm=batch_norm),
-        )
-    if kind == "inception":
-        return nn.Sequential(
-            InceptionModule(in_ch, out_ch, kernels, batch_norm),
-            InceptionModule(out_ch, out_ch, kernels, batch_norm),
-        )
-    raise ValueError(f"unknown UNet block {kind!r}: use 'double' or 'inception'")
+@dataclass
+class UNetParams:
+    """Hyper-parameters of :class:`UNet` (see the module docstring)."""
+
+    base: int = 64
+    depth: int = 4
+    kernel_size: int = 3
+    down: str = "maxpool"
+    block: str = "double"
+    inception_kernels: Sequence[int] = (1, 5, 7)
+    batch_norm: bool = True
+
+    def __post_init__(self) -> None:
+        check_depth("a UNet", self.depth)
+        check_odd("kernel_size", self.kernel_size)
+        self.inception_kernels = tuple(self.inception_kernels)
 
 
-def _down(kind: str, channels: int, batch_norm: bool) -> nn.Module:
-    if kind == "maxpool":
+def _block(hp: UNetParams, in_ch: int, out_ch: int) -> nn.Module:
+    if hp.block == "double":
+        return nn.Sequential(
+            conv_block(in_ch, out_ch, hp.kernel_size, norm=hp.batch_norm),
+            conv_block(out_ch, out_ch, hp.kernel_size, norm=hp.batch_norm),
+        )
+    if hp.block == "inception":
+        return nn.Sequential(
+            InceptionModule(in_ch, out_ch, hp.inception_kernels, hp.batch_norm),
+            InceptionModule(out_ch, out_ch, hp.inception_kernels, hp.batch_norm),
+        )
+    raise ValueError(f"unknown UNet block {hp.block!r}: use 'double' or 'inception'")
+
+
+def _down(hp: UNetParams, channels: int) -> nn.Module:
+    if hp.down == "maxpool":
         return nn.MaxPool2d(2)
-    if kind == "strided":
-        return conv_block(channels, channels, 3, stride=2, norm=batch_norm)
-    raise ValueError(f"unknown down-sampling {kind!r}: use 'maxpool' or 'strided'")
+    if hp.down == "strided":
+        return conv_block(channels, channels, 3, stride=2, norm=hp.batch_norm)
+    raise ValueError(f"unknown down-sampling {hp.down!r}: use 'maxpool' or 'strided'")
 
 
-class UNet(CoverageNet):
+class UNet(SkipUNet):
     """Encoder-decoder with skip connections (see the module docstring)."""
 
     arch = "unet"
+    Params = UNetParams
 
-    def __init__(
-        self,
-        in_channels: int,
-        base: int = 64,
-        depth: int = 4,
-        kernel_size: int = 3,
-        down: str = "maxpool",
-        block: str = "double",
-        inception_kernels: Sequence[int] = (1, 5, 7),
-        batch_norm: bool = True,
-    ):
-        super().__init__()
-        if depth < 1:
-            raise ValueError("a UNet needs depth >= 1")
-        if kernel_size % 2 == 0:
-            raise ValueError("kernel_size must be odd")
-        self._remember(
-            in_channels,
-            base=base,
-            depth=depth,
-            kernel_size=kernel_size,
-            down=down,
-            block=block,
-            inception_kernels=tuple(inception_kernels),
-            batch_norm=batch_norm,
-        )
-        self.size_multiple = 2**depth
-        widths = [base * 2**i for i in range(depth + 1)]
-        kernels = tuple(inception_kernels)
-        self.encoders = nn.ModuleList()
-        self.downs = nn.ModuleList()
-        channels = in_channels
-        for i, w in enumerate(widths):
-            if i > 0:
-                self.downs.append(_down(down, channels, batch_norm))
-            self.encoders.append(_block(block, channels, w, kernel_size, kernels, batch_norm))
-            channels = w
-        self.ups = nn.ModuleList()
-        self.decoders = nn.ModuleList()
-        for i in range(depth, 0, -1):
-            self.ups.append(nn.ConvTranspose2d(widths[i], widths[i - 1], 2, stride=2))
-            self.decoders.append(
-                _block(block, 2 * widths[i - 1], widths[i - 1], kernel_size, kernels, batch_norm)
-            )
-        self.head = nn.Conv2d(widths[0], 1, 1)
+    def build(self, in_channels: int, hp: UNetParams) -> None:
+        """Encoder, decoder and head for :class:`UNetParams` ``hp``."""
+        self.encoders, self.downs = nn.ModuleList(), nn.ModuleList()
+        self.ups, self.decoders = nn.ModuleList(), nn.ModuleList()
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, C, H, W)`` -> ``(B, 1, H, W)``."""
-        self.check_input(x)
-        skips = encode(self.encoders, x, lambda level, h: self.downs[level - 1](h))
-        h = skips[-1]
-        for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips[:-1])):
-            h = decoder(torch.cat([up(h), skip], dim=1))
-        return self.head(h)
+        def encoder(level: int, in_ch: int, out_ch: int) -> nn.Module:
+            if level > 0:
+                self.downs.append(_down(hp, in_ch))
+            return _block(hp, in_ch, out_ch)
+
+        def decoder(width: int, skip_width: int) -> nn.Module:
+            self.ups.append(nn.ConvTranspose2d(width, skip_width, 2, stride=2))
+            return _block(hp, 2 * skip_width, skip_width)
+
+        widths = [hp.base * 2**i for i in range(hp.depth + 1)]
+        self.add_levels(in_channels, widths, encoder, decoder)
+
+    def down(self, level: int, h: Tensor) -> Tensor:
+        """Max pooling or a strided convolution (``down``)."""
+        return self.downs[level - 1](h)
+
+    def up(self, index: int, h: Tensor) -> Tensor:
+        """A 2x2 transposed convolution."""
+        return self.ups[index](h)

@@ -22,12 +22,12 @@ channels (the paper's model has 4.5 M). Deformable layers start as plain convolu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from radiomap_geo.nets.common import CoverageNet, conv_block, encode
+from radiomap_geo.nets.common import SkipUNet, check_depth, conv_block
 from radiomap_geo.nets.deform_conv import DeformConv2d
 
 
@@ -52,55 +52,53 @@ class ResBlock(nn.Module):
         return F.relu(h + (x if self.shortcut is None else self.shortcut(x)))
 
 
-class UNetDCN(CoverageNet):
+@dataclass
+class UNetDCNParams:
+    """Hyper-parameters of :class:`UNetDCN` (see the module docstring); ``dcn_levels=None``
+    means the two deepest encoder levels and the bottleneck, and is recorded resolved.
+    """
+
+    base: int = 32
+    depth: int = 4
+    max_width: int = 256
+    dcn_levels: Sequence[int] | None = None
+    offset_groups: int = 1
+
+    def __post_init__(self) -> None:
+        check_depth("UNetDCN", self.depth)
+        if self.dcn_levels is None:
+            self.dcn_levels = range(max(0, self.depth - 2), self.depth + 1)
+        self.dcn_levels = tuple(int(v) for v in self.dcn_levels)
+        if any(not 0 <= v <= self.depth for v in self.dcn_levels):
+            raise ValueError(f"dcn_levels must lie in 0..{self.depth}, got {self.dcn_levels}")
+
+
+class UNetDCN(SkipUNet):
     """Residual UNet with deformable convolutions in its deepest levels."""
 
     arch = "unet_dcn"
+    Params = UNetDCNParams
 
-    def __init__(
-        self,
-        in_channels: int,
-        base: int = 32,
-        depth: int = 4,
-        max_width: int = 256,
-        dcn_levels: Sequence[int] | None = None,
-        offset_groups: int = 1,
-    ):
-        super().__init__()
-        if depth < 1:
-            raise ValueError("UNetDCN needs depth >= 1")
-        levels = tuple(range(max(0, depth - 2), depth + 1)) if dcn_levels is None else dcn_levels
-        levels = tuple(int(v) for v in levels)
-        if any(not 0 <= v <= depth for v in levels):
-            raise ValueError(f"dcn_levels must lie in 0..{depth}, got {levels}")
-        self._remember(
-            in_channels,
-            base=base,
-            depth=depth,
-            max_width=max_width,
-            dcn_levels=levels,
-            offset_groups=offset_groups,
-        )
-        self.size_multiple = 2**depth
-        widths = [min(base * 2**i, max_width) for i in range(depth + 1)]
-        self.encoders = nn.ModuleList()
-        channels = in_channels
-        for level, width in enumerate(widths):
-            self.encoders.append(ResBlock(channels, width, level in levels, offset_groups))
-            channels = width
-        self.reduces = nn.ModuleList()
-        self.decoders = nn.ModuleList()
-        for level in range(depth, 0, -1):
-            self.reduces.append(conv_block(widths[level], widths[level - 1], 1))
-            self.decoders.append(ResBlock(2 * widths[level - 1], widths[level - 1]))
-        self.head = nn.Conv2d(widths[0], 1, 1)
+    def build(self, in_channels: int, hp: UNetDCNParams) -> None:
+        """Residual encoder, decoder and head for :class:`UNetDCNParams` ``hp``."""
+        levels = tuple(hp.dcn_levels or ())
+        self.encoders, self.reduces, self.decoders = (nn.ModuleList() for _ in range(3))
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, C, H, W)`` -> ``(B, 1, H, W)``."""
-        self.check_input(x)
-        skips = encode(self.encoders, x, lambda _, h: F.max_pool2d(h, 2))
-        h = skips[-1]
-        for reduce, decoder, skip in zip(self.reduces, self.decoders, reversed(skips[:-1])):
-            h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
-            h = decoder(torch.cat([reduce(h), skip], dim=1))
-        return self.head(h)
+        def encoder(level: int, in_ch: int, out_ch: int) -> nn.Module:
+            return ResBlock(in_ch, out_ch, level in levels, hp.offset_groups)
+
+        def decoder(width: int, skip_width: int) -> nn.Module:
+            self.reduces.append(conv_block(width, skip_width, 1))
+            return ResBlock(2 * skip_width, skip_width)
+
+        widths = [min(hp.base * 2**i, hp.max_width) for i in range(hp.depth + 1)]
+        self.add_levels(in_channels, widths, encoder, decoder)
+
+    def down(self, level: int, h: Tensor) -> Tensor:
+        """2x2 max pooling."""
+        return F.max_pool2d(h, 2)
+
+    def up(self, index: int, h: Tensor) -> Tensor:
+        """Bilinear x2, then a 1x1 convolution to the skip's width."""
+        h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
+        return self.reduces[index](h)
