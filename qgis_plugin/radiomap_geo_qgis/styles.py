@@ -4,7 +4,8 @@ Power and gain ramps span the data's 2nd to 98th percentile, rounded outwards to
 range either saturates a strong-signal area or wastes the ramp on an empty range); the fixed
 ranges below are used when a band has too few values. SINR keeps its fixed -10..30 dB, whose
 ends mean "unusable" and "excellent" whatever the map. Best server is paletted, one colour and
-label (the site id) per site. Every legend entry carries its unit (dBm, dB, V/m).
+label (the site id) per site. Every legend entry carries its unit (dBm, dB, V/m). Inferred
+buildings: the probability on a fixed 0..1 ramp, the footprints outlined above it.
 
 The post-processor also writes what the values mean into the layer's abstract and orders the
 layers of one run: RSRP on top and the only one switched on, the others below it, so no layer
@@ -20,6 +21,7 @@ import numpy as np
 from qgis.core import (
     QgsColorRampLegendNodeSettings,
     QgsColorRampShader,
+    QgsFillSymbol,
     QgsGradientColorRamp,
     QgsGradientStop,
     QgsMapLayer,
@@ -29,6 +31,8 @@ from qgis.core import (
     QgsRasterLayer,
     QgsRasterShader,
     QgsSingleBandPseudoColorRenderer,
+    QgsSingleSymbolRenderer,
+    QgsVectorLayer,
 )
 from qgis.PyQt.QtGui import QColor
 
@@ -36,6 +40,9 @@ from qgis.PyQt.QtGui import QColor
 VIRIDIS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
 # SINR: red (unusable) through yellow to green (excellent).
 RED_YELLOW_GREEN = ("#a50026", "#f46d43", "#fee08b", "#a6d96a", "#006837")
+# Building probability: white (open ground) to dark blue (building), under red outlines.
+BLUES = ("#f7fbff", "#c6dbef", "#6baed6", "#2171b5", "#08306b")
+FOOTPRINT_OUTLINE = "#d62728"
 # Qualitative palette for best-server classes (Tableau 10), cycled beyond ten sites.
 TAB10 = (
     "#1f77b4",
@@ -99,14 +106,14 @@ def pseudocolor_renderer(
     shader_fn.classifyColorRamp(classes, band, layer.extent(), None)
     items = shader_fn.colorRampItemList()
     for item in items:
-        item.label = f"{item.value:g} {unit}"
+        item.label = f"{item.value:g} {unit}".rstrip()  # unitless: probabilities
     shader_fn.setColorRampItemList(items)
     shader_fn.setClip(False)  # values beyond the range keep the end colours
     # The desktop draws an interpolated ramp as one continuous legend bar labelled with the
     # bare min and max: the unit goes into that legend's suffix too.
     legend = QgsColorRampLegendNodeSettings()
     legend.setUseContinuousLegend(True)
-    legend.setSuffix(f" {unit}")
+    legend.setSuffix(f" {unit}" if unit else "")
     shader_fn.setLegendSettings(legend)
     shader = QgsRasterShader(vmin, vmax)
     shader.setRasterShaderFunction(shader_fn)
@@ -158,14 +165,29 @@ def style_best_server(layer: QgsRasterLayer, site_ids: Sequence[str]) -> None:
     layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
 
 
+def style_building_probability(layer: QgsRasterLayer) -> None:
+    """Band 1, the building probability, 0 (white) to 1 (dark blue)."""
+    layer.setRenderer(pseudocolor_renderer(layer, 0.0, 1.0, BLUES, "", classes=5))
+
+
+def style_footprints(layer: QgsVectorLayer) -> None:
+    """Footprint polygons outlined, not filled: the probability raster stays readable below."""
+    symbol = QgsFillSymbol.createSimple(
+        {"style": "no", "outline_color": FOOTPRINT_OUTLINE, "outline_width": "0.5"}
+    )
+    layer.setRenderer(QgsSingleSymbolRenderer(symbol))
+
+
 class RunLayers:
     """The layers one run loaded, by rank (0 on top): kept together in that order."""
 
-    def __init__(self) -> None:
+    def __init__(self, only_top_visible: bool = True) -> None:
         self.ranked: list[tuple[int, str]] = []
+        self.only_top_visible = only_top_visible
 
     def place(self, layer: QgsMapLayer, rank: int, project: QgsProject) -> None:
-        """Move this run's layers (with ``layer``) into rank order; only the top one visible.
+        """Move this run's layers (with ``layer``) into rank order; only the top one visible
+        unless all are meant to be (outlines over a raster).
 
         QGIS adds result layers in the order of their file paths, each on top of the last, so
         without this SINR or best server would hide RSRP.
@@ -183,7 +205,7 @@ class RunLayers:
         # removed from the project at once (QgsLayerTreeRegistryBridge).
         for offset, node in enumerate(nodes):
             clone = node.clone()
-            clone.setItemVisibilityChecked(offset == 0)
+            clone.setItemVisibilityChecked(offset == 0 or not self.only_top_visible)
             parent.insertChildNode(top + offset, clone)
             parent.removeChildNode(node)
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_DATA = REPO / "sample_data"
@@ -41,3 +44,67 @@ def write_sites(path: Path, sites=DELFT_SITES, crs: str = "EPSG:28992") -> Path:
     ).to_crs(crs)
     frame.to_file(path, driver="GPKG")
     return path
+
+
+# Measured values around the first Delft site ("ne"), in dBm, at these offsets (m) from it.
+MEASUREMENT_OFFSETS = [(-60, -40), (-30, -80), (10, 20), (-90, 10), (20, -60), (-120, -100)]
+MEASURED_LEVELS = [-75.0, -82.0, -70.0, -90.0, -80.0, -95.0]
+
+
+def write_measurements(path: Path, values, site_ids=None) -> str:
+    """A GeoPackage of measurement points (field ``level``) around the first Delft site,
+    written in EPSG:4326 (so readers must reproject)."""
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    x0, y0 = DELFT_SITES[0]["x"], DELFT_SITES[0]["y"]
+    table = {"level": values[: len(MEASUREMENT_OFFSETS)]}
+    if site_ids is not None:
+        table["site_id"] = site_ids
+    points = [Point(x0 + dx, y0 + dy) for dx, dy in MEASUREMENT_OFFSETS]
+    frame = gpd.GeoDataFrame(table, geometry=points, crs="EPSG:28992").to_crs(4326)
+    frame.to_file(path)
+    return str(path)
+
+
+def skip_without_sionna_rt() -> None:
+    """Skip the calling test unless Sionna RT can run here (CUDA, or libLLVM 19 on the CPU)."""
+    from radiomap_geo.errors import DependencyError
+    from radiomap_geo.rt.llvm import import_sionna_rt, libllvm_available
+
+    try:
+        import_sionna_rt()
+    except DependencyError as exc:
+        pytest.skip(str(exc))
+    import mitsuba as mi
+
+    if mi.variant().startswith("llvm") and not libllvm_available():
+        pytest.skip("libLLVM 19 not found: apt-get install libllvm19 (or run on a CUDA GPU)")
+
+
+def desktop_context():
+    """A context as the desktop makes it: current project, stop at the first invalid geometry."""
+    from qgis.core import QgsFeatureRequest, QgsProcessingContext, QgsProject
+
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    context.setInvalidGeometryCheck(QgsFeatureRequest.GeometryAbortOnInvalid)
+    return context
+
+
+def run_in_task(algorithm_id, params, feedback, timeout_s=120.0):
+    """Run in a ``QgsProcessingAlgRunnerTask`` on the task manager; ``(ok, results)``."""
+    from qgis.core import QgsApplication, QgsProcessingAlgRunnerTask
+
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById(algorithm_id)
+    context = desktop_context()
+    task = QgsProcessingAlgRunnerTask(algorithm, params, context, feedback)
+    done = {}
+    task.executed.connect(lambda ok, results: done.update(ok=ok, results=results))
+    QgsApplication.taskManager().addTask(task)
+    start = time.monotonic()
+    while "ok" not in done:
+        assert time.monotonic() - start < timeout_s, "the task did not finish"
+        QgsApplication.processEvents()
+        time.sleep(0.01)
+    return done["ok"], done["results"]

@@ -81,3 +81,29 @@ def test_messages_for_users(qgis_app):
     warning = unfiltered_osm_warning(frame, "osm")
     assert "5 of 100 features" in warning and '"building" IS NOT NULL' in warning
     assert unfiltered_osm_warning(frame.iloc[:95], "osm") is None
+
+
+def test_infer_buildings_parameters(qgis_app):
+    """The contract of issue #13: measurements like predict-from-measurements, the sites, the
+    area, model radiocycle by default; the model list holds only models with a building
+    generator (not the interpolation network)."""
+    found = algorithm("radiomapgeo:inferbuildings")
+    names = [p.name() for p in found.parameterDefinitions()]
+    measured = ["MEASUREMENTS", "VALUE_FIELD", "VALUE_KIND", "VALUE_UNIT"]
+    assert names[:4] == measured and {"SITES", "EXTENT", "RESOLUTION", "CRS"} <= set(names)
+    predict = algorithm("radiomapgeo:predictfrommeasurements")
+    for name in measured:  # the same parameters, fewer value kinds
+        ours, theirs = found.parameterDefinition(name), predict.parameterDefinition(name)
+        assert (ours.description(), ours.defaultValue()) == (
+            theirs.description(),
+            theirs.defaultValue(),
+        )
+    assert found.parameterDefinition("VALUE_KIND").options() == ["rsrp", "rx-power", "path-gain"]
+    model = found.parameterDefinition("MODEL")
+    assert model.defaultValue() == "radiocycle" and "interpolation-net" not in model.options()
+    assert found.parameterDefinition("RESOLUTION").defaultValue() == 2.0  # trained at 2 m
+    threshold = found.parameterDefinition("THRESHOLD")
+    assert (threshold.defaultValue(), threshold.minimum(), threshold.maximum()) == (0.5, 0.01, 0.99)
+    assert found.group() == "Measurements" and "buildings" in found.tags()
+    labels = [p.description() for p in found.parameterDefinitions()]
+    assert not [label for label in labels if "optional)" in label.lower()]

@@ -78,6 +78,7 @@ def test_provider_and_algorithms(qgis_app):
     ids = sorted(a.id() for a in provider.algorithms())
     assert ids == [
         "radiomapgeo:fitmeasurements",
+        "radiomapgeo:inferbuildings",
         "radiomapgeo:optimizeorientation",
         "radiomapgeo:predictcoverage",
         "radiomapgeo:predictfrommeasurements",

@@ -43,6 +43,19 @@ def to_crs(points, src, dst):
     return [tr.transform(x, y) for x, y in points]
 
 
+def umi_rsrp_only(delft) -> dict:
+    """Delft at 10 m in RD New with 3GPP UMi, RSRP only: the base of the comparison runs."""
+    return {
+        "SITES": delft["sites"],
+        "EXTENT": delft["extent"],
+        "RESOLUTION": 10.0,
+        "CRS": "EPSG:28992",
+        "MODEL": "3gpp-umi",
+        "OUTPUT_BEST_SERVER": None,
+        "OUTPUT_SINR": None,
+    }
+
+
 def test_delft_utm_grid(qgis_app, delft, outputs, feedback):
     results = run(
         {
@@ -220,15 +233,7 @@ def test_height_field_changes_the_shadows(qgis_app, delft, outputs, tmp_path, fe
     frame["hoogte"] = 3.0  # every building 3 m: less blockage than the 10 m default
     low = tmp_path / "low_buildings.gpkg"
     frame[["hoogte", "geometry"]].to_file(low, driver="GPKG")
-    base = {
-        "SITES": delft["sites"],
-        "EXTENT": delft["extent"],
-        "RESOLUTION": 10.0,
-        "CRS": "EPSG:28992",
-        "MODEL": "3gpp-umi",
-        "OUTPUT_BEST_SERVER": None,
-        "OUTPUT_SINR": None,
-    }
+    base = umi_rsrp_only(delft)
     tall = str(tmp_path / "tall.tif")
     run({**base, "BUILDINGS": delft["buildings"], "OUTPUT_RSRP": tall}, feedback)
     short = str(tmp_path / "short.tif")
@@ -423,16 +428,7 @@ def test_ndsm_and_dsm_dtm_rasters(qgis_app, delft, outputs, feedback, tmp_path):
     ndsm = write_height_raster(tmp_path / "ndsm.tif", delft["buildings"], 12.0)
     dsm = write_height_raster(tmp_path / "dsm.tif", delft["buildings"], 12.0)
     dtm = write_height_raster(tmp_path / "dtm.tif", delft["buildings"], 0.0)
-    base = {
-        "SITES": delft["sites"],
-        "BUILDINGS": delft["buildings"],
-        "EXTENT": delft["extent"],
-        "RESOLUTION": 10.0,
-        "CRS": "EPSG:28992",
-        "MODEL": "3gpp-umi",
-        "OUTPUT_BEST_SERVER": None,
-        "OUTPUT_SINR": None,
-    }
+    base = {**umi_rsrp_only(delft), "BUILDINGS": delft["buildings"]}
     with_ndsm = str(tmp_path / "with_ndsm.tif")
     run({**base, "NDSM": ndsm, "OUTPUT_RSRP": with_ndsm}, feedback)
     with_dsm = str(tmp_path / "with_dsm.tif")

@@ -7,27 +7,11 @@ import pytest
 
 pytest.importorskip("qgis.core")
 
-from qgis_support import DELFT_SITES  # noqa: E402
+from qgis_support import MEASURED_LEVELS, write_measurements  # noqa: E402
 
 pytestmark = pytest.mark.qgis
 
 ALG = "radiomapgeo:predictfrommeasurements"
-
-
-def _measurements(path, values, site_ids=None):
-    """Points around the first Delft site, written in EPSG:4326."""
-    import geopandas as gpd
-    from shapely.geometry import Point
-
-    x0, y0 = DELFT_SITES[0]["x"], DELFT_SITES[0]["y"]
-    offsets = [(-60, -40), (-30, -80), (10, 20), (-90, 10), (20, -60), (-120, -100)]
-    table = {"level": values[: len(offsets)]}
-    if site_ids is not None:
-        table["site_id"] = site_ids
-    points = [Point(x0 + dx, y0 + dy) for dx, dy in offsets]
-    frame = gpd.GeoDataFrame(table, geometry=points, crs="EPSG:28992").to_crs(4326)
-    frame.to_file(path)
-    return str(path)
 
 
 def test_measurements_give_styled_exposure_and_uncertainty(qgis_app, delft, feedback, tmp_path):
@@ -44,9 +28,7 @@ def test_measurements_give_styled_exposure_and_uncertainty(qgis_app, delft, feed
         "BUILDINGS": delft["buildings"],
         "EXTENT": delft["extent"],
         "RESOLUTION": 2.0,
-        "MEASUREMENTS": _measurements(
-            tmp_path / "m.gpkg", [-75.0, -82.0, -70.0, -90.0, -80.0, -95.0], ["ne"] * 6
-        ),
+        "MEASUREMENTS": write_measurements(tmp_path / "m.gpkg", MEASURED_LEVELS, ["ne"] * 6),
         "VALUE_FIELD": "level",
         "VALUE_KIND": "rsrp",
         **outputs,
@@ -75,7 +57,7 @@ def test_unknown_site_in_the_layer_is_named(qgis_app, delft, feedback, tmp_path)
         "BUILDINGS": delft["buildings"],
         "EXTENT": delft["extent"],
         "RESOLUTION": 2.0,
-        "MEASUREMENTS": _measurements(tmp_path / "m.gpkg", [-80.0] * 6, ["zz"] * 6),
+        "MEASUREMENTS": write_measurements(tmp_path / "m.gpkg", [-80.0] * 6, ["zz"] * 6),
         "VALUE_FIELD": "level",
         "OUTPUT_RSRP": str(tmp_path / "rsrp.tif"),
     }

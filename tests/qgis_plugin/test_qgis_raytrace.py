@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("qgis.core")
 
-from qgis_support import qgis_extent  # noqa: E402
+from qgis_support import qgis_extent, skip_without_sionna_rt  # noqa: E402
 
 pytestmark = [pytest.mark.qgis, pytest.mark.rt]
 
@@ -18,18 +18,8 @@ SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
 
 @pytest.fixture(scope="module")
 def sionna_ready():
-    """Skip unless Sionna RT can run here (CUDA, or libLLVM 19 for the CPU backend)."""
-    from radiomap_geo.errors import DependencyError
-    from radiomap_geo.rt.llvm import import_sionna_rt, libllvm_available
-
-    try:
-        import_sionna_rt()
-    except DependencyError as exc:
-        pytest.skip(str(exc))
-    import mitsuba as mi
-
-    if mi.variant().startswith("llvm") and not libllvm_available():
-        pytest.skip("libLLVM 19 not found: apt-get install libllvm19 (or run on a CUDA GPU)")
+    """Skip unless Sionna RT can run here."""
+    skip_without_sionna_rt()
 
 
 def test_raytrace_small_area(qgis_app, sionna_ready, delft, tmp_path, feedback):

@@ -17,7 +17,12 @@ import pytest
 
 pytest.importorskip("qgis.core")
 
-from qgis_support import SAMPLE_DATA  # noqa: E402
+from qgis_support import (  # noqa: E402
+    SAMPLE_DATA,
+    desktop_context,
+    run_in_task,
+    skip_without_sionna_rt,
+)
 
 pytestmark = pytest.mark.qgis
 
@@ -53,16 +58,6 @@ def short_pool_expiry(qgis_app):
     pool.setExpiryTimeout(before)
 
 
-def desktop_context():
-    """A context as the desktop makes it: current project, stop at the first invalid geometry."""
-    from qgis.core import QgsFeatureRequest, QgsProcessingContext, QgsProject
-
-    context = QgsProcessingContext()
-    context.setProject(QgsProject.instance())
-    context.setInvalidGeometryCheck(QgsFeatureRequest.GeometryAbortOnInvalid)
-    return context
-
-
 class ThreadRecorder:
     """The Python threads that called into the feedback (pushInfo is called from the run)."""
 
@@ -76,24 +71,6 @@ class ThreadRecorder:
             original(this, info)
 
         type(feedback).pushInfo = push_info
-
-
-def run_in_task(algorithm_id, params, feedback, timeout_s=120.0):
-    """Run in a ``QgsProcessingAlgRunnerTask`` on the task manager; ``(ok, results)``."""
-    from qgis.core import QgsApplication, QgsProcessingAlgRunnerTask
-
-    algorithm = QgsApplication.processingRegistry().createAlgorithmById(algorithm_id)
-    context = desktop_context()
-    task = QgsProcessingAlgRunnerTask(algorithm, params, context, feedback)
-    done = {}
-    task.executed.connect(lambda ok, results: done.update(ok=ok, results=results))
-    QgsApplication.taskManager().addTask(task)
-    start = time.monotonic()
-    while "ok" not in done:
-        assert time.monotonic() - start < timeout_s, "the task did not finish"
-        QgsApplication.processEvents()
-        time.sleep(0.01)
-    return done["ok"], done["results"]
 
 
 def wait_for_idle_pool(pool, timeout_s=10.0):
@@ -216,19 +193,9 @@ def test_invalid_footprints_are_repaired_and_counted(qgis_app, short_pool_expiry
 @pytest.mark.rt
 def test_raytrace_reruns_in_worker_threads(qgis_app, short_pool_expiry, feedback, tmp_path):
     """Sionna RT twice in worker threads (one quick rerun) on a tiny area of the sample data."""
-    from radiomap_geo.errors import DependencyError
-    from radiomap_geo.rt.llvm import import_sionna_rt, libllvm_available
-
     if not (PBF.exists() and SITES.exists()):
         pytest.skip("sample_data/ is incomplete")
-    try:
-        import_sionna_rt()
-    except DependencyError as exc:
-        pytest.skip(str(exc))
-    import mitsuba as mi
-
-    if mi.variant().startswith("llvm") and not libllvm_available():
-        pytest.skip("libLLVM 19 not found: apt-get install libllvm19")
+    skip_without_sionna_rt()
     buildings = f'{PBF}|layername=multipolygons|subset="building" IS NOT NULL'
     paths = [str(tmp_path / "rt0.tif"), str(tmp_path / "rt1.tif")]
     for path in paths:

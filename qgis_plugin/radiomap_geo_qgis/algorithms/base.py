@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from collections.abc import Callable
-from pathlib import Path
 
 from qgis.core import (
     QgsCoordinateTransform,
@@ -375,12 +374,8 @@ class CoverageAlgorithm(AreaAlgorithm):
         """Output key to file path, for every output the user asked for."""
         paths = {}
         for spec in self.output_specs():
-            path = self.parameterAsOutputLayer(parameters, spec.key, context)
+            path = self.geotiff_output(parameters, spec.key, context)
             if path:
-                if Path(path).suffix.lower() not in (".tif", ".tiff"):
-                    raise QgsProcessingException(
-                        tr("{}: '{}' must be a GeoTIFF (.tif) file.").format(spec.description, path)
-                    )
                 paths[spec.key] = path
         return paths
 

@@ -10,6 +10,7 @@ messages named after the parameter they are about (see :func:`.settings.describe
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 from qgis.core import (
     QgsProcessingAlgorithm,
@@ -62,6 +63,17 @@ class RadiomapAlgorithm(QgsProcessingAlgorithm):
     def flags(self):  # noqa: D102
         # Background thread on purpose (no FlagNoThreading): see base.py's module docstring.
         return QgsProcessingAlgorithm.FlagSupportsBatch | QgsProcessingAlgorithm.FlagCanCancel
+
+    def geotiff_output(self, parameters, key: str, context) -> str | None:
+        """The file of raster output ``key`` (None when not asked for); GeoTIFF only."""
+        path = self.parameterAsOutputLayer(parameters, key, context)
+        if path and Path(path).suffix.lower() not in (".tif", ".tiff"):
+            raise QgsProcessingException(
+                tr("{}: '{}' must be a GeoTIFF (.tif) file.").format(
+                    self.parameterDefinition(key).description(), path
+                )
+            )
+        return path or None
 
     def process(self, api, parameters, context, feedback) -> dict:
         """The run itself (library errors are translated by :meth:`processAlgorithm`)."""

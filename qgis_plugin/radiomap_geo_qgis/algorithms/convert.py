@@ -7,16 +7,22 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
+from collections.abc import Iterator
 
 from qgis.core import (
     Qgis,
     QgsCoordinateReferenceSystem,
+    QgsFeature,
     QgsFeatureRequest,
+    QgsField,
+    QgsFields,
     QgsGeometry,
     QgsMessageLog,
     QgsProcessingException,
     QgsProcessingFeatureSource,
     QgsProcessingFeedback,
+    QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QCoreApplication, QDate, QDateTime, QTime, QVariant
 
@@ -167,6 +173,45 @@ def source_to_frame(
     geoseries = gpd.GeoSeries(geoms, crs=crs_to_user_input(crs) if crs.isValid() else None)
     columns.pop("geometry", None)  # a field called "geometry" would clash with the geometry column
     return gpd.GeoDataFrame(columns, geometry=geoseries)
+
+
+def frame_fields(frame) -> QgsFields:
+    """The QGIS fields of a GeoDataFrame's columns: floats as doubles, integers as 64-bit
+    integers, anything else as text.
+    """
+    fields = QgsFields()
+    for name in frame.columns.drop(frame.geometry.name):
+        kind = frame[name].dtype.kind
+        variant = {"f": QVariant.Double, "i": QVariant.LongLong, "u": QVariant.LongLong}
+        fields.append(QgsField(str(name), variant.get(kind, QVariant.String)))
+    return fields
+
+
+def polygon_features(frame, fields: QgsFields) -> Iterator[QgsFeature]:
+    """The rows of a GeoDataFrame of polygons as multipolygon features with ``fields``.
+
+    Multipolygons because a repaired footprint (``make_valid``) can split in parts; parts that
+    are not polygons (a collapsed sliver) are dropped.
+    """
+    import shapely
+
+    for row, geom in zip(
+        frame.drop(columns=frame.geometry.name).itertuples(index=False), frame.geometry
+    ):
+        geometry = QgsGeometry()
+        geometry.fromWkb(shapely.to_wkb(geom))
+        geometry.convertGeometryCollectionToSubclass(QgsWkbTypes.PolygonGeometry)
+        geometry.convertToMultiType()
+        feature = QgsFeature(fields)
+        feature.setGeometry(geometry)
+        feature.setAttributes([_attribute(value) for value in row])
+        yield feature
+
+
+def _attribute(value):
+    """A numpy scalar as the plain Python value QGIS stores; NaN as NULL."""
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 class FeedbackMonitor:
