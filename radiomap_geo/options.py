@@ -1,12 +1,13 @@
 """The one options object of a coverage run: every setting, its default and its limits, once.
 
 :class:`RunOptions` is what the prediction engine, the ray tracer and every front end share. Each
-field carries its own description (:class:`OptionInfo` in the field's metadata): the help text,
-the command-line flag and the QGIS label are generated from it, so a default or a limit is
-written in exactly one place. The object validates itself on construction; a bad value raises
-:class:`~radiomap_geo.errors.InputError` whose ``parameter`` is the field name, which each front
-end translates to its own name (``--rx-height`` on the command line, "Receiver height above
-ground (m)" in QGIS) instead of rewriting the message.
+setting is described once (:func:`option_info`): its field holds the default, the command-line
+flag, the QGIS name and the limits, ``_WORDS`` its label and help; the front ends generate their
+options from that, so a default or a limit is written in exactly one place. The object
+validates itself on construction; a bad value raises :class:`~radiomap_geo.errors.InputError`
+whose ``parameter`` is the field name, which each front end translates to its own name
+(``--rx-height`` on the command line, "Receiver height above ground (m)" in QGIS) instead of
+rewriting the message.
 
 RSRP defaults: NR at 3.5 GHz (the carrier of the shipped networks and of a site without
 ``frequency_mhz``) with 30 kHz subcarriers and a 20 MHz carrier, i.e. 51 resource blocks = 612
@@ -40,138 +41,90 @@ class OptionInfo:
     choices: tuple[Any, ...] | None = None
 
 
-def _option(default: Any, info: OptionInfo) -> Any:
-    return field(default=default, metadata={"info": info})
+#: The words of each setting: its label (messages, the QGIS label) and its one-sentence help
+#: (--help, the QGIS help). Its field in :class:`RunOptions` holds the rest.
+_WORDS: dict[str, tuple[str, str]] = {
+    "rx_height_m": ("Receiver height above ground (m)", "Receiver height above ground (m)."),
+    "bandwidth_mhz": (
+        "Channel bandwidth (MHz)",
+        "Channel bandwidth (MHz): thermal noise for SINR and the resource blocks for RSRP.",
+    ),
+    "noise_figure_db": ("Receiver noise figure (dB)", "Receiver noise figure (dB), for SINR."),
+    "per_site": ("Per-site path gain", "Add one path_gain_db:<site_id> band per site."),
+    "tile_size": ("Tile size (cells)", "Tile edge in cells (memory per tile)."),
+    "subcarrier_spacing_khz": (
+        "Subcarrier spacing (kHz)",
+        "OFDM subcarrier spacing (kHz) for RSRP: 15, 30 or 60 for NR, 15 for LTE "
+        "[default: 30 for NR, 15 for LTE].",
+    ),
+    "technology": (
+        "Radio technology",
+        "nr or lte: which 3GPP resource-block table turns the bandwidth into subcarriers for RSRP.",
+    ),
+    "max_range_m": (
+        "Maximum range (m)",
+        "Metres from a site beyond which it is ignored [default: the model's reach].",
+    ),
+    "default_height_m": (
+        "Height of buildings without height information (m)",
+        "Height (m) of buildings with no usable height information.",
+    ),
+    "storey_height_m": (
+        "Storey height (m)",
+        "Metres per storey when only building:levels is known.",
+    ),
+    "strict": (
+        "Refuse invalid building heights",
+        "Refuse building heights that are not usable numbers (text, negative, above 1000 m) "
+        "instead of replacing them by the default height with a warning.",
+    ),
+}
+
+
+def _option(
+    default: Any,
+    cli: str | None = None,
+    qgis: str | None = None,
+    *,
+    above: float | None = None,
+    at_least: float | None = None,
+    at_most: float | None = None,
+    choices: tuple[Any, ...] | None = None,
+) -> Any:
+    """A field with its front-end names and the values it takes (``above``: a refused minimum).
+
+    The metadata holds the :class:`OptionInfo` arguments other than the words (``_WORDS``).
+    """
+    low = {"minimum": at_least} if above is None else {"minimum": above, "min_exclusive": True}
+    info = {"cli": cli, "qgis": qgis, "maximum": at_most, "choices": choices, **low}
+    return field(default=default, metadata={"option": info})
 
 
 @dataclass(frozen=True)
 class RunOptions:
     """Settings shared by every tile of a run (the first five keep their historic order)."""
 
-    rx_height_m: float = _option(
-        1.5,
-        OptionInfo(
-            "Receiver height above ground (m)",
-            "Receiver height above ground (m).",
-            cli="--rx-height",
-            qgis="RX_HEIGHT",
-            minimum=0.0,
-            maximum=500.0,
-            min_exclusive=True,
-        ),
-    )
-    bandwidth_mhz: float = _option(
-        20.0,
-        OptionInfo(
-            "Channel bandwidth (MHz)",
-            "Channel bandwidth (MHz): thermal noise for SINR and the resource blocks for RSRP.",
-            cli="--bandwidth",
-            qgis="BANDWIDTH",
-            minimum=0.0,
-            maximum=400.0,
-            min_exclusive=True,
-        ),
-    )
+    rx_height_m: float = _option(1.5, "--rx-height", "RX_HEIGHT", above=0.0, at_most=500.0)
+    bandwidth_mhz: float = _option(20.0, "--bandwidth", "BANDWIDTH", above=0.0, at_most=400.0)
     noise_figure_db: float = _option(
-        7.0,
-        OptionInfo(
-            "Receiver noise figure (dB)",
-            "Receiver noise figure (dB), for SINR.",
-            cli="--noise-figure",
-            qgis="NOISE_FIGURE",
-            minimum=0.0,
-            maximum=30.0,
-        ),
+        7.0, "--noise-figure", "NOISE_FIGURE", at_least=0.0, at_most=30.0
     )
-    per_site: bool = _option(
-        False,
-        OptionInfo(
-            "Per-site path gain",
-            "Add one path_gain_db:<site_id> band per site.",
-            cli="--per-site",
-            qgis="PER_SITE",
-        ),
-    )
-    tile_size: int = _option(
-        512,
-        OptionInfo(
-            "Tile size (cells)",
-            "Tile edge in cells (memory per tile).",
-            cli="--tile-size",
-            minimum=16,
-            maximum=16384,
-        ),
-    )
+    per_site: bool = _option(False, "--per-site", "PER_SITE")
+    tile_size: int = _option(512, "--tile-size", at_least=16, at_most=16384)
     subcarrier_spacing_khz: int | None = _option(
-        None,
-        OptionInfo(
-            "Subcarrier spacing (kHz)",
-            "OFDM subcarrier spacing (kHz) for RSRP: 15, 30 or 60 for NR, 15 for LTE "
-            "[default: 30 for NR, 15 for LTE].",
-            cli="--subcarrier-spacing",
-            qgis="SUBCARRIER_SPACING",
-            choices=tuple(NR_RESOURCE_BLOCKS),
-        ),
+        None, "--subcarrier-spacing", "SUBCARRIER_SPACING", choices=tuple(NR_RESOURCE_BLOCKS)
     )
-    technology: str = _option(
-        "nr",
-        OptionInfo(
-            "Radio technology",
-            "nr or lte: which 3GPP resource-block table turns the bandwidth into subcarriers "
-            "for RSRP.",
-            cli="--technology",
-            qgis="TECHNOLOGY",
-            choices=TECHNOLOGIES,
-        ),
-    )
-    max_range_m: float | None = _option(
-        None,
-        OptionInfo(
-            "Maximum range (m)",
-            "Metres from a site beyond which it is ignored [default: the model's reach].",
-            cli="--max-range",
-            minimum=0.0,
-            maximum=100_000.0,
-            min_exclusive=True,
-        ),
-    )
+    technology: str = _option("nr", "--technology", "TECHNOLOGY", choices=TECHNOLOGIES)
+    max_range_m: float | None = _option(None, "--max-range", above=0.0, at_most=100_000.0)
     default_height_m: float = _option(
-        10.0,
-        OptionInfo(
-            "Height of buildings without height information (m)",
-            "Height (m) of buildings with no usable height information.",
-            cli="--default-height",
-            qgis="DEFAULT_HEIGHT",
-            minimum=0.0,
-            maximum=1000.0,
-            min_exclusive=True,
-        ),
+        10.0, "--default-height", "DEFAULT_HEIGHT", above=0.0, at_most=1000.0
     )
-    storey_height_m: float = _option(
-        3.0,
-        OptionInfo(
-            "Storey height (m)",
-            "Metres per storey when only building:levels is known.",
-            cli="--storey-height",
-            minimum=0.0,
-            maximum=20.0,
-            min_exclusive=True,
-        ),
-    )
-    strict: bool = _option(
-        False,
-        OptionInfo(
-            "Refuse invalid building heights",
-            "Refuse building heights that are not usable numbers (text, negative, above 1000 m) "
-            "instead of replacing them by the default height with a warning.",
-            cli="--strict",
-            qgis="STRICT",
-        ),
-    )
+    storey_height_m: float = _option(3.0, "--storey-height", above=0.0, at_most=20.0)
+    strict: bool = _option(False, "--strict", "STRICT")
 
     def __post_init__(self) -> None:
         for item in fields(self):
-            _check(item.name, getattr(self, item.name), item.metadata["info"], item.default)
+            _check(item.name, getattr(self, item.name), _INFO[item.name], item.default)
         # Also checks that the bandwidth is a channel bandwidth of the technology's tables.
         _ = self.rsrp_offset_db
 
@@ -203,17 +156,21 @@ class RunOptions:
 PredictOptions = RunOptions
 
 
+#: Every setting's description: its words and what its field says.
+_INFO = {
+    item.name: OptionInfo(*_WORDS[item.name], **item.metadata["option"])
+    for item in fields(RunOptions)
+}
+
+
 def field_names() -> list[str]:
     """The settings in declaration order."""
     return [item.name for item in fields(RunOptions)]
 
 
 def option_info(name: str) -> OptionInfo:
-    """The description of setting ``name``."""
-    for item in fields(RunOptions):
-        if item.name == name:
-            return item.metadata["info"]
-    raise KeyError(name)
+    """The description of setting ``name`` (KeyError for an unknown name)."""
+    return _INFO[name]
 
 
 def default_of(name: str) -> Any:

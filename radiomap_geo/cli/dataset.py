@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from radiomap_geo.cli.options import RichProgress, friendly_errors
-from radiomap_geo.errors import Cancelled
+from radiomap_geo.cli.options import EXISTING_FOLDER, FILE, FOLDER, defaulted, optional
+from radiomap_geo.cli.running import RichProgress, friendly_errors, on_interrupt, quiet_option
 
 #: Exit status of a build that finished with failed tiles (the others are kept).
 EXIT_TILES_FAILED = 3
@@ -21,63 +21,39 @@ def dataset() -> None:
 
 
 @dataset.command()
-@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--n-tiles", type=int, default=100, show_default=True, help="Tiles (work units) in total."
-)
-@click.option(
-    "--sites-per-tile", type=int, default=4, show_default=True, help="Transmitters per tile."
-)
-@click.option(
+@click.argument("out_dir", type=FOLDER)
+@defaulted("--n-tiles", 100, "Tiles (work units) in total.")
+@defaulted("--sites-per-tile", 4, "Transmitters per tile.")
+@defaulted(
     "--sources",
-    default="procedural,radiomapseer,helsinki,delft",
-    show_default=True,
-    help="Comma-separated sources, each optionally NAME:WEIGHT (default weights "
-    "procedural 0.5, radiomapseer 0.3, helsinki 0.17, delft 0.03). Sources whose files are "
-    "missing are skipped.",
+    "procedural,radiomapseer,helsinki,delft",
+    "Comma-separated sources, each optionally NAME:WEIGHT (default weights procedural 0.5, "
+    "radiomapseer 0.3, helsinki 0.17, delft 0.03). Sources whose files are missing are skipped.",
 )
-@click.option("--resolution", type=float, default=2.0, show_default=True, help="Cell size (m).")
-@click.option("--size", type=int, default=128, show_default=True, help="Tile side in cells.")
-@click.option("--samples", type=float, default=3e6, show_default=True, help="Rays per transmitter.")
-@click.option("--max-depth", type=int, default=3, show_default=True, help="Interactions per path.")
+@defaulted("--resolution", 2.0, "Cell size (m).")
+@defaulted("--size", 128, "Tile side in cells.")
+@defaulted("--samples", 3e6, "Rays per transmitter.")
+@defaulted("--max-depth", 3, "Interactions per path.")
 @click.option("--diffraction/--no-diffraction", default=True, show_default=True)
-@click.option(
-    "--rx-height", type=float, default=1.5, show_default=True, help="Receiver height (m)."
-)
-@click.option("--frequency", type=float, default=3500.0, show_default=True, help="Carrier (MHz).")
-@click.option(
+@defaulted("--rx-height", 1.5, "Receiver height (m).")
+@defaulted("--frequency", 3500.0, "Carrier (MHz).")
+@defaulted(
     "--margin",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Model buildings this far (m) outside each tile (they are not in the stored inputs).",
+    0.0,
+    "Model buildings this far (m) outside each tile (they are not in the stored inputs).",
 )
-@click.option(
-    "--region-factor",
-    type=float,
-    default=1.5,
-    show_default=True,
-    help="Side of the OSM sub-areas (split units) in tile sides.",
-)
-@click.option(
-    "--tiles-per-shard", type=int, default=64, show_default=True, help="Tiles packed per shard."
-)
-@click.option("--workers", type=int, default=1, show_default=True, help="Parallel processes.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Build seed.")
-@click.option(
+@defaulted("--region-factor", 1.5, "Side of the OSM sub-areas (split units) in tile sides.")
+@defaulted("--tiles-per-shard", 64, "Tiles packed per shard.")
+@defaulted("--workers", 1, "Parallel processes.")
+@defaulted("--seed", 0, "Build seed.")
+@optional(
     "--shared-data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder with radiomapseer_polygons/ and delft/ [default: $RADIOMAP_GEO_SHARED_DATA "
-    "or ../shared/data beside the repository].",
+    FOLDER,
+    "Folder with radiomapseer_polygons/ and delft/ [default: $RADIOMAP_GEO_SHARED_DATA or "
+    "../shared/data beside the repository].",
 )
-@click.option(
-    "--helsinki",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Helsinki OSM extract [default: sample_data/helsinki.osm.pbf].",
-)
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@optional("--helsinki", FILE, "Helsinki OSM extract [default: sample_data/helsinki.osm.pbf].")
+@quiet_option
 @friendly_errors
 def build(out_dir: Path, **opts) -> None:
     """Ray-trace tiles into OUT_DIR (resumable: rerun the same command to continue or extend)."""
@@ -102,15 +78,9 @@ def build(out_dir: Path, **opts) -> None:
         shared_data=str(opts["shared_data"]) if opts["shared_data"] else None,
         helsinki=str(opts["helsinki"]) if opts["helsinki"] else None,
     )
-    try:
-        with RichProgress("ray-trace tiles", enabled=not opts["quiet"]) as progress:
-            summary = build_dataset(out_dir, config, workers=opts["workers"], progress=progress)
-    except (Cancelled, KeyboardInterrupt):
-        click.echo(
-            f"interrupted: finished tiles are kept in {out_dir}; rerun the same command to resume",
-            err=True,
-        )
-        sys.exit(130)
+    on_interrupt(f"finished tiles are kept in {out_dir}; rerun the same command to resume")
+    with RichProgress("ray-trace tiles", enabled=not opts["quiet"]) as progress:
+        summary = build_dataset(out_dir, config, workers=opts["workers"], progress=progress)
     for name, why in summary["skipped_sources"].items():
         click.echo(f"skipped source {name}: {why}", err=True)
     rate = summary["maps_per_hour"]
@@ -133,7 +103,7 @@ def build(out_dir: Path, **opts) -> None:
 
 
 @dataset.command()
-@click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out_dir", type=EXISTING_FOLDER)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @friendly_errors
 def info(out_dir: Path, as_json: bool) -> None:

@@ -7,82 +7,54 @@ from pathlib import Path
 
 import click
 
-from radiomap_geo.cli.options import RichProgress, friendly_errors
+from radiomap_geo.cli.options import EXISTING_FOLDER, FILE, FOLDER, defaulted, optional
+from radiomap_geo.cli.running import RichProgress, friendly_errors, quiet_option
 from radiomap_geo.cli.train import command_line
 from radiomap_geo.errors import InputError
 
 
 @click.command()
-@click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
+@click.argument("dataset_dir", type=EXISTING_FOLDER)
+@optional(
     "--model",
-    default=None,
-    help="Network to score: a shipped name, net:PATH or a .pt file [default: baselines only].",
+    str,
+    "Network to score: a shipped name, net:PATH or a .pt file [default: baselines only].",
 )
-@click.option(
-    "--split",
-    type=click.Choice(["test", "val", "train"]),
-    default="test",
-    show_default=True,
-)
-@click.option(
+@defaulted("--split", "test", type=click.Choice(["test", "val", "train"]))
+@defaulted(
     "--baselines",
-    default="3gpp-umi,3gpp-uma",
-    show_default=True,
-    help="Comma-separated empirical models scored on the same maps ('' for none).",
+    "3gpp-umi,3gpp-uma",
+    "Comma-separated empirical models scored on the same maps ('' for none).",
 )
-@click.option(
+@defaulted(
     "--rt-noise-tiles",
+    0,
+    "Re-trace this many tiles with another ray seed (Sionna RT; slow) to measure the tracer's "
+    "own noise.",
     type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Re-trace this many tiles with another ray seed (Sionna RT; slow) to measure the "
-    "tracer's own noise.",
 )
-@click.option("--rt-seed", type=int, default=1, show_default=True, help="Seed of that run.")
-@click.option(
-    "--max-maps", type=click.IntRange(min=1), default=None, help="Score only the first maps."
-)
-@click.option(
+@defaulted("--rt-seed", 1, "Seed of that run.")
+@optional("--max-maps", click.IntRange(min=1), "Score only the first maps.")
+@defaulted(
     "--net-mode",
+    "tile",
+    "tile: the network on the whole tile as trained; engine: through the prediction engine's "
+    "site-centred window (and the fallback beyond its reach).",
     type=click.Choice(["tile", "engine"]),
-    default="tile",
-    show_default=True,
-    help="tile: the network on the whole tile as trained; engine: through the prediction "
-    "engine's site-centred window (and the fallback beyond its reach).",
 )
-@click.option(
-    "--threshold",
-    type=float,
-    default=-130.0,
-    show_default=True,
-    help="Headline metrics over cells whose label is at least this (dB).",
-)
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch.")
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the full report as JSON here.",
-)
-@click.option(
-    "--markdown",
-    "markdown_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write the tables to this file.",
-)
-@click.option(
+@defaulted("--threshold", -130.0, "Headline metrics over cells whose label is at least this (dB).")
+@optional("--threads", click.IntRange(min=1), "CPU threads for torch.")
+@optional("--json", FILE, "Write the full report as JSON here.", dest="json_path")
+@optional("--markdown", FILE, "Also write the tables to this file.", dest="markdown_path")
+@optional(
     "--ship-to",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Ship the scored network into this weights folder (file, model card, index.json).",
+    FOLDER,
+    "Ship the scored network into this weights folder (file, model card, index.json).",
 )
-@click.option("--name", default=None, help="Shipped model name, e.g. unet-small.")
-@click.option("--description", default=None, help="One-line description for the index.")
+@click.option("--name", help="Shipped model name, e.g. unet-small.")
+@click.option("--description", help="One-line description for the index.")
 @click.option("--default", "make_default", is_flag=True, help="Make it the default model.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @click.pass_context
 @friendly_errors
 def evaluate(ctx: click.Context, dataset_dir: Path, **opts) -> None:
@@ -141,9 +113,8 @@ def evaluate(ctx: click.Context, dataset_dir: Path, **opts) -> None:
         opts["markdown_path"].write_text(text)
         click.echo(f"wrote {opts['markdown_path']}", err=True)
     if opts["ship_to"]:
-        weights = _weights_file(opts["model"])
         entry = ship_weights(
-            weights,
+            _weights_file(opts["model"]),
             opts["ship_to"],
             opts["name"],
             description=opts["description"],

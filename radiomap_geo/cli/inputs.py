@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
+from radiomap_geo.cli.options import INPUT_KEYS
 from radiomap_geo.inputs import Inputs, OsmDownload, make_grid, prepare_inputs
 from radiomap_geo.options import RunOptions
 
-__all__ = ["Inputs", "load_inputs"]
+__all__ = ["Inputs", "inputs_from", "load_inputs"]
 
 
 def load_inputs(
@@ -52,3 +54,15 @@ def load_inputs(
     if not quiet:
         click.echo(f"{len(inputs.sites)} sites, {len(inputs.buildings)} buildings", err=True)
     return inputs
+
+
+def inputs_from(opts: dict, **extra: Any) -> Inputs:
+    """:func:`load_inputs` from a command's parsed options (``area_options``, ``input_options``
+    and ``--quiet``); ``extra``: further keywords such as ``margin_m``.
+    """
+    return load_inputs(**{key: opts[key] for key in INPUT_KEYS}, quiet=opts["quiet"], **extra)
+
+
+def scene(inputs: Inputs) -> tuple:
+    """``(grid, sites, buildings)``: the positional arguments every coverage engine starts with."""
+    return inputs.grid, inputs.sites, inputs.buildings

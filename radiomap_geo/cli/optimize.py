@@ -2,49 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import click
 
-from radiomap_geo.cli.inputs import load_inputs
+from radiomap_geo.cli.inputs import inputs_from, scene
 from radiomap_geo.cli.options import (
-    INPUT_KEYS,
-    RichProgress,
+    EXISTING_FILE,
+    FILE,
+    RECEIVER,
     area_options,
-    friendly_errors,
+    defaulted,
+    field_option,
     input_options,
-    setting_option,
+    option_dest,
+    output_option,
+    overwrite_option,
+    receiver_options,
+    run_options_from,
 )
+from radiomap_geo.cli.running import RichProgress, friendly_errors, quiet_option
 from radiomap_geo.optimize.domain import Limits
 from radiomap_geo.optimize.objectives import OBJECTIVES
 from radiomap_geo.optimize.options import METHODS, OptimizeOptions
 
-DEFAULTS = OptimizeOptions()
-LIMITS = Limits()
-RECEIVER = (
-    "rx_height_m",
-    "bandwidth_mhz",
-    "noise_figure_db",
-    "technology",
-    "subcarrier_spacing_khz",
-)
-#: Core parameter names of this command, as its flags (for error messages).
-FLAGS = {
-    "objective": "--objective",
-    "percentile": "--percentile",
-    "params": "--params",
-    "fixed": "--fixed",
-    "method": "--method",
-    "budget": "--budget",
-    "starts": "--starts",
-    "target_area": "--target-area",
-    "azimuth_span_deg": "--azimuth-span",
-    "tilt_max_deg": "--tilt-max",
-    "power_span_db": "--power-span",
-    "temperature_db": "--temperature",
-    "slope_db": "--slope",
-    "learning_rate": "--learning-rate",
-}
+#: The defaults of the search settings: the core's own (each option is named after its field).
+D, L = OptimizeOptions(), Limits()
 
 
 def _names(text: str | None) -> tuple[str, ...]:
@@ -54,130 +38,75 @@ def _names(text: str | None) -> tuple[str, ...]:
 @click.command()
 @area_options
 @input_options
-@click.option("--model", default=None, help="Model name (see 'radiomap-geo models').")
-@click.option(
+@click.option("--model", help="Model name (see 'radiomap-geo models').")
+@field_option(
     "--objective",
+    D,
+    "objective",
+    "percentile: the p-th percentile of RSRP; sinr-coverage / rsrp-coverage: cells at or above "
+    "the threshold.",
     type=click.Choice(OBJECTIVES),
-    default=DEFAULTS.objective,
-    show_default=True,
-    help="percentile: the p-th percentile of RSRP; sinr-coverage / rsrp-coverage: cells at or "
-    "above the threshold.",
 )
-@click.option("--percentile", type=float, default=DEFAULTS.percentile, show_default=True)
-@click.option(
-    "--threshold-dbm",
-    type=float,
-    default=DEFAULTS.threshold_dbm,
-    show_default=True,
-    help="RSRP threshold (per resource element) of rsrp-coverage.",
+@field_option("--percentile", D, "percentile")
+@field_option(
+    "--threshold-dbm", D, "threshold_dbm", "RSRP threshold (per resource element) of rsrp-coverage."
 )
-@click.option(
-    "--threshold-db",
-    type=float,
-    default=DEFAULTS.threshold_db,
-    show_default=True,
-    help="SINR threshold of sinr-coverage.",
-)
-@click.option(
-    "--params",
-    default=",".join(DEFAULTS.params),
-    show_default=True,
-    help="What to optimise: azimuth,tilt[,power].",
-)
+@field_option("--threshold-db", D, "threshold_db", "SINR threshold of sinr-coverage.")
+@defaulted("--params", ",".join(D.params), "What to optimise: azimuth,tilt[,power].")
 @click.option("--fixed", default="", help="Site ids to keep as they are (comma-separated).")
-@click.option("--method", type=click.Choice(METHODS), default=DEFAULTS.method, show_default=True)
-@click.option(
+@field_option("--method", D, "method", type=click.Choice(METHODS))
+@field_option(
     "--budget",
-    type=int,
-    default=DEFAULTS.budget,
-    show_default=True,
-    help="Evaluations of all sites' maps per method (gradient steps / random draws).",
+    D,
+    "budget",
+    "Evaluations of all sites' maps per method (gradient steps / random draws).",
 )
-@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
-@click.option(
-    "--starts", type=int, default=DEFAULTS.starts, show_default=True, help="Gradient multi-start."
+@field_option("--seed", D, "seed")
+@field_option("--starts", D, "starts", "Gradient multi-start.")
+@field_option(
+    "--temperature", D, "temperature_db", "Boltzmann temperature (dB) of the soft percentile."
 )
-@click.option(
-    "--temperature",
-    type=float,
-    default=DEFAULTS.temperature_db,
-    show_default=True,
-    help="Boltzmann temperature (dB) of the soft percentile.",
-)
-@click.option(
-    "--slope",
-    type=float,
-    default=DEFAULTS.slope_db,
-    show_default=True,
-    help="Sigmoid slope (dB) of the soft coverage count.",
-)
-@click.option("--learning-rate", type=float, default=DEFAULTS.learning_rate, show_default=True)
-@click.option(
+@field_option("--slope", D, "slope_db", "Sigmoid slope (dB) of the soft coverage count.")
+@field_option("--learning-rate", D, "learning_rate")
+@field_option(
     "--azimuth-span",
-    type=float,
-    default=LIMITS.azimuth_span_deg,
-    show_default=True,
-    help="Azimuth may move this many degrees either way from the start.",
+    L,
+    "azimuth_span_deg",
+    "Azimuth may move this many degrees either way from the start.",
 )
-@click.option("--tilt-min", type=float, default=LIMITS.tilt_min_deg, show_default=True)
-@click.option("--tilt-max", type=float, default=LIMITS.tilt_max_deg, show_default=True)
-@click.option(
+@field_option("--tilt-min", L, "tilt_min_deg")
+@field_option("--tilt-max", L, "tilt_max_deg")
+@field_option(
     "--power-span",
-    type=float,
-    default=LIMITS.power_span_db,
-    show_default=True,
-    help="With power in --params: at most this many dB below the given power.",
+    L,
+    "power_span_db",
+    "With power in --params: at most this many dB below the given power.",
 )
 @click.option(
     "--no-roof-rule", is_flag=True, help="Allow tilts whose boresight hits the antenna's own roof."
 )
 @click.option(
     "--target-area",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
+    type=EXISTING_FILE,
     help="Polygons (any vector file, any CRS) the objective is restricted to.",
 )
 @click.option("--verify", is_flag=True, help="Judge the configurations with Sionna RT.")
-@click.option(
-    "--samples", type=float, default=1e6, show_default=True, help="Rays per sector with --verify."
-)
-@setting_option("rx_height_m")
-@setting_option("bandwidth_mhz")
-@setting_option("noise_figure_db")
-@setting_option("technology")
-@setting_option("subcarrier_spacing_khz")
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Optimised sites (.gpkg, .geojson): every input column, orientation replaced.",
-)
+@defaulted("--samples", 1e6, "Rays per sector with --verify.")
+@receiver_options
+@output_option("Optimised sites (.gpkg, .geojson): every input column, orientation replaced.")
 @click.option(
     "--report",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
+    type=FILE,
     help="JSON report: objective before/after per method, curves, verification.",
 )
 @click.option("--preview", is_flag=True, help="Also write a before/after PNG beside the output.")
-@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@overwrite_option("Replace existing output files.")
+@quiet_option
 @friendly_errors
 def optimize(**opts) -> None:
     """Optimise antenna azimuth/tilt (and power) for coverage through the frozen network."""
-    try:
-        _run(opts)
-    except Exception as err:
-        parameter = getattr(err, "parameter", None)
-        if parameter in FLAGS and not str(err).startswith(FLAGS[parameter]):
-            raise click.ClickException(f"{FLAGS[parameter]}: {err}") from err
-        raise
-
-
-def _run(opts: dict) -> None:
     import geopandas as gpd
 
-    from radiomap_geo.cli.options import run_options_from
     from radiomap_geo.optimize import optimize_sites, verify_result
     from radiomap_geo.optimize.outputs import (
         check_sites_output,
@@ -187,15 +116,13 @@ def _run(opts: dict) -> None:
         write_sites,
     )
 
-    options = _options(opts, run_options_from({k: opts[k] for k in opts if k in _receiver_dests()}))
+    options = _options(opts)
     options.validate()
     outputs = _check_outputs(opts, check_sites_output)
-    inputs = load_inputs(**{k: opts[k] for k in INPUT_KEYS}, quiet=opts["quiet"])
+    inputs = inputs_from(opts)
     with RichProgress("optimize", enabled=not opts["quiet"]) as progress:
         result = optimize_sites(
-            inputs.grid,
-            inputs.sites,
-            inputs.buildings,
+            *scene(inputs),
             model=opts["model"],
             options=options,
             target_area=opts["target_area"],
@@ -223,36 +150,21 @@ def _run(opts: dict) -> None:
         )
 
 
-def _receiver_dests() -> set[str]:
-    from radiomap_geo.cli.options import option_dest
-
-    return {option_dest(name) for name in RECEIVER}
-
-
-def _options(opts: dict, run) -> OptimizeOptions:
+def _options(opts: dict) -> OptimizeOptions:
+    """The core's settings from the parsed options (each search option is named after its field)."""
+    settings = {name: opts[name] for name in _fields(OptimizeOptions) if name in opts}
+    settings.update(params=_names(opts["params"]), fixed=_names(opts["fixed"]))
+    limits = {name: opts[name] for name in _fields(Limits) if name in opts}
+    receiver = {option_dest(name) for name in RECEIVER}
     return OptimizeOptions(
-        objective=opts["objective"],
-        percentile=opts["percentile"],
-        threshold_dbm=opts["threshold_dbm"],
-        threshold_db=opts["threshold_db"],
-        params=_names(opts["params"]),
-        fixed=_names(opts["fixed"]),
-        method=opts["method"],
-        budget=opts["budget"],
-        seed=opts["seed"],
-        starts=opts["starts"],
-        learning_rate=opts["learning_rate"],
-        temperature_db=opts["temperature"],
-        slope_db=opts["slope"],
-        limits=Limits(
-            azimuth_span_deg=opts["azimuth_span"],
-            tilt_min_deg=opts["tilt_min"],
-            tilt_max_deg=opts["tilt_max"],
-            power_span_db=opts["power_span"],
-            roof_rule=not opts["no_roof_rule"],
-        ),
-        run=run,
+        **settings,
+        limits=Limits(**limits, roof_rule=not opts["no_roof_rule"]),
+        run=run_options_from({key: opts[key] for key in receiver}),
     )
+
+
+def _fields(kind: type) -> list[str]:
+    return [item.name for item in fields(kind)]
 
 
 def _check_outputs(opts: dict, check_sites_output) -> dict[str, Path]:

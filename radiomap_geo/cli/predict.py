@@ -4,28 +4,16 @@ from __future__ import annotations
 
 import click
 
-from radiomap_geo.cli.inputs import load_inputs
-from radiomap_geo.cli.options import (
-    INPUT_KEYS,
-    RichProgress,
-    area_options,
-    check_outputs,
-    friendly_errors,
-    input_options,
-    model_options,
-    output_options,
-    run_options_from,
-)
+from radiomap_geo.cli.inputs import inputs_from, scene
+from radiomap_geo.cli.options import map_options, run_options_from
+from radiomap_geo.cli.running import RichProgress, check_outputs, friendly_errors, quiet_option
 from radiomap_geo.cli.sparse import optional_measurement_options, run_predict_measurements
 
 
 @click.command()
-@area_options
-@input_options
-@output_options
-@model_options
+@map_options
 @optional_measurement_options
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @friendly_errors
 def predict(**opts) -> None:
     """Predict coverage (RSRP, total received power, best server, SINR) and write a COG."""
@@ -35,18 +23,10 @@ def predict(**opts) -> None:
 
     check_outputs(opts)
     engine = engine_kwargs(opts)
-    inputs = load_inputs(**_pick(opts, INPUT_KEYS), quiet=opts["quiet"])
+    inputs = inputs_from(opts)
     with RichProgress("predict", enabled=not opts["quiet"]) as progress:
-        path = predict_to_file(
-            opts["output"], inputs.grid, inputs.sites, inputs.buildings, **engine, progress=progress
-        )
-    click.echo(f"wrote {path}")
-    if opts["preview"]:
-        click.echo(f"wrote {write_preview_for(path, inputs, opts['overwrite'])}")
-
-
-def _pick(opts: dict, keys: tuple[str, ...]) -> dict:
-    return {k: opts[k] for k in keys}
+        path = predict_to_file(opts["output"], *scene(inputs), **engine, progress=progress)
+    echo_written(path, inputs, opts)
 
 
 #: CLI options that are engine keywords of their own (not RunOptions fields).
@@ -80,3 +60,10 @@ def write_preview_for(path, inputs, overwrite: bool):
         model = ds.tags().get("model", "")
     result = CoverageResult(grid, {"rsrp_dbm": band}, inputs.sites, model)
     return result.preview(path.with_suffix(".png"), overwrite=overwrite, buildings=inputs.buildings)
+
+
+def echo_written(path, inputs, opts: dict) -> None:
+    """Say what a coverage command wrote: the map and, with --preview, its PNG quick-look."""
+    click.echo(f"wrote {path}")
+    if opts["preview"]:
+        click.echo(f"wrote {write_preview_for(path, inputs, opts['overwrite'])}")

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from radiomap_geo.cli.inputs import load_inputs
-from radiomap_geo.cli.options import (
-    RichProgress,
-    area_options,
-    friendly_errors,
-    input_options,
-    model_options,
-    output_options,
-)
-from radiomap_geo.cli.predict import INPUT_KEYS, _pick, engine_kwargs, write_preview_for
-from radiomap_geo.errors import Cancelled
+from radiomap_geo.cli.inputs import inputs_from, scene
+from radiomap_geo.cli.options import FOLDER, map_options, optional
+from radiomap_geo.cli.predict import echo_written, engine_kwargs
+from radiomap_geo.cli.running import RichProgress, friendly_errors, on_interrupt, quiet_option
 
 
 def _scheduler(ctx, param, value: str) -> str:
@@ -27,16 +19,12 @@ def _scheduler(ctx, param, value: str) -> str:
 
 
 @click.command("predict-city")
-@area_options
-@input_options
-@output_options
-@model_options
-@click.option(
+@map_options
+@optional(
     "--work-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder for finished tiles; rerun with it to resume [default: OUTPUT.work, "
-    "removed after success].",
+    FOLDER,
+    "Folder for finished tiles; rerun with it to resume [default: OUTPUT.work, removed after "
+    "success].",
 )
 @click.option(
     "--scheduler",
@@ -45,13 +33,12 @@ def _scheduler(ctx, param, value: str) -> str:
     callback=_scheduler,
     help="threads, processes, or a dask.distributed scheduler address (tcp://host:8786).",
 )
-@click.option(
+@optional(
     "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Threads or processes of a local scheduler [default: the CPU count].",
+    click.IntRange(min=1),
+    "Threads or processes of a local scheduler [default: the CPU count].",
 )
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @friendly_errors
 def predict_city(**opts) -> None:
     """Predict coverage over a large area tile by tile on Dask, resumably, into one COG.
@@ -65,24 +52,17 @@ def predict_city(**opts) -> None:
 
     require_dask()
     check_writable(opts["output"], opts["overwrite"])
-    inputs = load_inputs(**_pick(opts, INPUT_KEYS), quiet=opts["quiet"])
+    inputs = inputs_from(opts)
     work_dir = opts["work_dir"] or Path(f"{opts['output']}.work")
-    try:
-        with RichProgress("tiles", enabled=not opts["quiet"]) as progress:
-            path = run(
-                opts["output"],
-                inputs.grid,
-                inputs.sites,
-                inputs.buildings,
-                **engine_kwargs(opts),
-                work_dir=opts["work_dir"],
-                scheduler=opts["scheduler"],
-                workers=opts["workers"],
-                progress=progress,
-            )
-    except (Cancelled, KeyboardInterrupt):
-        click.echo(f"interrupted: finished tiles are kept in {work_dir}; rerun to resume", err=True)
-        sys.exit(130)
-    click.echo(f"wrote {path}")
-    if opts["preview"]:
-        click.echo(f"wrote {write_preview_for(path, inputs, opts['overwrite'])}")
+    on_interrupt(f"finished tiles are kept in {work_dir}; rerun to resume")
+    with RichProgress("tiles", enabled=not opts["quiet"]) as progress:
+        path = run(
+            opts["output"],
+            *scene(inputs),
+            **engine_kwargs(opts),
+            work_dir=opts["work_dir"],
+            scheduler=opts["scheduler"],
+            workers=opts["workers"],
+            progress=progress,
+        )
+    echo_written(path, inputs, opts)

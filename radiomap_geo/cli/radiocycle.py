@@ -9,62 +9,45 @@ from pathlib import Path
 import click
 
 from radiomap_geo.cli.options import (
-    RichProgress,
+    EXISTING_FILE,
+    FILE,
     area_options,
-    friendly_errors,
+    defaulted,
+    optional,
+    output_option,
+    overwrite_option,
     run_options_from,
     setting_option,
 )
+from radiomap_geo.cli.running import RichProgress, friendly_errors, quiet_option
 
 
 @click.command("infer-buildings")
 @click.option(
     "--measurements",
     required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=EXISTING_FILE,
     help="Measured points (GeoPackage, GeoJSON, Shapefile, CSV with lon,lat; any CRS).",
 )
-@click.option("--value-column", default="rsrp_dbm", show_default=True)
-@click.option(
-    "--value-kind",
-    type=click.Choice(["rsrp", "rx-power", "path-gain"]),
-    default="rsrp",
-    show_default=True,
-)
+@defaulted("--value-column", "rsrp_dbm")
+@defaulted("--value-kind", "rsrp", type=click.Choice(["rsrp", "rx-power", "path-gain"]))
 @click.option(
     "--tx-file",
     "tx_file",
     required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=EXISTING_FILE,
     help="Transmitter sites (their power turns the values into path gain).",
 )
 @area_options
 @setting_option("bandwidth_mhz")
 @setting_option("technology")
 @setting_option("subcarrier_spacing_khz")
-@click.option("--model", default="radiocycle", show_default=True, help="Shipped RadioCycle model.")
-@click.option(
-    "--threshold",
-    type=float,
-    default=0.5,
-    show_default=True,
-    help="Building probability of the mask band and the polygons.",
-)
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="GeoTIFF: building_probability, building_mask, path_gain_db bands.",
-)
-@click.option(
-    "--polygons",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write simplified footprint polygons (GeoPackage, output CRS).",
-)
-@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@defaulted("--model", "radiocycle", "Shipped RadioCycle model.")
+@defaulted("--threshold", 0.5, "Building probability of the mask band and the polygons.")
+@output_option("GeoTIFF: building_probability, building_mask, path_gain_db bands.")
+@optional("--polygons", FILE, "Also write simplified footprint polygons (GeoPackage, output CRS).")
+@overwrite_option("Replace existing outputs.")
+@quiet_option
 @friendly_errors
 def infer_buildings(**opts) -> None:
     """Infer building footprints (and the radio map) from measured RSRP alone (RadioCycle)."""

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import click
 
-from radiomap_geo.cli.inputs import load_inputs
+from radiomap_geo.cli.inputs import inputs_from, scene
 from radiomap_geo.cli.options import (
-    RichProgress,
     area_options,
-    check_outputs,
-    friendly_errors,
+    defaulted,
     input_options,
     output_options,
     run_options_from,
 )
-from radiomap_geo.cli.predict import INPUT_KEYS, _pick, write_preview_for
+from radiomap_geo.cli.predict import echo_written
+from radiomap_geo.cli.running import RichProgress, check_outputs, friendly_errors, quiet_option
 
 #: Buildings this far outside the grid still reflect and diffract into it.
 SCENE_MARGIN_M = 100.0
@@ -24,23 +23,13 @@ SCENE_MARGIN_M = 100.0
 @area_options
 @input_options
 @output_options
-@click.option(
-    "--samples", type=float, default=3e6, show_default=True, help="Rays launched per transmitter."
-)
-@click.option(
-    "--max-depth",
-    type=int,
-    default=3,
-    show_default=True,
-    help="Maximum number of interactions per path.",
-)
+@defaulted("--samples", 3e6, "Rays launched per transmitter.")
+@defaulted("--max-depth", 3, "Maximum number of interactions per path.")
 @click.option("--diffraction/--no-diffraction", default=True, show_default=True)
-@click.option(
+@defaulted(
     "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Ray-sampling seed. On the CPU (LLVM, several threads) the same seed does not give "
+    0,
+    "Ray-sampling seed. On the CPU (LLVM, several threads) the same seed does not give "
     "bit-identical maps unless --reproducible: measured on the Helsinki sample, two runs differ "
     "by a median 0.001 dB, 95 % of cells within 0.8 dB, 4 % of cells by more than 1 dB (one up "
     "to 18 dB), 0.1 % of cells reached in one run only (benchmarks/results/rt_edges.md).",
@@ -50,7 +39,7 @@ SCENE_MARGIN_M = 100.0
     is_flag=True,
     help="Trace on one CPU thread: the same --seed gives bit-identical maps (slower).",
 )
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @friendly_errors
 def simulate(**opts) -> None:
     """Ray-trace coverage with Sionna RT and write the same bands as 'predict'."""
@@ -58,12 +47,10 @@ def simulate(**opts) -> None:
 
     check_outputs(opts)
     options = run_options_from(opts)
-    inputs = load_inputs(**_pick(opts, INPUT_KEYS), quiet=opts["quiet"], margin_m=SCENE_MARGIN_M)
+    inputs = inputs_from(opts, margin_m=SCENE_MARGIN_M)
     with RichProgress("ray-trace", enabled=not opts["quiet"]) as progress:
         result = simulate_coverage(
-            inputs.grid,
-            inputs.sites,
-            inputs.buildings,
+            *scene(inputs),
             samples_per_tx=opts["samples"],
             max_depth=opts["max_depth"],
             diffraction=opts["diffraction"],
@@ -74,6 +61,4 @@ def simulate(**opts) -> None:
             progress=progress,
         )
     path = result.write(opts["output"], overwrite=opts["overwrite"], dst_crs=opts["dst_crs"])
-    click.echo(f"wrote {path}")
-    if opts["preview"]:
-        click.echo(f"wrote {write_preview_for(path, inputs, opts['overwrite'])}")
+    echo_written(path, inputs, opts)

@@ -5,21 +5,28 @@ maps from sparse measurements (issue #10), thin adapters over :mod:`radiomap_geo
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from radiomap_geo.cli.inputs import inputs_from, scene
 from radiomap_geo.cli.options import (
-    RichProgress,
-    area_options,
-    check_outputs,
-    friendly_errors,
-    input_options,
-    model_options,
-    output_options,
+    EXISTING_FILE,
+    EXISTING_FOLDER,
+    FOLDER,
+    defaulted,
+    map_options,
+    optional,
+    overwrite_option,
     run_options_from,
+    stack,
 )
+from radiomap_geo.cli.running import RichProgress, check_outputs, friendly_errors, quiet_option
 from radiomap_geo.errors import InputError, OutputExistsError
+
+#: A file or folder path, existing or not.
+ANY_PATH = click.Path(path_type=Path)
 
 
 @click.command("measurement-models")
@@ -36,21 +43,20 @@ def measurement_models() -> None:
 
 
 @click.command("train-measurements")
-@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("dataset", type=EXISTING_FOLDER)
 @click.option("--network", "name", required=True, help="emgan, emgan-sites, emgan-geo, ...")
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("runs/sparse"))
-@click.option("--steps", type=click.IntRange(1), default=1500, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True)
-@click.option(
+@defaulted("--steps", 1500, type=click.IntRange(1))
+@defaulted("--batch-size", 8, type=click.IntRange(1))
+@optional(
     "--max-minutes",
-    type=click.FloatRange(0.1),
-    default=None,
-    help="Stop (resumably) after this long; run again to continue.",
+    click.FloatRange(0.1),
+    "Stop (resumably) after this long; run again to continue.",
 )
-@click.option("--max-maps", type=click.IntRange(1), default=1024, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=click.IntRange(1), default=1, show_default=True)
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@defaulted("--max-maps", 1024, type=click.IntRange(1))
+@defaulted("--seed", 0)
+@defaulted("--threads", 1, type=click.IntRange(1))
+@quiet_option
 @friendly_errors
 def train_measurements(
     dataset, name, out, steps, batch_size, max_minutes, max_maps, seed, threads, quiet
@@ -78,63 +84,43 @@ def train_measurements(
 
 
 @click.command("evaluate-measurements")
-@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("dataset", type=EXISTING_FOLDER)
 @click.option(
     "--methods",
-    default=None,
-    help="Comma-separated (default: all baselines and "
-    "networks: geometry, idw, knn, random-forest, kriging, regression-kriging, "
-    "interpolation-net, eme-net, emgan, emgan-sites, emgan-geo).",
+    help="Comma-separated (default: all baselines and networks: geometry, idw, knn, "
+    "random-forest, kriging, regression-kriging, interpolation-net, eme-net, emgan, emgan-sites, "
+    "emgan-geo).",
 )
-@click.option(
+@optional(
     "--patterns",
-    default=None,
-    help="Comma-separated, e.g. uniform:1%,count:50,trajectory:1% (default: all).",
+    str,
+    "Comma-separated, e.g. uniform:1%,count:50,trajectory:1% (default: all).",
 )
-@click.option("--split", default="test", show_default=True)
-@click.option("--max-maps", type=click.IntRange(1), default=32, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--work-dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Where per-map results accumulate (a killed run resumes from it).",
+@defaulted("--split", "test")
+@defaulted("--max-maps", 32, type=click.IntRange(1))
+@defaulted("--seed", 0)
+@optional(
+    "--work-dir", ANY_PATH, "Where per-map results accumulate (a killed run resumes from it)."
 )
-@click.option(
+@optional(
     "--max-minutes",
-    type=click.FloatRange(0),
-    default=None,
-    help="Start no new map after this long; report the finished maps (run again to continue).",
+    click.FloatRange(0),
+    "Start no new map after this long; report the finished maps (run again to continue).",
 )
-@click.option(
-    "--report",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write REPORT.md, REPORT.json and REPORT.png (the error-ratio CDF).",
+@optional(
+    "--report", ANY_PATH, "Write REPORT.md, REPORT.json and REPORT.png (the error-ratio CDF)."
 )
-@click.option("--overwrite", is_flag=True, help="Replace existing report files.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@overwrite_option("Replace existing report files.")
+@quiet_option
 @friendly_errors
-def evaluate_measurements(
-    dataset,
-    methods,
-    patterns,
-    split,
-    max_maps,
-    seed,
-    work_dir,
-    max_minutes,
-    report,
-    overwrite,
-    quiet,
-) -> None:
+def evaluate_measurements(dataset, methods, patterns, report, overwrite, quiet, **settings) -> None:
     """Score measurement methods x sampling patterns on DATASET's test split; print tables."""
     from radiomap_geo.sparse.evaluate import DEFAULT_METHODS, evaluate_measurements
     from radiomap_geo.sparse.report import report_markdown, write_report
     from radiomap_geo.sparse.sampling import EVALUATION_PATTERNS
 
-    names = _split_list(methods) or list(DEFAULT_METHODS)
-    pats = _split_list(patterns) or list(EVALUATION_PATTERNS)
+    names = _split_list(methods, "methods") or list(DEFAULT_METHODS)
+    pats = _split_list(patterns, "patterns") or list(EVALUATION_PATTERNS)
     if report is not None and not overwrite:
         for suffix in (".md", ".json", ".png"):
             if report.with_suffix(suffix).exists():
@@ -143,15 +129,7 @@ def evaluate_measurements(
                 )
     with RichProgress("evaluate", enabled=not quiet) as bar:
         result = evaluate_measurements(
-            dataset,
-            split=split,
-            methods=names,
-            patterns=pats,
-            max_maps=max_maps,
-            seed=seed,
-            work_dir=work_dir,
-            max_minutes=max_minutes,
-            progress=bar,
+            dataset, methods=names, patterns=pats, progress=bar, **settings
         )
     result["command"] = " ".join(["radiomap-geo", *sys.argv[1:]])
     click.echo(report_markdown(result))
@@ -160,29 +138,23 @@ def evaluate_measurements(
             click.echo(f"wrote {path}")
 
 
-def _split_list(text: str | None) -> list[str]:
+def _split_list(text: str | None, parameter: str) -> list[str]:
     if not text:
         return []
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
-        raise InputError(f"empty list {text!r}", parameter="methods")
+        raise InputError(f"empty list {text!r}", parameter=parameter)
     return items
 
 
 @click.command("ship-measurement-model")
-@click.argument("weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "--to",
-    "folder",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("weights"),
-    show_default=True,
-)
-@click.option("--val-maps", type=click.IntRange(2), default=128, show_default=True)
-@click.option("--test-maps", type=click.IntRange(1), default=32, show_default=True)
+@click.argument("weights", type=EXISTING_FILE)
+@click.argument("dataset", type=EXISTING_FOLDER)
+@defaulted("--to", Path("weights"), dest="folder", type=FOLDER)
+@defaulted("--val-maps", 128, type=click.IntRange(2))
+@defaulted("--test-maps", 32, type=click.IntRange(1))
 @click.option("--default", "make_default", is_flag=True, help="Mark it the default model.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @friendly_errors
 def ship_measurement_model(
     weights, dataset, folder, val_maps, test_maps, make_default, quiet
@@ -208,50 +180,38 @@ def ship_measurement_model(
     )
 
 
-def measurement_options(command, required: bool = True):
+def measurement_options(required: bool = True) -> Callable:
     """--measurements and how to read them, --measurement-model."""
-    options = [
+    return stack(
         click.option(
             "--measurements",
-            "measurements",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            type=EXISTING_FILE,
             required=required,
-            default=None,
             help="Measured points (GeoPackage, GeoJSON, Shapefile, CSV with lon,lat; any CRS): "
             "the map is corrected by them (adds rsrp_std_db and e_field_vpm).",
         ),
-        click.option("--value-column", default="rsrp_dbm", show_default=True),
-        click.option(
-            "--value-kind",
-            type=click.Choice(["rsrp", "rx-power", "path-gain", "e-field"]),
-            default="rsrp",
-            show_default=True,
+        defaulted("--value-column", "rsrp_dbm"),
+        defaulted(
+            "--value-kind", "rsrp", type=click.Choice(["rsrp", "rx-power", "path-gain", "e-field"])
         ),
-        click.option(
+        optional(
             "--value-unit",
-            type=click.Choice(["dbm", "db", "dbuv/m", "v/m"]),
-            default=None,
-            help="Unit of the values (default: the kind's usual one).",
+            click.Choice(["dbm", "db", "dbuv/m", "v/m"]),
+            "Unit of the values (default: the kind's usual one).",
         ),
-        click.option(
+        optional(
             "--measurement-model",
-            default=None,
-            help="A shipped measurement model (see 'radiomap-geo measurement-models') or "
-            "net:PATH.pt, or a baseline: regression-kriging, kriging, idw, knn, random-forest.",
+            str,
+            "A shipped measurement model (see 'radiomap-geo measurement-models') or net:PATH.pt, "
+            "or a baseline: regression-kriging, kriging, idw, knn, random-forest.",
         ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    )
 
 
 @click.command("predict-measurements")
-@area_options
-@input_options
-@output_options
-@model_options
-@measurement_options
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@map_options
+@measurement_options()
+@quiet_option
 @friendly_errors
 def predict_measurements(**opts) -> None:
     """Predict coverage and exposure corrected by measured values; adds rsrp_std_db and
@@ -260,26 +220,21 @@ def predict_measurements(**opts) -> None:
     run_predict_measurements(opts)
 
 
-def optional_measurement_options(command):
-    """The measurement options with --measurements optional (for ``predict``)."""
-    return measurement_options(command, required=False)
+#: The measurement options with --measurements optional (for ``predict``).
+optional_measurement_options = measurement_options(required=False)
 
 
 def run_predict_measurements(opts: dict) -> None:
     """``predict --measurements ...`` / ``predict-measurements``: read, correct, write."""
-    from radiomap_geo.cli.inputs import load_inputs
-    from radiomap_geo.cli.options import INPUT_KEYS
     from radiomap_geo.sparse.data import DEFAULT_GEOMETRY_MODEL
     from radiomap_geo.sparse.predict import predict_with_measurements
 
     check_outputs(opts)
     options = run_options_from(opts)
-    inputs = load_inputs(**{k: opts[k] for k in INPUT_KEYS}, quiet=opts["quiet"])
+    inputs = inputs_from(opts)
     with RichProgress("predict", enabled=not opts["quiet"]) as bar:
         result = predict_with_measurements(
-            inputs.grid,
-            inputs.sites,
-            inputs.buildings,
+            *scene(inputs),
             opts["measurements"],
             options,
             value_column=opts["value_column"],

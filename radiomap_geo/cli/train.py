@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
 from pathlib import Path
 
 import click
 
-from radiomap_geo.cli.options import RichProgress, friendly_errors
-from radiomap_geo.errors import Cancelled, InputError
+from radiomap_geo.cli.options import (
+    EXISTING_FILE_TEXT,
+    EXISTING_FOLDER,
+    FOLDER,
+    defaulted,
+    optional,
+)
+from radiomap_geo.cli.running import RichProgress, friendly_errors, on_interrupt, quiet_option
+from radiomap_geo.errors import InputError
 
 
 def command_line(ctx: click.Context) -> str:
@@ -58,118 +64,76 @@ def _list_archs(ctx: click.Context, _param, value: bool) -> None:
 
 
 @click.command()
-@click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--arch", default="unet", show_default=True, help="Architecture (see --list-archs).")
+@click.argument("dataset_dir", type=EXISTING_FOLDER)
+@defaulted("--arch", "unet", "Architecture (see --list-archs).")
 @click.option(
     "--arch-kwargs",
-    default=None,
     help='Architecture keyword arguments as JSON, e.g. \'{"base": 16, "depth": 4}\'.',
 )
 @click.option(
     "--channels",
-    default=None,
     help="Comma-separated input channels in order [default: building_height,tx_height,"
     "anchor_x,anchor_y,distance,azimuth_cos,azimuth_sin,antenna_gain].",
 )
-@click.option("--name", default=None, help="Weights name, e.g. unet-small [default: --arch].")
+@click.option("--name", help="Weights name, e.g. unet-small [default: --arch].")
 @click.option(
     "-o",
     "--out-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
+    type=FOLDER,
     help="Run folder: checkpoint, log, weights [default: runs/<name>].",
 )
-@click.option("--epochs", type=int, default=50, show_default=True)
-@click.option("--batch-size", type=int, default=8, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate.")
-@click.option(
-    "--schedule",
-    type=click.Choice(["onecycle", "cosine", "constant"]),
-    default="onecycle",
-    show_default=True,
+@defaulted("--epochs", 50)
+@defaulted("--batch-size", 8)
+@defaulted("--lr", 1e-3, "Peak learning rate.")
+@defaulted("--schedule", "onecycle", type=click.Choice(["onecycle", "cosine", "constant"]))
+@defaulted("--weight-decay", 1e-4)
+@defaulted("--patience", 8, "Epochs without validation improvement before stopping.")
+@defaulted("--loss", "huber", type=click.Choice(["huber", "mse", "l1"]))
+@defaulted("--weak-weight", 0.25, "Loss weight of labels below -120 dB (noisy weak NLOS).")
+@optional(
+    "--crop", int, "Train on random CROP x CROP windows holding the site [default: whole maps]."
 )
-@click.option("--weight-decay", type=float, default=1e-4, show_default=True)
-@click.option(
-    "--patience",
-    type=int,
-    default=8,
-    show_default=True,
-    help="Epochs without validation improvement before stopping.",
-)
-@click.option(
-    "--loss", type=click.Choice(["huber", "mse", "l1"]), default="huber", show_default=True
-)
-@click.option(
-    "--weak-weight",
-    type=float,
-    default=0.25,
-    show_default=True,
-    help="Loss weight of labels below -120 dB (noisy weak NLOS).",
-)
-@click.option(
-    "--crop",
-    type=int,
-    default=None,
-    help="Train on random CROP x CROP windows holding the site [default: whole maps].",
-)
-@click.option(
+@optional(
     "--init-weights",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Start from these weights (fine-tuning; same architecture and channels).",
+    EXISTING_FILE_TEXT,
+    "Start from these weights (fine-tuning; same architecture and channels).",
 )
-@click.option("--max-train-maps", type=int, default=None, help="Use a random subset.")
-@click.option("--max-val-maps", type=int, default=None, help="Use a random subset.")
-@click.option(
+@optional("--max-train-maps", int, "Use a random subset.")
+@optional("--max-val-maps", int, "Use a random subset.")
+@optional(
     "--reach",
-    "reach_m",
-    type=float,
-    default=None,
-    help="Metres from the site the network is used for [default: 0.75 map side].",
+    float,
+    "Metres from the site the network is used for [default: 0.75 map side].",
+    dest="reach_m",
 )
-@click.option(
+@optional(
     "--no-ray-label",
-    type=float,
-    default=None,
-    help="Label (dB) for outdoor cells no ray reached, e.g. -160 [default: ignore them].",
+    float,
+    "Label (dB) for outdoor cells no ray reached, e.g. -160 [default: ignore them].",
 )
 @click.option("--no-augment", is_flag=True, help="No rotations/mirrors.")
-@click.option(
+@optional(
     "--ortho-augment",
-    type=click.FloatRange(min=0.0),
-    default=None,
-    help="Strength of the photometric augmentation of the rendered orthophotos, 0 for none "
+    click.FloatRange(min=0.0),
+    "Strength of the photometric augmentation of the rendered orthophotos, 0 for none "
     "[default: 1 when --channels read the orthophoto].",
 )
-@click.option(
+@defaulted(
     "--ortho-seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seed of the orthophoto/nDSM renderings of the tiles (for ortho_* and ndsm channels; "
+    0,
+    "Seed of the orthophoto/nDSM renderings of the tiles (for ortho_* and ndsm channels; "
     "the dataset holds building heights only).",
 )
-@click.option(
-    "--device",
-    default="cpu",
-    show_default=True,
-    help="cpu, cuda or auto (CUDA with mixed precision when present).",
-)
-@click.option(
+@defaulted("--device", "cpu", "cpu, cuda or auto (CUDA with mixed precision when present).")
+@defaulted(
     "--amp-dtype",
+    "float16",
+    "Mixed-precision type on CUDA.",
     type=click.Choice(["float16", "bfloat16"]),
-    default="float16",
-    show_default=True,
-    help="Mixed-precision type on CUDA.",
 )
-@click.option("--threads", type=int, default=None, help="CPU threads for torch.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--resume/--no-resume",
-    default=True,
-    show_default=True,
-    help="Continue the run found in the run folder, or start over.",
-)
+@optional("--threads", int, "CPU threads for torch.")
+@defaulted("--seed", 0)
+@defaulted("--resume/--no-resume", True, "Continue the run found in the run folder, or start over.")
 @click.option(
     "--list-archs",
     is_flag=True,
@@ -178,9 +142,9 @@ def _list_archs(ctx: click.Context, _param, value: bool) -> None:
     callback=_list_archs,
     help="List the architectures and exit.",
 )
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @click.pass_context
-@friendly_errors
+@friendly_errors(also=(RuntimeError,))  # e.g. --device cuda without a GPU
 def train(ctx: click.Context, dataset_dir: Path, **opts) -> None:
     """Train a coverage network on DATASET_DIR (from 'radiomap-geo dataset build').
 
@@ -208,51 +172,44 @@ def train(ctx: click.Context, dataset_dir: Path, **opts) -> None:
         parts += [f"lr {record['lr']:.2e}", f"{record['seconds']:.0f} s"]
         click.echo(", ".join(parts), err=True)
 
-    try:
-        with RichProgress("train", enabled=not opts["quiet"]) as progress:
-            run = train_from_dataset(
-                dataset_dir,
-                opts["arch"],
-                opts["out_dir"],
-                name=opts["name"],
-                channels=channels,
-                arch_kwargs=_json_object(opts["arch_kwargs"], "--arch-kwargs"),
-                epochs=opts["epochs"],
-                batch_size=opts["batch_size"],
-                lr=opts["lr"],
-                crop=opts["crop"],
-                max_train_maps=opts["max_train_maps"],
-                max_val_maps=opts["max_val_maps"],
-                device=opts["device"],
-                resume=opts["resume"],
-                reach_m=opts["reach_m"],
-                augment=not opts["no_augment"],
-                no_ray_label_db=opts["no_ray_label"],
-                seed=opts["seed"],
-                train_config={
-                    "schedule": opts["schedule"],
-                    "weight_decay": opts["weight_decay"],
-                    "patience": opts["patience"],
-                    "loss": opts["loss"],
-                    "weak_weight": opts["weak_weight"],
-                    "amp_dtype": opts["amp_dtype"],
-                },
-                init_weights=opts["init_weights"],
-                ortho_seed=opts["ortho_seed"],
-                ortho_augment=opts["ortho_augment"],
-                command=command,
-                progress=progress,
-                log=echo,
-            )
-    except (Cancelled, KeyboardInterrupt):
-        click.echo(
-            "interrupted: the last finished epoch is kept in the checkpoint; rerun the same "
-            "command to resume",
-            err=True,
+    on_interrupt(
+        "the last finished epoch is kept in the checkpoint; rerun the same command to resume"
+    )
+    with RichProgress("train", enabled=not opts["quiet"]) as progress:
+        run = train_from_dataset(
+            dataset_dir,
+            opts["arch"],
+            opts["out_dir"],
+            name=opts["name"],
+            channels=channels,
+            arch_kwargs=_json_object(opts["arch_kwargs"], "--arch-kwargs"),
+            epochs=opts["epochs"],
+            batch_size=opts["batch_size"],
+            lr=opts["lr"],
+            crop=opts["crop"],
+            max_train_maps=opts["max_train_maps"],
+            max_val_maps=opts["max_val_maps"],
+            device=opts["device"],
+            resume=opts["resume"],
+            reach_m=opts["reach_m"],
+            augment=not opts["no_augment"],
+            no_ray_label_db=opts["no_ray_label"],
+            seed=opts["seed"],
+            train_config={
+                "schedule": opts["schedule"],
+                "weight_decay": opts["weight_decay"],
+                "patience": opts["patience"],
+                "loss": opts["loss"],
+                "weak_weight": opts["weak_weight"],
+                "amp_dtype": opts["amp_dtype"],
+            },
+            init_weights=opts["init_weights"],
+            ortho_seed=opts["ortho_seed"],
+            ortho_augment=opts["ortho_augment"],
+            command=command,
+            progress=progress,
+            log=echo,
         )
-        sys.exit(130)
-    except RuntimeError as exc:  # e.g. --device cuda without a GPU
-        raise click.ClickException(str(exc)) from exc
     result = run.result
     best = f"best epoch {result.best_epoch + 1}, " if result.best_epoch is not None else ""
     click.echo(
