@@ -18,6 +18,9 @@ dominate), not predictions on their own.
 ``method="sweep"`` (the default) computes the same quantities for all cells at once in one
 radial sweep per site (:mod:`radiomap_geo.sweep`: cost linear in the cells, agreement with the
 walks measured in ``tests/test_sweep.py``); ``method="walk"`` walks one ray per cell as above.
+
+A site's rays are described once, by :class:`DirectRays` (``DirectRays.of(scene, site)`` for a
+scene); :func:`direct_rays` computes all three quantities, or line of sight alone, from it.
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ import numpy as np
 from radiomap_geo.grid import Grid
 from radiomap_geo.raywalk import (  # noqa: F401 - MAX_KNIFE_EDGE_DB is part of this API
     MAX_KNIFE_EDGE_DB,
-    _obstruction_kernel,
-    _ray_geometry,
-    _visible_kernel,
+    DirectRays,
+    RayResults,
     knife_edge_loss_db,
+    ray_walks,
 )
 
 #: The ways :func:`line_of_sight` and :func:`obstruction` can compute their rays.
@@ -39,51 +42,35 @@ METHODS = ("sweep", "walk")
 DEFAULT_METHOD = "sweep"
 
 
-def _method(method: str | None) -> str:
+def direct_rays(
+    rays: DirectRays,
+    frequency_mhz: float = 3500.0,
+    *,
+    full: bool = True,
+    method: str | None = None,
+) -> RayResults:
+    """``(visible, building_depth_m, knife_edge_db)`` on ``rays.target``, by ``method`` (see
+    the module notes); without ``full`` only ``visible`` (the others are None).
+    """
     method = DEFAULT_METHOD if method is None else method
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    return method
+    if method == "sweep":
+        from radiomap_geo.sweep import sweep
+
+        return sweep(rays, frequency_mhz, full=full)
+    return ray_walks(rays, frequency_mhz, full=full)
 
 
 def obstruction(
-    heights: np.ndarray,
-    height_grid: Grid,
-    target: Grid,
-    tx_xy: tuple[float, float],
-    tx_height_m: float,
-    rx_height_m: float,
-    frequency_mhz: float,
-    step: float = 0.7,
-    method: str | None = None,
+    rays: DirectRays, frequency_mhz: float, method: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(building_depth_m, knife_edge_db)`` on ``target`` for the direct ray of every cell.
-
-    Same sampling as :func:`line_of_sight`; see the module notes for the two quantities and
-    ``method``.
+    """``(building_depth_m, knife_edge_db)`` on ``rays.target`` for the direct ray of every cell
+    (see the module notes for the two quantities and ``method``).
     """
-    if _method(method) == "sweep":
-        from radiomap_geo.sweep import sweep
-
-        _, depth, knife = sweep(
-            heights, height_grid, target, tx_xy, tx_height_m, rx_height_m, frequency_mhz,
-            step=step,
-        )  # fmt: skip
-        return depth, knife
-    tx_row, tx_col, rx_rows, rx_cols = _ray_geometry(height_grid, target, tx_xy)
-    depth, nu = _obstruction_kernel(
-        np.ascontiguousarray(heights, dtype=np.float32),
-        tx_row,
-        tx_col,
-        float(tx_height_m),
-        rx_rows,
-        rx_cols,
-        float(rx_height_m),
-        float(step),
-        float(height_grid.resolution),
-        299.792458 / float(frequency_mhz),
-    )
-    return depth.reshape(target.shape), knife_edge_loss_db(nu).reshape(target.shape)
+    _, depth, knife = direct_rays(rays, frequency_mhz, method=method)
+    assert depth is not None and knife is not None  # a full computation gives both
+    return depth, knife
 
 
 def line_of_sight(
@@ -100,25 +87,7 @@ def line_of_sight(
 
     ``heights`` lies on ``height_grid`` (which must contain both the site and ``target``); cells
     of ``target`` inside buildings are reported as not visible. ``method``: see the module notes.
+    (:class:`DirectRays` and :func:`direct_rays` take the same description of the rays.)
     """
-    if _method(method) == "sweep":
-        from radiomap_geo.sweep import sweep
-
-        visible, _, _ = sweep(
-            heights, height_grid, target, tx_xy, tx_height_m, rx_height_m, full=False, step=step
-        )
-        return visible
-    tx_row, tx_col, rx_rows, rx_cols = _ray_geometry(height_grid, target, tx_xy)
-    visible = _visible_kernel(
-        np.ascontiguousarray(heights, dtype=np.float32),
-        float(tx_row),
-        float(tx_col),
-        float(tx_height_m),
-        rx_rows,
-        rx_cols,
-        float(rx_height_m),
-        float(step),
-    ).reshape(target.shape)
-    r_off, c_off = target.offset_in(height_grid)
-    own = heights[r_off : r_off + target.height, c_off : c_off + target.width]
-    return visible & (own <= 0)
+    rays = DirectRays(heights, height_grid, target, tx_xy, tx_height_m, rx_height_m, step)
+    return direct_rays(rays, full=False, method=method)[0]

@@ -147,31 +147,16 @@ def _antenna_gain(scene: SceneInputs, site: Site) -> np.ndarray:
 
 
 def _line_of_sight(scene: SceneInputs, site: Site) -> np.ndarray:
-    from radiomap_geo.los import line_of_sight
+    from radiomap_geo.los import DirectRays, direct_rays
 
-    visible = line_of_sight(
-        scene.building_height,
-        scene.grid,
-        scene.grid,
-        (site.x, site.y),
-        site.height_m,
-        scene.rx_height_m,
-    )
+    visible, _, _ = direct_rays(DirectRays.of(scene, site), full=False)
     return visible.astype(np.float32)
 
 
 def _obstruction_pair(scene: SceneInputs, site: Site) -> tuple[np.ndarray, np.ndarray]:
-    from radiomap_geo.los import obstruction
+    from radiomap_geo.los import DirectRays, obstruction
 
-    depth, knife = obstruction(
-        scene.building_height,
-        scene.grid,
-        scene.grid,
-        (site.x, site.y),
-        site.height_m,
-        scene.rx_height_m,
-        site.frequency_mhz,
-    )
+    depth, knife = obstruction(DirectRays.of(scene, site), site.frequency_mhz)
     return (depth / np.float32(METRES_SCALE)).astype(np.float32), (knife / 10.0).astype(np.float32)
 
 

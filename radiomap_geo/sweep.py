@@ -37,12 +37,12 @@ import math
 import numba
 import numpy as np
 
-from radiomap_geo.grid import Grid
 from radiomap_geo.raywalk import (
-    _obstruction_kernel,
-    _ray_geometry,
-    _visible_kernel,
+    DirectRays,
+    RayResults,
     knife_edge_loss_db,
+    ray_walks,
+    wavelength_m,
 )
 
 #: Initial (and "nothing on the ray") Fresnel-Kirchhoff parameter, as in the ray walk.
@@ -303,69 +303,32 @@ def _rays_for(tx_row: float, tx_col: float, target: tuple[int, int, int, int]) -
     return np.ascontiguousarray(np.concatenate(jobs)[::-1], dtype=np.int64)
 
 
-def _geometry(height_grid: Grid, target: Grid, tx_xy: tuple[float, float]):
-    t = height_grid.transform
-    tx_row, tx_col = (tx_xy[1] - t.f) / t.e, (tx_xy[0] - t.c) / t.a
-    r_off, c_off = target.offset_in(height_grid)
-    return float(tx_row), float(tx_col), (int(r_off), int(c_off), *target.shape)
+def sweep(rays: DirectRays, frequency_mhz: float = 3500.0, *, full: bool = True) -> RayResults:
+    """``(visible, building_depth_m, knife_edge_db)`` on ``rays.target`` from one radial sweep.
 
-
-def sweep(
-    heights: np.ndarray,
-    height_grid: Grid,
-    target: Grid,
-    tx_xy: tuple[float, float],
-    tx_height_m: float,
-    rx_height_m: float,
-    frequency_mhz: float = 3500.0,
-    *,
-    full: bool = True,
-    step: float = 0.7,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(visible, building_depth_m, knife_edge_db)`` on ``target`` from one radial sweep.
-
-    Same arguments and meanings as :func:`radiomap_geo.los.line_of_sight` and
-    :func:`radiomap_geo.los.obstruction` (``target`` must be a window of ``height_grid``).
-    Without ``full`` only ``visible`` is computed (the other two are returned as None).
-    Antennas below the receiver are handed to the ray walks.
+    The meanings of :func:`radiomap_geo.los.line_of_sight` and
+    :func:`radiomap_geo.los.obstruction`. Without ``full`` only ``visible`` is computed (the
+    other two are returned as None). Antennas below the receiver are handed to the ray walks.
     """
-    heights = np.ascontiguousarray(heights, dtype=np.float32)
-    tx_row, tx_col, window = _geometry(height_grid, target, tx_xy)
-    row0, col0, h, w = window
-    own = heights[row0 : row0 + h, col0 : col0 + w] <= 0
-    if tx_height_m <= rx_height_m:
-        return _ray_walks(heights, height_grid, target, tx_xy, tx_height_m, rx_height_m,
-                          frequency_mhz, full, step, own)  # fmt: skip
+    if rays.tx_height_m <= rays.rx_height_m:
+        return ray_walks(rays, frequency_mhz, full=full)
+    tx_row, tx_col = rays.tx_cell
+    window = rays.window
     count, max_nu = _sweep_kernel(
-        heights,
+        rays.heights,
         tx_row,
         tx_col,
-        float(tx_height_m),
-        float(rx_height_m),
-        float(step),
-        float(height_grid.resolution),
-        299.792458 / float(frequency_mhz),
+        float(rays.tx_height_m),
+        float(rays.rx_height_m),
+        float(rays.step),
+        float(rays.height_grid.resolution),
+        wavelength_m(frequency_mhz),
         _rays_for(tx_row, tx_col, window),
         np.asarray(window, np.int64),
         bool(full),
     )
-    visible = (count == 0) & own
+    visible = (count == 0) & rays.outdoor()
     if not full:
         return visible, None, None
-    depth = (count * (step * height_grid.resolution)).astype(np.float32)
+    depth = (count * (rays.step * rays.height_grid.resolution)).astype(np.float32)
     return visible, depth, knife_edge_loss_db(max_nu)
-
-
-def _ray_walks(heights, height_grid, target, tx_xy, tx_h, rx_h, frequency_mhz, full, step, own):
-    tx_row, tx_col, rx_rows, rx_cols = _ray_geometry(height_grid, target, tx_xy)
-    if not full:
-        visible = _visible_kernel(
-            heights, tx_row, tx_col, float(tx_h), rx_rows, rx_cols, float(rx_h), float(step)
-        ).reshape(target.shape)
-        return visible & own, None, None
-    depth, nu = _obstruction_kernel(
-        heights, tx_row, tx_col, float(tx_h), rx_rows, rx_cols, float(rx_h), float(step),
-        float(height_grid.resolution), 299.792458 / float(frequency_mhz),
-    )  # fmt: skip
-    depth = depth.reshape(target.shape)
-    return (depth == 0) & own, depth, knife_edge_loss_db(nu).reshape(target.shape)

@@ -14,7 +14,7 @@ from affine import Affine
 from pyproj import CRS
 
 from radiomap_geo.grid import Grid
-from radiomap_geo.los import knife_edge_loss_db, line_of_sight, obstruction
+from radiomap_geo.los import DirectRays, knife_edge_loss_db, line_of_sight, obstruction
 from radiomap_geo.sweep import sweep
 
 RX = 1.5
@@ -32,9 +32,10 @@ def _xy(grid: Grid, row: float, col: float) -> tuple[float, float]:
 
 def _both(heights, grid, tx_xy, tx_h, target=None):
     target = grid if target is None else target
-    swept = sweep(heights, grid, target, tx_xy, tx_h, RX, F_MHZ)
+    rays = DirectRays(heights, grid, target, tx_xy, tx_h, RX)
+    swept = sweep(rays, F_MHZ)
     walked_los = line_of_sight(heights, grid, target, tx_xy, tx_h, RX, method="walk")
-    depth, knife = obstruction(heights, grid, target, tx_xy, tx_h, RX, F_MHZ, method="walk")
+    depth, knife = obstruction(rays, F_MHZ, method="walk")
     return swept, (walked_los, depth, knife)
 
 
@@ -122,9 +123,9 @@ def test_a_window_gets_exactly_the_whole_grids_values():
         r, c = rng.integers(0, 150, 2)
         heights[r : r + rng.integers(2, 12), c : c + rng.integers(2, 12)] = rng.uniform(5, 30)
     tx_xy = _xy(grid, 70.3, 81.6)
-    whole = sweep(heights, grid, grid, tx_xy, 25.0, RX, F_MHZ)
+    whole = sweep(DirectRays(heights, grid, grid, tx_xy, 25.0, RX), F_MHZ)
     for window in [(0, 0, 40, 150), (90, 100, 50, 37), (60, 70, 20, 20)]:
-        part = sweep(heights, grid, grid.window(*window), tx_xy, 25.0, RX, F_MHZ)
+        part = sweep(DirectRays(heights, grid, grid.window(*window), tx_xy, 25.0, RX), F_MHZ)
         r, c, h, w = window
         for a, b in zip(part, whole):
             np.testing.assert_array_equal(a, b[r : r + h, c : c + w])
@@ -165,7 +166,7 @@ def test_line_of_sight_agrees_with_gdal_viewshed(tmp_path, sample_pbf):
     )  # fmt: skip
     with rasterio.open(out) as src:
         gdal_visible = src.read(1) > 0
-    visible = sweep(heights, grid, grid, (x, y), tx_h, RX, full=False)[0]
+    visible = sweep(DirectRays(heights, grid, grid, (x, y), tx_h, RX), full=False)[0]
     outdoor = heights <= 0
     # GDAL interpolates heights between cells (Wang et al.'s reference planes), the sweep
     # samples them: they disagree on a few cells along shadow edges.
@@ -189,8 +190,8 @@ def test_a_turned_or_mirrored_map_gets_turned_or_mirrored_values(k, flip):
         return a[:, ::-1] if flip else a
 
     centre = _xy(grid, 60.5, 60.5)  # the antenna on the centre cell: the symmetries keep it
-    plain = sweep(heights, grid, grid, centre, 20.0, RX, F_MHZ)
-    moved = sweep(np.ascontiguousarray(move(heights)), grid, grid, centre, 20.0, RX, F_MHZ)
+    plain = sweep(DirectRays(heights, grid, grid, centre, 20.0, RX), F_MHZ)
+    moved = sweep(DirectRays(move(heights), grid, grid, centre, 20.0, RX), F_MHZ)
     for a, b in zip(moved, plain):
         # Samples falling exactly on a cell edge (along the axes from a cell centre) round to the
         # other cell once mirrored, with the ray walks too: up to ~1 % of the depth values.

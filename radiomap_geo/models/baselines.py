@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from radiomap_geo.grid import Grid
-from radiomap_geo.los import line_of_sight
+from radiomap_geo.los import DirectRays, direct_rays
 from radiomap_geo.models.base import SceneInputs
 from radiomap_geo.rasterize import antenna_gain_map, site_offsets
 from radiomap_geo.sites import Site
@@ -64,50 +64,56 @@ def _breakpoint(h_bs: float, h_ut: float, f_mhz: float, h_env: float = 1.0) -> f
     return 4.0 * (h_bs - h_env) * (h_ut - h_env) * f_mhz * 1e6 / SPEED_OF_LIGHT
 
 
-def umi_los_loss(d2d: np.ndarray, f_mhz: float, h_bs: float, h_ut: float) -> np.ndarray:
-    """TR 38.901 Table 7.4.1-1, UMi street canyon, LOS."""
+def _tr38901_los(
+    d2d: np.ndarray, f_mhz: float, h_bs: float, h_ut: float, a: float, b: float, c: float
+) -> np.ndarray:
+    """TR 38.901 LOS shape: ``a + b log10(d3d) + 20 log10(f)`` up to the breakpoint, then
+    ``a + 40 log10(d3d) + 20 log10(f) - c log10(d_bp^2 + (h_bs - h_ut)^2)``.
+    """
     f_ghz = f_mhz / 1000.0
     d3d = np.hypot(np.maximum(d2d, MIN_DISTANCE_M), h_bs - h_ut)
     d_bp = _breakpoint(h_bs, h_ut, f_mhz)
-    near = 32.4 + 21.0 * np.log10(d3d) + 20.0 * np.log10(f_ghz)
+    near = a + b * np.log10(d3d) + 20.0 * np.log10(f_ghz)
     far = (
-        32.4
+        a
         + 40.0 * np.log10(d3d)
         + 20.0 * np.log10(f_ghz)
-        - 9.5 * np.log10(d_bp**2 + (h_bs - h_ut) ** 2)
+        - c * np.log10(d_bp**2 + (h_bs - h_ut) ** 2)
     )
     return np.where(d2d <= d_bp, near, far)
+
+
+def _tr38901_nlos(
+    los: np.ndarray, d2d: np.ndarray, f_mhz: float, h_bs: float, h_ut: float, k: tuple[float, ...]
+) -> np.ndarray:
+    """TR 38.901 NLOS shape ``k0 + k1 log10(d3d) + k2 log10(f) - k3 (h_ut - 1.5)``, never below
+    the ``los`` loss.
+    """
+    d3d = np.hypot(np.maximum(d2d, MIN_DISTANCE_M), h_bs - h_ut)
+    nlos = k[0] + k[1] * np.log10(d3d) + k[2] * np.log10(f_mhz / 1000.0) - k[3] * (h_ut - 1.5)
+    return np.maximum(los, nlos)
+
+
+def umi_los_loss(d2d: np.ndarray, f_mhz: float, h_bs: float, h_ut: float) -> np.ndarray:
+    """TR 38.901 Table 7.4.1-1, UMi street canyon, LOS."""
+    return _tr38901_los(d2d, f_mhz, h_bs, h_ut, 32.4, 21.0, 9.5)
 
 
 def umi_nlos_loss(d2d: np.ndarray, f_mhz: float, h_bs: float, h_ut: float) -> np.ndarray:
     """TR 38.901 Table 7.4.1-1, UMi street canyon, NLOS (never below LOS)."""
-    f_ghz = f_mhz / 1000.0
-    d3d = np.hypot(np.maximum(d2d, MIN_DISTANCE_M), h_bs - h_ut)
-    nlos = 35.3 * np.log10(d3d) + 22.4 + 21.3 * np.log10(f_ghz) - 0.3 * (h_ut - 1.5)
-    return np.maximum(umi_los_loss(d2d, f_mhz, h_bs, h_ut), nlos)
+    los = umi_los_loss(d2d, f_mhz, h_bs, h_ut)
+    return _tr38901_nlos(los, d2d, f_mhz, h_bs, h_ut, (22.4, 35.3, 21.3, 0.3))
 
 
 def uma_los_loss(d2d: np.ndarray, f_mhz: float, h_bs: float, h_ut: float) -> np.ndarray:
     """TR 38.901 Table 7.4.1-1, UMa, LOS (effective environment height 1 m)."""
-    f_ghz = f_mhz / 1000.0
-    d3d = np.hypot(np.maximum(d2d, MIN_DISTANCE_M), h_bs - h_ut)
-    d_bp = _breakpoint(h_bs, h_ut, f_mhz)
-    near = 28.0 + 22.0 * np.log10(d3d) + 20.0 * np.log10(f_ghz)
-    far = (
-        28.0
-        + 40.0 * np.log10(d3d)
-        + 20.0 * np.log10(f_ghz)
-        - 9.0 * np.log10(d_bp**2 + (h_bs - h_ut) ** 2)
-    )
-    return np.where(d2d <= d_bp, near, far)
+    return _tr38901_los(d2d, f_mhz, h_bs, h_ut, 28.0, 22.0, 9.0)
 
 
 def uma_nlos_loss(d2d: np.ndarray, f_mhz: float, h_bs: float, h_ut: float) -> np.ndarray:
     """TR 38.901 Table 7.4.1-1, UMa, NLOS (never below LOS)."""
-    f_ghz = f_mhz / 1000.0
-    d3d = np.hypot(np.maximum(d2d, MIN_DISTANCE_M), h_bs - h_ut)
-    nlos = 13.54 + 39.08 * np.log10(d3d) + 20.0 * np.log10(f_ghz) - 0.6 * (h_ut - 1.5)
-    return np.maximum(uma_los_loss(d2d, f_mhz, h_bs, h_ut), nlos)
+    los = uma_los_loss(d2d, f_mhz, h_bs, h_ut)
+    return _tr38901_nlos(los, d2d, f_mhz, h_bs, h_ut, (13.54, 39.08, 20.0, 0.6))
 
 
 LossFn = Callable[[np.ndarray, float, float, float], np.ndarray]
@@ -134,14 +140,7 @@ class EmpiricalModel:
         args = (site.frequency_mhz, site.height_m, scene.rx_height_m)
         loss = self.los_loss(d2d, *args)
         if self.nlos_loss is not None:
-            los = line_of_sight(
-                scene.building_height,
-                scene.grid,
-                target,
-                (site.x, site.y),
-                site.height_m,
-                scene.rx_height_m,
-            )
+            los, _, _ = direct_rays(DirectRays.of(scene, site, target), full=False)
             loss = np.where(los, loss, self.nlos_loss(d2d, *args))
         gain = antenna_gain_map(target, site, scene.rx_height_m) - loss
         return np.where(d2d <= self.reach_m, gain, np.nan).astype(np.float32)
