@@ -196,7 +196,7 @@ CASES = [
         "lte-at-30khz",
         ("--technology", "lte", "--subcarrier-spacing", "30"),
         1,
-        ["--subcarrier-spacing", "LTE uses 15 kHz"],
+        ["--subcarrier-spacing", "LTE", "15 kHz"],
     ),
     _p("lte-bandwidth", ("--technology", "lte", "--bandwidth", "40"), 1, ["--bandwidth", "LTE"]),
     _p("tile-size-zero", ("--tile-size", "0"), 1, ["--tile-size", "at least 16"]),
