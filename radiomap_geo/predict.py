@@ -27,13 +27,11 @@ from radiomap_geo.fastpath import accelerated
 from radiomap_geo.grid import Grid, Tile
 from radiomap_geo.models.base import PathGainModel, SceneInputs
 from radiomap_geo.models.registry import get_model
-from radiomap_geo.options import PredictOptions, RunOptions, default_of, run_options
+from radiomap_geo.options import PredictOptions, RunOptions, run_options
 from radiomap_geo.progress import Monitor, as_monitor
 from radiomap_geo.rasterize import rasterize_buildings
 from radiomap_geo.reach import skip_site
 from radiomap_geo.sites import Sites
-
-DEFAULT_TILE_SIZE = default_of("tile_size")
 
 
 @dataclass(frozen=True)
@@ -229,30 +227,23 @@ def coverage_tile(
     return bands
 
 
-def iter_coverage_tiles(
-    grid: Grid,
-    sites: Sites,
-    model: PathGainModel,
-    source: SceneSource,
-    options: PredictOptions,
-    monitor: Monitor,
-) -> Iterator[tuple[Tile, dict[str, np.ndarray]]]:
-    """Yield each tile with its coverage bands (core only), reporting progress per site."""
-    sites = sites.to_crs(grid.crs)
-    source = source.in_crs(grid.crs)
-    plans = plan_tiles(grid, sites, model, options.tile_size)
+def iter_coverage_tiles(run: CoverageRun) -> Iterator[tuple[Tile, dict[str, np.ndarray]]]:
+    """Yield each tile of ``run`` with its coverage bands (core only), reporting progress per
+    site.
+    """
+    plans = plan_tiles(run.grid, run.sites, run.model, run.options.tile_size)
     total, done = sum(plan.steps for plan in plans), 0
 
     def step(message: str) -> None:
         nonlocal done
         done += 1
-        monitor.step(done, total, message)
+        run.monitor.step(done, total, message)
 
     for plan in plans:
-        yield (
-            plan.tile,
-            coverage_tile(grid, plan.tile, sites, plan.near, model, source, options, step),
+        bands = coverage_tile(
+            run.grid, plan.tile, run.sites, plan.near, run.model, run.source, run.options, step
         )
+        yield plan.tile, bands
 
 
 def supersampling_factor(model: PathGainModel, resolution: float) -> int:
@@ -334,34 +325,57 @@ def _fill_unreached(acc: CoverageAccumulator, sites: Sites, shape: tuple[int, in
     acc.per_site = {name: acc.per_site[name] for name in order}
 
 
-def _prepare(
-    grid: Grid,
-    sites: Sites,
-    model: str | PathGainModel | None,
-    max_range_m: float | None,
-) -> tuple[Sites, PathGainModel]:
-    if isinstance(model, str) or model is None:
-        model = get_model(model, reach_m=max_range_m)
-    sites = sites.to_crs(grid.crs)
-    sites.require_inside(grid)
-    return sites, model
+@dataclass(frozen=True)
+class CoverageRun:
+    """A checked run of the engine: what every runner (in memory, into a file, on Dask) starts
+    from. Build it with :meth:`start`.
+    """
+
+    grid: Grid
+    sites: Sites  # in ``grid.crs``, all inside the grid
+    model: PathGainModel
+    #: The ``model`` argument as given: a registry name lets worker processes build their own.
+    requested_model: str | PathGainModel | None
+    options: RunOptions
+    source: SceneSource  # footprints already in ``grid.crs``
+    monitor: Monitor
+
+    @classmethod
+    def start(
+        cls,
+        grid: Grid,
+        sites: Sites,
+        buildings=None,
+        *,
+        model: str | PathGainModel | None = None,
+        ndsm: str | Path | None = None,
+        ortho: str | Path | None = None,
+        dsm: str | Path | None = None,
+        dtm: str | Path | None = None,
+        options: RunOptions | None = None,
+        progress: Callable[[int, int, str], None] | None = None,
+        is_cancelled: Callable[[], bool] | None = None,
+        **settings,
+    ) -> CoverageRun:
+        """Check the arguments every runner takes (see :func:`predict_coverage`) and build the
+        model.
+        """
+        options = run_options(options, **settings)
+        path_model = model
+        if isinstance(model, str) or model is None:
+            path_model = get_model(model, reach_m=options.max_range_m)
+        sites = sites.to_crs(grid.crs)
+        sites.require_inside(grid)
+        source = SceneSource(buildings, ndsm, ortho, dsm, dtm).in_crs(grid.crs)
+        monitor = as_monitor(progress, is_cancelled)
+        return cls(grid, sites, path_model, model, options, source, monitor)
+
+    def output_layout(self) -> tuple[list[str], dict[str, str]]:
+        """Band names (in file order) and dataset tags of this run's coverage file."""
+        return output_layout(self.grid, self.sites, self.model, self.options)
 
 
-def predict_coverage(
-    grid: Grid,
-    sites: Sites,
-    buildings=None,
-    *,
-    model: str | PathGainModel | None = None,
-    ndsm: str | Path | None = None,
-    ortho: str | Path | None = None,
-    dsm: str | Path | None = None,
-    dtm: str | Path | None = None,
-    options: RunOptions | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
-    is_cancelled: Callable[[], bool] | None = None,
-    **settings,
-) -> CoverageResult:
+def predict_coverage(grid: Grid, sites: Sites, buildings=None, **inputs) -> CoverageResult:
     """Predict coverage bands for ``sites`` over ``grid`` and return them in memory.
 
     Args:
@@ -369,28 +383,28 @@ def predict_coverage(
         sites: transmitters (any CRS; they must lie inside the grid).
         buildings: footprints with ``height_m`` (see :func:`radiomap_geo.io.buildings.load_buildings`),
             or None for open ground.
-        model: a registry name (see :func:`list_models`) or a model object.
-        ndsm, ortho: optional raster paths, reprojected onto the grid.
-        dsm, dtm: a surface and a terrain model whose difference stands in for ``ndsm``.
-        options: the run's settings (:class:`~radiomap_geo.options.RunOptions`; defaults there).
-        progress, is_cancelled: callbacks (see :mod:`radiomap_geo.progress`).
-        **settings: fields of :class:`~radiomap_geo.options.RunOptions` overriding ``options``
-            (``rx_height_m``, ``per_site``, ``bandwidth_mhz``, ``noise_figure_db``,
-            ``subcarrier_spacing_khz``, ``technology``, ``max_range_m``, ``tile_size``...).
+        **inputs: keywords, all optional:
+
+            * ``model``: a registry name (see :func:`list_models`) or a model object;
+            * ``ndsm``, ``ortho``: raster paths, reprojected onto the grid;
+            * ``dsm``, ``dtm``: a surface and a terrain model whose difference stands in for
+              ``ndsm``;
+            * ``options``: the run's settings (:class:`~radiomap_geo.options.RunOptions`;
+              defaults there);
+            * ``progress``, ``is_cancelled``: callbacks (see :mod:`radiomap_geo.progress`);
+            * fields of :class:`~radiomap_geo.options.RunOptions` overriding ``options``
+              (``rx_height_m``, ``per_site``, ``bandwidth_mhz``, ``noise_figure_db``,
+              ``subcarrier_spacing_khz``, ``technology``, ``max_range_m``, ``tile_size``...).
     """
-    options = run_options(options, **settings)
-    sites, path_model = _prepare(grid, sites, model, options.max_range_m)
-    source = SceneSource(buildings, ndsm, ortho, dsm, dtm)
+    run = CoverageRun.start(grid, sites, buildings, **inputs)
     bands: dict[str, np.ndarray] = {}
-    tiles = iter_coverage_tiles(
-        grid, sites, path_model, source, options, as_monitor(progress, is_cancelled)
-    )
-    for tile, tile_bands in tiles:
+    for tile, tile_bands in iter_coverage_tiles(run):
         for name, values in tile_bands.items():
             if name not in bands:
                 bands[name] = np.full(grid.shape, np.nan, np.float32)
             bands[name][tile.slices] = values
-    return CoverageResult(grid, bands, sites, path_model.name, _metadata(path_model, options))
+    metadata = _metadata(run.model, run.options)
+    return CoverageResult(grid, bands, run.sites, run.model.name, metadata)
 
 
 def predict_to_file(
@@ -399,31 +413,22 @@ def predict_to_file(
     sites: Sites,
     buildings=None,
     *,
-    options: RunOptions | None = None,
     overwrite: bool = False,
     dst_crs=None,
-    model: str | PathGainModel | None = None,
-    ndsm: str | Path | None = None,
-    ortho: str | Path | None = None,
-    dsm: str | Path | None = None,
-    dtm: str | Path | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
-    is_cancelled: Callable[[], bool] | None = None,
-    **settings,
+    **inputs,
 ) -> Path:
-    """Like :func:`predict_coverage`, but streams tiles into a COG: memory stays per-tile.
+    """Like :func:`predict_coverage` (``inputs`` as there), but streams tiles into a COG at
+    ``path``: memory stays per-tile. ``overwrite`` replaces an existing file; ``dst_crs``
+    reprojects the output.
 
     The file appears atomically when the run completes; a failed or cancelled run leaves nothing.
     """
     from radiomap_geo.io.raster import TiledBandWriter
 
-    options = run_options(options, **settings)
-    sites, path_model = _prepare(grid, sites, model, options.max_range_m)
-    names, tags = output_layout(grid, sites, path_model, options)
-    monitor = as_monitor(progress, is_cancelled)
+    run = CoverageRun.start(grid, sites, buildings, **inputs)
+    names, tags = run.output_layout()
     with TiledBandWriter(path, grid, names, tags, overwrite, dst_crs) as writer:
-        source = SceneSource(buildings, ndsm, ortho, dsm, dtm)
-        for tile, bands in iter_coverage_tiles(grid, sites, path_model, source, options, monitor):
+        for tile, bands in iter_coverage_tiles(run):
             writer.write_tile(tile, bands)
     return writer.path
 
