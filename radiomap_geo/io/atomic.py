@@ -128,7 +128,7 @@ def publish(staging: Path, target: Path, overwrite: bool) -> Path:
         try:
             os.link(staging, target)
         except FileExistsError:
-            raise _exists(target) from None
+            raise _raced(target) from None
         except OSError as exc:
             if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
                 raise
@@ -143,16 +143,8 @@ def _claim_then_replace(staging: Path, target: Path) -> None:
     try:
         os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     except FileExistsError:
-        raise _exists(target) from None
+        raise _raced(target) from None
     os.replace(staging, target)
-
-
-def _exists(target: Path) -> OutputExistsError:
-    return OutputExistsError(
-        f"{target} was created by another run meanwhile: pass --overwrite (overwrite=True) to "
-        "replace it, or choose another output",
-        parameter="output",
-    )
 
 
 @contextmanager
@@ -191,33 +183,38 @@ def describe_os_error(exc: BaseException, target: Path) -> OutputError | None:
     code = exc.errno if isinstance(exc, OSError) else None
     text = str(exc).lower()
     if code in _NO_SPACE or "no space left" in text or "disk quota" in text:
-        return _no_space(target)
+        return _cannot_write("full", target)
     if code in _NO_ACCESS or "permission denied" in text or "read-only file system" in text:
-        return _not_writable(target)
+        return _cannot_write("read-only", target)
     if code is not None:
         return None
     free = _free_bytes(target.parent)  # a library's I/O error without the system's reason
     if free is not None and free < NEARLY_FULL_BYTES:
-        return _no_space(target)
+        return _cannot_write("full", target)
     if target.parent.is_dir() and not os.access(target.parent, os.W_OK):
-        return _not_writable(target)
+        return _cannot_write("read-only", target)
     return None
 
 
-def _not_writable(target: Path) -> OutputError:
-    return OutputError(
-        f"cannot write {target}: {target.parent} is read-only or not writable by you; "
-        "choose another output folder",
+def _raced(target: Path) -> OutputExistsError:
+    return OutputExistsError(
+        f"{target} was created by another run meanwhile: pass --overwrite (overwrite=True) to "
+        "replace it, or choose another output",
         parameter="output",
     )
 
 
-def _no_space(target: Path) -> OutputError:
-    return OutputError(
-        f"no space left on device while writing {target}: free space in {target.parent} or "
-        "write elsewhere",
-        parameter="output",
-    )
+#: Why an output cannot be written, as the user is told it.
+_CANNOT_WRITE = {
+    "read-only": "cannot write {target}: {target.parent} is read-only or not writable by you; "
+    "choose another output folder",
+    "full": "no space left on device while writing {target}: free space in {target.parent} or "
+    "write elsewhere",
+}
+
+
+def _cannot_write(cause: str, target: Path) -> OutputError:
+    return OutputError(_CANNOT_WRITE[cause].format(target=target), parameter="output")
 
 
 @contextmanager

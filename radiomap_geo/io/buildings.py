@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -145,16 +146,38 @@ def _find_column(columns: list[str], names: tuple[str, ...], exclude: str | None
     return next((lower[name] for name in names if name in lower), None)
 
 
-def _derive_heights(
-    frame: Any,
-    *,
-    height_column: str | None,
-    storey_height_m: float,
-    default_height_m: float,
-    roof_levels: bool,
-    source: str,
-    strict: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class HeightRules:
+    """How a footprint's height is found (see the module notes); checked on creation, so that a
+    bad value is refused before any file is read.
+
+    Attributes:
+        height_column: a column with heights in metres that wins over everything else.
+        storey_height_m: metres per storey for ``building:levels``.
+        default_height_m: the height of buildings without any height information.
+        roof_levels: add ``roof:levels`` to ``building:levels``.
+        strict: refuse height values that are given but unusable (text, <= 0, NaN text, above
+            1000 m) instead of counting them in a warning and falling back to storeys/default.
+    """
+
+    height_column: str | None = None
+    storey_height_m: float = 3.0
+    default_height_m: float = 10.0
+    roof_levels: bool = True
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("storey_height_m", "default_height_m"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise InputError(
+                    f"{name} must be a positive number of metres, got {value!r}", parameter=name
+                )
+
+
+def _derive_heights(frame: Any, rules: HeightRules, source: str) -> tuple[np.ndarray, np.ndarray]:
+    height_column, storey_height_m = rules.height_column, rules.storey_height_m
+    default_height_m = rules.default_height_m
     columns = [c for c in frame.columns if c != frame.geometry.name]
     candidates: list[tuple[str, np.ndarray]] = []
     user = None
@@ -175,11 +198,13 @@ def _derive_heights(
     for (_, parsed), column in zip(candidates, [c for c in (user, height_col) if c is not None]):
         bad = _invalid_heights(frame, column, parsed)
         if bad:
-            _report_invalid(source, column, bad, len(frame), strict, default_height_m)
+            _report_invalid(source, column, bad, len(frame), rules.strict, default_height_m)
     levels_col = _find_column(columns, LEVEL_COLUMNS, exclude=user)
     if levels_col is not None:
         levels = frame[levels_col].map(parse_levels).to_numpy(dtype=float)
-        roof_col = _find_column(columns, ROOF_LEVEL_COLUMNS, exclude=user) if roof_levels else None
+        roof_col = (
+            _find_column(columns, ROOF_LEVEL_COLUMNS, exclude=user) if rules.roof_levels else None
+        )
         if roof_col is not None:
             levels = levels + np.nan_to_num(frame[roof_col].map(parse_levels).to_numpy(dtype=float))
         candidates.append(("levels", levels * storey_height_m))
@@ -285,16 +310,8 @@ def _clip_to_grid(frame: Any, grid: Grid, margin_m: float) -> Any:
     return frame.iloc[np.argsort(frame.index.to_numpy(), kind="stable")]
 
 
-def _check_numbers(storey_height_m: Any, default_height_m: Any, margin_m: Any) -> None:
-    """Validate the numeric parameters on entry, before any file is read."""
-    for name, value in (
-        ("storey_height_m", storey_height_m),
-        ("default_height_m", default_height_m),
-    ):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise InputError(
-                f"{name} must be a positive number of metres, got {value!r}", parameter=name
-            )
+def _check_margin(margin_m: Any) -> None:
+    """Validate the margin on entry, before any file is read."""
     if not (isinstance(margin_m, (int, float)) and math.isfinite(margin_m) and margin_m >= 0):
         raise InputError(f"margin_m must be zero or a positive number of metres, got {margin_m!r}")
 
@@ -305,11 +322,7 @@ def buildings_from_frame(
     *,
     source: str = "the buildings",
     margin_m: float = 0.0,
-    height_column: str | None = None,
-    storey_height_m: float = 3.0,
-    default_height_m: float = 10.0,
-    roof_levels: bool = True,
-    strict: bool = False,
+    **height_rules: Any,
 ) -> Any:
     """The funnel: footprints of any origin to the frame every model consumes.
 
@@ -318,12 +331,8 @@ def buildings_from_frame(
         grid: when given, the result is in ``grid.crs`` and clipped to its bounds.
         source: how to name the data in messages.
         margin_m: widen the clipping box by this many metres on every side.
-        height_column: a column with heights in metres that wins over everything else.
-        storey_height_m: metres per storey for ``building:levels``.
-        default_height_m: the height of buildings without any height information.
-        roof_levels: add ``roof:levels`` to ``building:levels``.
-        strict: refuse height values that are given but unusable (text, <= 0, NaN text, above
-            1000 m) instead of counting them in a warning and falling back to storeys/default.
+        **height_rules: the fields of :class:`HeightRules` (``height_column``,
+            ``storey_height_m``, ``default_height_m``, ``roof_levels``, ``strict``).
 
     Returns:
         A GeoDataFrame of Polygons/MultiPolygons with ``height_m`` and ``height_source``.
@@ -333,9 +342,17 @@ def buildings_from_frame(
         BuildingsError: a named column is missing, or no footprints are left.
         InputError: a height parameter is not a positive number.
     """
+    rules = HeightRules(**height_rules)
+    _check_margin(margin_m)
+    return _from_frame(frame, grid, source, margin_m, rules)
+
+
+def _from_frame(
+    frame: Any, grid: Grid | None, source: str, margin_m: float, rules: HeightRules
+) -> Any:
+    """:func:`buildings_from_frame` with its arguments checked."""
     import geopandas as gpd
 
-    _check_numbers(storey_height_m, default_height_m, margin_m)
     if not isinstance(frame, gpd.GeoDataFrame):
         raise BuildingsError(
             f"{source} is a {type(frame).__name__}, not a GeoDataFrame", parameter="buildings"
@@ -359,15 +376,7 @@ def buildings_from_frame(
             "of footprint polygons",
             parameter="buildings",
         )
-    heights, sources = _derive_heights(
-        frame,
-        height_column=height_column,
-        storey_height_m=storey_height_m,
-        default_height_m=default_height_m,
-        roof_levels=roof_levels,
-        source=source,
-        strict=strict,
-    )
+    heights, sources = _derive_heights(frame, rules, source)
     frame = frame.assign(height_m=heights, height_source=sources)
     if grid is not None:
         extent = tuple(round(v, 6) for v in frame.total_bounds)
@@ -422,13 +431,9 @@ def read_buildings(
     source: str | os.PathLike | Any,
     grid: Grid | None = None,
     *,
-    height_column: str | None = None,
-    storey_height_m: float = 3.0,
-    default_height_m: float = 10.0,
     margin_m: float = 0.0,
     layer: str | int | None = None,
-    roof_levels: bool = True,
-    strict: bool = False,
+    **height_rules: Any,
 ) -> Any:
     """Read building footprints with heights from an OSM file, a vector file or a GeoDataFrame.
 
@@ -436,13 +441,11 @@ def read_buildings(
         source: ``.osm``/``.osm.pbf`` file, vector file (``.gpkg``, ``.geojson``, ``.shp``...)
             or a GeoDataFrame.
         grid: when given, the result is in ``grid.crs`` and clipped to its bounds.
-        height_column: column with heights in metres that wins over tags and ``height``.
-        storey_height_m: metres per storey when the height comes from ``building:levels``.
-        default_height_m: height of buildings without any height information.
         margin_m: widen the clipping box by this many metres on every side.
         layer: layer of a multi-layer vector file (default: its only polygon layer).
-        roof_levels: count ``roof:levels`` as storeys too.
-        strict: refuse unusable height values (see :func:`buildings_from_frame`).
+        **height_rules: the fields of :class:`HeightRules` (``height_column``, which wins over
+            tags and ``height``; ``storey_height_m``, ``default_height_m``, ``roof_levels``,
+            ``strict``).
 
     Returns:
         GeoDataFrame of Polygons/MultiPolygons with float ``height_m`` and text ``height_source``
@@ -457,17 +460,10 @@ def read_buildings(
 
     from radiomap_geo.io import osm
 
-    kw = {
-        "height_column": height_column,
-        "storey_height_m": storey_height_m,
-        "default_height_m": default_height_m,
-        "margin_m": margin_m,
-        "roof_levels": roof_levels,
-        "strict": strict,
-    }
-    _check_numbers(storey_height_m, default_height_m, margin_m)
+    rules = HeightRules(**height_rules)
+    _check_margin(margin_m)
     if isinstance(source, gpd.GeoDataFrame):
-        return buildings_from_frame(source, grid, source="the buildings frame", **kw)
+        return _from_frame(source, grid, "the buildings frame", margin_m, rules)
     if not isinstance(source, (str, os.PathLike)):
         raise BuildingsError(
             f"buildings source must be a file path or a GeoDataFrame, got {type(source).__name__}",
@@ -478,7 +474,7 @@ def read_buildings(
         frame = osm.read_osm_file(path)
     else:
         frame = read_vector(path, layer)
-    return buildings_from_frame(frame, grid, source=str(path), **kw)
+    return _from_frame(frame, grid, str(path), margin_m, rules)
 
 
 def load_buildings(
@@ -511,14 +507,9 @@ def load_buildings(
     from radiomap_geo.io import osm
 
     height_kw.pop("layer", None)
-    _check_numbers(
-        height_kw.get("storey_height_m", 3.0), height_kw.get("default_height_m", 10.0), margin_m
-    )
+    rules = HeightRules(**height_kw)
+    _check_margin(margin_m)
     minx, miny, maxx, maxy = grid.bounds
     area = BBox(minx - margin_m, miny - margin_m, maxx + margin_m, maxy + margin_m, grid.crs)
-    frame = osm.download_buildings(
-        area, cache_dir=cache_dir, cache_only=cache_only, overpass_url=overpass_url
-    )
-    return buildings_from_frame(
-        frame, grid, source="the OpenStreetMap download", margin_m=margin_m, **height_kw
-    )
+    frame = osm.BuildingDownload(cache_dir, cache_only, overpass_url).fetch(area)
+    return _from_frame(frame, grid, "the OpenStreetMap download", margin_m, rules)

@@ -16,13 +16,16 @@ import hashlib
 import json
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from radiomap_geo.errors import BuildingsError, DependencyError, InputError
 from radiomap_geo.grid import BBox
+from radiomap_geo.io.atomic import atomic_save
 
 log = logging.getLogger(__name__)
 
@@ -157,12 +160,6 @@ def _cache_key(bbox: BBox) -> str:
     return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def cached_buildings_path(bbox: BBox, cache_dir: str | os.PathLike | None = None) -> Path:
-    """Where the parsed download for ``bbox`` is (or would be) cached."""
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return root / "buildings" / f"{_cache_key(bbox)}.gpkg"
-
-
 @contextmanager
 def _osmnx_settings(**values: Any) -> Iterator[Any]:
     """Set osmnx's global settings for one call, and put the previous values back after."""
@@ -214,104 +211,139 @@ def _probe(url: str, timeout_s: float) -> None:
         ) from exc
 
 
-def download_buildings(
-    bbox: BBox,
-    *,
-    cache_dir: str | os.PathLike | None = None,
-    cache_only: bool = False,
-    overpass_url: str | None = None,
-    timeout_s: int = 180,
-) -> Any:
-    """Building footprints inside ``bbox`` from the Overpass API (through osmnx), cached on disk.
+@dataclass(frozen=True)
+class BuildingDownload:
+    """How building footprints are downloaded from the Overpass API (through osmnx), cached on
+    disk; :meth:`fetch` downloads.
 
-    Args:
-        bbox: the area, in any CRS (sent to Overpass as longitude/latitude).
+    Attributes:
         cache_dir: cache folder; default :func:`default_cache_dir`.
-        cache_only: never touch the network; read the cached download for this very bbox or fail.
-        overpass_url: Overpass API base URL (e.g. ``https://overpass-api.de/api``); default osmnx's.
+        cache_only: never touch the network; read the cached download for the very bbox or fail.
+        overpass_url: Overpass API base URL (e.g. ``https://overpass-api.de/api``); default
+            osmnx's.
         timeout_s: HTTP and Overpass timeout in seconds.
-
-    Returns:
-        The raw frame (EPSG:4326, columns :data:`RAW_COLUMNS` and ``geometry``).
-
-    Raises:
-        InputError: ``cache_only`` and nothing is cached for this bbox.
-        DependencyError: the download failed (no network, server error).
-        BuildingsError: OSM has no buildings in the area.
     """
-    import geopandas as gpd
-    import pyogrio
 
-    cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    cached = cached_buildings_path(bbox, cache_root)
-    geo = bbox.to_crs("EPSG:4326")
-    where = f"bbox {tuple(round(v, 6) for v in geo.bounds)} (lon/lat)"
-    if cached.is_file():
+    cache_dir: str | os.PathLike | None = None
+    cache_only: bool = False
+    overpass_url: str | None = None
+    timeout_s: int = 180
+
+    @property
+    def cache_root(self) -> Path:
+        """The cache folder in use."""
+        return Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
+
+    def cached_path(self, bbox: BBox) -> Path:
+        """Where the parsed download for ``bbox`` is (or would be) cached."""
+        return self.cache_root / "buildings" / f"{_cache_key(bbox)}.gpkg"
+
+    def fetch(self, bbox: BBox) -> Any:
+        """Building footprints inside ``bbox`` (any CRS; sent to Overpass as longitude/latitude).
+
+        Returns:
+            The raw frame (EPSG:4326, columns :data:`RAW_COLUMNS` and ``geometry``).
+
+        Raises:
+            InputError: ``cache_only`` and nothing is cached for this bbox.
+            DependencyError: the download failed (no network, server error).
+            BuildingsError: OSM has no buildings in the area.
+        """
+        cached = self.cached_path(bbox)
+        geo = bbox.to_crs("EPSG:4326")
+        where = f"bbox {tuple(round(v, 6) for v in geo.bounds)} (lon/lat)"
+        frame = self._read_cache(cached, where)
+        if frame is not None:
+            return frame
+        if self.cache_only:
+            raise InputError(
+                f"no cached OSM download for {where} in {self.cache_root} (cache-only mode, no "
+                "network): run once with network access for exactly this area, or give a "
+                "buildings file",
+                parameter="buildings",
+            )
+        frame = self._download(geo, where)
+        _write_cache(frame, cached)
+        return frame
+
+    def _read_cache(self, cached: Path, where: str) -> Any:
+        """The cached raw frame, or None (nothing cached, or an unreadable file outside the
+        cache-only mode).
+        """
+        import geopandas as gpd
+        import pyogrio
+
+        if not cached.is_file():
+            return None
         log.info("OSM buildings for %s read from cache %s", where, cached)
         try:
             frame = gpd.read_file(cached)
         except (pyogrio.errors.DataSourceError, OSError, ValueError) as exc:
-            if cache_only:
+            if self.cache_only:
                 raise InputError(
                     f"the cached OSM download {cached} is unreadable ({exc}): delete it and "
                     "download again, or give a buildings file",
                     parameter="buildings",
                 ) from exc
             log.warning("ignoring unreadable cache file %s: %s", cached, exc)
-        else:
-            return frame[[*RAW_COLUMNS, frame.geometry.name]]
-    if cache_only:
-        raise InputError(
-            f"no cached OSM download for {where} in {cache_root} (cache-only mode, no network): "
-            "run once with network access for exactly this area, or give a buildings file",
-            parameter="buildings",
-        )
+            return None
+        return frame[[*RAW_COLUMNS, frame.geometry.name]]
 
-    try:
-        import osmnx  # noqa: F401
-    except ImportError as exc:
-        raise DependencyError(
-            "downloading OSM buildings needs osmnx: pip install osmnx, or give a buildings file",
-            parameter="buildings",
-        ) from exc
-    import requests
-    import shapely
-
-    settings: dict[str, Any] = {
-        "use_cache": True,
-        "cache_folder": str(cache_root / "overpass"),
-        "requests_timeout": int(timeout_s),
-        "log_console": False,
-        "log_file": False,
-    }
-    if overpass_url:
-        settings["overpass_url"] = overpass_url.rstrip("/")
-    with _osmnx_settings(**settings) as ox:
-        url = ox.settings.overpass_url
-        no_features = getattr(ox._errors, "InsufficientResponseError", ValueError)
-        bad_status = getattr(ox._errors, "ResponseStatusCodeError", no_features)
-        _probe(url, timeout_s)
-        log.info("downloading OSM buildings for %s from %s", where, url)
+    def _download(self, geo: BBox, where: str) -> Any:
+        """The raw frame from the Overpass API (osmnx keeps its responses in the cache too)."""
         try:
-            # A polygon, not features_from_bbox: its bbox argument order changed in osmnx 2.
-            features = ox.features_from_polygon(shapely.box(*geo.bounds), tags=BUILDING_TAGS)
-        except no_features as exc:
-            raise BuildingsError(
-                f"OpenStreetMap has no building footprints inside {where}: check the bbox/CRS, "
-                "or give a buildings file",
-                parameter="buildings",
-            ) from exc
-        except (requests.RequestException, bad_status, OSError) as exc:
+            import osmnx  # noqa: F401
+        except ImportError as exc:
             raise DependencyError(
-                f"could not download OSM buildings from {url}: {exc}. {_OFFLINE_HINT}",
+                "downloading OSM buildings needs osmnx: pip install osmnx, or give a buildings file",
                 parameter="buildings",
             ) from exc
-    frame = _from_osmnx(features)
+        import requests
+        import shapely
+
+        settings: dict[str, Any] = {
+            "use_cache": True,
+            "cache_folder": str(self.cache_root / "overpass"),
+            "requests_timeout": int(self.timeout_s),
+            "log_console": False,
+            "log_file": False,
+        }
+        if self.overpass_url:
+            settings["overpass_url"] = self.overpass_url.rstrip("/")
+        with _osmnx_settings(**settings) as ox:
+            url = ox.settings.overpass_url
+            no_features = getattr(ox._errors, "InsufficientResponseError", ValueError)
+            bad_status = getattr(ox._errors, "ResponseStatusCodeError", no_features)
+            _probe(url, self.timeout_s)
+            log.info("downloading OSM buildings for %s from %s", where, url)
+            try:
+                # A polygon, not features_from_bbox: its bbox argument order changed in osmnx 2.
+                features = ox.features_from_polygon(shapely.box(*geo.bounds), tags=BUILDING_TAGS)
+            except no_features as exc:
+                raise BuildingsError(
+                    f"OpenStreetMap has no building footprints inside {where}: check the bbox/CRS, "
+                    "or give a buildings file",
+                    parameter="buildings",
+                ) from exc
+            except (requests.RequestException, bad_status, OSError) as exc:
+                raise DependencyError(
+                    f"could not download OSM buildings from {url}: {exc}. {_OFFLINE_HINT}",
+                    parameter="buildings",
+                ) from exc
+        return _from_osmnx(features)
+
+
+def _write_cache(frame: Any, cached: Path) -> None:
+    """Keep a download; atomically, so a crash mid-write never leaves a broken cache entry."""
+    import pyogrio
+
+    def write(staging: Path) -> None:
+        # GDAL warns about the staging file's name, not the GeoPackage it becomes.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The filename extension", RuntimeWarning)
+            frame.to_file(staging, driver="GPKG", layer="buildings")
+
     try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_name(f"{cached.stem}.partial.gpkg")
-        frame.to_file(partial, driver="GPKG")
-        os.replace(partial, cached)  # a crash mid-write never leaves a broken cache entry
+        atomic_save(cached, write)
     except (OSError, pyogrio.errors.DataSourceError) as exc:  # a read-only cache is no failure
         log.warning("could not cache OSM buildings in %s: %s", cached, exc)
-    return frame

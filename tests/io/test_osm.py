@@ -69,6 +69,8 @@ def test_download_then_cache_only(replay, replay_grid, tmp_path, sample_pbf):
     assert set(from_file.index) == set(by_id.index)
     assert np.array_equal(from_file.loc[by_id.index, "height_m"], by_id["height_m"])
     assert (tmp_path / "overpass").is_dir()  # osmnx's raw response cache
+    # The parsed download is published whole: one GeoPackage, no staging file beside it.
+    assert [p.suffix for p in (tmp_path / "buildings").iterdir()] == [".gpkg"]
 
     replay.close()  # no server any more: the cache must do
     again = load_buildings(replay_grid, cache_dir=tmp_path, cache_only=True)
