@@ -31,6 +31,23 @@ from radiomap_geo.rasterize import feature_stack, rasterize_buildings
 from radiomap_geo.sites import Site, Sites, read_sites, sites_from_frame
 
 
+# The measurement side imports torch: loaded on first use, so importing the API stays light.
+def predict_with_measurements(*args, **kwargs) -> CoverageResult:
+    """Coverage from measurements: corrected by them, or with ``measurement_model="radiocycle"``
+    mapped from them alone (see :func:`radiomap_geo.sparse.predict.predict_with_measurements`).
+    """
+    from radiomap_geo.sparse.predict import predict_with_measurements as _predict
+
+    return _predict(*args, **kwargs)
+
+
+def measurement_model_catalogue() -> list[tuple[str, str, bool]]:
+    """The shipped measurement models, ``(name, description, is default)``, the default first."""
+    from radiomap_geo.sparse.model import measurement_model_catalogue as _catalogue
+
+    return _catalogue()
+
+
 def simulate_coverage(*args, **kwargs) -> CoverageResult:
     """Ray-trace coverage with Sionna RT (see :func:`radiomap_geo.rt.simulate.simulate_coverage`)."""
     from radiomap_geo.rt.simulate import simulate_coverage as _simulate
@@ -55,10 +72,12 @@ __all__ = [
     "list_models",
     "load_buildings",
     "make_grid",
+    "measurement_model_catalogue",
     "noise_power_dbm",
     "predict_city",
     "predict_coverage",
     "predict_to_file",
+    "predict_with_measurements",
     "prepare_inputs",
     "rasterize_buildings",
     "read_buildings",

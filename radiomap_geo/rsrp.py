@@ -26,16 +26,46 @@ LTE_RESOURCE_BLOCKS: dict[float, int] = {1.4: 6, 3: 15, 5: 25, 10: 50, 15: 75, 2
 NR_RESOURCE_BLOCKS: dict[int, dict[float, int]] = {
     15: {5: 25, 10: 52, 15: 79, 20: 106, 25: 133, 30: 160, 35: 188, 40: 216, 45: 242, 50: 270},
     30: {
-        5: 11, 10: 24, 15: 38, 20: 51, 25: 65, 30: 78, 35: 92, 40: 106, 45: 119, 50: 133,
-        60: 162, 70: 189, 80: 217, 90: 245, 100: 273,
+        5: 11,
+        10: 24,
+        15: 38,
+        20: 51,
+        25: 65,
+        30: 78,
+        35: 92,
+        40: 106,
+        45: 119,
+        50: 133,
+        60: 162,
+        70: 189,
+        80: 217,
+        90: 245,
+        100: 273,
     },
     60: {
-        10: 11, 15: 18, 20: 24, 25: 31, 30: 38, 35: 44, 40: 51, 45: 58, 50: 65, 60: 79,
-        70: 93, 80: 107, 90: 121, 100: 135,
+        10: 11,
+        15: 18,
+        20: 24,
+        25: 31,
+        30: 38,
+        35: 44,
+        40: 51,
+        45: 58,
+        50: 65,
+        60: 79,
+        70: 93,
+        80: 107,
+        90: 121,
+        100: 135,
     },
 }
 
 TECHNOLOGIES = ("nr", "lte")
+#: (technology, subcarrier spacing kHz) -> its bandwidth table: every numerology the tables hold.
+NUMEROLOGIES: dict[tuple[str, int], dict[float, int]] = {
+    ("lte", 15): LTE_RESOURCE_BLOCKS,
+    **{("nr", spacing): table for spacing, table in NR_RESOURCE_BLOCKS.items()},
+}
 
 
 def _lookup(table: dict[float, int], bandwidth_mhz: float) -> int | None:
@@ -45,6 +75,10 @@ def _lookup(table: dict[float, int], bandwidth_mhz: float) -> int | None:
     return None
 
 
+def _spacings(technology: str) -> str:
+    return ", ".join(str(spacing) for tech, spacing in NUMEROLOGIES if tech == technology)
+
+
 def resource_blocks(bandwidth_mhz: float, subcarrier_spacing_khz: int, technology: str) -> int:
     """Resource blocks of a carrier, from the 3GPP tables; InputError for combinations they lack."""
     if technology not in TECHNOLOGIES:
@@ -52,22 +86,15 @@ def resource_blocks(bandwidth_mhz: float, subcarrier_spacing_khz: int, technolog
             f"unknown technology {technology!r}: use one of {', '.join(TECHNOLOGIES)}",
             parameter="technology",
         )
-    if technology == "lte":
-        if subcarrier_spacing_khz != 15:
-            raise InputError(
-                f"LTE uses 15 kHz subcarriers, not {subcarrier_spacing_khz} kHz",
-                parameter="subcarrier_spacing_khz",
-            )
-        table = LTE_RESOURCE_BLOCKS
-    else:
-        if subcarrier_spacing_khz not in NR_RESOURCE_BLOCKS:
-            raise InputError(
-                f"NR subcarrier spacing {subcarrier_spacing_khz} kHz is not an FR1 numerology: "
-                f"use one of {', '.join(map(str, NR_RESOURCE_BLOCKS))} kHz",
-                parameter="subcarrier_spacing_khz",
-            )
-        table = NR_RESOURCE_BLOCKS[subcarrier_spacing_khz]
-    blocks = _lookup(table, bandwidth_mhz)
+    table = NUMEROLOGIES.get((technology, subcarrier_spacing_khz))
+    blocks = None if table is None else _lookup(table, bandwidth_mhz)
+    if table is None:  # LTE has one numerology, NR FR1 three
+        what = "an LTE" if technology == "lte" else "an NR FR1"
+        raise InputError(
+            f"{subcarrier_spacing_khz} kHz subcarriers are not {what} numerology: use "
+            f"{_spacings(technology)} kHz",
+            parameter="subcarrier_spacing_khz",
+        )
     if blocks is None:
         valid = ", ".join(f"{b:g}" for b in table)
         raise InputError(

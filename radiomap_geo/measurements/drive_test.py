@@ -18,14 +18,14 @@ binned per cell into ``bin_size`` metre squares of the local UTM zone (count, me
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from radiomap_geo.errors import InputError, OutputExistsError
+from radiomap_geo.errors import InputError
 from radiomap_geo.measurements import hampel
+from radiomap_geo.staged import write_layers
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +48,21 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "speed": ("speed",),
 }
 INTEGER_COLUMNS = ("mcc", "mnc", "lac", "cellid", "pci")
+#: The cleaning steps after the malformed rows are gone, in order (keys of ``removed``).
+CLEANING_STEPS = ("duplicates", "position_outliers", "rsrp_outliers")
 
 
 @dataclass
 class ImportReport:
-    """What happened to the rows: read, dropped per reason, filtered, kept, bins made."""
+    """What happened to the rows: read, dropped per reason, filtered, kept, bins made.
+
+    ``dropped`` counts malformed rows per reason; ``removed`` counts valid rows each cleaning
+    step took out (:data:`CLEANING_STEPS`), in the order the steps run.
+    """
 
     rows_read: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
-    duplicates: int = 0
-    position_outliers: int = 0
-    rsrp_outliers: int = 0
+    removed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLEANING_STEPS, 0))
     kept: int = 0
     cells: int = 0
     bins: int = 0
@@ -66,10 +70,11 @@ class ImportReport:
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
         dropped = ", ".join(f"{n} {why}" for why, n in self.dropped.items() if n) or "none"
+        removed = self.removed
         return [
             f"{self.rows_read} rows read; malformed rows dropped: {dropped}",
-            f"{self.duplicates} exact duplicates dropped; Hampel outliers: "
-            f"{self.position_outliers} by position, {self.rsrp_outliers} by RSRP",
+            f"{removed['duplicates']} exact duplicates dropped; Hampel outliers: "
+            f"{removed['position_outliers']} by position, {removed['rsrp_outliers']} by RSRP",
             f"{self.kept} samples kept in {self.cells} cells, {self.bins} bins",
         ]
 
@@ -214,7 +219,7 @@ def import_drive_tests(
         )
     before = len(frame)
     frame = frame.drop_duplicates(subset=[c for c in frame.columns if c != "source_file"])
-    report.duplicates = before - len(frame)
+    report.removed["duplicates"] = before - len(frame)
     frame["cell"] = [cell_key(*r) for r in frame[["mcc", "mnc", "lac", "cellid"]].to_numpy()]
     frame["site"] = [site_key(*r) for r in frame[["mcc", "mnc", "cellid"]].to_numpy()]
     if filters:
@@ -244,12 +249,12 @@ def _apply_filters(frame, report: ImportReport):
         out_pos[idx] = hampel.position_outliers(
             frame.lat.to_numpy()[idx], frame.lon.to_numpy()[idx]
         )
-    report.position_outliers = int(out_pos.sum())
+    report.removed["position_outliers"] = int(out_pos.sum())
     frame = frame.loc[~out_pos]
     order = frame["time"].astype("int64").to_numpy()
     walks = (frame["cell"] + "|" + frame["source_file"]).to_numpy()
     out_rsrp = hampel.rsrp_outliers(frame.rsrp_dbm.to_numpy(), walks, order)
-    report.rsrp_outliers = int(out_rsrp.sum())
+    report.removed["rsrp_outliers"] = int(out_rsrp.sum())
     return frame.loc[~out_rsrp]
 
 
@@ -297,22 +302,12 @@ def bin_samples(samples, bin_size: float = DEFAULT_BIN_SIZE_M):
 
 def write_drive_test(dt: DriveTest, path: str | Path, overwrite: bool = False) -> Path:
     """Write ``samples`` and ``bins`` layers to a GeoPackage, atomically."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists: pass --overwrite to replace it")
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.gpkg")
-    try:
-        samples = dt.samples.copy()
-        samples["time"] = samples["time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        samples.to_file(tmp, layer=SAMPLES_LAYER, driver="GPKG")
-        bins = dt.bins.copy()
-        bins.attrs = {}
-        bins["bin_size_m"] = dt.bin_size
-        bins.to_file(tmp, layer=BINS_LAYER, driver="GPKG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    samples = dt.samples.copy()
+    samples["time"] = samples["time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    bins = dt.bins.copy()
+    bins.attrs = {}
+    bins["bin_size_m"] = dt.bin_size
+    return write_layers(path, {SAMPLES_LAYER: samples, BINS_LAYER: bins}, overwrite=overwrite)
 
 
 def read_drive_test(path: str | Path) -> DriveTest:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +27,8 @@ import torch
 from affine import Affine
 from pyproj import CRS, Transformer
 
-from radiomap_geo.errors import OutputExistsError, WeightsError
+from radiomap_geo.errors import WeightsError
+from radiomap_geo.io.atomic import atomic_save, check_target
 from radiomap_geo.measurements import features as feats
 from radiomap_geo.measurements import learners
 from radiomap_geo.measurements.fitting import FittedModel
@@ -142,9 +142,7 @@ def from_payload(payload: dict) -> FittedModel:
 
 def save_fitted_model(model: FittedModel, path: str | Path, overwrite: bool = False) -> str:
     """Write ``model`` to ``path`` atomically; returns the body's SHA-256."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists: pass --overwrite to replace it")
+    check_target(path, overwrite)  # before the work: a long fit must not fail at its end
     buffer = io.BytesIO()
     torch.save(to_payload(model), buffer)
     body = buffer.getvalue()
@@ -154,12 +152,7 @@ def save_fitted_model(model: FittedModel, path: str | Path, overwrite: bool = Fa
         "sha256": digest,
         "body": torch.frombuffer(bytearray(body), dtype=torch.uint8),
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(outer, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_save(path, lambda staging: torch.save(outer, staging), overwrite=overwrite)
     return digest
 
 

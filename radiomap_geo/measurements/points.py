@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
 from radiomap_geo.errors import CRSError, InputError
 from radiomap_geo.grid import Grid, to_crs
+from radiomap_geo.reproject import reproject_xy
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +116,8 @@ class Measurements:
     def to_crs(self, crs: CRS | str | int) -> Measurements:
         """The same points with coordinates in ``crs``."""
         crs = to_crs(crs)
-        if crs == self.crs:
-            return self
-        tr = Transformer.from_crs(self.crs, crs, always_xy=True)
-        x, y = tr.transform(self.x, self.y)
-        return _replace(self, x=np.asarray(x, float), y=np.asarray(y, float), crs=crs)
+        x, y = reproject_xy(self.x, self.y, self.crs, crs)
+        return _replace(self, x=x, y=y, crs=crs)
 
     def subset(self, mask: np.ndarray) -> Measurements:
         """The points where ``mask`` is true."""
@@ -155,11 +153,21 @@ class Measurements:
 
         Points outside the grid are dropped (count logged at WARNING). Several points of one site
         in one cell are averaged in dB (the canonical unit), and their number kept in ``counts``.
+
+        Raises:
+            InputError: no point lies inside the grid (a wrong CRS or bounding box, mostly).
         """
         import pandas as pd
 
         pts = self.to_crs(grid.crs)
         inside = grid.contains(pts.x, pts.y)
+        if not inside.any():
+            raise InputError(
+                f"no measurement lies inside the grid {grid.bounds} ({grid.crs.to_string()}): "
+                f"none of the {len(self)} points of {self.source}; check the file's CRS and the "
+                "bounding box",
+                parameter="measurements",
+            )
         dropped = int((~inside).sum())
         if dropped:
             log.warning(

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from radiomap_geo.errors import InputError, OutputExistsError
+from radiomap_geo.errors import InputError
+from radiomap_geo.io.atomic import check_target
 from radiomap_geo.measurements import crossval, fitting
 from radiomap_geo.measurements import features as feats
 from radiomap_geo.measurements.drive_test import (
@@ -25,14 +26,10 @@ from radiomap_geo.measurements.drive_test import (
 from radiomap_geo.measurements.locate import DEFAULT_HEIGHT_M, locate_towers, read_towers
 from radiomap_geo.measurements.modelfile import save_fitted_model
 from radiomap_geo.progress import as_monitor
+from radiomap_geo.staged import staged_file, write_layers
 
 log = logging.getLogger(__name__)
 REACH_FACTOR = 1.25  # predictions reach 25 % beyond the farthest 95 % of a fit's data
-
-
-def _refuse_existing(path: Path, overwrite: bool) -> None:
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists: pass --overwrite to replace it")
 
 
 def run_import(
@@ -44,7 +41,7 @@ def run_import(
 ) -> ImportReport:
     """Import drive-test files into a GeoPackage with ``samples`` and ``bins`` layers."""
     output = Path(output)
-    _refuse_existing(output, overwrite)
+    check_target(output, overwrite)
     dt = import_drive_tests(list(files), bin_size=bin_size, filters=filters)
     write_drive_test(dt, output, overwrite=overwrite)
     return dt.report
@@ -60,31 +57,24 @@ def run_locate(
 ):
     """Locate every cell's tower; writes a towers table (also a valid ``--tx-file``)."""
     output = Path(output)
-    _refuse_existing(output, overwrite)
+    check_target(output, overwrite)
     monitor = as_monitor(progress, is_cancelled)
     dt = read_drive_test(measurements)
     towers = locate_towers(dt.samples, height_m=height_m, progress=monitor.step)
-    _write_vector(towers, output)
+    _write_towers(towers, output, overwrite)
     return towers
 
 
-def _write_vector(table, output: Path) -> None:
-    import os
-
-    tmp = output.with_name(f".{output.stem}.{os.getpid()}.tmp{output.suffix}")
-    try:
-        if output.suffix.lower() == ".gpkg":
-            table.to_file(tmp, layer="towers", driver="GPKG")
-        elif output.suffix.lower() == ".csv":
-            frame = table.drop(columns=table.geometry.name)
-            frame.insert(0, "lat", table.geometry.y)
-            frame.insert(0, "lon", table.geometry.x)
-            frame.to_csv(tmp, index=False)
-        else:
-            table.to_file(tmp)
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _write_towers(table, output: Path, overwrite: bool) -> None:
+    """A ``towers`` layer, or a CSV with ``lon``, ``lat`` columns first (a valid --tx-file)."""
+    if output.suffix.lower() != ".csv":
+        write_layers(output, {"towers": table}, overwrite=overwrite)
+        return
+    frame = table.drop(columns=table.geometry.name)
+    frame.insert(0, "lat", table.geometry.y)
+    frame.insert(0, "lon", table.geometry.x)
+    with staged_file(output, overwrite=overwrite) as staging:
+        frame.to_csv(staging, index=False)
 
 
 def prepare(measurements, towers, buildings=None):
@@ -141,18 +131,11 @@ def run_fit(
 ) -> dict:
     """Fit ``method`` to an imported drive test and its towers; write the model file."""
     output = Path(output)
-    _refuse_existing(output, overwrite)
+    check_target(output, overwrite)
     if latent_dim < 1:
         raise InputError(f"latent dimension must be >= 1, got {latent_dim}", parameter="latent_dim")
     table, layers, dt = prepare(measurements, towers, buildings)
-    geo_pg = None
-    if method == "vae-likelihood-geo":
-        from radiomap_geo.measurements.geometry import geometry_path_gain
-
-        footprints = (
-            _buildings(_bounds(table), table.attrs["crs"], buildings) if buildings else None
-        )
-        geo_pg = geometry_path_gain(table, footprints)
+    geo_pg = _geometry_gain(table, buildings) if method == "vae-likelihood-geo" else None
     model = fitting.fit_model(
         table,
         method,
@@ -182,6 +165,14 @@ def run_fit(
     return {**model.metadata, "sha256": digest, "file": str(output)}
 
 
+def _geometry_gain(table, buildings):
+    """The geometry network's path gain at every link of ``table`` (``vae-likelihood-geo``)."""
+    from radiomap_geo.measurements.geometry import geometry_path_gain
+
+    footprints = _buildings(_bounds(table), table.attrs["crs"], buildings) if buildings else None
+    return geometry_path_gain(table, footprints)
+
+
 def _default_geometry_model() -> str:
     from radiomap_geo.models.registry import default_model
 
@@ -207,28 +198,17 @@ def run_crossval(
     unknown = [m for m in methods if m not in fitting.METHODS]
     if unknown:
         raise InputError(f"unknown methods {unknown}: use {fitting.METHODS}", parameter="method")
+    # the stages before the folds take minutes: a cancel request stops between them too
+    monitor = as_monitor(progress, is_cancelled)
     table, layers, _ = prepare(measurements, towers, buildings)
-    vae = None
+    needs = {"layers": layers}  # what the chosen methods read besides the link table
     if any(m.startswith("vae") for m in methods):
-        vae = fitting.train_link_vae(table, layers, latent_dim, seed, vae_epochs)
-    geo_pg = None
+        monitor.check()
+        needs["vae"] = fitting.train_link_vae(table, layers, latent_dim, seed, vae_epochs)
     if "vae-likelihood-geo" in methods:
-        from radiomap_geo.measurements.geometry import geometry_path_gain
-
-        footprints = (
-            _buildings(_bounds(table), table.attrs["crs"], buildings) if buildings else None
-        )
-        geo_pg = geometry_path_gain(table, footprints)
+        monitor.check()
+        needs["geo_pg"] = _geometry_gain(table, buildings)
     scores = crossval.cross_validate(
-        table,
-        methods,
-        folds=folds,
-        blocked=blocked,
-        layers=layers,
-        vae=vae,
-        geo_pg=geo_pg,
-        seed=seed,
-        progress=progress,
-        is_cancelled=is_cancelled,
+        table, methods, folds=folds, blocked=blocked, seed=seed, progress=monitor.step, **needs
     )
     return scores, table

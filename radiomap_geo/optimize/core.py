@@ -26,7 +26,7 @@ from radiomap_geo.models.base import SceneInputs
 from radiomap_geo.optimize.domain import PARAMETERS, bounds, target_cells
 from radiomap_geo.optimize.objectives import Objective
 from radiomap_geo.optimize.options import OptimizeOptions
-from radiomap_geo.optimize.search import Problem, SearchResult, gradient_search, random_search
+from radiomap_geo.optimize.search import SEARCHES, Problem, SearchResult
 from radiomap_geo.optimize.surrogate import make_surrogate
 from radiomap_geo.progress import CancelFn, ProgressFn, as_monitor
 from radiomap_geo.sites import Sites
@@ -96,17 +96,18 @@ class OptimizationResult:
         return out
 
 
+#: Objective parameters that :class:`OptimizeOptions` holds under the same names.
+OBJECTIVE_SETTINGS = ("percentile", "threshold_dbm", "threshold_db", "temperature_db", "slope_db")
+
+
 def make_objective(options: OptimizeOptions) -> Objective:
-    """The objective of ``options`` with its noise floor and RSRP offset."""
+    """The objective of ``options`` with its noise floor and RSRP offset (from the receiver)."""
+    run = options.run
     return Objective(
-        name=options.objective,
-        percentile=options.percentile,
-        threshold_dbm=options.threshold_dbm,
-        threshold_db=options.threshold_db,
-        temperature_db=options.temperature_db,
-        slope_db=options.slope_db,
-        noise_dbm=noise_power_dbm(options.run.bandwidth_mhz, options.run.noise_figure_db),
-        rsrp_offset_db=options.run.rsrp_offset_db,
+        options.objective,
+        noise_dbm=noise_power_dbm(run.bandwidth_mhz, run.noise_figure_db),
+        rsrp_offset_db=run.rsrp_offset_db,
+        **{name: getattr(options, name) for name in OBJECTIVE_SETTINGS},
     )
 
 
@@ -178,21 +179,7 @@ def optimize_sites(
         high=high,
         free=free,
     )
-    searches = {}
-    for method in methods:
-        if method == "gradient":
-            searches[method] = gradient_search(
-                problem,
-                options.budget,
-                learning_rate=options.learning_rate,
-                starts=options.starts,
-                seed=options.seed,
-                monitor=monitor,
-            )
-        else:
-            searches[method] = random_search(
-                problem, options.budget, seed=options.seed, monitor=monitor
-            )
+    searches = {method: SEARCHES[method](problem, options, monitor) for method in methods}
     initial = _with_values(sites, start)
     optimised = {name: _with_values(sites, s.best) for name, s in searches.items()}
     return OptimizationResult(

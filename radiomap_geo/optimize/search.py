@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from radiomap_geo.optimize.objectives import Objective
+from radiomap_geo.optimize.options import OptimizeOptions
 from radiomap_geo.progress import Monitor
 
 
@@ -81,22 +82,19 @@ class SearchResult:
 
 
 def gradient_search(
-    problem: Problem,
-    budget: int,
-    *,
-    learning_rate: float = 0.05,
-    starts: int = 1,
-    seed: int = 0,
-    monitor: Monitor | None = None,
+    problem: Problem, options: OptimizeOptions, monitor: Monitor | None = None
 ) -> SearchResult:
-    """Adam on the soft objective; the hard objective recorded at every step."""
-    rng = np.random.default_rng(seed)
-    steps = _split(budget, starts)
-    tracker = _Tracker("gradient", problem, monitor, budget)
+    """Adam on the soft objective; the hard objective recorded at every step.
+
+    Reads ``budget``, ``starts``, ``learning_rate`` and ``seed`` of ``options``.
+    """
+    rng = np.random.default_rng(options.seed)
+    steps = _split(options.budget, options.starts)
+    tracker = _Tracker("gradient", problem, monitor, options.budget)
     for run, n_steps in enumerate(steps):
         first = problem.unit(problem.start) if run == 0 else rng.uniform(size=problem.start.shape)
         unit = torch.tensor(np.clip(first, 0, 1), dtype=torch.float32, requires_grad=True)
-        optimiser = torch.optim.Adam([unit], lr=learning_rate)
+        optimiser = torch.optim.Adam([unit], lr=options.learning_rate)
         for _ in range(n_steps):
             values = problem.values(unit)
             power = problem.power_dbm(values)
@@ -113,17 +111,21 @@ def gradient_search(
 
 
 def random_search(
-    problem: Problem, budget: int, *, seed: int = 0, monitor: Monitor | None = None
+    problem: Problem, options: OptimizeOptions, monitor: Monitor | None = None
 ) -> SearchResult:
-    """The start, then ``budget - 1`` configurations drawn uniformly from the domain."""
-    rng = np.random.default_rng(seed)
-    tracker = _Tracker("random", problem, monitor, budget)
+    """The start, then ``options.budget - 1`` configurations drawn uniformly from the domain."""
+    rng = np.random.default_rng(options.seed)
+    tracker = _Tracker("random", problem, monitor, options.budget)
     with torch.no_grad():
-        for i in range(budget):
+        for i in range(options.budget):
             unit = problem.unit(problem.start) if i == 0 else rng.uniform(size=problem.start.shape)
             values = problem.values(torch.as_tensor(unit, dtype=torch.float32))
             tracker.record(values, problem.objective.hard(problem.power_dbm(values)), None, 0)
     return tracker.result()
+
+
+#: The search methods by name (``OptimizeOptions.method`` "both" runs the two).
+SEARCHES = {"gradient": gradient_search, "random": random_search}
 
 
 def _split(budget: int, starts: int) -> list[int]:

@@ -6,6 +6,8 @@
 * :mod:`~radiomap_geo.radiocycle.train` / ``ship``: joint training with the dual losses;
 * :mod:`~radiomap_geo.radiocycle.evaluate`: scores against the sampling rate;
 * :mod:`~radiomap_geo.radiocycle.infer` / ``outputs``: ``infer-buildings`` (raster, polygons);
+* :mod:`~radiomap_geo.radiocycle.coverage`: ``predict --measurement-model radiocycle`` (no
+  building layer needed; ``building_disagreement`` against one that is given);
 * :mod:`~radiomap_geo.radiocycle.weights`: shipped weights in ``weights/radiocycle``.
 
 Submodules import torch; this package file imports nothing heavy.

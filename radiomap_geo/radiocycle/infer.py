@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 from radiomap_geo.errors import InputError
 from radiomap_geo.grid import Grid
 from radiomap_geo.options import RunOptions
+from radiomap_geo.padded import run_padded
 from radiomap_geo.progress import CancelFn, ProgressFn, as_monitor
 from radiomap_geo.radiocycle.data import (
     denormalise,
@@ -32,6 +32,7 @@ from radiomap_geo.radiocycle.data import (
     transmitter_channels,
 )
 from radiomap_geo.radiocycle.weights import DEFAULT_MODEL, LoadedModel, load_model
+from radiomap_geo.sparse.exposure import to_path_gain_db
 
 logger = logging.getLogger(__name__)
 
@@ -51,37 +52,53 @@ class BuildingInference:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def to_path_gain(values: np.ndarray, kind: str, power_dbm: float, options: RunOptions):
-    """Measured values in their canonical unit -> path gain (dB) of a site of ``power_dbm``."""
-    if kind == "path-gain":
-        return values
-    if kind == "rx-power":
-        return values - power_dbm
-    if kind == "rsrp":
-        return values - options.rsrp_offset_db - power_dbm
-    raise InputError(
-        f"value kind {kind!r} cannot be turned into path gain for building inference; give "
-        "rsrp, rx-power or path-gain measurements",
-        parameter="measurements",
+@dataclass
+class SiteReconstruction:
+    """F and G on one site's measurements (arrays on the grid)."""
+
+    site: Any  # radiomap_geo.sites.Site
+    measured: np.ndarray  # cells holding a measured value
+    path_gain_db: np.ndarray  # the measured path gain (NaN elsewhere)
+    probability: np.ndarray  # F's building probability
+    radio_db: np.ndarray  # G's path gain, its level fitted to the measured cells
+
+
+def load_radiocycle(model: str | LoadedModel, grid: Grid) -> LoadedModel:
+    """A model with both generators, warned about when ``grid``'s cells are far from its own."""
+    loaded = model if isinstance(model, LoadedModel) else load_model(model)
+    if "f" not in loaded.nets:
+        raise InputError(
+            f"model {loaded.name!r} has no building generator F; use radiocycle",
+            parameter="model",
+        )
+    trained_res = float(loaded.metadata.get("resolution_m", grid.resolution))
+    if abs(grid.resolution / trained_res - 1) > 0.5:
+        logger.warning(
+            "resolution %g m is far from the %g m the model was trained at: expect blurred or "
+            "missed buildings",
+            grid.resolution,
+            trained_res,
+        )
+    return loaded
+
+
+def site_channels(grid: Grid, site) -> tuple[np.ndarray, np.ndarray]:
+    """The transmitter planes ``(tx, tx_distance)`` of ``site`` on ``grid``."""
+    rc = (
+        (grid.transform.f - site.y) / grid.resolution - 0.5,
+        (site.x - grid.transform.c) / grid.resolution - 0.5,
     )
+    return transmitter_channels(grid.shape, rc, grid.resolution)
 
 
-def _pad(shape: tuple[int, int], multiple: int) -> tuple[int, int]:
-    return (-(-shape[0] // multiple) * multiple, -(-shape[1] // multiple) * multiple)
+def radio_map(loaded: LoadedModel, probability: np.ndarray, grid: Grid, site) -> np.ndarray:
+    """G's path gain (dB) of ``site`` over a building-probability map, at the training level."""
+    tx, dist = site_channels(grid, site)
+    return denormalise(run_padded(loaded.nets["g"], encode_g(probability, tx, dist)))
 
 
-def _run(net, channels: np.ndarray, multiple: int) -> np.ndarray:
-    """A network on a ``(C, H, W)`` stack, zero-padded to its size multiple."""
-    h, w = channels.shape[1:]
-    hh, ww = _pad((h, w), multiple)
-    x = np.zeros((1, channels.shape[0], hh, ww), np.float32)
-    x[0, :, :h, :w] = channels
-    with torch.no_grad():
-        return net(torch.from_numpy(x))[0, 0, :h, :w].numpy()
-
-
-def _site_maps(grid: Grid, sites, gridded, measurements) -> list[tuple[Any, np.ndarray]]:
-    """``(site, measured path-gain-or-value array)`` per site that has measurements."""
+def _site_maps(sites, gridded, measurements) -> list[tuple[Any, np.ndarray]]:
+    """``(site, measured value array)`` per site that has measurements."""
     if gridded.site_ids is None:
         if len(sites) != 1:
             raise InputError(
@@ -96,6 +113,41 @@ def _site_maps(grid: Grid, sites, gridded, measurements) -> list[tuple[Any, np.n
         for site in sites
         if np.any(gridded.site_ids == site.site_id)
     ]
+
+
+def reconstruct_sites(
+    loaded: LoadedModel, grid: Grid, sites, measurements, gridded, options: RunOptions, monitor
+) -> list[SiteReconstruction]:
+    """F then G for every site with measurements (values need a ``site_id`` with several);
+    ``gridded`` are the ``measurements`` on ``grid``.
+    """
+    per_site = _site_maps(sites, gridded, measurements)
+    out = []
+    for k, (site, values) in enumerate(per_site):
+        measured = np.isfinite(values)
+        pg = to_path_gain_db(
+            values,
+            measurements.value_kind,
+            power_dbm=site.power_dbm,
+            rsrp_offset_db=options.rsrp_offset_db,
+            frequency_mhz=site.frequency_mhz,
+        )
+        tx, dist = site_channels(grid, site)
+        x = encode_f(normalise_db(np.where(measured, pg, -160.0)), measured, tx, dist)
+        prob = 1 / (1 + np.exp(-run_padded(loaded.nets["f"], x)))
+        radio = radio_map(loaded, prob, grid, site)
+        # G knows no transmit power or antenna pattern: the measurements set its level
+        radio += float(np.mean(pg[measured] - radio[measured]))
+        out.append(SiteReconstruction(site, measured, pg, prob, radio))
+        monitor.step(k + 1, len(per_site), f"site {site.site_id}")
+    return out
+
+
+def combined_probability(sites: list[SiteReconstruction]) -> np.ndarray:
+    """F's probabilities of all sites, weighted by each site's number of measured cells."""
+    counts = [int(s.measured.sum()) for s in sites]
+    total = sum(n * s.probability.astype(np.float64) for n, s in zip(counts, sites, strict=True))
+    return (total / sum(counts)).astype(np.float32)
 
 
 def infer_buildings(
@@ -125,64 +177,25 @@ def infer_buildings(
     if not 0 < threshold < 1:
         raise InputError(f"threshold {threshold} must be in (0, 1)", parameter="threshold")
     monitor = as_monitor(progress, is_cancelled)
-    options = options or RunOptions()
     if not isinstance(measurements, Measurements):
         measurements = read_measurements(os.fspath(measurements))
-    loaded = model if isinstance(model, LoadedModel) else load_model(model)
-    if "f" not in loaded.nets:
-        raise InputError(
-            f"model {loaded.name!r} has no building generator F; use radiocycle",
-            parameter="model",
-        )
-    trained_res = float(loaded.metadata.get("resolution_m", grid.resolution))
-    if abs(grid.resolution / trained_res - 1) > 0.5:
-        logger.warning(
-            "resolution %g m is far from the %g m the model was trained at: expect blurred or "
-            "missed buildings",
-            grid.resolution,
-            trained_res,
-        )
+    loaded = load_radiocycle(model, grid)
     site_list = load_sites(sites, grid)
     gridded = measurements.to_grid(grid)
-    if len(gridded) == 0:
-        raise InputError(
-            f"no measurement lies inside the grid {grid.bounds} ({grid.crs.to_string()}): check "
-            "the bbox and the measurement file's CRS",
-            parameter="measurements",
-        )
-    per_site = _site_maps(grid, site_list, gridded, measurements)
-    f, g = loaded.nets["f"], loaded.nets["g"]
-    probability = np.zeros(grid.shape, np.float64)
-    gain = np.zeros(grid.shape, np.float64)
-    total = 0
-    for k, (site, values) in enumerate(per_site):
-        measured = np.isfinite(values)
-        pg = to_path_gain(values, measurements.value_kind, site.power_dbm, options)
-        rc = (
-            (grid.transform.f - site.y) / grid.resolution - 0.5,
-            (site.x - grid.transform.c) / grid.resolution - 0.5,
-        )
-        tx, dist = transmitter_channels(grid.shape, rc, grid.resolution)
-        x = encode_f(normalise_db(np.where(measured, pg, -160.0)), measured, tx, dist)
-        prob = 1 / (1 + np.exp(-_run(f, x, f.size_multiple)))
-        radio = denormalise(_run(g, encode_g(prob, tx, dist), g.size_multiple))
-        bias = float(np.mean(pg[measured] - radio[measured]))
-        n = int(measured.sum())
-        probability += n * prob
-        gain = np.maximum(gain, radio + bias) if k else radio + bias
-        total += n
-        monitor.step(k + 1, len(per_site), f"site {site.site_id}")
-    probability = (probability / total).astype(np.float32)
+    options = options or RunOptions()
+    per_site = reconstruct_sites(loaded, grid, site_list, measurements, gridded, options, monitor)
+    probability = combined_probability(per_site)
+    gain = np.max(np.stack([s.radio_db for s in per_site]), axis=0)  # the strongest site
     return BuildingInference(
         grid=grid,
         probability=probability,
         mask=probability >= threshold,
         path_gain_db=gain.astype(np.float32),
-        measured_cells=total,
+        measured_cells=sum(int(s.measured.sum()) for s in per_site),
         metadata={
             "model": loaded.name,
             "threshold": threshold,
-            "sites": [s.site_id for s, _ in per_site],
+            "sites": [s.site.site_id for s in per_site],
             "value_kind": measurements.value_kind,
         },
     )

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from radiomap_geo.grid import Grid
-from radiomap_geo.io.atomic import atomic_path, check_target
+from radiomap_geo.io.atomic import atomic_path
 from radiomap_geo.radiocycle.infer import BuildingInference
+from radiomap_geo.staged import write_layers
 
 #: Band order of the raster (descriptions carry these names).
 BANDS = ("building_probability", "building_mask", "path_gain_db")
@@ -89,13 +90,4 @@ def _mean_inside(poly, probability: np.ndarray, grid: Grid) -> float:
 
 def write_polygons(frame, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write the footprints to a GeoPackage (layer ``buildings``) atomically."""
-    target = check_target(path, overwrite)
-    with atomic_path(target, overwrite=overwrite) as staging:
-        # GDAL wants a .gpkg name; the staging file takes its place once complete
-        named = staging.with_name(staging.name + ".gpkg")
-        try:
-            frame.to_file(named, layer="buildings", driver="GPKG")
-            os.replace(named, staging)
-        finally:
-            named.unlink(missing_ok=True)
-    return target
+    return write_layers(path, {"buildings": frame}, overwrite=overwrite)

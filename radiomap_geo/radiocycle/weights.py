@@ -9,6 +9,7 @@ dicts and are loaded with ``torch.load(weights_only=True)`` after the checksum m
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from typing import Any
 import torch
 
 from radiomap_geo.errors import InputError, WeightsError
+from radiomap_geo.io.atomic import atomic_write_bytes
+from radiomap_geo.jsonio import write_json
 from radiomap_geo.radiocycle.networks import UNetLike, build
 
 #: The shipped folder (repository checkout; ``RADIOMAP_RADIOCYCLE_WEIGHTS`` overrides it).
@@ -46,6 +49,7 @@ class LoadedModel:
     name: str
     nets: dict[str, UNetLike]
     metadata: dict[str, Any]
+    sha256: str = ""
 
 
 def save_model(
@@ -65,17 +69,15 @@ def save_model(
         },
         "metadata": metadata,
     }
-    tmp = out / f".{name}.{os.getpid()}.tmp"
-    torch.save(payload, tmp)
-    digest = sha256(tmp)
-    path = out / f"{name}-{digest[:12]}.pt"
-    os.replace(tmp, path)
+    buffer = io.BytesIO()  # the name carries the digest, so hash before writing
+    torch.save(payload, buffer)
+    body = buffer.getvalue()
+    digest = hashlib.sha256(body).hexdigest()
+    path = atomic_write_bytes(out / f"{name}-{digest[:12]}.pt", body)
     index_path = out / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
     index[name] = {"file": path.name, "sha256": digest, "metadata": metadata}
-    tmp_index = out / f".index.{os.getpid()}.tmp"
-    tmp_index.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp_index, index_path)
+    write_json(index_path, index, sort_keys=True)
     return path
 
 
@@ -116,4 +118,17 @@ def load_model(name: str = DEFAULT_MODEL, folder: str | os.PathLike | None = Non
         net = build(spec["kind"], **spec["config"])
         net.load_state_dict(spec["state"])
         nets[key] = net.eval()
-    return LoadedModel(name, nets, dict(payload["metadata"]))
+    return LoadedModel(name, nets, dict(payload["metadata"]), entry["sha256"])
+
+
+def is_radiocycle(name: Any, folder: str | os.PathLike | None = None) -> bool:
+    """Whether a measurement-model name (or a loaded model) is a RadioCycle model: one of this
+    folder with the building generator F (``interpolation-net`` here is only the paper's
+    baseline; that name means the measurement network of ``weights/measurement-models.json``).
+    """
+    if isinstance(name, LoadedModel):
+        return "f" in name.nets
+    if not isinstance(name, str):
+        return False
+    entry = available(folder).get(name.strip().lower())
+    return entry is not None and "f" in entry.get("metadata", {}).get("inputs", {})

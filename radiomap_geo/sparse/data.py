@@ -15,7 +15,6 @@ import hashlib
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from radiomap_geo.errors import InputError
+from radiomap_geo.io.atomic import atomic_open
 from radiomap_geo.progress import CancelFn, ProgressFn, as_monitor
 
 logger = logging.getLogger(__name__)
@@ -119,31 +119,6 @@ def _geometry_network(name: str):
     return net
 
 
-def geometry_on_tile(net, scene, site) -> np.ndarray:
-    """The network on the whole tile, as it was trained and scored (path gain, dB)."""
-    from radiomap_geo.nets.model import window_scene
-
-    h, w = scene.grid.shape
-    m = net.net.size_multiple
-    hh, ww = -(-h // m) * m, -(-w // m) * m
-    if (hh, ww) != (h, w):
-        scene = window_scene(scene, 0, 0, hh, ww)
-    db = net.predict_window(scene, site)[:h, :w]
-    return (db + np.float32(net.frequency_correction_db(site.frequency_mhz))).astype(np.float32)
-
-
-def _write_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _identity(dataset, indices: Sequence[int]) -> np.ndarray:
     """``(tile id, site number)`` of each map: a cache made for another dataset state is
     recognised (a growing dataset can shift map numbers).
@@ -155,6 +130,7 @@ def _identity(dataset, indices: Sequence[int]) -> np.ndarray:
 def _compute_chunk(dataset, indices: Sequence[int], net) -> dict[str, np.ndarray]:
     from radiomap_geo.los import line_of_sight
     from radiomap_geo.models.base import SceneInputs
+    from radiomap_geo.nets.scoring import predict_tile  # the network as it was trained and scored
 
     rx = float(dataset.manifest["config"].get("rx_height_m", 1.5))
     geometry, los = [], []
@@ -164,7 +140,7 @@ def _compute_chunk(dataset, indices: Sequence[int], net) -> dict[str, np.ndarray
         heights = dataset.building_height_m[tile]
         site = dataset.site(int(index))
         scene = SceneInputs(grid, heights, rx_height_m=rx)
-        geometry.append(geometry_on_tile(net, scene, site).astype(np.float16))
+        geometry.append(predict_tile(net, scene, site).astype(np.float16))
         los.append(line_of_sight(heights, grid, grid, (site.x, site.y), site.height_m, rx))
     return {
         "index": np.asarray(indices, np.int32),
@@ -234,7 +210,8 @@ def load_contexts(
         arrays = _compute_chunk(dataset, chunk, net)
         key = hashlib.sha256(arrays["identity"].tobytes()).hexdigest()[:12]
         path = cache / f"{tag}-{key}.npz"
-        _write_npz_atomic(path, arrays)
+        with atomic_open(path, "wb") as stream:  # a file object: numpy adds no .npz suffix
+            np.savez_compressed(stream, **arrays)
         for row, (tile, site) in enumerate(arrays["identity"]):
             cached[(int(tile), int(site))] = (path, row)
         monitor.step(k + 1, len(chunks), f"geometry predictions {k + 1}/{len(chunks)}")

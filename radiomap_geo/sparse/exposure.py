@@ -14,6 +14,7 @@ Fields of several sites (different carriers, uncorrelated) add in power:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -84,3 +85,35 @@ def to_path_gain_db(
     return to_rx_power_dbm(
         values, value_kind, rsrp_offset_db=rsrp_offset_db, frequency_mhz=frequency_mhz
     ) - float(power_dbm)
+
+
+def coverage_and_field(
+    shape: tuple[int, int],
+    sites,
+    gains: Mapping[str, np.ndarray],
+    options,
+    invalid: np.ndarray | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The coverage bands of per-site path gains (dB, by site id) and the total RMS field (V/m).
+
+    Cells in ``invalid`` (inside buildings) or reached by no site are NaN in both; the
+    ``path_gain_db:<site>`` bands are kept when ``options.per_site``.
+    """
+    from radiomap_geo.coverage import CoverageAccumulator, noise_power_dbm
+
+    acc = CoverageAccumulator(
+        shape,
+        noise_power_dbm(options.bandwidth_mhz, options.noise_figure_db),
+        options.rsrp_offset_db,
+        keep_per_site=options.per_site,
+    )
+    e2 = np.zeros(shape)
+    for index, site in enumerate(sites):
+        gain = gains[site.site_id]
+        if invalid is not None:
+            gain = np.where(invalid, np.nan, gain)
+        acc.add(index, site.site_id, site.power_dbm, gain)
+        e2 += e_field_squared(site.power_dbm + gain, site.frequency_mhz)
+    bands = acc.bands(invalid=invalid)
+    field = np.where(np.isfinite(bands["best_server"]), np.sqrt(e2), np.nan)
+    return bands, field.astype(np.float32)

@@ -27,6 +27,7 @@ from radiomap_geo.errors import InputError, WeightsError
 from radiomap_geo.nets.common import CoverageNet
 from radiomap_geo.nets.scaling import OutputScaling
 from radiomap_geo.nets.weights import load_weights, save_weights
+from radiomap_geo.padded import run_padded
 from radiomap_geo.sparse.data import DEFAULT_GEOMETRY_MODEL, MapContext
 from radiomap_geo.sparse.networks import (
     CEIL_DB,
@@ -135,24 +136,8 @@ class MeasurementModel:
 
     def predict(self, ctx: MapContext, measured: np.ndarray, values: np.ndarray) -> np.ndarray:
         """The full map (dB, same quantity as ``values``) from the measured cells."""
-        enc = encode(
-            self.spec.channels,
-            self.spec.residual,
-            ctx.heights,
-            measured,
-            values,
-            smooth_base=self.spec.smooth_base,
-            geometry_db=ctx.geometry_db,
-            free_space_db=ctx.free_space_db,
-            los=ctx.los,
-        )
-        h, w = ctx.shape
-        m = int(getattr(self.net, "size_multiple", 1))
-        hh, ww = -(-h // m) * m, -(-w // m) * m
-        x = np.zeros((1, enc.inputs.shape[0], hh, ww), np.float32)
-        x[0, :, :h, :w] = enc.inputs
-        with torch.inference_mode():
-            out = self.net(torch.from_numpy(x))[0, 0, :h, :w].numpy()
+        enc = encode(self.spec, ctx, measured, values)
+        out = run_padded(self.net, enc.inputs)
         return (enc.base_db + SCALE_DB * out).astype(np.float32)
 
     __call__ = predict
@@ -198,6 +183,33 @@ def default_measurement_model() -> str:
         if entry.get("default"):
             return name
     return DEFAULT_MEASUREMENT_MODEL
+
+
+#: What the catalogue says of a RadioCycle model (its weights index holds no description).
+RADIOCYCLE_DESCRIPTION = (
+    "paper 001 RadioCycle: buildings (F), then the radio map (G), from the measurements alone; "
+    "no building layer needed"
+)
+
+
+def measurement_model_catalogue() -> list[tuple[str, str, bool]]:
+    """``(name, description, is default)`` of every shipped measurement model, the default
+    first: the networks of ``measurement-models.json``, then the RadioCycle models (issue #13).
+    """
+    from radiomap_geo.radiocycle.weights import available, is_radiocycle
+
+    default = default_measurement_model()
+    index = read_measurement_index()
+    rows = [
+        (name, str(index[name].get("description", "")), name == default)
+        for name in sorted(index, key=lambda n: n != default)
+    ]
+    rows += [
+        (name, RADIOCYCLE_DESCRIPTION, False)
+        for name in sorted(available())
+        if is_radiocycle(name) and name not in index
+    ]
+    return rows
 
 
 def get_measurement_model(name: str | None = None) -> MeasurementModel:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -36,6 +36,9 @@ from torch import Tensor, nn
 
 from radiomap_geo.nets import build_network
 from radiomap_geo.nets.common import CoverageNet, conv_block
+
+if TYPE_CHECKING:
+    from radiomap_geo.sparse.data import MapContext
 
 #: dB per unit of the networks' inputs and outputs.
 SCALE_DB = 20.0
@@ -191,30 +194,22 @@ class Encoded:
     base_db: np.ndarray  # (H, W): prediction = base_db + SCALE_DB * output
 
 
-def encode(
-    channels: Sequence[str],
-    residual: bool,
-    heights: np.ndarray,
-    measured: np.ndarray,
-    values: np.ndarray,
-    *,
-    smooth_base: bool = False,
-    geometry_db: np.ndarray | None = None,
-    free_space_db: np.ndarray | None = None,
-    los: np.ndarray | None = None,
-) -> Encoded:
-    """The input stack of one map (see the module docstring for the level and residuals)."""
+def encode(spec: NetSpec, ctx: MapContext, measured: np.ndarray, values: np.ndarray) -> Encoded:
+    """The input stack of ``spec``'s network for one map: the measured ``values`` and what
+    ``ctx`` knows besides them (see the module docstring for the level and residuals).
+
+    Training and prediction both call this, so a network always sees the same encoding.
+    """
     if not measured.any():
         raise ValueError("no measured cell")
+    heights, geometry_db = ctx.heights, ctx.geometry_db
     level = float(np.mean(values[measured]))
     base = np.full(heights.shape, level, np.float32)
     sparse_values = values
     smooth = np.zeros(heights.shape, np.float32)
-    if residual:
-        if geometry_db is None:
-            raise ValueError("a residual network needs the geometry prediction")
+    if spec.residual:
         bias = float(np.mean((values - geometry_db)[measured]))
-        if smooth_base:
+        if spec.smooth_base:
             smooth = smooth_residual(measured, values - geometry_db - bias, heights <= 0)
         base = (geometry_db + bias + smooth).astype(np.float32)
         sparse_values = values - base + level  # residual, re-centred on the level below
@@ -228,10 +223,10 @@ def encode(
         "sparse": lambda: np.where(measured, (sparse_values - level) / SCALE_DB, 0.0),
         "mask": lambda: measured.astype(np.float32),
         "geometry": lambda: (base - level) / SCALE_DB,
-        "free_space": lambda: np.clip((free_space_db - level) / SCALE_DB, -4.0, 4.0),
-        "los": lambda: los.astype(np.float32),
+        "free_space": lambda: np.clip((ctx.free_space_db - level) / SCALE_DB, -4.0, 4.0),
+        "los": lambda: ctx.los.astype(np.float32),
     }
-    stack = np.stack([planes[name]() for name in channels]).astype(np.float32)
+    stack = np.stack([planes[name]() for name in spec.channels]).astype(np.float32)
     return Encoded(stack, base)
 
 

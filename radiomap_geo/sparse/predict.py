@@ -14,6 +14,9 @@
    ``rsrp_std_db`` (the model's calibrated 1-sigma uncertainty, see
    :mod:`radiomap_geo.sparse.uncertainty`) and ``e_field_vpm`` (total RMS field of all sites,
    see :mod:`radiomap_geo.sparse.exposure`).
+
+The ``radiocycle`` measurement model (issue #13) takes another road and needs no building layer:
+:mod:`radiomap_geo.radiocycle.coverage`. Every other model needs the footprints.
 """
 
 from __future__ import annotations
@@ -24,14 +27,24 @@ from typing import Any
 
 import numpy as np
 
-from radiomap_geo.coverage import CoverageAccumulator, CoverageResult, noise_power_dbm
+from radiomap_geo.coverage import CoverageResult
 from radiomap_geo.errors import InputError
 from radiomap_geo.grid import Grid
 from radiomap_geo.progress import CancelFn, ProgressFn, as_monitor
+from radiomap_geo.radiocycle.weights import is_radiocycle
 from radiomap_geo.sparse.baselines import BASELINES
 from radiomap_geo.sparse.data import DEFAULT_GEOMETRY_MODEL, MapContext, free_space_gain_db
-from radiomap_geo.sparse.exposure import e_field_squared, to_path_gain_db, to_rx_power_dbm
-from radiomap_geo.sparse.model import MeasurementModel, get_measurement_model
+from radiomap_geo.sparse.exposure import (
+    coverage_and_field,
+    e_field_squared,
+    to_path_gain_db,
+    to_rx_power_dbm,
+)
+from radiomap_geo.sparse.model import (
+    MeasurementModel,
+    default_measurement_model,
+    get_measurement_model,
+)
 from radiomap_geo.sparse.uncertainty import Calibration
 
 logger = logging.getLogger(__name__)
@@ -169,18 +182,22 @@ def predict_with_measurements(
     Args:
         grid: the working grid.
         sites: the transmitters (:class:`~radiomap_geo.sites.Sites`), or None when unknown.
-        buildings: footprints with ``height_m`` (GeoDataFrame) or None.
+        buildings: footprints with ``height_m`` (GeoDataFrame); None only with ``radiocycle``.
         measurements: a point file path, a GeoDataFrame or a ``Measurements`` object.
         options: :class:`~radiomap_geo.options.RunOptions` (``settings`` override fields).
         value_column, value_kind, value_unit: how to read the values (see the reader).
         measurement_model: a shipped measurement model, ``net:PATH.pt``, a loaded one, or a
             baseline name (``regression-kriging``, ``kriging``, ``idw``, ``knn``,
-            ``random-forest``; no calibrated ``rsrp_std_db``).
+            ``random-forest``; no calibrated ``rsrp_std_db``), or ``radiocycle`` (no buildings
+            needed; adds ``building_probability``, and ``building_disagreement`` with them).
         geometry_model: the coverage network whose prediction is corrected.
 
     Returns:
         A :class:`~radiomap_geo.coverage.CoverageResult` with the usual bands plus
         ``rsrp_std_db`` and ``e_field_vpm``.
+
+    Raises:
+        InputError: no ``buildings`` for a model other than ``radiocycle``, bad measurements.
     """
     from radiomap_geo.options import run_options
     from radiomap_geo.predict import SceneSource, predict_coverage
@@ -189,13 +206,20 @@ def predict_with_measurements(
     monitor = as_monitor(progress, is_cancelled)
     read = {"value_column": value_column, "value_kind": value_kind, "unit": value_unit}
     points = _as_measurements(measurements, **read)
-    gridded = points.to_grid(grid)
-    if len(gridded) == 0:
-        raise InputError(
-            f"{points.source}: none of the {len(points)} points lies inside the area; check the "
-            "file's CRS and the bounding box",
-            parameter="measurements",
+    if is_radiocycle(measurement_model):  # buildings inferred from the measurements (#13)
+        from radiomap_geo.radiocycle.coverage import radiocycle_coverage
+
+        return radiocycle_coverage(
+            grid, sites, buildings, points, options, measurement_model, monitor
         )
+    if buildings is None:
+        name = getattr(measurement_model, "name", measurement_model) or default_measurement_model()
+        raise InputError(
+            f"measurement model {name} needs building footprints; without any, use the radiocycle "
+            "measurement model, which infers them from the measurements",
+            parameter="buildings",
+        )
+    gridded = points.to_grid(grid)
     heights = SceneSource(buildings).building_height(grid)
     rx = float(options.rx_height_m)
     if sites is None:
@@ -239,18 +263,7 @@ def predict_with_measurements(
     else:
         gains, total_std = _correct_total(model, grid, heights, sites, gains, gridded, offset, rx)
     monitor.step(2, 3, "bands")
-    acc = CoverageAccumulator(
-        grid.shape,
-        noise_power_dbm(options.bandwidth_mhz, options.noise_figure_db),
-        offset,
-        keep_per_site=True,
-    )
-    e2 = np.zeros(grid.shape)
-    for index, site in enumerate(sites):
-        outdoor_gain = np.where(heights > 0, np.nan, gains[site.site_id])
-        acc.add(index, site.site_id, site.power_dbm, outdoor_gain)
-        e2 += e_field_squared(site.power_dbm + outdoor_gain, site.frequency_mhz)
-    bands = acc.bands(invalid=heights > 0)
+    bands, field = coverage_and_field(grid.shape, sites, gains, options, invalid=heights > 0)
     best = bands["best_server"]
     if total_std is None:
         total_std = np.full(grid.shape, np.nan, np.float32)
@@ -262,9 +275,7 @@ def predict_with_measurements(
             "measurement model %s has no uncertainty calibration: rsrp_std_db is NaN", model.name
         )
     bands["rsrp_std_db"] = np.where(np.isfinite(best), total_std, np.nan).astype(np.float32)
-    bands["e_field_vpm"] = np.where(np.isfinite(best), np.sqrt(e2), np.nan).astype(np.float32)
-    if not options.per_site:
-        bands = {k: v for k, v in bands.items() if not k.startswith("path_gain_db:")}
+    bands["e_field_vpm"] = field
     metadata = {
         **base.metadata,
         "measurement_model": model.name,

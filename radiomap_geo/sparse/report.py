@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from radiomap_geo.io.atomic import atomic_write_bytes
 from radiomap_geo.sparse.evaluate import RATIO_BIN_DB
+from radiomap_geo.staged import staged_file
 
 #: Patterns that get a detailed table (the issue's targets).
 DETAIL_PATTERNS = ("uniform:1%", "count:50", "trajectory:1%", "uniform:20%")
@@ -127,26 +128,12 @@ def plot_ratio_cdf(report: Mapping[str, Any], path: str | os.PathLike) -> None:
     plt.close(fig)
 
 
-def _atomic_write(path: Path, writer) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(report: Mapping[str, Any], stem: str | os.PathLike) -> list[Path]:
     """``STEM.md``, ``STEM.json`` and ``STEM.png``, each written atomically."""
     stem = Path(stem)
     md, js, png = (stem.with_suffix(s) for s in (".md", ".json", ".png"))
-    _atomic_write(md, lambda p: Path(p).write_text(report_markdown(report) + "\n"))
-    _atomic_write(
-        js, lambda p: Path(p).write_text(json.dumps(report, separators=(",", ":")) + "\n")
-    )
-    _atomic_write(png, lambda p: plot_ratio_cdf(report, p))
+    atomic_write_bytes(md, (report_markdown(report) + "\n").encode())
+    atomic_write_bytes(js, (json.dumps(report, separators=(",", ":")) + "\n").encode())
+    with staged_file(png, overwrite=True) as staging:  # matplotlib goes by the extension
+        plot_ratio_cdf(report, staging)
     return [md, js, png]

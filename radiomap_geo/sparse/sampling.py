@@ -150,17 +150,13 @@ def _walk(
 
 
 def trajectory_mask(
-    measurable: np.ndarray,
-    n: int,
-    rng: np.random.Generator,
-    outdoor: np.ndarray | None = None,
-    walk_cells: int = WALK_CELLS,
+    measurable: np.ndarray, n: int, rng: np.random.Generator, outdoor: np.ndarray | None = None
 ) -> np.ndarray:
     """About ``n`` measured cells along contiguous walks over outdoor cells.
 
-    Walks run over ``outdoor`` (default: ``measurable``); only the ``measurable`` cells they
-    visit count as measurements. Walks are added until ``n`` cells are measured (or the walks
-    stop finding new cells).
+    Walks of at most :data:`WALK_CELLS` run over ``outdoor`` (default: ``measurable``); only the
+    ``measurable`` cells they visit count as measurements. Walks are added until ``n`` cells are
+    measured (or the walks stop finding new cells).
     """
     free = measurable if outdoor is None else (outdoor | measurable)
     cells = np.flatnonzero(measurable)
@@ -171,7 +167,7 @@ def trajectory_mask(
     while count < n and stale < 50:
         start = np.unravel_index(int(rng.choice(cells)), measurable.shape)
         before = count
-        for r, c in _walk(free, (int(start[0]), int(start[1])), min(walk_cells, n - count), rng):
+        for r, c in _walk(free, (int(start[0]), int(start[1])), min(WALK_CELLS, n - count), rng):
             if measurable[r, c] and not out[r, c]:
                 out[r, c] = True
                 count += 1

@@ -9,24 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from radiomap_geo.io.atomic import atomic_write_bytes
 from radiomap_geo.progress import CancelFn, ProgressFn, as_monitor
 from radiomap_geo.sparse.data import load_contexts
 from radiomap_geo.sparse.model import INDEX_FILE, MeasurementModel, save_measurement_model
 from radiomap_geo.sparse.sampling import EVALUATION_PATTERNS
 from radiomap_geo.sparse.uncertainty import calibrate, interval_coverage
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def calibrate_and_ship(
@@ -80,8 +72,9 @@ def calibrate_and_ship(
         "description": model.spec.description,
         **({"default": True} if default or index.get(name, {}).get("default") else {}),
     }
-    _write_text_atomic(index_path, json.dumps(index, indent=1, sort_keys=True) + "\n")
-    _write_text_atomic(folder / f"{name}.md", model_card(meta, path, digest, coverage, command))
+    atomic_write_bytes(index_path, (json.dumps(index, indent=1, sort_keys=True) + "\n").encode())
+    card = model_card(meta, path, digest, coverage, command)
+    atomic_write_bytes(folder / f"{name}.md", card.encode())
     monitor.step(3, 3, "done")
     return path, coverage
 

@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from radiomap_geo.errors import InputError
+from radiomap_geo.io.atomic import atomic_save
 from radiomap_geo.progress import CancelFn, ProgressFn, as_monitor
 from radiomap_geo.sparse.data import MapContext
 from radiomap_geo.sparse.networks import (
@@ -93,17 +92,7 @@ def training_example(
     pattern = training_pattern(rng)
     measured = pattern.draw(ctx.measurable, rng, ctx.outdoor)
     label = np.clip(np.nan_to_num(ctx.gain_db, nan=FLOOR_DB), FLOOR_DB, CEIL_DB)
-    enc = encode(
-        spec.channels,
-        spec.residual,
-        ctx.heights,
-        measured,
-        label,
-        smooth_base=spec.smooth_base,
-        geometry_db=ctx.geometry_db,
-        free_space_db=ctx.free_space_db,
-        los=ctx.los,
-    )
+    enc = encode(spec, ctx, measured, label)
     target = ((label - enc.base_db) / SCALE_DB)[None].astype(np.float32)
     # the ray tracer's weak labels are mostly noise (data/README.md): they count a tenth
     mask = np.where(ctx.measurable, 1.0, WEAK_WEIGHT * ctx.valid)[None].astype(np.float32)
@@ -131,18 +120,6 @@ def make_batch(
 def masked_l1(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     """Mean absolute error over the masked cells (normalised units)."""
     return ((pred - target).abs() * mask).sum() / mask.sum().clamp_min(1.0)
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def train_network(
@@ -201,20 +178,18 @@ def train_network(
     def save() -> None:
         if path is None:
             return
-        _atomic_torch_save(
-            {
-                "name": name,
-                "step": step,
-                "seconds": seconds,
-                "history": history,
-                "config": asdict(config),
-                "generator": gen.state_dict(),
-                "opt_g": opt_g.state_dict(),
-                "discriminator": disc.state_dict() if disc else {},
-                "opt_d": opt_d.state_dict() if opt_d else {},
-            },
-            path,
-        )
+        state = {
+            "name": name,
+            "step": step,
+            "seconds": seconds,
+            "history": history,
+            "config": asdict(config),
+            "generator": gen.state_dict(),
+            "opt_g": opt_g.state_dict(),
+            "discriminator": disc.state_dict() if disc else {},
+            "opt_d": opt_d.state_dict() if opt_d else {},
+        }
+        atomic_save(path, lambda staging: torch.save(state, staging))
 
     monitor = as_monitor(progress, is_cancelled)
     bce = nn.BCEWithLogitsLoss()

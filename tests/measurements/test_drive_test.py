@@ -36,7 +36,7 @@ def test_opencellid_csv_keeps_identity_and_counts_malformed_rows(tmp_path):
     path = _opencellid(tmp_path, GOOD + BAD + GOOD[:1])
     dt = import_drive_tests([path], filters=False)
     r = dt.report
-    assert r.rows_read == 9 and r.duplicates == 1 and r.kept == 3
+    assert r.rows_read == 9 and r.removed["duplicates"] == 1 and r.kept == 3
     assert r.dropped == {
         "without a valid position": 2,
         "without a plausible RSRP (-140..-44 dBm)": 2,
@@ -67,7 +67,7 @@ def test_plain_csv_geojson_and_gpkg_in_other_crs(tmp_path):
     pts.to_crs(4326).to_file(tmp_path / "pts.geojson")
     dt = import_drive_tests([csv, tmp_path / "pts.gpkg", tmp_path / "pts.geojson"], filters=False)
     assert dt.report.dropped["without a plausible RSRP (-140..-44 dBm)"] == 3
-    assert dt.report.duplicates == 1  # the GeoJSON repeats the GeoPackage's point
+    assert dt.report.removed["duplicates"] == 1  # the GeoJSON repeats the GeoPackage's point
     lon = dt.samples[dt.samples.cellid == 2562].geometry.x.iloc[0]
     assert lon == pytest.approx(-75.6901, abs=1e-7)  # EPSG:3857 read back to lon/lat
 
@@ -110,5 +110,6 @@ def test_ottawa_walks_import(shared_data):
     dt = import_drive_tests(files)
     r = dt.report
     assert r.rows_read == 2621 and r.cells == 99
-    assert 0 < r.position_outliers + r.rsrp_outliers < 0.15 * r.rows_read
+    outliers = r.removed["position_outliers"] + r.removed["rsrp_outliers"]
+    assert 0 < outliers < 0.15 * r.rows_read
     assert (dt.bins["count"] >= 1).all() and np.isfinite(dt.bins.rsrp_mean).all()
