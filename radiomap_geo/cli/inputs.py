@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from radiomap_geo.cli.options import INPUT_KEYS
-from radiomap_geo.inputs import Inputs, OsmDownload, make_grid, prepare_inputs
+from radiomap_geo.inputs import Inputs, OsmDownload, load_sites, make_grid, prepare_inputs
 from radiomap_geo.options import RunOptions
 
 __all__ = ["Inputs", "inputs_from", "load_inputs"]
@@ -31,10 +31,12 @@ def load_inputs(
     strict: bool = False,
     quiet: bool = False,
     margin_m: float = 0.0,
+    download: bool = True,
 ) -> Inputs:
     """Build the grid, read the sites and load the buildings (file or OSM download).
 
-    ``margin_m`` keeps buildings that far beyond the grid (reflectors for the ray tracer).
+    ``margin_m`` keeps buildings that far beyond the grid (reflectors for the ray tracer);
+    ``download=False`` leaves the buildings None when no file is given (RadioCycle infers them).
     """
     settings = RunOptions(
         storey_height_m=storey_height, default_height_m=default_height, strict=strict
@@ -42,6 +44,8 @@ def load_inputs(
     grid = make_grid(bbox, resolution, bbox_crs=bbox_crs, crs=crs, allow_large=allow_large)
     if not quiet:
         click.echo(f"grid: {grid}", err=True)
+    if buildings is None and not download:
+        return Inputs(grid, load_sites(tx_file, grid), None)
     inputs = prepare_inputs(
         grid,
         tx_file,

@@ -33,13 +33,10 @@ ANY_PATH = click.Path(path_type=Path)
 @friendly_errors
 def measurement_models() -> None:
     """List the shipped measurement models ('predict --measurement-model'), the default first."""
-    from radiomap_geo.sparse.model import default_measurement_model, read_measurement_index
+    from radiomap_geo.sparse.model import measurement_model_catalogue
 
-    default = default_measurement_model()
-    index = read_measurement_index()
-    for name in sorted(index, key=lambda n: n != default):
-        mark = " (default)" if name == default else ""
-        click.echo(f"{name:18s} {index[name].get('description', '')}{mark}")
+    for name, description, default in measurement_model_catalogue():
+        click.echo(f"{name:18s} {description}{' (default)' if default else ''}")
 
 
 @click.command("train-measurements")
@@ -203,7 +200,8 @@ def measurement_options(required: bool = True) -> Callable:
             "--measurement-model",
             str,
             "A shipped measurement model (see 'radiomap-geo measurement-models') or net:PATH.pt, "
-            "or a baseline: regression-kriging, kriging, idw, knn, random-forest.",
+            "or a baseline: regression-kriging, kriging, idw, knn, random-forest. radiocycle "
+            "needs no buildings (without --buildings none is downloaded).",
         ),
     )
 
@@ -226,12 +224,14 @@ optional_measurement_options = measurement_options(required=False)
 
 def run_predict_measurements(opts: dict) -> None:
     """``predict --measurements ...`` / ``predict-measurements``: read, correct, write."""
+    from radiomap_geo.radiocycle.weights import is_radiocycle
     from radiomap_geo.sparse.data import DEFAULT_GEOMETRY_MODEL
     from radiomap_geo.sparse.predict import predict_with_measurements
 
     check_outputs(opts)
     options = run_options_from(opts)
-    inputs = inputs_from(opts)
+    # radiocycle infers the buildings from the measurements: no OSM download without --buildings
+    inputs = inputs_from(opts, download=not is_radiocycle(opts["measurement_model"]))
     with RichProgress("predict", enabled=not opts["quiet"]) as bar:
         result = predict_with_measurements(
             *scene(inputs),
