@@ -35,6 +35,15 @@ COMPATIBLE_KEYS = (
     "materials",
     "sampling",
 )
+#: Keyword of :func:`~radiomap_geo.dataset.sampling.plan_tiles` -> the setting it takes.
+_TILING = {
+    "size": "size",
+    "resolution": "resolution_m",
+    "seed": "seed",
+    "region_factor": "region_factor",
+}
+#: The settings :func:`~radiomap_geo.rt.simulate.solve_site` takes (keywords of the same name).
+_RAY_SETTINGS = ("rx_height_m", "samples_per_tx", "max_depth", "diffraction", "refraction")
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,14 @@ class BuildConfig:
                 )
             if not (math.isfinite(weight) and weight > 0):
                 raise InputError(f"source weight of {name} must be positive, got {weight}")
+
+    def tiling(self) -> dict[str, Any]:
+        """The keywords of :func:`~radiomap_geo.dataset.sampling.plan_tiles` for this build."""
+        return {keyword: getattr(self, name) for keyword, name in _TILING.items()}
+
+    def ray_settings(self) -> dict[str, Any]:
+        """The keywords of :func:`~radiomap_geo.rt.simulate.solve_site` for this build."""
+        return {name: getattr(self, name) for name in _RAY_SETTINGS}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

@@ -36,7 +36,7 @@ Everything is deterministic given the seed; the building raster fixes the geomet
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import ndimage
@@ -372,29 +372,15 @@ def render_tile(
 
 
 def render_ortho(
-    building_height_m: np.ndarray,
-    grid: Grid,
-    seed: int | np.random.SeedSequence,
-    *,
-    ndsm: np.ndarray | None = None,
-    bands: int = 4,
+    building_height_m: np.ndarray, grid: Grid, seed: int | np.random.SeedSequence, **options: Any
 ) -> np.ndarray:
     """An orthophoto-like rendering of a tile: ``(bands, rows, cols)`` float32 in 0..1.
 
-    A rendering, not real imagery: see the module notes and :func:`render_tile`, which also
-    returns the matching nDSM (``render_tile(...).ndsm``, same seed).
-
-    Args:
-        building_height_m: ``(rows, cols)`` building heights, metres.
-        grid: the tile's grid.
-        seed: the rendering seed.
-        ndsm: an nDSM with trees to render against (default: trees drawn from the seed).
-        bands: 3 (RGB) or 4 (RGB + near infrared).
-
-    Returns:
-        The image.
+    The image of :func:`render_tile` with the same arguments (``options``: ``ndsm``, ``bands``,
+    the sun...), which also returns the matching nDSM. A rendering, not real imagery: see the
+    module notes.
     """
-    return render_tile(building_height_m, grid, seed, ndsm=ndsm, bands=bands).image
+    return render_tile(building_height_m, grid, seed, **options).image
 
 
 def augment_ortho(

@@ -76,15 +76,7 @@ def build_dataset(
         raise InputError(f"none of the sources {list(config.sources)} is available: {skipped}")
     weights = {k: config.sources[k] for k in sources}
     monitor.step(0, config.n_tiles, "planning tiles")
-    specs = plan_tiles(
-        config.n_tiles,
-        sources,
-        weights,
-        size=config.size,
-        resolution=config.resolution_m,
-        seed=config.seed,
-        region_factor=config.region_factor,
-    )
+    specs = plan_tiles(config.n_tiles, sources, weights, **config.tiling())
     overlaps = overlapping_pairs(specs, "test", "train") + overlapping_pairs(specs, "val", "train")
     if overlaps:  # cannot happen by construction; refuse rather than leak
         raise RuntimeError(f"split leak: tiles {overlaps[:5]} overlap across splits")

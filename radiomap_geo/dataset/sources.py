@@ -278,15 +278,28 @@ def _radiomapseer_frame(folder: str, map_id: int, crs: str) -> Any:
 
 
 class FrameSource(Source, ABC):
-    """A source backed by one footprint frame cut into a lattice of square regions."""
+    """A source backed by one footprint frame cut into a lattice of square regions, read from
+    one file (:attr:`data_file`) at or inside ``location``.
+    """
+
+    def __init__(self, location: str | os.PathLike) -> None:
+        self.location = Path(location)
+
+    @property
+    @abstractmethod
+    def data_file(self) -> Path:
+        """The file the footprints are read from: the source is available when it exists."""
 
     @abstractmethod
     def load(self) -> Any:
         """The whole footprint frame (in :attr:`crs`, with ``height_m``)."""
 
-    @abstractmethod
+    def available(self) -> bool:  # noqa: D102
+        return self.data_file.is_file()
+
     def cache_key(self) -> str:
         """What identifies the loaded frame within a process."""
+        return str(self.location.resolve())
 
     @property
     def frame(self) -> Any:
@@ -320,19 +333,14 @@ class HelsinkiSource(FrameSource):
     crs = "EPSG:32635"
     median_storeys = 6.0
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-
-    def cache_key(self) -> str:  # noqa: D102
-        return str(self.path.resolve())
-
-    def available(self) -> bool:  # noqa: D102
-        return self.path.is_file()
+    @property
+    def data_file(self) -> Path:  # noqa: D102
+        return self.location
 
     def describe(self) -> dict[str, Any]:  # noqa: D102
         return {
-            "file": _rel(self.path),
-            "bytes": self.path.stat().st_size if self.path.exists() else None,
+            "file": _rel(self.data_file),
+            "bytes": self.data_file.stat().st_size if self.data_file.exists() else None,
             "crs": self.crs,
             "heights": (
                 "OSM height / (building:levels + roof:levels) x 3 m where tagged; else "
@@ -345,7 +353,7 @@ class HelsinkiSource(FrameSource):
     def load(self) -> Any:  # noqa: D102
         from radiomap_geo.io.buildings import read_buildings
 
-        frame = read_buildings(self.path).to_crs(self.crs)
+        frame = read_buildings(self.data_file).to_crs(self.crs)
         unknown = (frame["height_source"] == "default").to_numpy()
         keys = [f"{t}/{i}" for t, i in zip(frame["osm_type"], frame["osm_id"])]
         drawn = draw_heights(
@@ -369,7 +377,7 @@ class HelsinkiSource(FrameSource):
                         self.name,
                         self.crs,
                         bounds,
-                        {"file": _rel(self.path), "cover": round(cover, 3)},
+                        {"file": _rel(self.data_file), "cover": round(cover, 3)},
                     )
                 )
         return out
@@ -383,19 +391,14 @@ class DelftSource(FrameSource):
     test_fraction = 1.0
     val_fraction = 0.0
 
-    def __init__(self, folder: str | os.PathLike) -> None:
-        self.folder = Path(folder)
-
-    def cache_key(self) -> str:  # noqa: D102
-        return str(self.folder.resolve())
-
-    def available(self) -> bool:  # noqa: D102
-        return (self.folder / "bgt_pand.sqlite").is_file()
+    @property
+    def data_file(self) -> Path:  # noqa: D102
+        return self.location / "bgt_pand.sqlite"
 
     def describe(self) -> dict[str, Any]:  # noqa: D102
         return {
-            "file": _rel(self.folder / "bgt_pand.sqlite"),
-            "heights": _rel(self.folder / "testarea.json") + " measuredHeight (LoD1) by lokaalid",
+            "file": _rel(self.data_file),
+            "heights": _rel(self.location / "testarea.json") + " measuredHeight (LoD1) by lokaalid",
             "crs": self.crs,
             "licence": "BGT / 3D BAG open data (CC0)",
         }
@@ -403,9 +406,9 @@ class DelftSource(FrameSource):
     def load(self) -> Any:  # noqa: D102
         from radiomap_geo.io.buildings import buildings_from_frame, read_vector
 
-        frame = read_vector(self.folder / "bgt_pand.sqlite", layer="buildingpart")
+        frame = read_vector(self.data_file, layer="buildingpart")
         heights = {}
-        city = self.folder / "testarea.json"
+        city = self.location / "testarea.json"
         if city.is_file():
             objects = json.loads(city.read_text())["CityObjects"]
             for obj in objects.values():
@@ -437,7 +440,7 @@ class DelftSource(FrameSource):
                 self.name,
                 self.crs,
                 bounds,
-                {"file": _rel(self.folder / "bgt_pand.sqlite")},
+                {"file": _rel(self.data_file)},
             )
         ]
 

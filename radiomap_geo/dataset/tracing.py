@@ -92,18 +92,7 @@ def trace_site(rts, solver, site, config: BuildConfig, seed: int) -> np.ndarray:
     """Path gain (dB, NaN = no ray) of one site with the dataset's ray settings."""
     from radiomap_geo.rt.simulate import gain_to_db, solve_site
 
-    gain = solve_site(
-        rts,
-        solver,
-        site,
-        rx_height_m=config.rx_height_m,
-        samples_per_tx=config.samples_per_tx,
-        max_depth=config.max_depth,
-        diffraction=config.diffraction,
-        refraction=config.refraction,
-        seed=int(seed),
-    )
-    return gain_to_db(gain)
+    return gain_to_db(solve_site(rts, solver, site, seed=int(seed), **config.ray_settings()))
 
 
 def tile_members(
