@@ -38,10 +38,15 @@ class Limits:
     """Overridable bounds of the search domain (see the module docstring)."""
 
     azimuth_span_deg: float = 60.0
+    """The azimuth may move this far either way from its start (half a 3-sector spacing)."""
     tilt_min_deg: float = 0.0
+    """No up-tilt: 0 is the horizon."""
     tilt_max_deg: float = 12.0
+    """The largest down-tilt the shipped networks were trained on."""
     power_span_db: float = 10.0
+    """With power among the parameters, at most this many dB below the given power."""
     roof_rule: bool = True
+    """Cap a rooftop antenna's down-tilt so its boresight clears its own roof edge."""
 
     def validate(self) -> None:
         """Raise :class:`InputError` for limits no search can use."""
