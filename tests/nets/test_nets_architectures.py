@@ -107,6 +107,45 @@ def test_registry_errors():
         build_network("unet", 2, widht=3)
 
 
+@pytest.mark.parametrize(
+    "arch,kwargs,message",
+    [
+        ("cnn", {"depth": 1}, "depth >= 2"),
+        ("cnn", {"kernel_size": 4}, "kernel_size must be odd"),
+        ("unet", {"depth": 0}, "depth >= 1"),
+        ("unet", {"block": "triple"}, "unknown UNet block"),
+        ("inception_unet", {"kernels": (1, 4)}, "inception kernels must be odd"),
+        ("unet_dcn", {"depth": 2, "dcn_levels": (3,)}, "dcn_levels must lie in 0..2"),
+        ("pmnet", {"n_blocks": (1, 1, 1)}, "four stage depths"),
+        ("radiounet", {"cascade": True, "widths": 3}, "unexpected keyword"),
+    ],
+)
+def test_bad_hyper_parameters_are_refused_by_name(arch, kwargs, message):
+    """Each architecture's hyper-parameters are checked before any layer is built."""
+    with pytest.raises(InputError, match=message):
+        build_network(arch, 2, **kwargs)
+
+
+def test_recorded_configuration_resolves_defaults():
+    """What a weights file records: every hyper-parameter, defaults and derived ones included."""
+    net = build_network("unet_dcn", 3, base=4, depth=3)
+    assert net.config == {
+        "base": 4,
+        "depth": 3,
+        "max_width": 256,
+        "dcn_levels": [1, 2, 3],
+        "offset_groups": 1,
+    }
+    inception = build_network("inception_unet", 3, base=4, depth=1, kernels=[1, 3])
+    assert inception.config == {
+        "base": 4,
+        "depth": 1,
+        "kernels": [1, 3],
+        "strided": True,
+        "batch_norm": True,
+    }
+
+
 def test_paper_parameter_counts():
     """The defaults reproduce paper 000's Table 1 counts for two binary inputs."""
     count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
