@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import os
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from typing import Any
 
 from radiomap_geo.errors import BuildingsError, DependencyError, InputError
 from radiomap_geo.grid import BBox
-from radiomap_geo.io.atomic import atomic_save
+from radiomap_geo.staged import write_layers
 
 log = logging.getLogger(__name__)
 
@@ -337,13 +336,7 @@ def _write_cache(frame: Any, cached: Path) -> None:
     """Keep a download; atomically, so a crash mid-write never leaves a broken cache entry."""
     import pyogrio
 
-    def write(staging: Path) -> None:
-        # GDAL warns about the staging file's name, not the GeoPackage it becomes.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "The filename extension", RuntimeWarning)
-            frame.to_file(staging, driver="GPKG", layer="buildings")
-
     try:
-        atomic_save(cached, write)
+        write_layers(cached, {"buildings": frame}, overwrite=True)
     except (OSError, pyogrio.errors.DataSourceError) as exc:  # a read-only cache is no failure
         log.warning("could not cache OSM buildings in %s: %s", cached, exc)
