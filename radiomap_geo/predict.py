@@ -15,6 +15,7 @@ gain of the cell (see :func:`supersampling_factor`, :func:`aggregate_power_db`).
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -375,6 +376,25 @@ class CoverageRun:
         return output_layout(self.grid, self.sites, self.model, self.options)
 
 
+def takes_run_inputs(runner: Callable) -> Callable:
+    """Show the keywords ``runner`` forwards to :meth:`CoverageRun.start` in its signature.
+
+    The runners pass their shared inputs (model, rasters, options, callbacks, settings) through
+    ``**inputs`` so that they are declared once; ``help()``, notebooks and ``inspect`` still list
+    them, because the runner's ``__signature__`` is rebuilt from ``CoverageRun.start``.
+    """
+    own = inspect.signature(runner)
+    start = inspect.signature(CoverageRun.start)
+    params = [p for p in own.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    taken = {p.name for p in params}
+    shared = [p for p in start.parameters.values() if p.kind is p.KEYWORD_ONLY]
+    params += [p for p in shared if p.name not in taken]
+    params.append(inspect.Parameter("settings", inspect.Parameter.VAR_KEYWORD))
+    runner.__signature__ = own.replace(parameters=params)
+    return runner
+
+
+@takes_run_inputs
 def predict_coverage(grid: Grid, sites: Sites, buildings=None, **inputs) -> CoverageResult:
     """Predict coverage bands for ``sites`` over ``grid`` and return them in memory.
 
@@ -407,6 +427,7 @@ def predict_coverage(grid: Grid, sites: Sites, buildings=None, **inputs) -> Cove
     return CoverageResult(grid, bands, run.sites, run.model.name, metadata)
 
 
+@takes_run_inputs
 def predict_to_file(
     path: str | Path,
     grid: Grid,

@@ -271,3 +271,19 @@ def test_frequency_correction_is_applied_once(grid, city, caplog):
         shifted[both] - at_trained[both], 20 * np.log10(3500 / 5900), atol=1e-3
     )  # -4.54 dB exactly, not the -7 dB of a correction applied on top of shifted inputs
     assert "free-space correction -4.54 dB" in caplog.text
+
+
+def test_runners_show_their_shared_keywords_and_refuse_unknown_ones(grid):
+    import inspect
+
+    from radiomap_geo.citywide import predict_city
+    from radiomap_geo.errors import InputError
+    from radiomap_geo.predict import predict_to_file
+
+    for runner in (predict_coverage, predict_to_file, predict_city):
+        names = set(inspect.signature(runner).parameters)
+        assert {"model", "ndsm", "options", "progress", "is_cancelled", "settings"} <= names
+    cx, cy = (grid.bounds[0] + grid.bounds[2]) / 2, (grid.bounds[1] + grid.bounds[3]) / 2
+    sites = _sites(grid, [{"site_id": "a", "x": cx, "y": cy, "height_m": 20}])
+    with pytest.raises((InputError, TypeError), match="rx_hieght_m"):
+        predict_coverage(grid, sites, None, model="free-space", rx_hieght_m=2.0)

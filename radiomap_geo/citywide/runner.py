@@ -10,12 +10,13 @@ from radiomap_geo.citywide.scheduling import _check_scheduler, _compute, require
 from radiomap_geo.citywide.tasks import ModelSpec, TileJob, _check_picklable
 from radiomap_geo.citywide.workdir import WorkDir, run_settings, tile_is_whole
 from radiomap_geo.grid import Grid
-from radiomap_geo.predict import CoverageRun, plan_tiles
+from radiomap_geo.predict import CoverageRun, plan_tiles, takes_run_inputs
 from radiomap_geo.sites import Sites
 
 # -- the runner --------------------------------------------------------------------------------
 
 
+@takes_run_inputs
 def predict_city(
     path: str | Path,
     grid: Grid,
