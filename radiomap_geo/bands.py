@@ -12,6 +12,7 @@ BAND_UNITS = {
     "path_gain_db": "dB",
     "validity": "flag",
     "model_source": "source",
+    "e_field_vpm": "V/m",
 }
 
 

@@ -14,6 +14,10 @@ Band contract (stable; tools and tests rely on it):
 * ``path_gain_db:<site_id>``  one per site with ``per_site=True``, dB (antenna pattern included)
 * ``model_source``  only for models that report provenance (a network blended with a fallback):
   where the best server's value came from, 1 = network, 2 = fallback, in between = blend ring
+* ``e_field_vpm``  exposure: total RMS electric field of all sites for an isotropic receiver,
+  V/m, ``sqrt(sum_i E_i^2)`` with ``E_i = sqrt(4 pi eta0 P_i) / lambda_i`` from each site's
+  received power and carrier (:mod:`radiomap_geo.efield`); written by ``predict`` (last band,
+  after ``rsrp_std_db`` where that exists) and ``simulate``
 
 Cells inside buildings, and cells no site reaches, are NaN (the raster nodata).
 """
@@ -25,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from radiomap_geo.efield import e_field_squared
 from radiomap_geo.grid import Grid
 from radiomap_geo.sites import Sites
 
@@ -40,6 +45,7 @@ BAND_DESCRIPTIONS = {
     "model_source": "where the value came from: 1 network, 2 fallback, between: blend",
     "validity": "1 where a ray arrived, 0 where none did",
     "path_gain_db": "path gain of one site incl. its antenna pattern, transmit power excluded, dB",
+    "e_field_vpm": "total RMS electric field of all sites for an isotropic receiver, V/m",
 }
 
 
@@ -72,17 +78,20 @@ class CoverageAccumulator:
     rsrp_offset_db: float  # total received power to RSRP, see radiomap_geo.rsrp
     keep_per_site: bool = False
     keep_source: bool = False
+    keep_field: bool = False  # add e_field_vpm (then every site comes with its frequency)
     best_mw: np.ndarray = field(init=False)
     total_mw: np.ndarray = field(init=False)
     best_index: np.ndarray = field(init=False)
     best_source: np.ndarray = field(init=False)
     per_site: dict[str, np.ndarray] = field(init=False, default_factory=dict)
+    field_sq: np.ndarray = field(init=False)  # sum over sites of E^2, (V/m)^2
 
     def __post_init__(self) -> None:
         self.best_mw = np.zeros(self.shape, np.float64)
         self.total_mw = np.zeros(self.shape, np.float64)
         self.best_index = np.zeros(self.shape, np.int32)
         self.best_source = np.full(self.shape, np.nan, np.float32)
+        self.field_sq = np.zeros(self.shape, np.float64)
 
     def add(
         self,
@@ -91,12 +100,19 @@ class CoverageAccumulator:
         power_dbm: float,
         gain_db: np.ndarray,
         source: np.ndarray | None = None,
+        frequency_mhz: float | None = None,
     ) -> None:
         """Add site number ``index`` (0-based) with its path gain (NaN = not reached).
 
-        ``source`` optionally says which model produced each cell (see ``model_source``).
+        ``source`` optionally says which model produced each cell (see ``model_source``); with
+        ``keep_field`` the site's field at ``frequency_mhz`` adds to ``e_field_vpm`` (fields of
+        different carriers add in power, see :mod:`radiomap_geo.efield`).
         """
         received = np.where(np.isfinite(gain_db), 10.0 ** ((power_dbm + gain_db) / 10.0), 0.0)
+        if self.keep_field:
+            if frequency_mhz is None:
+                raise ValueError("keep_field needs each site's frequency_mhz")
+            self.field_sq += e_field_squared(power_dbm + gain_db, frequency_mhz)
         stronger = received > self.best_mw
         self.best_mw = np.where(stronger, received, self.best_mw)
         self.best_index = np.where(stronger, index + 1, self.best_index)
@@ -123,6 +139,8 @@ class CoverageAccumulator:
         if self.keep_source:
             out["model_source"] = self.best_source
         out.update(self.per_site)
+        if self.keep_field:
+            out["e_field_vpm"] = np.sqrt(self.field_sq)
         return {name: np.where(bad, np.nan, band).astype(np.float32) for name, band in out.items()}
 
 

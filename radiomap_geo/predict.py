@@ -195,6 +195,7 @@ def coverage_tile(
         options.rsrp_offset_db,
         keep_per_site=options.per_site,
         keep_source=reports_source(model),
+        keep_field=True,
     )
     std_of = getattr(model, "std_db", None)  # models fitted to measurements give their 1-sigma
     stds: dict[int, np.ndarray] = {}
@@ -209,7 +210,7 @@ def coverage_tile(
         gain, origin = gain_and_source(model, fine_scene, site, fine_core)
         gain = aggregate_power_db(gain, factor, outdoor)
         origin = _aggregate_mean(origin, factor)
-        acc.add(index, site.site_id, site.power_dbm, gain, origin)
+        acc.add(index, site.site_id, site.power_dbm, gain, origin, site.frequency_mhz)
         if std_of is not None:
             stds[index + 1] = _aggregate_mean(std_of(fine_scene, site, fine_core), factor)
         if step is not None:
@@ -470,6 +471,7 @@ def output_layout(
         names += [per_site_band(s) for s in sites.ids]
     if hasattr(model, "std_db"):  # models fitted to measurements (radiomap_geo.measurements)
         names.append("rsrp_std_db")
+    names.append("e_field_vpm")  # exposure: the total field of all sites (radiomap_geo.efield)
     shell = CoverageResult(grid, {}, sites, model.name, _metadata(model, options))
     return names, {**shell.tags(), **band_description_tags(names)}
 

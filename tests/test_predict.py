@@ -287,3 +287,17 @@ def test_runners_show_their_shared_keywords_and_refuse_unknown_ones(grid):
     sites = _sites(grid, [{"site_id": "a", "x": cx, "y": cy, "height_m": 20}])
     with pytest.raises((InputError, TypeError), match="rx_hieght_m"):
         predict_coverage(grid, sites, None, model="free-space", rx_hieght_m=2.0)
+
+
+def test_plain_predict_writes_the_exposure_field(grid, city):
+    from radiomap_geo.efield import e_field_vpm
+
+    cx, cy = city[1]
+    sites = _sites(grid, [{"site_id": "a", "x": cx, "y": cy, "height_m": 25, "power_dbm": 43}])
+    result = predict_coverage(grid, sites, city[0], model="3gpp-umi")
+    field, rx = result["e_field_vpm"], result["rx_power_dbm"]
+    ok = np.isfinite(rx)
+    assert ok.sum() > 1000 and np.array_equal(np.isfinite(field), ok)  # NaN inside buildings
+    # one site: its field is that of the whole received power at its 3.5 GHz carrier
+    np.testing.assert_allclose(field[ok], e_field_vpm(rx[ok], 3500.0), rtol=1e-4)
+    assert "e_field_vpm" in result.band_names

@@ -369,7 +369,7 @@ def simulate_coverage(
     indoor = rts.building_mask()
     noise = noise_power_dbm(options.bandwidth_mhz, options.noise_figure_db)
     acc = CoverageAccumulator(
-        grid.shape, noise, options.rsrp_offset_db, keep_per_site=options.per_site
+        grid.shape, noise, options.rsrp_offset_db, keep_per_site=options.per_site, keep_field=True
     )
     solver = rt.RadioMapSolver()
     seconds = []
@@ -380,7 +380,7 @@ def simulate_coverage(
             gain_db = gain_to_db(solve_site(rts, solver, site, **trace))
         seconds.append(round(time.perf_counter() - start, 3))
         gain_db[indoor] = np.nan
-        acc.add(i, site.site_id, site.power_dbm, gain_db)
+        acc.add(i, site.site_id, site.power_dbm, gain_db, frequency_mhz=site.frequency_mhz)
     monitor.step(total, total, "ray tracing done")
     bands = acc.bands(invalid=indoor)
     reached = (acc.best_index > 0).astype(np.float32)

@@ -1,14 +1,7 @@
-"""Electric field strength from received power, and measured values to path gain.
+"""Measured values to received power and path gain, and coverage bands with the total field.
 
-An isotropic receiving antenna has the effective aperture ``A_e = lambda^2 / (4 pi)``, so a
-received power ``P`` (W) means an incident power density ``S = P / A_e = 4 pi P / lambda^2``
-(W/m^2), and a plane wave of that density has the RMS field ``E = sqrt(eta0 * S)`` (V/m) with
-``eta0 = 376.73 ohm`` (free-space impedance). Together::
-
-    E = sqrt(4 pi eta0 P) / lambda,     lambda = c / f
-
-Fields of several sites (different carriers, uncorrelated) add in power:
-``E_total = sqrt(sum_i E_i^2)``. Example: -60 dBm at 3.5 GHz gives 0.0254 V/m (88.1 dBuV/m).
+The field physics (``E = sqrt(4 pi eta0 P) / lambda`` for an isotropic receiver) lives in
+:mod:`radiomap_geo.efield`; its functions are re-exported here for the measurement code.
 """
 
 from __future__ import annotations
@@ -18,26 +11,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from radiomap_geo.efield import ETA0_OHM, e_field_squared, e_field_vpm, wavelength_m
 from radiomap_geo.errors import InputError
 
-ETA0_OHM = 376.730313668
-C0 = 299_792_458.0
-
-
-def wavelength_m(frequency_mhz: float) -> float:
-    """Free-space wavelength (m)."""
-    return C0 / (float(frequency_mhz) * 1e6)
-
-
-def e_field_squared(rx_power_dbm: np.ndarray, frequency_mhz: float) -> np.ndarray:
-    """``E^2`` ((V/m)^2) of a received power (dBm) at one carrier; 0 where not finite."""
-    watts = np.where(np.isfinite(rx_power_dbm), 10.0 ** ((rx_power_dbm - 30.0) / 10.0), 0.0)
-    return 4.0 * math.pi * ETA0_OHM * watts / wavelength_m(frequency_mhz) ** 2
-
-
-def e_field_vpm(rx_power_dbm: np.ndarray, frequency_mhz: float) -> np.ndarray:
-    """RMS field strength (V/m) of a received power (dBm) for an isotropic receiver."""
-    return np.sqrt(e_field_squared(np.asarray(rx_power_dbm, np.float64), frequency_mhz))
+__all__ = ["e_field_squared", "e_field_vpm", "wavelength_m"]
 
 
 def e_field_dbuvm_to_rx_power_dbm(dbuvm: np.ndarray, frequency_mhz: float) -> np.ndarray:
@@ -106,14 +83,12 @@ def coverage_and_field(
         noise_power_dbm(options.bandwidth_mhz, options.noise_figure_db),
         options.rsrp_offset_db,
         keep_per_site=options.per_site,
+        keep_field=True,
     )
-    e2 = np.zeros(shape)
     for index, site in enumerate(sites):
         gain = gains[site.site_id]
         if invalid is not None:
             gain = np.where(invalid, np.nan, gain)
-        acc.add(index, site.site_id, site.power_dbm, gain)
-        e2 += e_field_squared(site.power_dbm + gain, site.frequency_mhz)
+        acc.add(index, site.site_id, site.power_dbm, gain, frequency_mhz=site.frequency_mhz)
     bands = acc.bands(invalid=invalid)
-    field = np.where(np.isfinite(bands["best_server"]), np.sqrt(e2), np.nan)
-    return bands, field.astype(np.float32)
+    return bands, bands.pop("e_field_vpm")

@@ -60,7 +60,8 @@ def test_evaluation_contract(tmp_path, projected_footprints, sample_dir):
     with rasterio.open(out) as ds:
         names = ds.descriptions
         assert names[:4] == ("rsrp_dbm", "best_server", "sinr_db", "rx_power_dbm")
-        assert names[4:] == tuple(f"path_gain_db:{s}" for s in sites.ids)
+        assert names[4:-1] == tuple(f"path_gain_db:{s}" for s in sites.ids)
+        assert names[-1] == "e_field_vpm"
         rsrp = ds.read(1)
         best = ds.read(2)
         rx_power = ds.read(4)
