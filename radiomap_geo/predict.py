@@ -365,7 +365,7 @@ class CoverageRun:
         options = run_options(options, **settings)
         path_model = model
         if isinstance(model, str) or model is None:
-            path_model = get_model(model, reach_m=options.max_range_m)
+            path_model = get_model(model, reach_m=options.max_range_m, tta=options.tta)
         sites = sites.to_crs(grid.crs)
         sites.require_inside(grid)
         source = SceneSource(buildings, ndsm, ortho, dsm, dtm).in_crs(grid.crs)
@@ -485,4 +485,5 @@ def _metadata(model: PathGainModel, options: PredictOptions) -> dict:
         "technology": options.technology,
         "subcarrier_spacing_khz": options.subcarrier_spacing,
         "rsrp_offset_db": round(options.rsrp_offset_db, 4),
+        "tta": options.tta,
     }

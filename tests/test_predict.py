@@ -301,3 +301,16 @@ def test_plain_predict_writes_the_exposure_field(grid, city):
     # one site: its field is that of the whole received power at its 3.5 GHz carrier
     np.testing.assert_allclose(field[ok], e_field_vpm(rx[ok], 3500.0), rtol=1e-4)
     assert "e_field_vpm" in result.band_names
+
+
+def test_tta_reaches_the_network_and_stays_close(grid, city):
+    cx, cy = city[1]
+    sites = _sites(grid, [{"site_id": "a", "x": cx - 50, "y": cy, "height_m": 25}])
+    once = predict_coverage(grid, sites, city[0], model="unet-obs")
+    four = predict_coverage(grid, sites, city[0], model="unet-obs", tta=4)
+    assert once.metadata["tta"] == 1 and four.metadata["tta"] == 4
+    a, b = once["rx_power_dbm"], four["rx_power_dbm"]
+    both = np.isfinite(a) & np.isfinite(b)
+    diff = np.abs(a[both] - b[both])
+    assert diff.max() > 0.01  # the symmetries were really averaged
+    assert np.median(diff) < 3.0  # ... and the network is nearly equivariant already

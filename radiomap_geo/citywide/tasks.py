@@ -31,14 +31,17 @@ class ModelSpec:
 
     name: str | None = None
     reach_m: float | None = None
+    tta: int = 1
     model: PathGainModel | None = None
 
     @classmethod
-    def of(cls, model: str | PathGainModel | None, reach_m: float | None) -> ModelSpec:
-        """The spec for :func:`predict_city`'s ``model`` and ``max_range_m`` arguments."""
+    def of(
+        cls, model: str | PathGainModel | None, reach_m: float | None, tta: int = 1
+    ) -> ModelSpec:
+        """The spec for :func:`predict_city`'s ``model``, ``max_range_m`` and ``tta``."""
         if model is None or isinstance(model, str):
             # Resolve the default here, so every worker builds the same model.
-            return cls(name=model or default_model(), reach_m=reach_m)
+            return cls(name=model or default_model(), reach_m=reach_m, tta=tta)
         return cls(model=model)
 
     def build(self) -> PathGainModel:
@@ -49,9 +52,9 @@ class ModelSpec:
         cache = getattr(_LOCAL, "models", None)
         if cache is None:
             cache = _LOCAL.models = {}
-        key = (self.name, self.reach_m)
+        key = (self.name, self.reach_m, self.tta)
         if key not in cache:
-            cache[key] = get_model(self.name, reach_m=self.reach_m)
+            cache[key] = get_model(self.name, reach_m=self.reach_m, tta=self.tta)
         return cache[key]
 
 

@@ -179,6 +179,7 @@ model_options = stack(
     optional("--ortho", EXISTING_FILE_TEXT, "Orthophoto raster, RGB or RGB+IR (any CRS)."),
     setting_option("max_range_m"),
     setting_option("tile_size"),
+    setting_option("tta"),
 )
 
 #: What a coverage map is predicted from and written to (predict, predict-city, ...).

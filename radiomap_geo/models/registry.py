@@ -221,13 +221,13 @@ def load_network(
     return model
 
 
-def _network(spec: str, reach_m: float | None) -> tuple[Any, str, str]:
+def _network(spec: str, reach_m: float | None, tta: int = 1) -> tuple[Any, str, str]:
     """``(network model, display name, default fallback)`` for a shipped name or ``net:PATH``."""
     if spec.lower().startswith(NET_PREFIX):
         path = Path(spec[len(NET_PREFIX) :]).expanduser()
         if not path.is_file():
             raise WeightsError(f"weights file {path} not found (model {spec!r})")
-        model = load_network(path, reach_m=reach_m)
+        model = load_network(path, reach_m=reach_m, tta=tta)
         return model, model.name, DEFAULT_FALLBACK
     shipped = shipped_models()
     key = spec.lower()
@@ -241,11 +241,13 @@ def _network(spec: str, reach_m: float | None) -> tuple[Any, str, str]:
             f"model {key!r}: its weights file {entry['path']} is missing; restore it from the "
             "repository (git checkout weights/) or set RADIOMAP_GEO_WEIGHTS"
         )
-    model = load_network(entry["path"], entry["sha256"], name=key, reach_m=reach_m)
+    model = load_network(entry["path"], entry["sha256"], name=key, reach_m=reach_m, tta=tta)
     return model, key, entry["fallback"]
 
 
-def get_model(name: str | None = None, *, reach_m: float | None = None) -> PathGainModel:
+def get_model(
+    name: str | None = None, *, reach_m: float | None = None, tta: int = 1
+) -> PathGainModel:
     """The model called ``name`` (default :func:`default_model`), optionally with another reach.
 
     Args:
@@ -253,6 +255,8 @@ def get_model(name: str | None = None, *, reach_m: float | None = None) -> PathG
             baseline or ``none``) for networks.
         reach_m: how far from a site the model predicts (a baseline's reach; for a network,
             the reach of its fallback, the network's own being capped at its trained reach).
+        tta: for networks, how many symmetries of the scene each prediction averages (1, 4, 8;
+            :mod:`radiomap_geo.nets.tta`); baselines ignore it, with a WARNING.
 
     Raises:
         InputError: unknown name or bad reach.
@@ -276,11 +280,15 @@ def get_model(name: str | None = None, *, reach_m: float | None = None) -> PathG
         if fallback is not None:
             raise InputError(f"'+{fallback}' applies to networks only, not to {key!r}")
         model = BASELINES[key]
+        if tta != 1:
+            logger.warning(
+                "test-time augmentation (tta=%d) applies to networks only: %s runs once", tta, key
+            )
         provenance.info("model %s: physics baseline (no weights, no fallback)", key)
         return model if reach_m is None else replace(model, reach_m=float(reach_m))
     from radiomap_geo.models.blend import BlendedModel
 
-    net, display, default_fallback = _network(base, reach_m)
+    net, display, default_fallback = _network(base, reach_m, tta)
     fallback = fallback or default_fallback
     if fallback == NO_FALLBACK:
         if reach_m is not None and reach_m > net.reach_m * 1.0001:

@@ -201,6 +201,7 @@ CASES = [
     _p("lte-bandwidth", ("--technology", "lte", "--bandwidth", "40"), 1, ["--bandwidth", "LTE"]),
     _p("tile-size-zero", ("--tile-size", "0"), 1, ["--tile-size", "at least 16"]),
     _p("tile-size-negative", ("--tile-size", "-5"), 1, ["--tile-size"]),
+    _p("tta-not-a-symmetry-count", ("--tta", "3"), 1, ["--tta", "1, 4, 8"]),
     _p("max-range-zero", ("--max-range", "0"), 1, ["--max-range", "above 0"]),
     _p("max-range-nan", ("--max-range", "nan"), 1, ["--max-range", "finite"]),
     _p("default-height-nan", ("--default-height", "nan"), 1, ["--default-height", "finite"]),

@@ -92,9 +92,11 @@ def test_layers_styled_ordered_and_explained(desktop):
         "RSRP, received power per resource element (dBm)",
         "Best server",
         "SINR (dB)",
+        "Electric field strength, all sites (V/m)",
     ]
-    assert [layer["visible"] for layer in layers] == [True, False, False]
-    rsrp, best, sinr = layers
+    assert [layer["visible"] for layer in layers] == [True, False, False, False]
+    rsrp, best, sinr, field = layers
+    assert field["renderer"] == "QgsSingleBandPseudoColorRenderer" and "V/m" in field["legend"][-1]
     assert rsrp["renderer"] == sinr["renderer"] == "QgsSingleBandPseudoColorRenderer"
     low, high = rsrp["limits"]
     assert low % 5 == 0 and high % 5 == 0 and -130 <= low < high <= -40

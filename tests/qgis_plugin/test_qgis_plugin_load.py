@@ -37,6 +37,7 @@ PARAMETERS_COMMON = {
     "OUTPUT_BEST_SERVER",
     "OUTPUT_SINR",
     "OUTPUT_PER_SITE",
+    "OUTPUT_E_FIELD",
 }
 
 
@@ -89,7 +90,7 @@ def test_provider_and_algorithms(qgis_app):
 
     predict = QgsApplication.processingRegistry().algorithmById("radiomapgeo:predictcoverage")
     names = {p.name() for p in predict.parameterDefinitions()}
-    assert names == PARAMETERS_COMMON | {"MODEL", "NDSM", "DSM", "DTM", "ORTHO"}
+    assert names == PARAMETERS_COMMON | {"MODEL", "NDSM", "DSM", "DTM", "ORTHO", "TTA"}
     model = predict.parameterDefinition("MODEL")
     assert model.options() == list_models() and model.usesStaticStrings()
     assert model.defaultValue() == list_models()[0]

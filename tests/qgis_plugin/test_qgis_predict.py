@@ -459,3 +459,25 @@ def test_extent_without_crs_is_read_in_the_sites_crs(qgis_app, delft, tmp_path, 
     )
     assert any("WARNING The extent has no CRS" in line for line in feedback.log)
     assert tuple(read(rsrp)[2]) == DELFT_BOX
+
+
+def test_exposure_raster_and_tta_setting(qgis_app, delft, outputs, feedback, tmp_path):
+    from radiomap_geo.efield import e_field_vpm
+
+    field_path, rx_path = str(tmp_path / "field.tif"), str(tmp_path / "rx.tif")
+    params = {
+        **umi_rsrp_only(delft),
+        "BUILDINGS": delft["buildings"],
+        "TTA": "4",  # accepted by every model; baselines run once (WARNING)
+        "OUTPUT_RSRP": str(tmp_path / "rsrp.tif"),
+        "OUTPUT_RX_POWER": rx_path,
+        "OUTPUT_E_FIELD": field_path,
+    }
+    run(params, feedback)
+    field, _, _, names, tags, _ = read(field_path)
+    rx, *_ = read(rx_path)
+    assert names == ("e_field_vpm",) and tags["tta"] == "4"
+    ok = np.isfinite(rx[0])
+    assert ok.sum() > 100 and np.array_equal(np.isfinite(field[0]), ok)
+    # three sites, one carrier: the field of all of them is at least that of the best server
+    assert np.all(field[0][ok] >= e_field_vpm(rx[0][ok], 3500.0) * 0.9999)

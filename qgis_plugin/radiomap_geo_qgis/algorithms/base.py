@@ -93,6 +93,8 @@ class CoverageAlgorithm(AreaAlgorithm):
     #: Keyword of the core function per model parameter whose keyword is not its name in
     #: lower case.
     KEYWORDS: dict[str, str] = {}
+    #: RunOptions fields this algorithm adds to the advanced settings (e.g. a network's TTA).
+    MORE_ADVANCED_SETTINGS: tuple[str, ...] = ()
 
     BUILDINGS = "BUILDINGS"
     DOWNLOAD_OSM = "DOWNLOAD_OSM"
@@ -105,6 +107,7 @@ class CoverageAlgorithm(AreaAlgorithm):
     OUTPUT_BEST_SERVER = "OUTPUT_BEST_SERVER"
     OUTPUT_SINR = "OUTPUT_SINR"
     OUTPUT_PER_SITE = "OUTPUT_PER_SITE"
+    OUTPUT_E_FIELD = "OUTPUT_E_FIELD"
 
     def shortHelpString(self) -> str:  # noqa: D102
         return super().shortHelpString() + "<p>" + tr(_COMMON_HELP) + "</p>"
@@ -148,6 +151,13 @@ class CoverageAlgorithm(AreaAlgorithm):
                 styles.style_path_gain,
                 optional=True,
                 create_by_default=False,
+            ),
+            OutputSpec(  # exposure: every coverage run writes the total field
+                self.OUTPUT_E_FIELD,
+                tr("Electric field strength, all sites (V/m)"),
+                lambda n: ["e_field_vpm"],
+                styles.style_e_field,
+                optional=True,
             ),
         ]
 
@@ -203,7 +213,7 @@ class CoverageAlgorithm(AreaAlgorithm):
         for parameter in osm:
             self.addParameter(advanced(parameter))
         self.addParameter(self.allow_large_parameter())
-        for name in ADVANCED_SETTINGS:
+        for name in (*ADVANCED_SETTINGS, *self.MORE_ADVANCED_SETTINGS):
             self.addParameter(setting_parameter(name, advanced=True))
         for spec in self.output_specs():
             self.addParameter(

@@ -31,6 +31,7 @@ class PredictCoverageAlgorithm(CoverageAlgorithm):
         "(heights of buildings and vegetation above ground) and an orthophoto."
     )
     TAGS = (*COMMON_TAGS, "neural network", "3gpp", "hata", "free space", "ndsm", "orthophoto")
+    MORE_ADVANCED_SETTINGS = ("tta",)
 
     def shortHelpString(self) -> str:  # noqa: D102
         listing = available_models()

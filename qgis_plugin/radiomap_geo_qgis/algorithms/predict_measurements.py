@@ -37,7 +37,6 @@ class PredictFromMeasurementsAlgorithm(CoverageAlgorithm):
     )
     ERROR_PARAMETERS = {**measured.ERROR_PARAMETERS, "measurement_model": "MEASUREMENT_MODEL"}
 
-    OUTPUT_E_FIELD = "OUTPUT_E_FIELD"
     OUTPUT_STD = "OUTPUT_STD"
 
     def model_parameters(self):  # noqa: D102
@@ -54,13 +53,6 @@ class PredictFromMeasurementsAlgorithm(CoverageAlgorithm):
     def output_specs(self):  # noqa: D102
         return [
             *super().output_specs(),
-            OutputSpec(
-                self.OUTPUT_E_FIELD,
-                tr("Electric field strength, all sites (V/m)"),
-                lambda n: ["e_field_vpm"],
-                styles.style_e_field,
-                optional=True,
-            ),
             OutputSpec(
                 self.OUTPUT_STD,
                 tr("Uncertainty of the corrected map, 1 sigma (dB)"),
