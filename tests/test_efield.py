@@ -19,7 +19,9 @@ def test_fields_of_two_carriers_add_in_power():
     acc.add(0, "a", 40.0, np.array([[-100.0, np.nan]]), frequency_mhz=3500.0)
     acc.add(1, "b", 40.0, np.array([[-100.0, -100.0]]), frequency_mhz=1800.0)
     bands = acc.bands()
-    both = math.hypot(float(e_field_vpm(np.array(-60.0), 3500.0)), float(e_field_vpm(-60.0, 1800.0)))
+    both = math.hypot(
+        float(e_field_vpm(np.array(-60.0), 3500.0)), float(e_field_vpm(-60.0, 1800.0))
+    )
     assert bands["e_field_vpm"][0, 0] == pytest.approx(both, rel=1e-5)
     assert bands["e_field_vpm"][0, 1] == pytest.approx(float(e_field_vpm(-60.0, 1800.0)), rel=1e-5)
 
