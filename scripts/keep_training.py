@@ -193,6 +193,11 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
     state["cpu_seconds"] = state.get("cpu_seconds", 0.0) + cpu["seconds"]
     kept = state_path.parent / candidate.name
     kept.write_bytes(candidate.read_bytes())
+    # The committed record of the round: its epochs, and the test scores of a promoted model.
+    for name in ("train_log.json", "test.md"):
+        if (run_dir / name).is_file():
+            target = state_path.parent / f"round-{number:03d}-{name}"
+            target.write_bytes((run_dir / name).read_bytes())
     if current and current != candidate.name:
         (state_path.parent / current).unlink(missing_ok=True)
     state["current"] = candidate.name
