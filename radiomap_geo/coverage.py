@@ -17,7 +17,7 @@ Band contract (stable; tools and tests rely on it):
 * ``e_field_vpm``  exposure: total RMS electric field of all sites for an isotropic receiver,
   V/m, ``sqrt(sum_i E_i^2)`` with ``E_i = sqrt(4 pi eta0 P_i) / lambda_i`` from each site's
   received power and carrier (:mod:`radiomap_geo.efield`); written by ``predict`` (last band,
-  after ``rsrp_std_db`` where that exists) and ``simulate``
+  after ``rsrp_std_db`` where that exists) and ``simulate`` (before ``validity``)
 
 Cells inside buildings, and cells no site reaches, are NaN (the raster nodata).
 """

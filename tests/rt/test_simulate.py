@@ -64,6 +64,7 @@ def test_bare_ground_matches_two_ray_model(sionna_rt, utm32):
         "sinr_db",
         "rx_power_dbm",
         "path_gain_db:a",
+        "e_field_vpm",
         "validity",
     ]
     meta = result.metadata
