@@ -86,6 +86,23 @@ _WORDS: dict[str, tuple[str, str]] = {
 }
 
 
+def described(default: Any, help: str) -> Any:
+    """A dataclass field whose default and one-sentence help are written together.
+
+    For the smaller settings objects (optimisation, search limits): front ends read the help
+    with :func:`help_of`, so a flag's help text lives beside its default in the core.
+    """
+    return field(default=default, metadata={"help": help})
+
+
+def help_of(settings: Any, name: str) -> str | None:
+    """The help sentence of field ``name`` of a dataclass declared with :func:`described`."""
+    for item in fields(settings):
+        if item.name == name:
+            return item.metadata.get("help")
+    raise KeyError(name)
+
+
 def _option(
     default: Any,
     cli: str | None = None,

@@ -39,49 +39,23 @@ def _names(text: str | None) -> tuple[str, ...]:
 @area_options
 @input_options
 @click.option("--model", help="Model name (see 'radiomap-geo models').")
-@field_option(
-    "--objective",
-    D,
-    "objective",
-    "percentile: the p-th percentile of RSRP; sinr-coverage / rsrp-coverage: cells at or above "
-    "the threshold.",
-    type=click.Choice(OBJECTIVES),
-)
+@field_option("--objective", D, "objective", type=click.Choice(OBJECTIVES))
 @field_option("--percentile", D, "percentile")
-@field_option(
-    "--threshold-dbm", D, "threshold_dbm", "RSRP threshold (per resource element) of rsrp-coverage."
-)
-@field_option("--threshold-db", D, "threshold_db", "SINR threshold of sinr-coverage.")
+@field_option("--threshold-dbm", D, "threshold_dbm")
+@field_option("--threshold-db", D, "threshold_db")
 @defaulted("--params", ",".join(D.params), "What to optimise: azimuth,tilt[,power].")
 @click.option("--fixed", default="", help="Site ids to keep as they are (comma-separated).")
 @field_option("--method", D, "method", type=click.Choice(METHODS))
-@field_option(
-    "--budget",
-    D,
-    "budget",
-    "Evaluations of all sites' maps per method (gradient steps / random draws).",
-)
+@field_option("--budget", D, "budget")
 @field_option("--seed", D, "seed")
-@field_option("--starts", D, "starts", "Gradient multi-start.")
-@field_option(
-    "--temperature", D, "temperature_db", "Boltzmann temperature (dB) of the soft percentile."
-)
-@field_option("--slope", D, "slope_db", "Sigmoid slope (dB) of the soft coverage count.")
+@field_option("--starts", D, "starts")
+@field_option("--temperature", D, "temperature_db")
+@field_option("--slope", D, "slope_db")
 @field_option("--learning-rate", D, "learning_rate")
-@field_option(
-    "--azimuth-span",
-    L,
-    "azimuth_span_deg",
-    "Azimuth may move this many degrees either way from the start.",
-)
+@field_option("--azimuth-span", L, "azimuth_span_deg")
 @field_option("--tilt-min", L, "tilt_min_deg")
 @field_option("--tilt-max", L, "tilt_max_deg")
-@field_option(
-    "--power-span",
-    L,
-    "power_span_db",
-    "With power in --params: at most this many dB below the given power.",
-)
+@field_option("--power-span", L, "power_span_db")
 @click.option(
     "--no-roof-rule", is_flag=True, help="Allow tilts whose boresight hits the antenna's own roof."
 )

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from radiomap_geo.options import RunOptions, default_of, field_names, option_info
+from radiomap_geo.options import RunOptions, default_of, field_names, help_of, option_info
 
 #: Path types of the commands (a click type holds no state, so one instance serves every option).
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -58,10 +58,12 @@ def field_option(
 ) -> Callable:
     """``flag`` for field ``name`` of the dataclass instance ``source``, defaulting to its value.
 
-    The parsed value arrives under the field's name, so :func:`friendly_errors` names ``flag``
-    in a core error about that field.
+    The help is the field's own (:func:`~radiomap_geo.options.described`) unless given. The
+    parsed value arrives under the field's name, so :func:`friendly_errors` names ``flag`` in a
+    core error about that field.
     """
-    return defaulted(flag, getattr(source, name), help, dest=name, **attrs)
+    text = help or help_of(source, name)
+    return defaulted(flag, getattr(source, name), text, dest=name, **attrs)
 
 
 def optional(flag: str, kind: Any, help: str, *, dest: str | None = None) -> Callable:

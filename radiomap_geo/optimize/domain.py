@@ -24,6 +24,7 @@ import numpy as np
 
 from radiomap_geo.errors import InputError
 from radiomap_geo.grid import Grid
+from radiomap_geo.options import described
 from radiomap_geo.sites import Site
 
 log = logging.getLogger(__name__)
@@ -37,16 +38,19 @@ ROOF_STEP_M = 0.5
 class Limits:
     """Overridable bounds of the search domain (see the module docstring)."""
 
-    azimuth_span_deg: float = 60.0
-    """The azimuth may move this far either way from its start (half a 3-sector spacing)."""
-    tilt_min_deg: float = 0.0
-    """No up-tilt: 0 is the horizon."""
-    tilt_max_deg: float = 12.0
-    """The largest down-tilt the shipped networks were trained on."""
-    power_span_db: float = 10.0
-    """With power among the parameters, at most this many dB below the given power."""
-    roof_rule: bool = True
-    """Cap a rooftop antenna's down-tilt so its boresight clears its own roof edge."""
+    azimuth_span_deg: float = described(
+        60.0, "Azimuth may move this many degrees either way from the start."
+    )
+    tilt_min_deg: float = described(0.0, "Smallest tilt in degrees (0: the horizon, no up-tilt).")
+    tilt_max_deg: float = described(
+        12.0, "Largest down-tilt in degrees (the shipped networks are trained up to 12)."
+    )
+    power_span_db: float = described(
+        10.0, "With power in --params: at most this many dB below the given power."
+    )
+    roof_rule: bool = described(
+        True, "Cap a rooftop antenna's down-tilt so its boresight clears its own roof."
+    )
 
     def validate(self) -> None:
         """Raise :class:`InputError` for limits no search can use."""

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from radiomap_geo.errors import InputError
 from radiomap_geo.optimize.domain import PARAMETERS, Limits
 from radiomap_geo.optimize.objectives import OBJECTIVES
-from radiomap_geo.options import RunOptions
+from radiomap_geo.options import RunOptions, described
 
 METHODS = ("gradient", "random", "both")
 
@@ -23,19 +23,29 @@ METHODS = ("gradient", "random", "both")
 class OptimizeOptions:
     """What to optimise, how, and for which receiver (see ``radiomap-geo optimize --help``)."""
 
-    objective: str = "percentile"
-    percentile: float = 5.0
-    threshold_dbm: float = -95.0  # RSRP per resource element, rsrp-coverage
-    threshold_db: float = 0.0  # SINR, sinr-coverage
+    objective: str = described(
+        "percentile",
+        "percentile: the p-th percentile of RSRP; sinr-coverage / rsrp-coverage: cells at or "
+        "above the threshold.",
+    )
+    percentile: float = described(5.0, "Which percentile of RSRP the percentile objective raises.")
+    threshold_dbm: float = described(
+        -95.0, "RSRP threshold (per resource element) of rsrp-coverage."
+    )
+    threshold_db: float = described(0.0, "SINR threshold of sinr-coverage.")
     params: tuple[str, ...] = ("azimuth", "tilt")
     fixed: tuple[str, ...] = ()
-    method: str = "both"
-    budget: int = 20  # evaluations of all sites' maps, per method
-    seed: int = 0
-    starts: int = 1
-    learning_rate: float = 0.05  # Adam, in units of each parameter's domain width
-    temperature_db: float = 1.0  # Boltzmann operator of the percentile objective
-    slope_db: float = 1.0  # shifted sigmoid of the coverage objectives
+    method: str = described("both", "gradient, random (search) or both, each with the budget.")
+    budget: int = described(
+        20, "Evaluations of all sites' maps per method (gradient steps / random draws)."
+    )
+    seed: int = described(0, "Seed of the random search and the gradient multi-starts.")
+    starts: int = described(1, "Gradient multi-start.")
+    learning_rate: float = described(
+        0.05, "Adam's step, in units of each parameter's domain width."
+    )
+    temperature_db: float = described(1.0, "Boltzmann temperature (dB) of the soft percentile.")
+    slope_db: float = described(1.0, "Sigmoid slope (dB) of the soft coverage count.")
     limits: Limits = field(default_factory=Limits)
     run: RunOptions = field(default_factory=RunOptions)  # receiver: height, noise, RSRP
 
