@@ -208,8 +208,12 @@ class CoverageResult:
 
         return coverage_to_xarray(self)
 
-    def preview(self, path: str | Path, *, overwrite: bool = False, buildings=None) -> Path:
-        """Write a PNG quick-look of ``rsrp_dbm`` with a colour bar and site markers."""
+    def preview(
+        self, path: str | Path, *, overwrite: bool = False, buildings=None, title: str | None = None
+    ) -> Path:
+        """Write a PNG quick-look of ``rsrp_dbm`` with a colour bar and site markers (``title``:
+        default ``RSRP (<model>)``).
+        """
         from radiomap_geo.io.preview import write_preview
 
-        return write_preview(path, self, overwrite=overwrite, buildings=buildings)
+        return write_preview(path, self, overwrite=overwrite, buildings=buildings, title=title)

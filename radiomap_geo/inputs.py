@@ -24,7 +24,7 @@ class Inputs:
     """The grid, sites and buildings every coverage run works on."""
 
     grid: Grid
-    sites: Sites
+    sites: Sites | None  # None: transmitters unknown (maps from measurements alone)
     buildings: Any  # GeoDataFrame with height_m
 
 
@@ -84,7 +84,8 @@ def prepare_inputs(
 
     Args:
         grid: from :func:`make_grid`.
-        sites: a sites file, GeoDataFrame or :class:`Sites`.
+        sites: a sites file, GeoDataFrame or :class:`Sites`; None when the transmitters are
+            unknown (only maps from measurements work without them).
         buildings: a footprints file or GeoDataFrame; None downloads them (see ``osm``).
         options: the run's settings (building heights: ``default_height_m``,
             ``storey_height_m``, ``strict``).
@@ -97,7 +98,7 @@ def prepare_inputs(
 
     options = options or RunOptions()
     osm = osm or OsmDownload()
-    loaded_sites = load_sites(sites, grid, sites_name)
+    loaded_sites = None if sites is None else load_sites(sites, grid, sites_name)
     footprints = load_buildings(
         grid,
         buildings,

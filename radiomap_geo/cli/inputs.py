@@ -21,7 +21,7 @@ def load_inputs(
     crs: str | None,
     resolution: float,
     allow_large: bool,
-    tx_file: Path,
+    tx_file: Path | None,
     buildings: Path | None,
     height_column: str | None,
     storey_height: float,
@@ -36,7 +36,8 @@ def load_inputs(
     """Build the grid, read the sites and load the buildings (file or OSM download).
 
     ``margin_m`` keeps buildings that far beyond the grid (reflectors for the ray tracer);
-    ``download=False`` leaves the buildings None when no file is given (RadioCycle infers them).
+    ``download=False`` leaves the buildings None when no file is given (RadioCycle infers them);
+    ``tx_file`` None leaves the sites None (transmitters unknown: maps from measurements alone).
     """
     settings = RunOptions(
         storey_height_m=storey_height, default_height_m=default_height, strict=strict
@@ -45,7 +46,7 @@ def load_inputs(
     if not quiet:
         click.echo(f"grid: {grid}", err=True)
     if buildings is None and not download:
-        return Inputs(grid, load_sites(tx_file, grid), None)
+        return Inputs(grid, None if tx_file is None else load_sites(tx_file, grid), None)
     inputs = prepare_inputs(
         grid,
         tx_file,
@@ -56,7 +57,8 @@ def load_inputs(
         margin_m=margin_m,
     )
     if not quiet:
-        click.echo(f"{len(inputs.sites)} sites, {len(inputs.buildings)} buildings", err=True)
+        sites = "no sites" if inputs.sites is None else f"{len(inputs.sites)} sites"
+        click.echo(f"{sites}, {len(inputs.buildings)} buildings", err=True)
     return inputs
 
 

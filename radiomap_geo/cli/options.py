@@ -131,16 +131,24 @@ area_options = stack(
     ),
 )
 
-#: --tx-file and the buildings options.
-input_options = stack(
-    click.option(
-        "--tx-file",
-        "--sites",
-        "tx_file",
-        required=True,
-        type=EXISTING_FILE,
-        help="Transmitter sites (GeoPackage, GeoJSON, Shapefile or CSV with lon,lat).",
-    ),
+SITES_HELP = "Transmitter sites (GeoPackage, GeoJSON, Shapefile or CSV with lon,lat)."
+
+
+def sites_option(required: bool = True) -> Callable:
+    """``--tx-file`` (alias ``--sites``); optional only where measurements can stand in for it."""
+    text = SITES_HELP if required else f"{SITES_HELP} Only with --measurements it may be left out."
+    return click.option(
+        "--tx-file", "--sites", "tx_file", required=required, type=EXISTING_FILE, help=text
+    )
+
+
+def input_options_with(sites_required: bool = True) -> Callable:
+    """--tx-file and the buildings options."""
+    return stack(sites_option(sites_required), buildings_options)
+
+
+#: The buildings options: --buildings, --height-column, the height settings, the OSM cache.
+buildings_options = stack(
     optional(
         "--buildings",
         EXISTING_FILE,
@@ -157,6 +165,9 @@ input_options = stack(
         "Folder for cached OSM responses [default: ~/.cache/radiomap-geo/osm].",
     ),
 )
+
+#: --tx-file and the buildings options.
+input_options = input_options_with()
 
 #: -o/--output, --dst-crs, --per-site, --overwrite, --preview and the receiver settings.
 output_options = stack(
@@ -184,8 +195,16 @@ model_options = stack(
     setting_option("tta"),
 )
 
-#: What a coverage map is predicted from and written to (predict, predict-city, ...).
-map_options = stack(area_options, input_options, output_options, model_options)
+
+def map_options_with(sites_required: bool = True) -> Callable:
+    """What a coverage map is predicted from and written to; ``sites_required=False`` for the
+    commands that map measurements alone (``predict --measurements`` without ``--tx-file``).
+    """
+    return stack(area_options, input_options_with(sites_required), output_options, model_options)
+
+
+#: What a coverage map is predicted from and written to (predict-city, ...).
+map_options = map_options_with()
 
 
 #: CLI options that set up the grid, the sites and the buildings (``inputs.load_inputs``).

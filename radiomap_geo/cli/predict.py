@@ -5,20 +5,29 @@ from __future__ import annotations
 import click
 
 from radiomap_geo.cli.inputs import inputs_from, scene
-from radiomap_geo.cli.options import map_options, run_options_from
+from radiomap_geo.cli.options import map_options_with, run_options_from
 from radiomap_geo.cli.running import RichProgress, check_outputs, friendly_errors, quiet_option
 from radiomap_geo.cli.sparse import optional_measurement_options, run_predict_measurements
 
 
 @click.command()
-@map_options
+@map_options_with(sites_required=False)
 @optional_measurement_options
 @quiet_option
 @friendly_errors
 def predict(**opts) -> None:
-    """Predict coverage (RSRP, total received power, best server, SINR) and write a COG."""
+    """Predict coverage (RSRP, total received power, best server, SINR) and write a COG.
+
+    With --measurements the map is corrected by them; then --tx-file may be left out
+    (transmitters unknown: the total received power and exposure from the values alone).
+    """
     if opts["measurements"] is not None:  # corrected by measurements (radiomap_geo.sparse)
         return run_predict_measurements(opts)
+    if opts["tx_file"] is None:
+        raise click.UsageError(
+            "Missing option '--tx-file' / '--sites': the transmitter sites (it may be left out "
+            "only with --measurements, which then map the total received power alone)"
+        )
     from radiomap_geo.predict import predict_to_file
 
     check_outputs(opts)
@@ -57,9 +66,14 @@ def write_preview_for(path, inputs, overwrite: bool):
     with rasterio.open(path) as ds:
         grid = Grid(to_crs(ds.crs.to_wkt()), ds.transform, ds.shape)
         band = ds.read(list(ds.descriptions).index("rsrp_dbm") + 1)
-        model = ds.tags().get("model", "")
+        tags = ds.tags()
+    model = tags.get("model", "")
+    title = None
+    if tags.get("measurement_model"):  # predict --measurements: the corrected map
+        title = f"RSRP corrected by measurements ({model})"
     result = CoverageResult(grid, {"rsrp_dbm": band}, inputs.sites, model)
-    return result.preview(path.with_suffix(".png"), overwrite=overwrite, buildings=inputs.buildings)
+    png = path.with_suffix(".png")
+    return result.preview(png, overwrite=overwrite, buildings=inputs.buildings, title=title)
 
 
 def echo_written(path, inputs, opts: dict) -> None:

@@ -16,7 +16,7 @@ from radiomap_geo.cli.options import (
     EXISTING_FOLDER,
     FOLDER,
     defaulted,
-    map_options,
+    map_options_with,
     optional,
     overwrite_option,
     run_options_from,
@@ -201,19 +201,21 @@ def measurement_options(required: bool = True) -> Callable:
             str,
             "A shipped measurement model (see 'radiomap-geo measurement-models') or net:PATH.pt, "
             "or a baseline: regression-kriging, kriging, idw, knn, random-forest. radiocycle "
-            "needs no buildings (without --buildings none is downloaded).",
+            "needs no buildings (without --buildings none is downloaded). Without --tx-file: "
+            "emgan (the default then; transmitters unknown).",
         ),
     )
 
 
 @click.command("predict-measurements")
-@map_options
+@map_options_with(sites_required=False)
 @measurement_options()
 @quiet_option
 @friendly_errors
 def predict_measurements(**opts) -> None:
     """Predict coverage and exposure corrected by measured values; adds rsrp_std_db and
-    e_field_vpm.
+    e_field_vpm. Without --tx-file (transmitters unknown) the values are the total received
+    power, mapped by the site-free model: rx_power_dbm, rsrp_dbm, rsrp_std_db, e_field_vpm.
     """
     run_predict_measurements(opts)
 
@@ -223,15 +225,21 @@ optional_measurement_options = measurement_options(required=False)
 
 
 def run_predict_measurements(opts: dict) -> None:
-    """``predict --measurements ...`` / ``predict-measurements``: read, correct, write."""
+    """``predict --measurements ...`` / ``predict-measurements``: read, correct, write (and,
+    with --preview, the PNG quick-look of the corrected RSRP).
+    """
+    from radiomap_geo.cli.predict import echo_written
     from radiomap_geo.radiocycle.weights import is_radiocycle
     from radiomap_geo.sparse.data import DEFAULT_GEOMETRY_MODEL
-    from radiomap_geo.sparse.predict import predict_with_measurements
+    from radiomap_geo.sparse.predict import predict_with_measurements, site_free_model
 
     check_outputs(opts)
     options = run_options_from(opts)
+    model = opts["measurement_model"]
+    if opts["tx_file"] is None:  # transmitters unknown: refused before any download
+        model = site_free_model(model)
     # radiocycle infers the buildings from the measurements: no OSM download without --buildings
-    inputs = inputs_from(opts, download=not is_radiocycle(opts["measurement_model"]))
+    inputs = inputs_from(opts, download=not is_radiocycle(model))
     with RichProgress("predict", enabled=not opts["quiet"]) as bar:
         result = predict_with_measurements(
             *scene(inputs),
@@ -240,9 +248,9 @@ def run_predict_measurements(opts: dict) -> None:
             value_column=opts["value_column"],
             value_kind=opts["value_kind"],
             value_unit=opts["value_unit"],
-            measurement_model=opts["measurement_model"],
+            measurement_model=model,
             geometry_model=opts["model"] or DEFAULT_GEOMETRY_MODEL,
             progress=bar,
         )
     path = result.write(opts["output"], overwrite=opts["overwrite"], dst_crs=opts["dst_crs"])
-    click.echo(f"wrote {path}")
+    echo_written(path, inputs, opts)

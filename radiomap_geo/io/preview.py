@@ -9,8 +9,12 @@ import numpy as np
 from radiomap_geo.io.atomic import atomic_path, check_target
 
 
-def write_preview(path: str | Path, result, *, overwrite: bool = False, buildings=None) -> Path:
-    """Render ``result``'s ``rsrp_dbm`` band to ``path`` (PNG), written atomically."""
+def write_preview(
+    path: str | Path, result, *, overwrite: bool = False, buildings=None, title: str | None = None
+) -> Path:
+    """Render ``result``'s ``rsrp_dbm`` band to ``path`` (PNG), written atomically; the site
+    markers are left out when ``result.sites`` is None (transmitters unknown).
+    """
     import warnings
 
     import matplotlib
@@ -32,6 +36,20 @@ def write_preview(path: str | Path, result, *, overwrite: bool = False, building
     if buildings is not None and len(buildings):
         frame = buildings.to_crs(result.grid.crs)
         frame.plot(ax=ax, facecolor="0.55", edgecolor="0.3", linewidth=0.3)
+    if result.sites is not None:
+        _site_markers(ax, result)
+    ax.set_xlim(minx, maxx)
+    ax.set_ylim(miny, maxy)
+    ax.set_title(title or f"RSRP ({result.model})")
+    ax.set_xlabel(f"x [m] ({result.grid.crs.to_string()})")
+    ax.set_ylabel("y [m]")
+    fig.colorbar(image, ax=ax, label="RSRP [dBm]", shrink=0.85)
+    fig.tight_layout()
+    return save_figure(fig, path, overwrite=overwrite)
+
+
+def _site_markers(ax, result) -> None:
+    """Red triangles at the sites, labelled with their ids."""
     xy = result.sites.to_crs(result.grid.crs).xy()
     ax.scatter(xy[:, 0], xy[:, 1], marker="^", s=70, c="red", edgecolors="white", zorder=5)
     # Sector antennas often share a mast: one label per position, naming them all.
@@ -42,14 +60,6 @@ def write_preview(path: str | Path, result, *, overwrite: bool = False, building
         ax.annotate(
             ", ".join(ids), (x, y), xytext=(4, 4), textcoords="offset points", color="white"
         )
-    ax.set_xlim(minx, maxx)
-    ax.set_ylim(miny, maxy)
-    ax.set_title(f"RSRP ({result.model})")
-    ax.set_xlabel(f"x [m] ({result.grid.crs.to_string()})")
-    ax.set_ylabel("y [m]")
-    fig.colorbar(image, ax=ax, label="RSRP [dBm]", shrink=0.85)
-    fig.tight_layout()
-    return save_figure(fig, path, overwrite=overwrite)
 
 
 def save_figure(fig, path: str | Path, *, overwrite: bool = False) -> Path:

@@ -133,6 +133,25 @@ def resolve_measurement_model(name):
     return get_measurement_model(name)
 
 
+def site_free_model(measurement_model=None):
+    """The measurement model of a map without transmitters: ``measurement_model`` (default
+    :data:`SITE_FREE_MODEL`), loaded.
+
+    Raises:
+        InputError: the model reads the transmitters or the geometry network's map of them
+            (``radiocycle``, ``emgan-sites``, ``emgan-geo``, regression kriging, ...).
+    """
+    name = measurement_model or SITE_FREE_MODEL
+    model = None if is_radiocycle(name) else resolve_measurement_model(name)
+    if model is None or model.needs_site or getattr(model, "needs_geometry", False):
+        raise InputError(
+            f"measurement model {getattr(name, 'name', name)} needs the transmitters (--tx-file); "
+            f"without them use {SITE_FREE_MODEL} (the default then)",
+            parameter="measurement_model",
+        )
+    return model
+
+
 def _check_resolution(model, grid: Grid) -> None:
     if "metres_per_pixel" not in model.metadata:  # baselines work on any cell size
         return
@@ -197,7 +216,8 @@ def predict_with_measurements(
         ``rsrp_std_db`` and ``e_field_vpm``.
 
     Raises:
-        InputError: no ``buildings`` for a model other than ``radiocycle``, bad measurements.
+        InputError: no ``buildings`` for a model other than ``radiocycle``, bad measurements,
+            ``sites`` None with a model that needs them (see :func:`site_free_model`).
     """
     from radiomap_geo.options import run_options
     from radiomap_geo.predict import SceneSource, predict_coverage
@@ -205,6 +225,8 @@ def predict_with_measurements(
     options = run_options(options, **settings)
     monitor = as_monitor(progress, is_cancelled)
     read = {"value_column": value_column, "value_kind": value_kind, "unit": value_unit}
+    if sites is None:  # transmitters unknown: refuse a model that needs them before any work
+        measurement_model = site_free_model(measurement_model)
     points = _as_measurements(measurements, **read)
     if is_radiocycle(measurement_model):  # buildings inferred from the measurements (#13)
         from radiomap_geo.radiocycle.coverage import radiocycle_coverage
@@ -316,14 +338,7 @@ def _site_free(grid, heights, gridded, options, measurement_model, monitor) -> C
     """No transmitters known: the total received power / exposure from the measurements alone."""
     from radiomap_geo.sites import Site, Sites
 
-    name = measurement_model or SITE_FREE_MODEL
-    model = resolve_measurement_model(name)
-    if model.needs_site:
-        raise InputError(
-            f"measurement model {model.name} needs the transmitters (--tx-file); without them "
-            f"use {SITE_FREE_MODEL}",
-            parameter="measurement_model",
-        )
+    model = site_free_model(measurement_model)
     _check_resolution(model, grid)
     frequency = 3500.0
     values, _ = gridded.to_array()

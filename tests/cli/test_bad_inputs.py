@@ -152,6 +152,18 @@ def truncated_tile(folder: Path, footprints: Path) -> dict[str, str]:
     return {"work": str(work), "tile": tile.name}
 
 
+def no_sites(folder: Path, footprints: Path) -> dict[str, str]:
+    """No --tx-file on the command line (transmitters unknown)."""
+    return {"sites": ""}
+
+
+def measurements_no_sites(folder: Path, footprints: Path) -> dict[str, str]:
+    """A few measured points inside the area, and no --tx-file."""
+    path = folder / "m.csv"
+    path.write_text("lon,lat,rsrp_dbm\n24.941,60.1665,-80\n24.942,60.167,-85\n")
+    return {"measurements": str(path), **no_sites(folder, footprints)}
+
+
 def no_features(folder: Path, footprints: Path) -> dict[str, str]:
     path = folder / "empty.geojson"
     path.write_text('{"type": "FeatureCollection", "features": []}')
@@ -252,6 +264,14 @@ CASES = [
     _p("site-height-negative", (), 1, ["height_m", "(0, 500]"], setup=sites(height_m=-3)),
     _p("site-height-missing", (), 1, ["required", "height_m"], setup=sites(height_m=_DROP)),
     _p("site-outside-area", (), 1, ["--tx-file", "outside the area"], setup=sites(lon=24.99)),
+    _p("sites-left-out", (), 2, ["--tx-file", "--measurements"], setup=no_sites),
+    Case(
+        "sites-left-out-for-a-model-that-needs-them",
+        ("--measurements", "{measurements}", "--measurement-model", "emgan-geo"),
+        1,
+        ("--measurement-model", "--tx-file", "emgan-geo"),
+        setup=measurements_no_sites,
+    ),
     _p("antenna-unknown", (), 1, ["unknown antenna"], setup=sites(antenna="yagi")),
     _p(
         "antenna-file-bad-number",
@@ -439,14 +459,14 @@ CASES = [
 def _command_line(case: Case, tmp: Path, values: dict[str, str]) -> list[str]:
     if case.command == "evaluate":
         return ["evaluate", str(tmp), *case.args]
+    sites = ["--tx-file", values["sites"]] if values["sites"] else []  # "": left out
     base = [
         case.command,
         "--bbox",
         BBOX,
         "--resolution",
         "5",
-        "--tx-file",
-        values["sites"],
+        *sites,
         "--buildings",
         values["buildings"],
         "-o",

@@ -23,11 +23,12 @@ def _sites(repo_root, folder):
     return path
 
 
-def _args(repo_root, out, measurements, *more, command="predict-measurements"):
+def _args(repo_root, out, measurements, *more, command="predict-measurements", tx=True):
+    sites = ["--tx-file", str(_sites(repo_root, out.parent.parent))] if tx else []
     return [
         command,
         "--bbox", BBOX,
-        "--tx-file", str(_sites(repo_root, out.parent.parent)),
+        *sites,
         "--buildings", str(repo_root / "sample_data" / "helsinki.osm.pbf"),
         "--resolution", "2",
         "--measurements", str(measurements),
@@ -61,9 +62,7 @@ def test_bad_measurement_files_stop_cleanly_and_leave_nothing(tmp_path, repo_roo
 def test_predict_measurements_writes_exposure_and_uncertainty(tmp_path, repo_root, command):
     import rasterio
 
-    points = tmp_path / "m.csv"
-    rows = [f"{24.9420 + 0.0003 * i},{60.1688 + 0.0001 * (i % 5)},{-85 - i}" for i in range(12)]
-    points.write_text("lon,lat,rsrp_dbm\n" + "\n".join(rows) + "\n")
+    points = _twelve_points(tmp_path)
     (tmp_path / "out").mkdir()
     out = tmp_path / "out" / "out.tif"
     args = _args(repo_root, out, points, "--value-kind", "rsrp", command=command)
@@ -79,6 +78,101 @@ def test_predict_measurements_writes_exposure_and_uncertainty(tmp_path, repo_roo
     assert 0.5 < float(np.nanmedian(std)) < 20.0 and float(np.nanmin(e)) >= 0.0
     again = CliRunner().invoke(cli, _args(repo_root, out, points, command=command))
     assert again.exit_code != 0 and "--overwrite" in again.output
+
+
+def _twelve_points(folder):
+    points = folder / "m.csv"
+    rows = [f"{24.9420 + 0.0003 * i},{60.1688 + 0.0001 * (i % 5)},{-85 - i}" for i in range(12)]
+    points.write_text("lon,lat,rsrp_dbm\n" + "\n".join(rows) + "\n")
+    return points
+
+
+@pytest.mark.skipif("emgan-geo" not in read_measurement_index(), reason="no shipped model")
+def test_predict_measurements_preview_shows_the_corrected_rsrp(tmp_path, repo_root, monkeypatch):
+    import rasterio
+    from PIL import Image
+
+    import radiomap_geo.io.preview as preview
+
+    shown = {}
+    real = preview.write_preview
+
+    def spy(path, result, **kw):
+        shown.update(rsrp=result.bands["rsrp_dbm"].copy(), title=kw.get("title"))
+        return real(path, result, **kw)
+
+    monkeypatch.setattr(preview, "write_preview", spy)
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "out.tif"
+    args = _args(repo_root, out, _twelve_points(tmp_path), "--preview", command="predict")
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    png = out.with_suffix(".png")
+    assert f"wrote {png}" in result.output
+    with Image.open(png) as image:
+        image.verify()
+    with Image.open(png) as image:
+        assert image.format == "PNG" and image.size == (880, 770)  # 8 x 7 in at 110 dpi
+    with rasterio.open(out) as ds:
+        rsrp = ds.read(list(ds.descriptions).index("rsrp_dbm") + 1)
+    np.testing.assert_array_equal(shown["rsrp"], rsrp)  # the corrected band, not the geometry's
+    assert "corrected by measurements" in shown["title"] and "emgan-geo" in shown["title"]
+
+
+@pytest.mark.skipif("emgan" not in read_measurement_index(), reason="no shipped model")
+def test_predict_measurements_without_tx_file_maps_the_total_site_free(tmp_path, repo_root):
+    import rasterio
+
+    from radiomap_geo.inputs import make_grid, prepare_inputs
+    from radiomap_geo.predict import SceneSource
+
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "out.tif"
+    args = _args(repo_root, out, _twelve_points(tmp_path), "--preview", command="predict", tx=False)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    grid = make_grid(BBOX, 2.0)
+    with rasterio.open(out) as ds:
+        assert list(ds.descriptions) == ["rx_power_dbm", "rsrp_dbm", "rsrp_std_db", "e_field_vpm"]
+        assert ds.crs == grid.crs and ds.shape == grid.shape
+        assert ds.transform.almost_equals(grid.transform)
+        assert ds.tags()["measurement_model"] == "emgan"
+        bands = {name: ds.read(i + 1) for i, name in enumerate(ds.descriptions)}
+    buildings = prepare_inputs(grid, None, repo_root / "sample_data" / "helsinki.osm.pbf").buildings
+    outdoor = SceneSource(buildings).building_height(grid) <= 0
+    assert 0.1 < outdoor.mean() < 0.9
+    for name, band in bands.items():
+        assert np.isfinite(band[outdoor]).all(), name
+        assert np.isnan(band[~outdoor]).all(), name
+    assert -140 < float(np.nanmedian(bands["rsrp_dbm"])) < -40
+    assert float(np.nanmin(bands["e_field_vpm"])) > 0.0
+    assert out.with_suffix(".png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("more", "code", "words"),
+    [
+        ((), 2, ["--tx-file", "--measurements"]),  # no --measurements: the sites are required
+        (("--measurement-model", "emgan-geo"), 1, ["--measurement-model", "--tx-file", "emgan"]),
+        (("--measurement-model", "radiocycle"), 1, ["--measurement-model", "--tx-file"]),
+    ],
+)
+def test_predict_without_tx_file_refuses_what_needs_the_sites(
+    tmp_path, repo_root, more, code, words
+):
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "out.tif"
+    args = _args(repo_root, out, _twelve_points(tmp_path), *more, command="predict", tx=False)
+    if not more:  # plain predict: drop --measurements and its file
+        i = args.index("--measurements")
+        del args[i : i + 2]
+    result = CliRunner().invoke(cli, [*args, "--preview"])
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, (SystemExit, type(None))), repr(result.exception)
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in result.output, result.output
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_measurement_models_lists_the_default_first():
