@@ -8,6 +8,7 @@ from radiomap_geo.cli.inputs import inputs_from, scene
 from radiomap_geo.cli.options import map_options_with, run_options_from
 from radiomap_geo.cli.running import RichProgress, check_outputs, friendly_errors, quiet_option
 from radiomap_geo.cli.sparse import optional_measurement_options, run_predict_measurements
+from radiomap_geo.cli.written import echo_written
 
 
 @click.command()
@@ -54,30 +55,3 @@ def engine_kwargs(opts: dict) -> dict:
     for name in INPUT_SETTINGS:
         settings.pop(name)
     return {**{key: opts[key] for key in ENGINE_KEYS}, **settings}
-
-
-def write_preview_for(path, inputs, overwrite: bool):
-    """Render the PNG quick-look of a written coverage file."""
-    import rasterio
-
-    from radiomap_geo.coverage import CoverageResult
-    from radiomap_geo.grid import Grid, to_crs
-
-    with rasterio.open(path) as ds:
-        grid = Grid(to_crs(ds.crs.to_wkt()), ds.transform, ds.shape)
-        band = ds.read(list(ds.descriptions).index("rsrp_dbm") + 1)
-        tags = ds.tags()
-    model = tags.get("model", "")
-    title = None
-    if tags.get("measurement_model"):  # predict --measurements: the corrected map
-        title = f"RSRP corrected by measurements ({model})"
-    result = CoverageResult(grid, {"rsrp_dbm": band}, inputs.sites, model)
-    png = path.with_suffix(".png")
-    return result.preview(png, overwrite=overwrite, buildings=inputs.buildings, title=title)
-
-
-def echo_written(path, inputs, opts: dict) -> None:
-    """Say what a coverage command wrote: the map and, with --preview, its PNG quick-look."""
-    click.echo(f"wrote {path}")
-    if opts["preview"]:
-        click.echo(f"wrote {write_preview_for(path, inputs, opts['overwrite'])}")

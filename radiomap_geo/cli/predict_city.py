@@ -8,8 +8,9 @@ import click
 
 from radiomap_geo.cli.inputs import inputs_from, scene
 from radiomap_geo.cli.options import FOLDER, map_options, optional
-from radiomap_geo.cli.predict import echo_written, engine_kwargs
+from radiomap_geo.cli.predict import engine_kwargs
 from radiomap_geo.cli.running import RichProgress, friendly_errors, on_interrupt, quiet_option
+from radiomap_geo.cli.written import echo_written
 
 
 def _scheduler(ctx, param, value: str) -> str:

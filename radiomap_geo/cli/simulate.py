@@ -12,8 +12,8 @@ from radiomap_geo.cli.options import (
     output_options,
     run_options_from,
 )
-from radiomap_geo.cli.predict import echo_written
 from radiomap_geo.cli.running import RichProgress, check_outputs, friendly_errors, quiet_option
+from radiomap_geo.cli.written import echo_written
 
 #: Buildings this far outside the grid still reflect and diffract into it.
 SCENE_MARGIN_M = 100.0

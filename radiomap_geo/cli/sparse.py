@@ -228,7 +228,7 @@ def run_predict_measurements(opts: dict) -> None:
     """``predict --measurements ...`` / ``predict-measurements``: read, correct, write (and,
     with --preview, the PNG quick-look of the corrected RSRP).
     """
-    from radiomap_geo.cli.predict import echo_written
+    from radiomap_geo.cli.written import echo_written
     from radiomap_geo.radiocycle.weights import is_radiocycle
     from radiomap_geo.sparse.data import DEFAULT_GEOMETRY_MODEL
     from radiomap_geo.sparse.predict import predict_with_measurements, site_free_model
