@@ -16,49 +16,20 @@ from click.testing import CliRunner
 
 from radiomap_geo.cli.main import cli
 from radiomap_geo.errors import WeightsError
-from radiomap_geo.options import RunOptions
 from radiomap_geo.radiocycle.weights import available, load_model, weights_dir
+from tests.radiocycle.conftest import DATASET, measured_tile
 
-DATASET = Path(__file__).resolve().parents[2] / "data" / "radiomaps"
 pytestmark = pytest.mark.skipif(
     not (DATASET / "manifest.json").exists() or "radiocycle" not in available(),
     reason="needs data/radiomaps and the shipped weights/radiocycle",
 )
-POWER_DBM = 43.0
 
 
 @pytest.fixture(scope="module")
 def area(tmp_path_factory):
     """A real-layout test tile: its grid, true buildings, and files of 20 % measured RSRP."""
-    from radiomap_geo.dataset import load_dataset
-
-    ds = load_dataset(str(DATASET), "test")
-    index = next(
-        i for i in range(len(ds)) if ds.tile_info(int(ds.map_tile[i]))["source"] == "radiomapseer"
-    )
-    tile = int(ds.map_tile[index])
-    grid, site = ds.grid(tile), ds.site(index)
-    gain = np.where(ds.mask[index], ds.gain_db[index], np.nan)
-    cells = np.flatnonzero(np.isfinite(gain) & (gain >= -130))
-    pick = np.random.default_rng(0).choice(cells, len(cells) // 5, replace=False)
-    rows, cols = np.unravel_index(pick, grid.shape)
-    x, y = grid.xy(rows, cols)
-    rsrp = gain.ravel()[pick] + POWER_DBM + RunOptions().rsrp_offset_db
-    folder = tmp_path_factory.mktemp("infer")
-    points = gpd.GeoDataFrame({"rsrp_dbm": rsrp}, geometry=gpd.points_from_xy(x, y), crs=grid.crs)
-    points.to_file(folder / "drive.gpkg", driver="GPKG")
-    sites = gpd.GeoDataFrame(
-        {"site_id": ["s1"], "height_m": [site.height_m], "power_dbm": [POWER_DBM]},
-        geometry=gpd.points_from_xy([site.x], [site.y]),
-        crs=grid.crs,
-    )
-    sites.to_file(folder / "sites.gpkg", driver="GPKG")
-    return {
-        "grid": grid,
-        "buildings": ds.building_height_m[tile] > 0,
-        "folder": folder,
-        "epsg": grid.crs.to_epsg(),
-    }
+    tile = measured_tile(tmp_path_factory.mktemp("infer"))
+    return {**tile, "epsg": tile["grid"].crs.to_epsg()}
 
 
 def _args(area, out: Path, *extra: str) -> list[str]:

@@ -24,54 +24,21 @@ from radiomap_geo.radiocycle.weights import available
 from radiomap_geo.sites import Sites
 from radiomap_geo.sparse.model import measurement_model_catalogue
 from radiomap_geo.sparse.predict import predict_with_measurements
+from tests.radiocycle.conftest import DATASET, measured_tile
 
-DATASET = Path(__file__).resolve().parents[2] / "data" / "radiomaps"
 pytestmark = pytest.mark.skipif(
     not (DATASET / "manifest.json").exists() or "radiocycle" not in available(),
     reason="needs data/radiomaps and the shipped weights/radiocycle",
 )
-POWER_DBM = 43.0
 
 
 @pytest.fixture(scope="module")
 def area(tmp_path_factory):
     """A real-layout test tile: grid, true buildings, 20 % of its ray-traced RSRP as points."""
-    from radiomap_geo.dataset import load_dataset
-
-    ds = load_dataset(str(DATASET), "test")
-    index = next(
-        i for i in range(len(ds)) if ds.tile_info(int(ds.map_tile[i]))["source"] == "radiomapseer"
-    )
-    tile = int(ds.map_tile[index])
-    grid, site = ds.grid(tile), ds.site(index)
-    gain = np.where(ds.mask[index], ds.gain_db[index], np.nan)
-    rsrp = gain + POWER_DBM + RunOptions().rsrp_offset_db
-    cells = np.flatnonzero(np.isfinite(gain) & (gain >= -130))  # a phone's sensitivity
-    pick = np.random.default_rng(0).choice(cells, len(cells) // 5, replace=False)
-    rows, cols = np.unravel_index(pick, grid.shape)
-    x, y = grid.xy(rows, cols)
-    points = gpd.GeoDataFrame(
-        {"rsrp_dbm": rsrp.ravel()[pick]}, geometry=gpd.points_from_xy(x, y), crs=grid.crs
-    )
-    record = {"site_id": "s1", "height_m": site.height_m, "power_dbm": POWER_DBM}
-    folder = tmp_path_factory.mktemp("radiocycle-predict")
-    points.to_file(folder / "drive.gpkg", driver="GPKG")
-    frame = gpd.GeoDataFrame(
-        {k: [v] for k, v in record.items()},
-        geometry=gpd.points_from_xy([site.x], [site.y]),
-        crs=grid.crs,
-    )
-    frame.to_file(folder / "sites.gpkg", driver="GPKG")
-    sites = Sites.from_records([{**record, "x": site.x, "y": site.y}], grid.crs)
-    return {
-        "grid": grid,
-        "sites": sites,
-        "points": points,
-        "measured": (rows, cols),
-        "rsrp": rsrp,
-        "buildings": ds.building_height_m[tile] > 0,
-        "folder": folder,
-    }
+    tile = measured_tile(tmp_path_factory.mktemp("radiocycle-predict"))
+    site, record = tile.pop("site"), tile.pop("record")
+    sites = Sites.from_records([{**record, "x": site.x, "y": site.y}], tile["grid"].crs)
+    return {**tile, "sites": sites}
 
 
 @pytest.fixture(scope="module")
