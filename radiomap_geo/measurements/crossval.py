@@ -63,6 +63,9 @@ def cross_validate(
 ):
     """Per held-out bin and method: cell, fold, truth, prediction, sigma (a DataFrame).
 
+    ``methods``: names of :data:`~radiomap_geo.measurements.fitting.METHODS` or
+    :data:`~radiomap_geo.measurements.fitting.ABLATIONS`.
+
     ``run_folds``: only these fold numbers (resumable benchmarks run a few at a time);
     ``latents``: every row's VAE latent, when already computed (see :func:`all_latents`).
     """
@@ -84,11 +87,13 @@ def cross_validate(
         held = table.loc[test].reset_index(drop=True)
         for j, method in enumerate(methods):
             monitor.step(k * len(methods) + j, total, f"fold {k + 1}/{folds} {method}")
-            if method == "vae-likelihood-geo" and geo_pg is None:
+            base, recipe = fitting.resolve_method(method)
+            if recipe.geometry and geo_pg is None:
                 continue
             model = fitting.fit_model(
                 train,
-                method,
+                base,
+                recipe=recipe,
                 layers=layers,
                 vae=vae,
                 geo_pg=None if geo_pg is None else geo_pg[~test],

@@ -142,6 +142,18 @@ def tabular_features(bins_xy: np.ndarray, site_xy: np.ndarray, sector: np.ndarra
     return np.column_stack([rel, np.asarray(sector, float), np.asarray(month, float)])
 
 
+def link_features(bins_xy: np.ndarray, site_xy: np.ndarray, height_m: float) -> np.ndarray:
+    """``(n, 3)``: log10 of the 3-D link distance (m), cos and sin of the bearing from the site.
+
+    What every propagation model starts from; a small network learns them from x, y only
+    slowly, so they are given (beyond paper 004's inputs).
+    """
+    rel = np.asarray(bins_xy, float) - np.asarray(site_xy, float)
+    distance = np.sqrt((rel**2).sum(1) + float(height_m) ** 2)
+    bearing = np.arctan2(rel[:, 1], rel[:, 0])
+    return np.column_stack([np.log10(np.maximum(distance, 1.0)), np.cos(bearing), np.sin(bearing)])
+
+
 def geometry_site(x: float, y: float, height_m: float, site_id: str = "tx"):
     """The transmitter the geometry feature is computed for: isotropic, default frequency.
 

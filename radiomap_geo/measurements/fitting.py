@@ -8,8 +8,10 @@ relative to the site, month, distance, bin mean / count / variance. :func:`fit_m
 * ``vae-likelihood`` (paper 004): a :class:`~radiomap_geo.measurements.learners.LinkVAE` trained
   on the link images of every bin (no labels seen), then per site a likelihood MLP on
   ``(x, y, sector, month, latent)``; predicts mean and (calibrated) sigma;
-* ``vae-likelihood-geo`` (beyond the paper): the same plus the geometry model's predicted path
-  gain at the bin as a sixth-and-more input;
+* ``vae-likelihood-geo`` (beyond the paper, the default): the same plus the geometry model's
+  predicted path gain at the bin, the link's log-distance and bearing (cos, sin) as inputs, the
+  count-aware variance and an ensemble of :data:`ENSEMBLE_MEMBERS` networks (see
+  :mod:`~radiomap_geo.measurements.learners`);
 * ``mlp``: the paper's MLP baseline on ``(x, y, sector, month)``;
 * ``ldpl``: a robust log-distance fit per cell.
 
@@ -32,6 +34,47 @@ from radiomap_geo.measurements import learners
 log = logging.getLogger(__name__)
 
 METHODS = ("vae-likelihood", "vae-likelihood-geo", "mlp", "ldpl")
+ENSEMBLE_MEMBERS = 5
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a method's per-site networks are built: inputs, loss and ensemble size."""
+
+    latent: bool = False  # the VAE's latent of the link image
+    geometry: bool = False  # the geometry model's path gain at the bin
+    physics: bool = False  # log10 of the 3-D link distance, cos and sin of the bearing
+    likelihood: bool = True  # Gaussian NLL with a variance head (else the plain MLP's MSE)
+    count_aware: bool = False  # a bin's variance includes one reading's over its count
+    members: int = 1
+
+
+RECIPES = {
+    "vae-likelihood": Recipe(latent=True),  # paper 004 as published
+    "vae-likelihood-geo": Recipe(
+        latent=True, geometry=True, physics=True, count_aware=True, members=ENSEMBLE_MEMBERS
+    ),
+    "mlp": Recipe(likelihood=False),  # the paper's baseline
+    "ldpl": Recipe(likelihood=False),
+}
+#: Named variants scored beside the methods (cross-validation only): what the VAE latent, the
+#: geometry input and the count-aware likelihood add over a plain MLP given the same distance /
+#: bearing inputs and the same ensemble.
+ABLATIONS = {
+    "mlp-physics-x5": ("mlp", Recipe(physics=True, likelihood=False, members=ENSEMBLE_MEMBERS)),
+}
+
+
+def resolve_method(name: str) -> tuple[str, Recipe]:
+    """``(method, recipe)`` of a method or an :data:`ABLATIONS` name."""
+    if name in ABLATIONS:
+        return ABLATIONS[name]
+    if name not in RECIPES:
+        choices = ", ".join((*METHODS, *ABLATIONS))
+        raise InputError(f"unknown method {name!r}: use one of {choices}", parameter="method")
+    return name, RECIPES[name]
+
+
 #: The most accurate method on the Ottawa walks' 20-fold random CV (benchmarks/results/drive_tests.md).
 DEFAULT_METHOD = "vae-likelihood-geo"
 MIN_SITE_BINS = 15
@@ -98,10 +141,15 @@ class FittedModel:
     method: str
     crs: object
     cells: dict[str, dict]
-    site_models: dict[str, learners.TrainedRegressor] = field(default_factory=dict)
+    site_models: dict[str, learners.Ensemble] = field(default_factory=dict)
     vae: learners.LinkVAE | None = None
     layers: feats.Layers | None = None
     metadata: dict = field(default_factory=dict)
+    recipe: Recipe | None = None  # None: the method's own (:data:`RECIPES`)
+
+    def __post_init__(self) -> None:
+        if self.recipe is None:
+            self.recipe = RECIPES.get(self.method, Recipe())
 
     def predict(self, rows, geo_pg=None, latents=None) -> tuple[np.ndarray, np.ndarray]:
         """Mean RSRP (dBm) and sigma (dB) for rows with cell, x, y, month (a DataFrame).
@@ -126,7 +174,8 @@ class FittedModel:
                 sigma[idx] = info["ldpl_sigma"]
                 continue
             month = rows["month"].to_numpy(int)[idx]
-            x = self._inputs(xy, site_xy, info["sector"], month, geo_pg, idx, latents)
+            site = (site_xy, info["height_m"], info["sector"])
+            x = self._inputs(xy, site, month, geo_pg, idx, latents)
             m, s = model.predict(x)
             mu[idx] = m
             sigma[idx] = s if s is not None else info["ldpl_sigma"]
@@ -142,18 +191,23 @@ class FittedModel:
         ]
         return np.concatenate(parts) if parts else np.zeros((0, self.vae.latent_dim))
 
-    def _inputs(self, xy, site_xy, sector, month, geo_pg, idx, latents=None) -> np.ndarray:
+    def _inputs(self, xy, site, month, geo_pg, idx, latents=None) -> np.ndarray:
+        """Network inputs for points ``xy`` of one site ``(site_xy, height_m, sector)``."""
+        site_xy, height_m, sector = site
+        recipe = self.recipe
         x = feats.tabular_features(xy, site_xy, np.broadcast_to(sector, len(xy)), month)
-        if self.method.startswith("vae"):
+        if recipe.latent:
             z = self.latents(site_xy, xy) if latents is None else np.asarray(latents)[idx]
             x = np.column_stack([x, z])
-        if self.method == "vae-likelihood-geo":
+        if recipe.geometry:
             if geo_pg is None:
                 raise InputError(
                     "this model needs the geometry model's path gain at each point",
                     parameter="model",
                 )
             x = np.column_stack([x, np.asarray(geo_pg, float)[idx]])
+        if recipe.physics:
+            x = np.column_stack([x, feats.link_features(xy, site_xy, height_m)])
         return x
 
 
@@ -167,24 +221,26 @@ def fit_model(
     latents: np.ndarray | None = None,
     seed: int = 0,
     vae_epochs: int = 20,
+    recipe: Recipe | None = None,
 ) -> FittedModel:
     """Fit ``method`` on the rows of :func:`link_table` (see the module docstring).
 
     ``vae``: an already trained VAE (cross-validation trains it once, offline, as the paper);
     otherwise one is trained here on the rows' link images. ``layers`` are needed by the VAE
     methods; ``geo_pg`` (per row) by ``vae-likelihood-geo``; ``latents`` (per row, from this
-    VAE) spare recomputing them.
+    VAE) spare recomputing them. ``recipe`` replaces the method's own (ablations in the
+    benchmark: e.g. the plain MLP with the physics inputs and an ensemble).
     """
     if method not in METHODS:
         raise InputError(
             f"unknown method {method!r}: use one of {', '.join(METHODS)}", parameter="method"
         )
-    if method.startswith("vae") and layers is None:
+    if (recipe or RECIPES[method]).latent and layers is None:
         raise InputError("the VAE methods need rasterised layers", parameter="method")
     crs = table.attrs.get("crs")
     cells = _fit_cells(table)
-    model = FittedModel(method=method, crs=crs, cells=cells, layers=layers)
-    if method.startswith("vae"):
+    model = FittedModel(method=method, crs=crs, cells=cells, layers=layers, recipe=recipe)
+    if model.recipe.latent:
         model.vae = vae or train_link_vae(table, layers, latent_dim, seed, vae_epochs)
     if method == "ldpl":
         return model
@@ -192,19 +248,27 @@ def fit_model(
     for site, group in rows.groupby("site"):
         if len(group) < MIN_SITE_BINS:
             continue
-        idx = group.index.to_numpy()
-        site_xy = group[["sx", "sy"]].to_numpy(float)[0]
+        first = group.iloc[0]
         x = model._inputs(
             group[["x", "y"]].to_numpy(float),
-            site_xy,
-            group["sector"].to_numpy(float),
+            (
+                np.array([first.sx, first.sy], float),
+                float(first.height_m),
+                group["sector"].to_numpy(float),
+            ),
             group["month"].to_numpy(int),
             geo_pg,
-            idx,
+            group.index.to_numpy(),
             latents,
         )
-        model.site_models[site] = learners.train_regressor(
-            x, group["rsrp"].to_numpy(float), likelihood=method != "mlp", seed=seed
+        recipe = model.recipe
+        model.site_models[site] = learners.train_ensemble(
+            x,
+            group["rsrp"].to_numpy(float),
+            likelihood=recipe.likelihood,
+            members=recipe.members,
+            seed=seed,
+            counts=group["count"].to_numpy(float) if recipe.count_aware else None,
         )
     return model
 

@@ -15,6 +15,7 @@ RSRP; :meth:`FittedPathGainModel.std_db` gives the calibrated 1-sigma in dB.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
@@ -31,7 +32,7 @@ from radiomap_geo.errors import WeightsError
 from radiomap_geo.io.atomic import atomic_save, check_target
 from radiomap_geo.measurements import features as feats
 from radiomap_geo.measurements import learners
-from radiomap_geo.measurements.fitting import FittedModel
+from radiomap_geo.measurements.fitting import FittedModel, Recipe
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,18 @@ def _regressor_state(reg: learners.TrainedRegressor) -> dict:
         "y_mean": reg.std.y_mean,
         "y_scale": reg.std.y_scale,
         "sigma_scale": reg.sigma_scale,
+        "reading_var": reg.reading_var,
     }
+
+
+def _ensemble_state(ensemble: learners.Ensemble) -> dict:
+    return {"members": [_regressor_state(m) for m in ensemble.members]}
+
+
+def _ensemble(state: dict) -> learners.Ensemble:
+    if "members" not in state:  # files written before ensembles: one network per site
+        return learners.Ensemble([_regressor(state)])
+    return learners.Ensemble([_regressor(m) for m in state["members"]])
 
 
 def _regressor(state: dict) -> learners.TrainedRegressor:
@@ -68,7 +80,21 @@ def _regressor(state: dict) -> learners.TrainedRegressor:
     std = learners.Standardiser(
         np.array(state["x_mean"]), np.array(state["x_scale"]), state["y_mean"], state["y_scale"]
     )
-    return learners.TrainedRegressor(net, std, sigma_scale=state["sigma_scale"])
+    return learners.TrainedRegressor(
+        net, std, sigma_scale=state["sigma_scale"], reading_var=state.get("reading_var", 0.0)
+    )
+
+
+def _recipe(payload: dict) -> Recipe:
+    if "recipe" in payload:
+        return Recipe(**payload["recipe"])
+    # files written before recipes: the method's inputs as they were then, one network per site
+    geo = payload["method"] == "vae-likelihood-geo"
+    return Recipe(
+        latent=payload["method"].startswith("vae"),
+        geometry=geo,
+        likelihood=payload["method"] != "mlp",
+    )
 
 
 def _pack(layer: np.ndarray) -> torch.Tensor:
@@ -86,7 +112,8 @@ def to_payload(model: FittedModel) -> dict:
             cell: {**info, "ldpl": [float(v) for v in info["ldpl"]]}
             for cell, info in model.cells.items()
         },
-        "sites": {site: _regressor_state(reg) for site, reg in model.site_models.items()},
+        "sites": {site: _ensemble_state(reg) for site, reg in model.site_models.items()},
+        "recipe": dataclasses.asdict(model.recipe),
         "metadata": dict(model.metadata),
     }
     if model.vae is not None:
@@ -133,7 +160,8 @@ def from_payload(payload: dict) -> FittedModel:
         method=payload["method"],
         crs=CRS.from_wkt(payload["crs"]),
         cells=cells,
-        site_models={site: _regressor(state) for site, state in payload["sites"].items()},
+        site_models={site: _ensemble(state) for site, state in payload["sites"].items()},
+        recipe=_recipe(payload),
         vae=vae,
         layers=layers,
         metadata=payload["metadata"],
@@ -236,7 +264,7 @@ class FittedPathGainModel:
         rows, mx, my = self._rows(site, target)
         far = np.hypot(mx - info["x"], my - info["y"]) > self.reach_m
         geo_pg = None
-        if self.fitted.method == "vae-likelihood-geo":
+        if self.fitted.recipe.geometry:
             geo_pg = self._geometry(scene, site, target)
         mu, sigma = self.fitted.predict(rows, geo_pg=geo_pg)
         mu[far], sigma[far] = np.nan, np.nan

@@ -6,6 +6,7 @@ progress and cancellation are the usual callables.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from pathlib import Path
@@ -135,7 +136,8 @@ def run_fit(
     if latent_dim < 1:
         raise InputError(f"latent dimension must be >= 1, got {latent_dim}", parameter="latent_dim")
     table, layers, dt = prepare(measurements, towers, buildings)
-    geo_pg = _geometry_gain(table, buildings) if method == "vae-likelihood-geo" else None
+    recipe = fitting.RECIPES.get(method)
+    geo_pg = _geometry_gain(table, buildings) if recipe and recipe.geometry else None
     model = fitting.fit_model(
         table,
         method,
@@ -155,6 +157,7 @@ def run_fit(
             "default_month": int(table["month"].mode().iloc[0]),
             "reach_m": float(REACH_FACTOR * np.quantile(table["distance"], 0.95)),
             "latent_dim": latent_dim,
+            "recipe": dataclasses.asdict(model.recipe),
             "geometry_model": _default_geometry_model() if geo_pg is not None else None,
             "buildings": str(buildings) if buildings else "none (roads from the walked tracks)",
             "measurements": str(measurements),
@@ -195,17 +198,15 @@ def run_crossval(
     """Cross-validated scores per held-out bin (see :func:`crossval.cross_validate`)."""
     if folds < 2:
         raise InputError(f"need at least 2 folds, got {folds}", parameter="folds")
-    unknown = [m for m in methods if m not in fitting.METHODS]
-    if unknown:
-        raise InputError(f"unknown methods {unknown}: use {fitting.METHODS}", parameter="method")
+    recipes = [fitting.resolve_method(m)[1] for m in methods]  # unknown names stop here
     # the stages before the folds take minutes: a cancel request stops between them too
     monitor = as_monitor(progress, is_cancelled)
     table, layers, _ = prepare(measurements, towers, buildings)
     needs = {"layers": layers}  # what the chosen methods read besides the link table
-    if any(m.startswith("vae") for m in methods):
+    if any(r.latent for r in recipes):
         monitor.check()
         needs["vae"] = fitting.train_link_vae(table, layers, latent_dim, seed, vae_epochs)
-    if "vae-likelihood-geo" in methods:
+    if any(r.geometry for r in recipes):
         monitor.check()
         needs["geo_pg"] = _geometry_gain(table, buildings)
     scores = crossval.cross_validate(

@@ -50,3 +50,27 @@ def test_cross_validate_scores_every_bin_once_and_ldpl_recovers_the_law():
     assert 0.55 < pooled.loc["ldpl", "cover_1s"] < 0.8
     assert set(per_cell.index) == {"c1", "c2"}
     assert crossval.markdown_table(pooled).startswith("| method |")
+
+
+def test_ablation_is_scored_by_its_own_recipe_and_unknown_names_are_refused():
+    import pytest
+
+    from radiomap_geo.errors import InputError
+    from radiomap_geo.measurements import fitting
+
+    table = _table(n=120)
+    scores = crossval.cross_validate(table, ("mlp-physics-x5",), folds=3)
+    assert len(scores) == len(table) and set(scores.method) == {"mlp-physics-x5"}
+    pooled, _, _ = crossval.summarise(scores, ["c1", "c2"])
+    assert pooled.loc["mlp-physics-x5", "mae_db"] < 4.0  # log-distance law + 3 dB noise
+    method, recipe = fitting.resolve_method("mlp-physics-x5")
+    assert method == "mlp" and recipe.physics and recipe.members == fitting.ENSEMBLE_MEMBERS
+    with pytest.raises(InputError, match="unknown method 'krige'"):
+        fitting.resolve_method("krige")
+
+
+def test_cli_method_choices_are_the_core_methods():
+    from radiomap_geo.cli.measurements import METHOD_CHOICES
+    from radiomap_geo.measurements import fitting
+
+    assert set(METHOD_CHOICES) == set(fitting.METHODS)

@@ -170,6 +170,9 @@ def test_geometry_variant_fits_and_predicts_through_the_engine(fitted):
     assert result.exit_code == 0, result.output
     model, _ = load_fitted_model(out)
     assert model.method == "vae-likelihood-geo" and model.metadata["geometry_model"]
+    # the recipe travels in the file: an ensemble with the count-aware variance and link inputs
+    assert model.recipe.physics and model.recipe.count_aware
+    assert all(len(e.members) == 5 for e in model.site_models.values())
     tif = fitted / "geo.tif"
     lon0, lat0 = Transformer.from_crs(32618, 4326, always_xy=True).transform(
         TOWER[0] - 100, TOWER[1] - 150

@@ -57,3 +57,41 @@ def test_likelihood_outputs_variance_head():
     net = learners.LikelihoodMLP(6)
     mean, var = net(torch.zeros(3, 6))
     assert mean.shape == (3,) and var.shape == (3,) and bool((var > 0).all())
+
+
+def test_count_aware_likelihood_learns_the_reading_variance():
+    # bins of 1..8 readings, each reading N(mean, 3 dB): the bin mean's scatter is 9 / count
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-200, 200, (600, 2))
+    counts = rng.integers(1, 9, 600).astype(float)
+    truth = -70 - 0.05 * x[:, 0]
+    y = truth + rng.normal(0, 3.0, 600) / np.sqrt(counts)
+    model = learners.train_regressor(x, y, likelihood=True, counts=counts, patience=30)
+    assert 4.0 < model.reading_var < 16.0  # 9 dB^2, learned from the counts alone
+    # sigma is calibrated on held-out bins: ~68 % of fresh bins fall inside +-1 sigma
+    fresh = rng.uniform(-200, 200, (2000, 2))
+    fresh_y = (
+        -70 - 0.05 * fresh[:, 0] + rng.normal(0, 3.0, 2000) / np.sqrt(rng.integers(1, 9, 2000))
+    )
+    mu, sigma = model.predict(fresh)
+    assert 0.55 < np.mean(np.abs(fresh_y - mu) <= sigma) < 0.8
+    plain = learners.train_regressor(x, y, likelihood=True, patience=30)
+    assert plain.reading_var == 0.0
+
+
+def test_ensemble_predicts_the_mixture_of_its_members():
+    rng = np.random.default_rng(4)
+    x = rng.uniform(-100, 100, (200, 2))
+    y = -60 - 0.1 * x[:, 1] + rng.normal(0, 1, 200)
+    ensemble = learners.train_ensemble(x, y, likelihood=True, members=3, seed=1)
+    assert len(ensemble.members) == 3
+    outputs = [m.predict(x[:5]) for m in ensemble.members]
+    mu, sigma = ensemble.predict(x[:5])
+    means = np.stack([o[0] for o in outputs])
+    assert np.allclose(mu, means.mean(0), atol=1e-5)
+    # the mixture is at least as wide as its members on average and includes their spread
+    spread = means.std(0)
+    inner = np.sqrt(np.mean([o[1] ** 2 for o in outputs], axis=0))
+    assert np.allclose(sigma, np.sqrt(inner**2 + spread**2), rtol=1e-3)
+    mlp = learners.train_ensemble(x, y, likelihood=False, members=2)
+    assert mlp.predict(x[:5])[1] is None

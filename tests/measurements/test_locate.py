@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 from pyproj import Transformer
 
-from radiomap_geo.measurements.locate import TA_STEP_M, fit_site, locate_towers, sector_gain_db
+from radiomap_geo.measurements.locate import (
+    TA_STEP_M,
+    fit_site,
+    locate_towers,
+    sector_gain_db,
+    ta_outside_m,
+)
 
 TOWER = (431000.0, 5030000.0)  # UTM 18N, Ottawa
 
@@ -22,15 +28,33 @@ def _walk(n=80, seed=0):
     return x + rng.normal(0, 1, n), y + rng.normal(0, 1, n)
 
 
-def test_noiseless_rings_recover_the_tower():
+def test_quantised_ta_alone_recovers_the_tower():
     x, y = _walk()
-    d = np.hypot(x - TOWER[0], y - TOWER[1])
-    ta = d / TA_STEP_M - 0.5  # exact ring radii (continuous TA): geometry alone
-    xy, _, _, radius, _ = fit_site(
-        x, y, np.zeros(len(x)), np.zeros(len(x), int), ta, 0.0, use_rss=False
+    d = np.sqrt((x - TOWER[0]) ** 2 + (y - TOWER[1]) ** 2 + 23.5**2)
+    ta = np.floor(d / TA_STEP_M)  # what a phone reports: the interval, not the range
+    xy, _, _, _, _ = fit_site(
+        x, y, np.zeros(len(x)), np.zeros(len(x), int), ta, 25.0, use_rss=False
     )
-    assert np.hypot(*(xy - TOWER)) < 1.0
-    assert radius < 5.0
+    assert np.hypot(*(xy - TOWER)) < 3.0
+
+
+def test_ta_costs_only_outside_its_interval():
+    d = np.array([78.2, 100.0, 156.0, 70.0, 160.0])
+    outside = ta_outside_m(d, np.ones(5))
+    assert outside == pytest.approx([0.0, 0.0, 0.0, 70.0 - 78.12, 160.0 - 2 * 78.12])
+
+
+def test_shadowed_samples_do_not_drag_the_position():
+    # Half the samples lose 10-30 dB behind buildings (one-sided, as in a city): the fit
+    # follows the line-of-sight envelope instead of splitting the difference.
+    rng = np.random.default_rng(2)
+    x, y = _walk(150, seed=2)
+    d = np.sqrt((x - TOWER[0]) ** 2 + (y - TOWER[1]) ** 2 + 23.5**2)
+    shadow = (rng.random(len(d)) < 0.5) * rng.uniform(10, 30, len(d))
+    rsrp = -40 - 20 * np.log10(d) + rng.normal(0, 2, len(d)) - shadow
+    xy, exponent, _, _, _ = fit_site(x, y, rsrp, np.zeros(len(d), int), np.floor(d / TA_STEP_M))
+    assert np.hypot(*(xy - TOWER)) < 4.0
+    assert exponent == pytest.approx(2.0, abs=0.4)
 
 
 def test_quantised_ta_and_signal_strength_locate_within_tens_of_metres():
