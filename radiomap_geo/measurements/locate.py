@@ -21,9 +21,10 @@ Two antenna models are fitted: isotropic cells, and 3GPP TR 38.901 sectors (65 d
 is kept, so an azimuth is reported only where the data supports it. The starts are the centroid
 of the strongest samples and the best distinct minima of a 48 x 48 grid search (closed-form
 isotropic fit per candidate plus its TA cost), which guards against local minima such as the
-mirror image of a walk along one street; the lowest criterion wins. The uncertainty radius is
-the 95 % radius of the position's covariance from the Jacobian (sqrt(5.99 x largest
-eigenvalue)); sites with no more observations than unknowns get infinity.
+mirror image of a walk along one street; the lowest criterion wins. The uncertainty radius is a
+95 % radius over every distinct minimum found, each with a cluster-robust (walk-block) sandwich
+covariance, weighted by tempered Akaike weights (``locate_uncertainty`` says why the plain
+Jacobian radius was overconfident); sites with no more observations than unknowns get infinity.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from pyproj import CRS, Transformer
 from scipy.optimize import least_squares
 
 from radiomap_geo.errors import InputError
+from radiomap_geo.measurements.locate_uncertainty import site_radius, walk_blocks
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,6 @@ DEFAULT_HEIGHT_M = 25.0  # assumed antenna height: the data cannot tell it
 DEFAULT_FREQUENCY_MHZ = 2100.0  # assumed LTE carrier (AWS / band 4 region); not in the data
 DEFAULT_POWER_DBM = 43.0
 MIN_DISTANCE_M = 10.0
-CHI2_95_2D = 5.991
 SECTOR_BEAMWIDTH_DEG = 65.0
 SECTOR_BACK_LOSS_DB = 20.0
 
@@ -169,6 +170,7 @@ def fit_site(
     height_m: float = DEFAULT_HEIGHT_M,
     use_rss: bool = True,
     patterns: tuple[str, ...] = ("iso", "sector"),
+    blocks: np.ndarray | None = None,
 ) -> SiteSolution:
     """Fit one site in local metres (see the module docstring).
 
@@ -176,35 +178,42 @@ def fit_site(
     intervals count (the signal residuals get a negligible weight, for tests of the geometry
     alone). Both antenna models in ``patterns`` are fitted (isotropic; a 3GPP sector per cell
     with its own azimuth) from the best starts of a grid search, and the one with the lower
-    Akaike criterion (2 cost + 2 parameters) is kept.
+    Akaike criterion (2 cost + 2 parameters) is kept. ``blocks`` groups samples whose errors
+    go together (runs along one walk, :func:`~radiomap_geo.measurements.locate_uncertainty.
+    walk_blocks`) for the uncertainty radius; by default runs of the given order.
     """
     site = _make_site(x, y, rsrp, cell_idx, ta, height_m, use_rss)
     if not use_rss:
         patterns = ("iso",)
-    best, best_sector = _fit_all(site, patterns)
+    best, best_sector, fits = _fit_all(site, patterns)
     for _ in range(2):  # the TA scale the data shows: tighter rings where the TA is clean
         sigma = _ta_scale(site, best.x)
         if sigma > 0.8 * site.ta_sigma_m:
             break
         site = replace(site, ta_sigma_m=sigma)
-        best, best_sector = _fit_all(site, patterns)
-    radius = _uncertainty(best)
+        best, best_sector, fits = _fit_all(site, patterns)
+    blocks = walk_blocks(None, len(site.x)) if blocks is None else np.asarray(blocks)
+    clusters = np.concatenate([blocks, blocks[site.has_ta]])  # a sample's RSS and TA rows
+    radius = site_radius(fits, lambda p, sector: _residuals(p, site, sector), clusters)
     p0 = best.x[3 : 3 + site.n_cells]
     azimuths = best.x[3 + site.n_cells :] % 360.0 if best_sector else np.full(site.n_cells, np.nan)
     return SiteSolution(best.x[:2], float(best.x[2]), p0, radius, azimuths)
 
 
 def _fit_all(site: _Site, patterns: tuple[str, ...]):
-    """The lowest-criterion fit over antenna models and starts; and whether it is a sector."""
-    best, best_score, best_sector = None, np.inf, False
+    """The lowest-criterion fit over antenna models and starts, whether it is a sector, and
+    every fit tried as ``(criterion, sector, result)`` (for the uncertainty radius).
+    """
+    best, best_score, best_sector, fits = None, np.inf, False, []
     for pattern in patterns:
         sector = pattern == "sector"
         for sx, sy in _starts(site):
             result = _solve(site, sector, sx, sy)
             score = 2 * result.cost + 2 * len(result.x)
+            fits.append((score, sector, result))
             if score < best_score:
                 best, best_score, best_sector = result, score, sector
-    return best, best_sector
+    return best, best_sector, fits
 
 
 def _ta_scale(site: _Site, params: np.ndarray) -> float:
@@ -335,20 +344,6 @@ def _soft_l1(r: np.ndarray) -> np.ndarray:
     return 2.0 * (np.sqrt(1.0 + r**2) - 1.0)
 
 
-def _uncertainty(result) -> float:
-    jac = result.jac
-    dof = len(result.fun) - len(result.x)
-    if dof < 2:  # as many unknowns as observations: the fit says nothing about its error
-        return float("inf")
-    sigma2 = float(2.0 * result.cost / dof)
-    try:
-        cov = np.linalg.pinv(jac.T @ jac) * max(sigma2, 1e-12)
-    except np.linalg.LinAlgError:
-        return float("inf")
-    eig = np.linalg.eigvalsh(cov[:2, :2])
-    return float(np.sqrt(CHI2_95_2D * max(eig.max(), 0.0)))
-
-
 def locate_towers(samples, height_m: float = DEFAULT_HEIGHT_M, progress=None):
     """One row per cell: located site position, uncertainty, azimuth, and ``--tx-file`` columns.
 
@@ -382,7 +377,11 @@ def _locate_one(site: str, group, height_m: float) -> list[dict]:
     cell_idx = group["cell"].map({c: i for i, c in enumerate(cells)}).to_numpy()
     rsrp = group["rsrp_dbm"].to_numpy(float)
     ta = group["ta"].to_numpy(float) if "ta" in group else None
-    xy, exponent, p0, radius, fitted_az = fit_site(x, y, rsrp, cell_idx, ta, height_m)
+    keys = [group[k].to_numpy() for k in ("source_file", "time") if k in group]
+    blocks = walk_blocks(keys if "source_file" in group else None, len(x))
+    xy, exponent, p0, radius, fitted_az = fit_site(
+        x, y, rsrp, cell_idx, ta, height_m, blocks=blocks
+    )
     lon, lat = to_local.transform(float(xy[0]), float(xy[1]), direction="INVERSE")
     dz = max(height_m - PHONE_HEIGHT_M, 0.0)
     d = np.maximum(np.sqrt((x - xy[0]) ** 2 + (y - xy[1]) ** 2 + dz**2), MIN_DISTANCE_M)
