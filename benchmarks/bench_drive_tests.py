@@ -158,7 +158,8 @@ def synthetic(work: Path, n_maps: int, budget: Budget, noise_db: float) -> bool:
             cases.append(case)
     if not budget.left():
         return False
-    rows = [{**c["row"], "drawn": len(chosen)} for c in cases]
+    # the lane grows the split: which maps are drawn depends on its size, so it is recorded
+    rows = [{**c["row"], "drawn": len(chosen), "split_maps": len(ds)} for c in cases]
     _synthetic_transfer(cases, rows)
     pd.DataFrame(rows).to_csv(out, index=False)
     return True
@@ -400,7 +401,9 @@ def _synthetic_report(syn: pd.DataFrame, out: dict) -> list[str]:
     lines = [
         "## Synthetic walks on ray-traced test maps (known towers, 2 dB noise)",
         "",
-        f"{len(syn)} maps kept of {int(syn.drawn.iloc[0])} drawn (walks turn back at dead ends; a "
+        f"{len(syn)} maps kept of {int(syn.drawn.iloc[0])} drawn from the "
+        f"{int(syn.split_maps.iloc[0]) if 'split_maps' in syn else '?'} maps of the test split "
+        "(walks turn back at dead ends; a "
         "map is skipped only when a walk covers under 30 cells), 4 walks of 150 cells each, "
         f"isotropic and sector antennas, antenna height given: located within 30 m for "
         f"{within:.0%} of sites (95 % Wilson interval {lo:.0%}-{hi:.0%}; target >= 80 %); "
