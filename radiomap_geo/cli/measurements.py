@@ -87,7 +87,11 @@ def fit(**opts) -> None:
 
 @measurements.command()
 @drive_test_options
-@defaulted("--methods", "ldpl,mlp,vae-likelihood", "Comma-separated.")
+@defaulted(
+    "--methods",
+    "ldpl,mlp,vae-likelihood,vae-likelihood-geo",
+    "Comma-separated: methods of 'fit --method', or the ablation mlp-physics-x5.",
+)
 @defaulted("--folds", 20)
 @click.option("--blocked", is_flag=True, help="Spatially blocked folds (100 m squares).")
 @defaulted("--min-samples", 30)

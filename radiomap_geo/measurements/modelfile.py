@@ -228,6 +228,7 @@ class FittedPathGainModel:
         self._geometry_model = None
         self._resolve = resolve  # the registry's get_model, handed in (no import cycle)
         self._last = None
+        self._told_open_ground = False
 
     def _rows(self, site, target):
         import pandas as pd
@@ -282,6 +283,11 @@ class FittedPathGainModel:
                 )
             self._geometry_model = self._resolve(self.fitted.metadata.get("geometry_model"))
         tx = feats.geometry_site(site.x, site.y, site.height_m, site.site_id)
+        if self._fitted_on_open_ground():
+            # the fit saw the geometry of open ground: this run's buildings would shift the input
+            scene = SceneInputs(
+                scene.grid, np.zeros_like(scene.building_height), rx_height_m=scene.rx_height_m
+            )
         factor = _native_factor(self._geometry_model, target.resolution)
         if factor > 1:  # a network on its native sub-cells, power-averaged back (as the engine)
             fine = SceneInputs(
@@ -296,6 +302,19 @@ class FittedPathGainModel:
         gain = np.asarray(gain, float).ravel()
         gain[~np.isfinite(gain)] = np.nanmedian(gain) if np.isfinite(gain).any() else -120.0
         return gain
+
+    def _fitted_on_open_ground(self) -> bool:
+        """Whether the fit's geometry input saw no buildings (then prediction must not either)."""
+        if not str(self.fitted.metadata.get("buildings", "")).startswith("none"):
+            return False
+        if not self._told_open_ground:
+            log.warning(
+                "%s was fitted without building footprints: its geometry input ignores this "
+                "run's buildings as well (refit with --buildings to use them)",
+                self.name,
+            )
+            self._told_open_ground = True
+        return True
 
     def path_gain_db(self, scene, site, target) -> np.ndarray:
         """Fitted RSRP minus transmit power and the default RSRP offset (see module doc)."""

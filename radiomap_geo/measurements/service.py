@@ -185,7 +185,7 @@ def _default_geometry_model() -> str:
 def run_crossval(
     measurements,
     towers,
-    methods=("ldpl", "mlp", "vae-likelihood"),
+    methods=("ldpl", "mlp", "vae-likelihood", fitting.DEFAULT_METHOD),
     folds: int = crossval.DEFAULT_FOLDS,
     blocked: bool = False,
     buildings=None,

@@ -207,3 +207,43 @@ def test_geometry_variant_fits_and_predicts_through_the_engine(fitted):
         row, col = src.index(TOWER[0] + 120, TOWER[1] + 40)
     truth = -20 - 33 * np.log10(np.sqrt(120**2 + 40**2 + 25**2))
     assert abs(rsrp[row, col] - truth) < 5.0
+
+
+def test_crossval_cli_prints_every_method_and_refuses_an_unknown_one(fitted):
+    args = ["measurements", "crossval", str(fitted / "m.gpkg"), "--towers"]
+    args += [str(fitted / "towers.gpkg"), "--folds", "3", "--quiet"]
+    result = CliRunner().invoke(cli, [*args, "--methods", "ldpl,mlp"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split("|")[1].strip(): line for line in result.output.splitlines()[2:4]}
+    assert set(rows) == {"ldpl", "mlp"}
+    # the walk follows a log-distance law with 2 dB noise: both land near that noise
+    for line in rows.values():
+        assert 1.0 < float(line.split("|")[2]) < 4.0
+    bad = CliRunner().invoke(cli, [*args, "--methods", "ldpl,krige"])
+    assert bad.exit_code != 0 and "unknown method 'krige'" in bad.output
+    assert "Traceback" not in bad.output
+
+
+def test_model_fitted_on_open_ground_ignores_buildings_in_its_geometry_input(fitted, caplog):
+    # geo.pt was fitted without --buildings: its geometry input must stay open ground at
+    # predict time too, or a building in this run would shift an input the fit never saw
+    from radiomap_geo.grid import BBox, Grid
+    from radiomap_geo.models.base import SceneInputs
+    from radiomap_geo.models.registry import get_model
+    from radiomap_geo.sites import read_sites
+
+    if not (fitted / "geo.pt").exists():
+        pytest.skip("needs the geometry-variant fit of the test above")
+    model = get_model(f"fitted:{fitted / 'geo.pt'}")
+    model = getattr(model, "primary", model)
+    grid = Grid.from_bbox(
+        BBox(TOWER[0] - 160, TOWER[1] - 160, TOWER[0] + 160, TOWER[1] + 160, "EPSG:32618"), 10.0
+    )
+    site = read_sites(fitted / "towers.gpkg", crs=grid.crs)[0]
+    tall = np.zeros(grid.shape, np.float32)
+    tall[10:20, 20:26] = 40.0  # a tower block between the site and the south-east
+    with caplog.at_level("WARNING"):
+        with_block = model.path_gain_db(SceneInputs(grid, tall), site, grid)
+    open_ground = model.path_gain_db(SceneInputs(grid, np.zeros_like(tall)), site, grid)
+    assert np.allclose(with_block, open_ground, equal_nan=True)
+    assert "fitted without building footprints" in caplog.text
