@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from radiomap_geo.cli.options import INPUT_KEYS
+from radiomap_geo.errors import InputError
 from radiomap_geo.inputs import Inputs, OsmDownload, load_sites, make_grid, prepare_inputs
 from radiomap_geo.options import RunOptions
 
@@ -29,6 +30,7 @@ def load_inputs(
     osm_cache_only: bool,
     osm_cache_dir: Path | None,
     strict: bool = False,
+    open_ground: bool = False,
     quiet: bool = False,
     margin_m: float = 0.0,
     download: bool = True,
@@ -37,15 +39,22 @@ def load_inputs(
 
     ``margin_m`` keeps buildings that far beyond the grid (reflectors for the ray tracer);
     ``download=False`` leaves the buildings None when no file is given (RadioCycle infers them);
+    ``open_ground`` says there are none (the core's ``buildings=None``: no download);
     ``tx_file`` None leaves the sites None (transmitters unknown: maps from measurements alone).
     """
+    if open_ground and buildings is not None:
+        raise InputError(
+            f"{buildings} was given with --open-ground: drop one of the two", parameter="buildings"
+        )
     settings = RunOptions(
         storey_height_m=storey_height, default_height_m=default_height, strict=strict
     )
     grid = make_grid(bbox, resolution, bbox_crs=bbox_crs, crs=crs, allow_large=allow_large)
     if not quiet:
         click.echo(f"grid: {grid}", err=True)
-    if buildings is None and not download:
+    if buildings is None and (open_ground or not download):
+        if open_ground and not quiet:
+            click.echo("open ground: no buildings", err=True)
         return Inputs(grid, None if tx_file is None else load_sites(tx_file, grid), None)
     inputs = prepare_inputs(
         grid,

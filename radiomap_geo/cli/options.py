@@ -154,6 +154,11 @@ buildings_options = stack(
         EXISTING_FILE,
         "Footprints (.osm, .osm.pbf, .gpkg, .geojson, .shp) [default: download from OSM].",
     ),
+    click.option(
+        "--open-ground",
+        is_flag=True,
+        help="No buildings at all (rural or unmapped areas): nothing is read or downloaded.",
+    ),
     click.option("--height-column", help="Footprint column holding heights (m)."),
     setting_option("storey_height_m"),
     setting_option("default_height_m"),
@@ -222,4 +227,5 @@ INPUT_KEYS = (
     "osm_cache_only",
     "osm_cache_dir",
     "strict",
+    "open_ground",
 )

@@ -283,7 +283,7 @@ class FittedPathGainModel:
                 )
             self._geometry_model = self._resolve(self.fitted.metadata.get("geometry_model"))
         tx = feats.geometry_site(site.x, site.y, site.height_m, site.site_id)
-        if self._fitted_on_open_ground():
+        if self._fitted_on_open_ground(bool(np.any(scene.building_height > 0))):
             # the fit saw the geometry of open ground: this run's buildings would shift the input
             scene = SceneInputs(
                 scene.grid, np.zeros_like(scene.building_height), rx_height_m=scene.rx_height_m
@@ -303,11 +303,11 @@ class FittedPathGainModel:
         gain[~np.isfinite(gain)] = np.nanmedian(gain) if np.isfinite(gain).any() else -120.0
         return gain
 
-    def _fitted_on_open_ground(self) -> bool:
+    def _fitted_on_open_ground(self, run_has_buildings: bool) -> bool:
         """Whether the fit's geometry input saw no buildings (then prediction must not either)."""
         if not str(self.fitted.metadata.get("buildings", "")).startswith("none"):
             return False
-        if not self._told_open_ground:
+        if run_has_buildings and not self._told_open_ground:
             log.warning(
                 "%s was fitted without building footprints: its geometry input ignores this "
                 "run's buildings as well (refit with --buildings to use them)",

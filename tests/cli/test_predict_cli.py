@@ -140,3 +140,25 @@ def test_preview_and_models(tmp_path, sample_dir, sample_pbf):
     from radiomap_geo.models.registry import default_model
 
     assert listing.output.split()[0] == default_model() and "cost231-hata" in listing.output
+
+
+def test_open_ground_predicts_without_reading_or_downloading_buildings(tmp_path, sample_dir):
+    # the OSM cache folder stays empty and cache-only: any download attempt would fail the run
+    out = tmp_path / "open.tif"
+    cache = tmp_path / "osm-cache"
+    cache.mkdir()
+    result = _run(
+        "predict", "--bbox", DEMO_BBOX, "--tx-file", sample_dir / "sites.gpkg", "--open-ground",
+        "--osm-cache-only", "--osm-cache-dir", cache, "--resolution", 8, "--model", "3gpp-uma",
+        "-o", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "open ground: no buildings" in result.output
+    assert not any(cache.iterdir())
+    sites = read_sites(sample_dir / "sites.gpkg")
+    with rasterio.open(out) as ds:
+        rsrp = ds.read(list(ds.descriptions).index("rsrp_dbm") + 1)
+        site = sites.to_crs(ds.crs)[0]
+        near = rsrp[ds.index(site.x + 40, site.y)]
+        far = rsrp[ds.index(site.x + 250, site.y)]
+    assert np.isfinite(near) and np.isfinite(far) and near > far + 10
