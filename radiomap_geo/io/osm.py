@@ -321,8 +321,8 @@ class BuildingDownload:
             except no_features as exc:
                 raise BuildingsError(
                     f"OpenStreetMap has no building footprints inside {where}: check the bbox/CRS, "
-                    "give a buildings file, or, if the area truly has none, ask for open ground "
-                    "(--open-ground; buildings=None in Python)",
+                    "give a buildings file, or, if the area truly has none, run on open ground "
+                    "(no buildings)",
                     parameter="buildings",
                 ) from exc
             except (requests.RequestException, bad_status, OSError) as exc:
