@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from radiomap_geo.errors import SitesError
+from radiomap_geo.errors import InputError, SitesError
 from radiomap_geo.grid import DEFAULT_MAX_CELLS, BBox, Grid
 from radiomap_geo.options import RunOptions
 from radiomap_geo.sites import Sites, read_sites, sites_from_frame
@@ -79,6 +79,7 @@ def prepare_inputs(
     osm: OsmDownload | None = None,
     margin_m: float = 0.0,
     sites_name: str = "the sites",
+    open_ground: bool = False,
 ) -> Inputs:
     """Read the sites and load the buildings for ``grid``.
 
@@ -93,12 +94,21 @@ def prepare_inputs(
         osm: download settings when ``buildings`` is None.
         margin_m: keep buildings that far beyond the grid (reflectors for the ray tracer).
         sites_name: how to name the sites in messages.
+        open_ground: there are no buildings (rural or unmapped areas): nothing is read or
+            downloaded and the models see open ground (``buildings`` must then be None).
     """
     from radiomap_geo.io.buildings import load_buildings
 
     options = options or RunOptions()
     osm = osm or OsmDownload()
+    if open_ground and buildings is not None:
+        raise InputError(
+            "buildings were given together with open ground (no buildings): drop one of the two",
+            parameter="buildings",
+        )
     loaded_sites = None if sites is None else load_sites(sites, grid, sites_name)
+    if open_ground:
+        return Inputs(grid, loaded_sites, None)
     footprints = load_buildings(
         grid,
         buildings,

@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from radiomap_geo.cli.options import INPUT_KEYS
-from radiomap_geo.errors import InputError
 from radiomap_geo.inputs import Inputs, OsmDownload, load_sites, make_grid, prepare_inputs
 from radiomap_geo.options import RunOptions
 
@@ -42,19 +41,13 @@ def load_inputs(
     ``open_ground`` says there are none (the core's ``buildings=None``: no download);
     ``tx_file`` None leaves the sites None (transmitters unknown: maps from measurements alone).
     """
-    if open_ground and buildings is not None:
-        raise InputError(
-            f"{buildings} was given with --open-ground: drop one of the two", parameter="buildings"
-        )
     settings = RunOptions(
         storey_height_m=storey_height, default_height_m=default_height, strict=strict
     )
     grid = make_grid(bbox, resolution, bbox_crs=bbox_crs, crs=crs, allow_large=allow_large)
     if not quiet:
         click.echo(f"grid: {grid}", err=True)
-    if buildings is None and (open_ground or not download):
-        if open_ground and not quiet:
-            click.echo("open ground: no buildings", err=True)
+    if buildings is None and not download and not open_ground:
         return Inputs(grid, None if tx_file is None else load_sites(tx_file, grid), None)
     inputs = prepare_inputs(
         grid,
@@ -64,10 +57,12 @@ def load_inputs(
         height_column=height_column,
         osm=OsmDownload(cache_dir=osm_cache_dir, cache_only=osm_cache_only),
         margin_m=margin_m,
+        open_ground=open_ground,
     )
     if not quiet:
         sites = "no sites" if inputs.sites is None else f"{len(inputs.sites)} sites"
-        click.echo(f"{sites}, {len(inputs.buildings)} buildings", err=True)
+        found = "open ground: no buildings" if open_ground else f"{len(inputs.buildings)} buildings"
+        click.echo(f"{sites}, {found}", err=True)
     return inputs
 
 

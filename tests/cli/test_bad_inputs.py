@@ -383,7 +383,7 @@ CASES = [
     _p("dst-crs-unknown", ("--dst-crs", "EPSG:999999"), 1, ["unknown CRS"]),
     _p("sites-file-missing", ("--tx-file", "{tmp}/nope.gpkg"), 2, ["--tx-file", "does not exist"]),
     _p("buildings-file-missing", ("--buildings", "{tmp}/nope.osm"), 2, ["does not exist"]),
-    _p("open-ground-with-buildings", ("--open-ground",), 1, ["--buildings", "--open-ground"]),
+    _p("open-ground-with-buildings", ("--open-ground",), 1, ["--buildings", "open ground"]),
     _p(
         "output-under-a-file",
         ("-o", "{tmp}/sites.csv/cov.tif"),

@@ -172,3 +172,23 @@ def test_null_power_is_refused_not_defaulted(qgis_app, params, feedback):
     finally:
         del layer
     assert "(SITES)" in message and "43" in message
+
+
+def test_open_ground_with_a_buildings_layer(qgis_app, params, feedback):
+    fails({**params, "OPEN_GROUND": True}, feedback, "open ground")
+
+
+def test_open_ground_runs_without_buildings_or_download(qgis_app, params, feedback, tmp_path):
+    # an empty cache in cache-only mode: any download attempt would fail the run
+    import processing
+    import rasterio
+
+    cache = tmp_path / "osm-cache"
+    cache.mkdir()
+    run = {**params, "BUILDINGS": None, "OPEN_GROUND": True}
+    run.update({"OSM_CACHE_ONLY": True, "OSM_CACHE_DIR": str(cache)})
+    result = processing.run(ALG, run, feedback=feedback)
+    assert "open ground" in feedback.text and not any(cache.iterdir())
+    with rasterio.open(result["OUTPUT_RSRP"]) as ds:
+        rsrp = ds.read(1, masked=True)
+    assert rsrp.count() > 0.5 * rsrp.size and -140 < float(rsrp.mean()) < -30

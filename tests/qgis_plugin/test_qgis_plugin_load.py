@@ -18,6 +18,7 @@ PARAMETERS_COMMON = {
     "BUILDINGS",
     "HEIGHT_FIELD",
     "DOWNLOAD_OSM",
+    "OPEN_GROUND",
     "EXTENT",
     "RESOLUTION",
     "CRS",

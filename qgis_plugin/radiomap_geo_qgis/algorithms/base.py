@@ -98,6 +98,7 @@ class CoverageAlgorithm(AreaAlgorithm):
 
     BUILDINGS = "BUILDINGS"
     DOWNLOAD_OSM = "DOWNLOAD_OSM"
+    OPEN_GROUND = "OPEN_GROUND"
     OSM_CACHE_ONLY = "OSM_CACHE_ONLY"
     OSM_CACHE_DIR = "OSM_CACHE_DIR"
     OVERPASS_URL = "OVERPASS_URL"
@@ -181,6 +182,11 @@ class CoverageAlgorithm(AreaAlgorithm):
                 self.DOWNLOAD_OSM,
                 tr("Without a buildings layer, download buildings from OpenStreetMap"),
                 defaultValue=True,
+            ),
+            QgsProcessingParameterBoolean(
+                self.OPEN_GROUND,
+                tr("No buildings: open ground (rural or unmapped areas; nothing is downloaded)"),
+                defaultValue=False,
             ),
             *self.area_parameters(),
             setting_parameter("rx_height_m"),
@@ -278,7 +284,11 @@ class CoverageAlgorithm(AreaAlgorithm):
         setup = importlib.import_module("radiomap_geo.inputs")
         source = self.sites_source(parameters, context)
         sites = source_to_frame(source, source.sourceCrs(), single_points=True)
-        buildings, height_column = self.buildings_layer(grid, parameters, context, feedback)
+        open_ground = self.parameterAsBoolean(parameters, self.OPEN_GROUND, context)
+        if open_ground and self.parameterAsSource(parameters, self.BUILDINGS, context) is None:
+            buildings, height_column = None, None
+        else:
+            buildings, height_column = self.buildings_layer(grid, parameters, context, feedback)
         inputs = setup.prepare_inputs(
             grid,
             sites,
@@ -291,7 +301,11 @@ class CoverageAlgorithm(AreaAlgorithm):
                 overpass_url=self.parameterAsString(parameters, self.OVERPASS_URL, context) or None,
             ),
             sites_name=tr("the sites layer '{}'").format(source.sourceName()),
+            open_ground=open_ground,
         )
+        if open_ground:
+            feedback.pushInfo(tr("Buildings: none (open ground)"))
+            return inputs
         if buildings is not None:
             layer = self.parameterAsSource(parameters, self.BUILDINGS, context)
             origin = tr("the layer '{}'").format(layer.sourceName() if layer else "")
