@@ -31,7 +31,9 @@ class FitMeasurementsAlgorithm(RadiomapAlgorithm):
     GROUP = "Measurements"
     TAGS = ("rsrp", "drive test", "measurements", "opencellid", "model fitting", "lte", "5g")
     HELP = (
-        "Fits paper 004's VAE + Gaussian-likelihood model (or the plain MLP or log-distance "
+        "Fits paper 004's VAE + Gaussian-likelihood model (by default with the geometry "
+        "network's path gain, link distance and bearing as inputs, a count-aware likelihood and "
+        "a 5-network ensemble; or the paper's exact model, the plain MLP or the log-distance "
         "baseline) to drive-test RSRP. Measurements: a point layer with RSRP (rsrp_dbm or "
         "signal, dBm) and the cell identity (mcc, mnc, lac/tac, cellid), e.g. an OpenCellID "
         "CSV. Without a towers layer the towers are located from timing advance and signal "
