@@ -6,7 +6,6 @@ progress and cancellation are the usual callables.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from pathlib import Path
@@ -135,9 +134,9 @@ def run_fit(
     check_target(output, overwrite)
     if latent_dim < 1:
         raise InputError(f"latent dimension must be >= 1, got {latent_dim}", parameter="latent_dim")
+    _, recipe = fitting.resolve_method(method)  # an unknown name stops before the work
     table, layers, dt = prepare(measurements, towers, buildings)
-    recipe = fitting.RECIPES.get(method)
-    geo_pg = _geometry_gain(table, buildings) if recipe and recipe.geometry else None
+    geo_pg = _geometry_gain(table, buildings) if recipe.geometry else None
     model = fitting.fit_model(
         table,
         method,
@@ -157,7 +156,6 @@ def run_fit(
             "default_month": int(table["month"].mode().iloc[0]),
             "reach_m": float(REACH_FACTOR * np.quantile(table["distance"], 0.95)),
             "latent_dim": latent_dim,
-            "recipe": dataclasses.asdict(model.recipe),
             "geometry_model": _default_geometry_model() if geo_pg is not None else None,
             "buildings": str(buildings) if buildings else "none (roads from the walked tracks)",
             "measurements": str(measurements),
