@@ -41,7 +41,9 @@ def measurement_models() -> None:
 
 @click.command("train-measurements")
 @click.argument("dataset", type=EXISTING_FOLDER)
-@click.option("--network", "name", required=True, help="emgan, emgan-sites, emgan-geo, ...")
+@click.option(
+    "--network", "name", required=True, help="emgan, emgan-sites, emgan-geo, geo-residual, ..."
+)
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("runs/sparse"))
 @defaulted("--steps", 1500, type=click.IntRange(1))
 @defaulted("--batch-size", 8, type=click.IntRange(1))
@@ -86,7 +88,7 @@ def train_measurements(
     "--methods",
     help="Comma-separated (default: all baselines and networks: geometry, idw, knn, "
     "random-forest, kriging, regression-kriging, interpolation-net, eme-net, emgan, emgan-sites, "
-    "emgan-geo).",
+    "emgan-geo, geo-residual).",
 )
 @optional(
     "--patterns",

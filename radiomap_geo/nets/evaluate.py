@@ -5,8 +5,13 @@ Errors are ``prediction - label`` in dB over valid cells. Reported per group: ``
 error of the *linear* path gain, ``10 log10(sum |g_pred - g_true|^2 / sum g_true^2)`` with
 ``g = 10^(dB/10)``, which weighs strong cells (where coverage is decided) the way paper 002 and
 RadioUNet intend. Groups: all cells, LOS/NLOS (given a LOS mask), horizontal-distance bins and
-bins of the *true* path gain. With ``floor_db`` both values are clipped to it first, because labels
-below the floor (including cells that got no ray) only mean "no usable signal".
+bins of the *true* path gain, and bins of the *predicted* path gain. Binned by the label, any
+imperfect predictor looks too strong in the weakest bins and too weak in the strongest (a cell
+lands in a low bin partly because its label fell low: regression to the mean); binned by the
+prediction, the bias says whether a predicted level can be trusted. Both are reported so a real
+bias can be told from that selection effect. With ``floor_db`` both values are clipped to it
+first, because labels below the floor (including cells that got no ray) only mean "no usable
+signal".
 
 :class:`MetricAccumulator` sums over any number of maps (streaming); :func:`evaluate_network`
 runs a network over batches and adds the inference time per map.
@@ -104,6 +109,7 @@ class MetricAccumulator:
         self.los, self.nlos = _Sums(), _Sums()
         self.by_distance = _Binned(distance_bins_m, "m")
         self.by_gain = _Binned(gain_bins_db, "dB")
+        self.by_predicted_gain = _Binned(gain_bins_db, "dB")
         self.seen_los = self.seen_distance = False
 
     def update(
@@ -132,15 +138,19 @@ class MetricAccumulator:
             self.by_distance.add(np.asarray(distance_m, dtype=np.float64)[keep], p, t)
         # Bins of the true path gain (before clipping would merge everything below the floor).
         self.by_gain.add(np.asarray(true_db, dtype=np.float64)[keep], p, t)
+        self.by_predicted_gain.add(np.asarray(pred_db, dtype=np.float64)[keep], p, t)
 
     def result(self) -> dict:
-        """``{"all": m, "los": m, "nlos": m, "distance": {bin: m}, "path_gain": {bin: m}}``."""
+        """``{"all": m, "los": m, "nlos": m, "distance": {bin: m}, "path_gain": {bin: m},
+        "predicted_path_gain": {bin: m}}``.
+        """
         out: dict = {"all": self.all.result()}
         if self.seen_los:
             out["los"], out["nlos"] = self.los.result(), self.nlos.result()
         if self.seen_distance:
             out["distance"] = self.by_distance.result()
         out["path_gain"] = self.by_gain.result()
+        out["predicted_path_gain"] = self.by_predicted_gain.result()
         return out
 
 

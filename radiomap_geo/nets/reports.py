@@ -74,7 +74,9 @@ def _main_table(models: Sequence[Mapping[str, Any]], threshold_db: float) -> lis
     return lines
 
 
-def _bin_table(models: Sequence[Mapping[str, Any]], group: str, title: str) -> list[str]:
+def _bin_table(
+    models: Sequence[Mapping[str, Any]], group: str, title: str, key: str = "rmse_db"
+) -> list[str]:
     bins = list(models[0]["metrics"].get(group, {}))
     if not bins:
         return []
@@ -86,7 +88,7 @@ def _bin_table(models: Sequence[Mapping[str, Any]], group: str, title: str) -> l
     lines.append("| cells | " + " | ".join(str(counts[b]["count"]) for b in bins) + " |")
     for m in models:
         row = m["metrics"][group]
-        lines.append(f"| {m['name']} | " + " | ".join(_fmt(row[b]["rmse_db"]) for b in bins) + " |")
+        lines.append(f"| {m['name']} | " + " | ".join(_fmt(row[b][key]) for b in bins) + " |")
     return lines
 
 
@@ -107,6 +109,13 @@ def report_markdown(report: Mapping[str, Any]) -> str:
         "RMSE (dB) by path-gain bin of the label:",
         "",
         *_bin_table(report["models"], "path_gain", "model"),
+        "",
+        "Bias (dB, prediction - label) by path-gain bin of the label, then of the prediction "
+        "(binned by the label, noise alone makes weak bins look too strong: compare both):",
+        "",
+        *_bin_table(report["models"], "path_gain", "label bin", "bias_db"),
+        "",
+        *_bin_table(report["models"], "predicted_path_gain", "prediction bin", "bias_db"),
         "",
         "RMSE (dB) by horizontal distance from the site:",
         "",

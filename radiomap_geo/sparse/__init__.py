@@ -5,7 +5,8 @@
 * baselines (scikit-learn, PyKrige): :data:`BASELINES` (IDW, KNN, random forest, ordinary and
   regression kriging, geometry only);
 * networks (paper 001 InterpolationNet, an EME-Net-like CNN, paper 003 EMGAN with and without
-  sites, and ``emgan-geo``, EMGAN correcting the geometry network): :data:`NETWORKS`,
+  sites, ``emgan-geo``, EMGAN correcting the geometry network, and ``geo-residual``, the default:
+  the same correction trained with a squared loss and no GAN): :data:`NETWORKS`,
   :func:`train_network`, :class:`MeasurementModel`, :func:`get_measurement_model`;
 * evaluation: :func:`evaluate_measurements`; calibrated uncertainty: :func:`calibrate`;
 * prediction: :func:`predict_with_measurements` (``rsrp_std_db`` and ``e_field_vpm`` bands).

@@ -56,6 +56,7 @@ DEFAULT_METHODS = (
     "emgan",
     "emgan-sites",
     "emgan-geo",
+    "geo-residual",
 )
 Method = Callable[[MapContext, np.ndarray, np.ndarray], np.ndarray]
 

@@ -42,7 +42,7 @@ from radiomap_geo.sparse.networks import (
 INDEX_FILE = "measurement-models.json"
 KIND = "measurement-model"
 #: Used when the caller names no measurement model and the index marks none as default.
-DEFAULT_MEASUREMENT_MODEL = "emgan-geo"
+DEFAULT_MEASUREMENT_MODEL = "geo-residual"
 
 
 def measurement_metadata(
@@ -71,7 +71,10 @@ def measurement_metadata(
         "method": spec.name,
         "residual": spec.residual,
         "smooth_base": spec.smooth_base,
+        "smooth_max_cells": spec.smooth_max_cells,
+        "bias_pseudo_count": spec.bias_pseudo_count,
         "adversarial": spec.adversarial,
+        "loss": spec.loss,
         "needs": list(spec.needs),
         "scale_db": SCALE_DB,
         "geometry_model": geometry_model if "geometry" in spec.needs else None,
@@ -114,6 +117,9 @@ class MeasurementModel:
             channels=tuple(meta["channels"]),
             residual=bool(meta["residual"]),
             smooth_base=bool(meta.get("smooth_base", False)),
+            # files written before these settings existed used the first values
+            smooth_max_cells=float(meta.get("smooth_max_cells", 24.0)),
+            bias_pseudo_count=float(meta.get("bias_pseudo_count", 0.0)),
         )
         net = build_generator(meta["arch"], len(meta["channels"]), **meta["arch_kwargs"])
         state = {k: v.float() if v.is_floating_point() else v for k, v in loaded.state_dict.items()}

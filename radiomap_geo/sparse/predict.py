@@ -6,7 +6,7 @@
    outside points dropped, points sharing a cell averaged) are put on the grid.
 3. Values tied to one site (a ``site_id`` column, or a single site) become that site's path gain
    (``power_dbm`` and the RSRP offset removed, fields through the isotropic aperture) and the
-   measurement model (default ``emgan-geo``) corrects that site's map; with several sites and no
+   measurement model (default ``geo-residual``) corrects that site's map; with several sites and no
    ``site_id`` the values are the total received power (exposure), and the model corrects the
    total. Without any site (EMGAN's case: transmitters unknown) the site-free model
    (``emgan``) maps the total from the topology and the measurements alone.
@@ -139,7 +139,7 @@ def site_free_model(measurement_model=None):
 
     Raises:
         InputError: the model reads the transmitters or the geometry network's map of them
-            (``radiocycle``, ``emgan-sites``, ``emgan-geo``, regression kriging, ...).
+            (``radiocycle``, ``emgan-sites``, ``geo-residual``, regression kriging, ...).
     """
     name = measurement_model or SITE_FREE_MODEL
     model = None if is_radiocycle(name) else resolve_measurement_model(name)

@@ -91,14 +91,18 @@ def plot_ratio_cdf(report: Mapping[str, Any], path: str | os.PathLike) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from radiomap_geo.sparse.model import default_measurement_model
+
     results = report["results"]
+    default = default_measurement_model()
+    default = default if default in results else next(iter(results))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for i, (method, by_pattern) in enumerate(results.items()):
         entry = by_pattern.get("count:50")
         if entry:
             cdf = np.asarray(entry["ratio_cdf"])
             x = (np.arange(len(cdf)) + 1) * RATIO_BIN_DB
-            bold = method == "emgan-geo"
+            bold = method == default
             axes[0].plot(
                 x,
                 cdf,
@@ -108,7 +112,6 @@ def plot_ratio_cdf(report: Mapping[str, Any], path: str | os.PathLike) -> None:
                 ls="--" if bold else "-",
             )
     axes[0].set_title("(a) 50 sensors per 256 m tile")
-    default = "emgan-geo" if "emgan-geo" in results else next(iter(results))
     for pattern in ("count:15", "count:30", "count:50", "uniform:1%", "trajectory:1%"):
         entry = results[default].get(pattern)
         if entry:

@@ -4,8 +4,9 @@ Each step draws maps of the training split, a sampling pattern per map (uniform 
 sensor counts and street trajectories, :func:`radiomap_geo.sparse.sampling.training_pattern`),
 encodes the measured cells (:func:`radiomap_geo.sparse.networks.encode`) and takes a random
 ``crop`` x ``crop`` window under a random symmetry of the square. The loss is the L1 distance to
-the ray-traced label on labelled cells (measured ones included, so the output honours them;
-cells below the measurable -130 dB weigh a tenth: their labels are mostly ray-tracing noise);
+the ray-traced label on labelled cells (the spec's ``loss``: L1 as the papers, or squared;
+measured cells included, so the output honours them; cells below the measurable -130 dB weigh a
+tenth: their labels are mostly ray-tracing noise);
 residual networks start with a zero output layer, i.e. from the geometry prediction;
 adversarial networks add paper 003's conditional PatchGAN loss (pix2pix weighting: L1 x 100 + GAN,
 written here as L1 + ``gan_weight`` x GAN).
@@ -122,6 +123,14 @@ def masked_l1(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     return ((pred - target).abs() * mask).sum() / mask.sum().clamp_min(1.0)
 
 
+def masked_mse(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """Mean squared error over the masked cells (normalised units)."""
+    return ((pred - target) ** 2 * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+PIXEL_LOSSES = {"l1": masked_l1, "mse": masked_mse}
+
+
 def train_network(
     name: str,
     contexts: Sequence[MapContext],
@@ -202,8 +211,8 @@ def train_network(
         x, y, m = make_batch(spec, contexts, config, step)
         out = gen(x)
         record: dict[str, float] = {}
-        loss = masked_l1(out, y, m)
-        record["l1_db"] = float(loss.detach()) * SCALE_DB
+        record["l1_db"] = float(masked_l1(out.detach(), y, m)) * SCALE_DB
+        loss = PIXEL_LOSSES[spec.loss](out, y, m)
         if disc is not None:
             real = torch.where(m > 0, y, out.detach())  # unlabelled cells tell D nothing
             d_real, d_fake = disc(x, real), disc(x, out.detach())

@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from radiomap_geo.cli.main import cli
+from radiomap_geo.sparse.model import DEFAULT_MEASUREMENT_MODEL as DEFAULT
 from radiomap_geo.sparse.model import read_measurement_index
 
 BBOX = "24.9415,60.1684,24.9450,60.1700"  # around sites hel-01 and hel-02
@@ -57,7 +58,7 @@ def test_bad_measurement_files_stop_cleanly_and_leave_nothing(tmp_path, repo_roo
     assert list((tmp_path / "out").iterdir()) == []
 
 
-@pytest.mark.skipif("emgan-geo" not in read_measurement_index(), reason="no shipped model")
+@pytest.mark.skipif(DEFAULT not in read_measurement_index(), reason="no shipped model")
 @pytest.mark.parametrize("command", ["predict", "predict-measurements"])
 def test_predict_measurements_writes_exposure_and_uncertainty(tmp_path, repo_root, command):
     import rasterio
@@ -71,7 +72,7 @@ def test_predict_measurements_writes_exposure_and_uncertainty(tmp_path, repo_roo
     with rasterio.open(out) as ds:
         names = list(ds.descriptions)
         assert {"rsrp_dbm", "rx_power_dbm", "e_field_vpm", "rsrp_std_db"} <= set(names)
-        assert ds.tags()["measurement_model"] == "emgan-geo"
+        assert ds.tags()["measurement_model"] == DEFAULT
     with rasterio.open(out) as ds:
         std = ds.read(names.index("rsrp_std_db") + 1)
         e = ds.read(names.index("e_field_vpm") + 1)
@@ -87,7 +88,7 @@ def _twelve_points(folder):
     return points
 
 
-@pytest.mark.skipif("emgan-geo" not in read_measurement_index(), reason="no shipped model")
+@pytest.mark.skipif(DEFAULT not in read_measurement_index(), reason="no shipped model")
 def test_predict_measurements_preview_shows_the_corrected_rsrp(tmp_path, repo_root, monkeypatch):
     import rasterio
     from PIL import Image
@@ -116,7 +117,7 @@ def test_predict_measurements_preview_shows_the_corrected_rsrp(tmp_path, repo_ro
     with rasterio.open(out) as ds:
         rsrp = ds.read(list(ds.descriptions).index("rsrp_dbm") + 1)
     np.testing.assert_array_equal(shown["rsrp"], rsrp)  # the corrected band, not the geometry's
-    assert "corrected by measurements" in shown["title"] and "emgan-geo" in shown["title"]
+    assert "corrected by measurements" in shown["title"] and DEFAULT in shown["title"]
 
 
 @pytest.mark.skipif("emgan" not in read_measurement_index(), reason="no shipped model")
@@ -179,4 +180,4 @@ def test_measurement_models_lists_the_default_first():
     result = CliRunner().invoke(cli, ["measurement-models"])
     assert result.exit_code == 0
     if read_measurement_index():
-        assert result.output.splitlines()[0].startswith("emgan-geo")
+        assert result.output.splitlines()[0].startswith(DEFAULT)

@@ -35,6 +35,23 @@ def test_known_errors_by_group():
     assert map_metrics(true, true, valid)["all"]["nmse_db"] == -math.inf
 
 
+def test_bias_by_prediction_bin_tells_a_calibrated_model_from_a_biased_one():
+    # labels scatter 8 dB around an unbiased prediction: binned by the label the weakest bin
+    # looks ~+8 dB too strong (regression to the mean), binned by the prediction it is not
+    rng = np.random.default_rng(0)
+    pred = rng.uniform(-135.0, -85.0, 200_000)
+    true = pred + rng.normal(0.0, 8.0, pred.size)
+    m = map_metrics(pred, true, np.ones(pred.size, bool))
+    assert m["path_gain"]["[-inf, -140) dB"]["bias_db"] > 5.0
+    for name, row in m["predicted_path_gain"].items():
+        if row["count"]:
+            assert abs(row["bias_db"]) < 0.2, name
+    biased = map_metrics(pred + 4.0, true, np.ones(pred.size, bool))
+    assert biased["predicted_path_gain"]["[-120, -100) dB"]["bias_db"] == pytest.approx(
+        4.0, abs=0.2
+    )
+
+
 def test_floor_clipping_and_streaming():
     acc = MetricAccumulator(floor_db=-140.0)
     true = np.array([-150.0, -100.0])

@@ -19,14 +19,16 @@ from radiomap_geo.sparse.uncertainty import Calibration
 
 DATASET = Path(__file__).resolve().parents[2] / "data" / "radiomaps"
 
+DEFAULT = "geo-residual"
+
 pytestmark = pytest.mark.skipif(
-    "emgan-geo" not in read_measurement_index(), reason="no shipped measurement model"
+    DEFAULT not in read_measurement_index(), reason="no shipped measurement model"
 )
 
 
 def test_default_is_small_float16_calibrated_and_hash_checked(tmp_path):
-    assert default_measurement_model() == "emgan-geo"
-    entry = read_measurement_index()["emgan-geo"]
+    assert default_measurement_model() == DEFAULT
+    entry = read_measurement_index()[DEFAULT]
     assert entry["path"].stat().st_size < 2_000_000
     model = get_measurement_model()
     assert model.metadata["kind"] == "measurement-model" and model.metadata["residual"]
@@ -64,11 +66,21 @@ def test_measured_values_are_honoured_within_the_model_noise(test_maps):
     assert inside / total >= 0.68
 
 
-def test_measurements_improve_on_the_geometry_network(test_maps):
+def test_files_written_before_the_base_settings_keep_their_base():
+    # emgan-geo was trained on the first smoothing (kernel up to 24 cells, no bias shrinkage)
+    old = get_measurement_model("emgan-geo").spec
+    assert (old.smooth_max_cells, old.bias_pseudo_count) == (24.0, 0.0)
+    new = get_measurement_model(DEFAULT).spec
+    assert new.smooth_max_cells < 24.0 and new.bias_pseudo_count > 0
+
+
+@pytest.mark.parametrize(("pattern", "margin_db"), [("uniform:5%", 0.3), ("count:50", 0.0)])
+def test_measurements_improve_on_the_geometry_network(test_maps, pattern, margin_db):
+    # a few dozen sensors must not make the map worse than no measurements at all
     model = get_measurement_model()
     sq_model, sq_geometry, n = 0.0, 0.0, 0
     for ctx in test_maps:
-        measured, values = draw_measurements(ctx, Pattern.parse("uniform:5%"), 0, 3)
+        measured, values = draw_measurements(ctx, Pattern.parse(pattern), 0, 3)
         keep = ctx.measurable & ~measured
         for pred, acc in (
             (model.predict(ctx, measured, values), "m"),
@@ -80,4 +92,4 @@ def test_measurements_improve_on_the_geometry_network(test_maps):
             else:
                 sq_geometry += sq
         n += int(keep.sum())
-    assert np.sqrt(sq_model / n) < np.sqrt(sq_geometry / n) - 0.3
+    assert np.sqrt(sq_model / n) < np.sqrt(sq_geometry / n) - margin_db

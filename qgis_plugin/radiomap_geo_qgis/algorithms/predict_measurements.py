@@ -29,7 +29,7 @@ class PredictFromMeasurementsAlgorithm(CoverageAlgorithm):
     HELP = (
         "Predicts coverage with the default network and corrects it with measured values "
         "(drive-test RSRP, received power, path gain or exposure-sensor field strength) through "
-        "the measurement model (default emgan-geo, trained on ray-traced maps with sparse "
+        "the measurement model (default geo-residual, trained on ray-traced maps with sparse "
         "measurement sets). Points outside the area are dropped (counted in the log); points in "
         "one cell are averaged. An optional site_id field ties values to a site; without it "
         "and with several sites the values are the total received power / exposure. Adds the "
