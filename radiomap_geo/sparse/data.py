@@ -119,6 +119,15 @@ def _geometry_network(name: str):
     return net
 
 
+def geometry_version(name: str) -> str:
+    """``<name>-<sha12 of its weights>``: the cache and the evaluation records name the weights,
+    not just the model name, so a new default network never meets predictions of the old one.
+    """
+    net = _geometry_network(name)
+    digest = (getattr(net, "weights_sha256", None) or "unknown")[:12]
+    return f"{name.replace(':', '_').replace('/', '_')}-{digest}"
+
+
 def _identity(dataset, indices: Sequence[int]) -> np.ndarray:
     """``(tile id, site number)`` of each map: a cache made for another dataset state is
     recognised (a growing dataset can shift map numbers).
@@ -183,15 +192,15 @@ def load_contexts(
     """The :class:`MapContext` of ``max_maps`` maps spread over ``split``.
 
     Geometry predictions and line of sight are cached in ``cache_dir`` (default
-    ``runs/sparse-cache``) per map identity (tile id, site number), chunk by chunk, so a killed
-    run resumes. Maps already cached are preferred (spread over the split in the same way), so
+    ``runs/sparse-cache``) per map identity (tile id, site number) and geometry weights
+    (:func:`geometry_version`), chunk by chunk, so a killed run resumes. Maps already cached are preferred (spread over the split in the same way), so
     a dataset that grows meanwhile does not invalidate the cache.
     """
     from radiomap_geo.dataset import load_dataset
 
     dataset = load_dataset(dataset_dir, split)
     cache = Path(cache_dir) if cache_dir else Path("runs") / "sparse-cache"
-    tag = f"{split}-{geometry_model.replace(':', '_').replace('/', '_')}"
+    tag = f"{split}-{geometry_version(geometry_model)}"
     monitor = as_monitor(progress, is_cancelled)
     shape = dataset.gain_db.shape[1:]
     cached = _read_cache(cache, tag, dataset)

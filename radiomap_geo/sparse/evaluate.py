@@ -34,7 +34,12 @@ import numpy as np
 from radiomap_geo.errors import InputError
 from radiomap_geo.progress import CancelFn, ProgressFn, as_monitor
 from radiomap_geo.sparse.baselines import BASELINES
-from radiomap_geo.sparse.data import DEFAULT_GEOMETRY_MODEL, MapContext, load_contexts
+from radiomap_geo.sparse.data import (
+    DEFAULT_GEOMETRY_MODEL,
+    MapContext,
+    geometry_version,
+    load_contexts,
+)
 from radiomap_geo.sparse.networks import CEIL_DB, FLOOR_DB
 from radiomap_geo.sparse.sampling import EVALUATION_PATTERNS, Pattern
 
@@ -145,7 +150,8 @@ def _work_key(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _read_records(path: Path) -> dict[tuple[str, str, int], dict]:
+def _read_records(path: Path, geometry: str) -> dict[tuple[str, str, int], dict]:
+    """Finished records of this geometry network's weights (others are computed again)."""
     done: dict[tuple[str, str, int], dict] = {}
     if not path.is_file():
         return done
@@ -153,6 +159,8 @@ def _read_records(path: Path) -> dict[tuple[str, str, int], dict]:
         try:
             r = json.loads(line)
         except ValueError:  # a line cut by a kill: computed again
+            continue
+        if r.get("geometry") != geometry:
             continue
         done[(r["method"], r["pattern"], int(r["map"]))] = r
     return done
@@ -203,12 +211,13 @@ def evaluate_measurements(
         "max_maps": max_maps,
         "seed": seed,
         "geometry_model": geometry_model,
+        "geometry_weights": geometry_version(geometry_model),
         "threshold_db": threshold_db,
     }
     work = Path(work_dir) if work_dir else Path("runs") / "sparse-eval" / _work_key(settings)
     work.mkdir(parents=True, exist_ok=True)
     records_path = work / "records.jsonl"
-    done = _read_records(records_path)
+    done = _read_records(records_path, settings["geometry_weights"])
     contexts = load_contexts(
         dataset_dir, split, max_maps=max_maps, geometry_model=geometry_model, cache_dir=cache_dir
     )
@@ -233,6 +242,7 @@ def evaluate_measurements(
                         "method": name,
                         "pattern": pattern.label,
                         "map": ctx.index,
+                        "geometry": settings["geometry_weights"],
                         "points": int(measured.sum()),
                         "seconds": seconds,
                         **score_map(pred, ctx, measured, threshold_db),

@@ -66,7 +66,7 @@ def report_markdown(report: Mapping[str, Any]) -> str:
     out = [
         f"Measurement-conditioned maps: {s['maps']} maps of the {s['split']} split, cells "
         f">= {s['threshold_db']:g} dB not measured; errors in dB (NMSE of linear gain); "
-        f"geometry network {s['geometry_model']}.",
+        f"geometry network {s.get('geometry_weights', s['geometry_model'])}.",
         "",
         "RMSE (dB) on unmeasured cells:",
         "",

@@ -74,3 +74,15 @@ def test_evaluate_command_writes_tables_and_resumes(tmp_path):
     again = CliRunner().invoke(cli, [*args, "--overwrite"])
     assert again.exit_code == 0
     assert len((tmp_path / "work" / "records.jsonl").read_text().splitlines()) == 12
+    # records made with other geometry weights (a new default network) are not reused
+    work = tmp_path / "work" / "records.jsonl"
+    stale = [json.loads(line) for line in work.read_text().splitlines()]
+    work.write_text(
+        "".join(json.dumps({**r, "geometry": "unet-obs-000000000000"}) + "\n" for r in stale)
+    )
+    again = CliRunner().invoke(cli, [*args, "--overwrite"])
+    assert again.exit_code == 0
+    assert len(work.read_text().splitlines()) == 24
+    assert json.loads((tmp_path / "r.json").read_text())["settings"]["geometry_weights"].startswith(
+        "unet-obs-"
+    )
