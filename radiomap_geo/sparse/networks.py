@@ -77,6 +77,8 @@ class NetSpec:
 
 
 TOPOLOGY = ("outdoor", "height")
+
+
 #: Inputs of the networks that correct the geometry prediction.
 GEO_CHANNELS = (
     *TOPOLOGY,
@@ -89,6 +91,22 @@ GEO_CHANNELS = (
     "free_space",
     "los",
 )
+
+
+def _geometry_corrector(name: str, **settings: Any) -> NetSpec:
+    """A residual U-Net on :data:`GEO_CHANNELS` that corrects the geometry prediction."""
+    return NetSpec(
+        name,
+        "unet",
+        {"base": 8, "depth": 4},
+        GEO_CHANNELS,
+        residual=True,
+        smooth_base=True,
+        needs=("site", "geometry"),
+        **settings,
+    )
+
+
 NETWORKS: dict[str, NetSpec] = {
     spec.name: spec
     for spec in (
@@ -123,30 +141,18 @@ NETWORKS: dict[str, NetSpec] = {
             description="EMGAN given the known site (free-space gain, line of sight)",
             needs=("site",),
         ),
-        NetSpec(
+        _geometry_corrector(
             "emgan-geo",
-            "unet",
-            {"base": 8, "depth": 4},
-            GEO_CHANNELS,
-            residual=True,
-            smooth_base=True,
             adversarial=True,
             description="ours: EMGAN correcting the geometry network's prediction (residual)",
-            needs=("site", "geometry"),
         ),
-        NetSpec(
+        _geometry_corrector(
             "geo-residual",
-            "unet",
-            {"base": 8, "depth": 4},
-            GEO_CHANNELS,
-            residual=True,
-            smooth_base=True,
             smooth_max_cells=5.0,
             bias_pseudo_count=30.0,
             loss="mse",
             description="ours: U-Net correcting the geometry network's prediction from the "
             "measured residuals (squared loss, no GAN)",
-            needs=("site", "geometry"),
         ),
     )
 }
