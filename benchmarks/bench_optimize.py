@@ -105,11 +105,14 @@ def run_stage(dataset, tile: int, objective: str, args) -> dict:
 
 
 def settings(args) -> dict:
+    from radiomap_geo.models.registry import model_version
+
     return {
         "budget": args.budget,
         "samples_per_tx": args.samples,
         "seed": args.seed,
-        "model": args.model or "default",
+        # the weights, not the name: "default" named another network after each promotion
+        "model": model_version(args.model),
         "sinr_threshold_db": args.sinr_db,
         "masts": 3,
         "sectors": 3,

@@ -318,3 +318,19 @@ def _log_network(name: str, net: Any, fallback: str) -> None:
         sha,
         fallback,
     )
+
+
+def model_version(spec: str | None = None) -> str:
+    """``<name>-<sha12>``: the model name with the first 12 hex digits of its network's weights
+    (the name alone, for empirical models). Benchmarks and caches record this, not the name, so
+    results of an earlier default are never mixed with the current one's.
+    """
+    model = get_model(spec)
+    net = getattr(model, "net", model)
+    sha = getattr(net, "weights_sha256", None)
+    if not sha:
+        return str(spec or default_model())
+    # a file given as net:PATH is named by its metadata, so the version does not depend on where
+    # the file lies
+    name = str(getattr(net, "metadata", {}).get("name") or spec or default_model())
+    return f"{name.replace(':', '_').replace('/', '_')}-{sha[:12]}"

@@ -120,12 +120,14 @@ def _geometry_network(name: str):
 
 
 def geometry_version(name: str) -> str:
-    """``<name>-<sha12 of its weights>``: the cache and the evaluation records name the weights,
-    not just the model name, so a new default network never meets predictions of the old one.
+    """``<name>-<sha12 of its weights>`` (:func:`~radiomap_geo.models.registry.model_version`):
+    the cache and the evaluation records name the weights, not just the model name, so a new
+    default network never meets predictions of the old one.
     """
-    net = _geometry_network(name)
-    digest = (getattr(net, "weights_sha256", None) or "unknown")[:12]
-    return f"{name.replace(':', '_').replace('/', '_')}-{digest}"
+    from radiomap_geo.models.registry import model_version
+
+    _geometry_network(name)  # refuses a model that is not a network
+    return model_version(name)
 
 
 def _identity(dataset, indices: Sequence[int]) -> np.ndarray:

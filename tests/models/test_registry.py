@@ -100,6 +100,17 @@ def test_shipped_network_is_listed_default_and_blended(shipped, tmp_path):
     assert listing.exit_code == 0 and listing.output.split()[0] == "tiny"
 
 
+def test_model_version_names_the_weights_not_the_path(shipped, tmp_path):
+    folder, path = shipped
+    sha12 = json.loads((folder / "index.json").read_text())["tiny"]["sha256"][:12]
+    assert registry.model_version() == f"tiny-{sha12}"
+    copy = tmp_path / "elsewhere" / path.name
+    copy.parent.mkdir()
+    copy.write_bytes(path.read_bytes())
+    assert registry.model_version(f"net:{copy}") == f"tiny-{sha12}"  # wherever the file lies
+    assert registry.model_version("3gpp-uma") == "3gpp-uma"
+
+
 def test_a_tampered_shipped_file_is_refused(shipped):
     folder, path = shipped
     data = bytearray(path.read_bytes())
