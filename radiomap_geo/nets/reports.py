@@ -252,7 +252,7 @@ def write_model_card(
     return card
 
 
-def _headline(report: Mapping[str, Any]) -> dict[str, Any]:
+def headline_metrics(report: Mapping[str, Any]) -> dict[str, Any]:
     """The numbers worth keeping inside a weights file."""
     out: dict[str, Any] = {
         "split": report["dataset"]["split"],

@@ -15,7 +15,7 @@ from typing import Any
 
 from radiomap_geo import jsonio
 from radiomap_geo.errors import InputError
-from radiomap_geo.nets.reports import _headline, write_model_card
+from radiomap_geo.nets.reports import headline_metrics, write_model_card
 from radiomap_geo.nets.weights import save_weights, sha256_file
 
 
@@ -55,7 +55,7 @@ def ship_weights(
     if description:
         meta["description"] = description
     if report is not None:
-        meta["metrics"] = {**(meta.get("metrics") or {}), "evaluation": _headline(report)}
+        meta["metrics"] = {**(meta.get("metrics") or {}), "evaluation": headline_metrics(report)}
     net = loaded.build()
     path = save_weights(net, meta, folder, key)
     digest = sha256_file(path)
