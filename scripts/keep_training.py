@@ -167,7 +167,9 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
             + ["--epochs", str(opts.epochs), "--lr", str(opts.lr), "--schedule", "cosine"]
             + ["--patience", str(opts.epochs), "--max-val-maps", str(opts.max_val_maps)]
             + ["--batch-size", "16", "--threads", "2", "--seed", str(number), "--quiet"]
-            + ["--init-weights", str(start)],
+            + ["--init-weights", str(start)]
+            + (["--loss", opts.loss] if opts.loss else [])
+            + (["--weak-weight", opts.weak_weight] if opts.weak_weight else []),
             cpu=cpu,
         )
         finish("train")
@@ -249,6 +251,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3, help="epochs per round (one restart)")
     parser.add_argument("--lr", type=float, default=3e-4, help="peak learning rate per restart")
     parser.add_argument("--grow-tiles", type=int, default=0, help="tiles added per round")
+    parser.add_argument("--loss", help="training loss (default: radiomap-geo train's)")
+    parser.add_argument("--weak-weight", help="weight of weak labels (default: train's)")
     parser.add_argument("--max-val-maps", type=int, default=96, help="per-epoch validation maps")
     parser.add_argument("--min-gain-db", type=float, default=0.0)
     parser.add_argument("--retry-wait", type=float, default=60.0, help="seconds after a failure")

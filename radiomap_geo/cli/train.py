@@ -13,10 +13,14 @@ from radiomap_geo.cli.options import (
     EXISTING_FOLDER,
     FOLDER,
     defaulted,
+    field_option,
     optional,
 )
 from radiomap_geo.cli.running import RichProgress, friendly_errors, on_interrupt, quiet_option
 from radiomap_geo.errors import InputError
+from radiomap_geo.train_options import AMP_DTYPES, LOSSES, SCHEDULES, TrainConfig
+
+TRAINING = TrainConfig()  # the defaults the flags show
 
 
 def command_line(ctx: click.Context) -> str:
@@ -82,14 +86,14 @@ def _list_archs(ctx: click.Context, _param, value: bool) -> None:
     type=FOLDER,
     help="Run folder: checkpoint, log, weights [default: runs/<name>].",
 )
-@defaulted("--epochs", 50)
+@field_option("--epochs", TRAINING, "epochs")
 @defaulted("--batch-size", 8)
-@defaulted("--lr", 1e-3, "Peak learning rate.")
-@defaulted("--schedule", "onecycle", type=click.Choice(["onecycle", "cosine", "constant"]))
-@defaulted("--weight-decay", 1e-4)
-@defaulted("--patience", 8, "Epochs without validation improvement before stopping.")
-@defaulted("--loss", "huber", type=click.Choice(["huber", "mse", "l1"]))
-@defaulted("--weak-weight", 0.25, "Loss weight of labels below -120 dB (noisy weak NLOS).")
+@field_option("--lr", TRAINING, "lr")
+@field_option("--schedule", TRAINING, "schedule", type=click.Choice(SCHEDULES))
+@field_option("--weight-decay", TRAINING, "weight_decay")
+@field_option("--patience", TRAINING, "patience")
+@field_option("--loss", TRAINING, "loss", type=click.Choice(LOSSES))
+@field_option("--weak-weight", TRAINING, "weak_weight")
 @optional(
     "--crop", int, "Train on random CROP x CROP windows holding the site [default: whole maps]."
 )
@@ -124,15 +128,10 @@ def _list_archs(ctx: click.Context, _param, value: bool) -> None:
     "Seed of the orthophoto/nDSM renderings of the tiles (for ortho_* and ndsm channels; "
     "the dataset holds building heights only).",
 )
-@defaulted("--device", "cpu", "cpu, cuda or auto (CUDA with mixed precision when present).")
-@defaulted(
-    "--amp-dtype",
-    "float16",
-    "Mixed-precision type on CUDA.",
-    type=click.Choice(["float16", "bfloat16"]),
-)
+@field_option("--device", TRAINING, "device")
+@field_option("--amp-dtype", TRAINING, "amp_dtype", type=click.Choice(AMP_DTYPES))
 @optional("--threads", int, "CPU threads for torch.")
-@defaulted("--seed", 0)
+@field_option("--seed", TRAINING, "seed")
 @defaulted("--resume/--no-resume", True, "Continue the run found in the run folder, or start over.")
 @click.option(
     "--list-archs",

@@ -36,42 +36,7 @@ from torch import Tensor, nn
 
 from radiomap_geo.io.atomic import atomic_save
 from radiomap_geo.nets.scaling import OutputScaling
-
-
-@dataclass
-class TrainConfig:
-    """Settings of :func:`train` (all plain values, stored in checkpoints)."""
-
-    epochs: int = 50
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    schedule: str = "onecycle"  # "onecycle", "cosine" or "constant"
-    warmup_fraction: float = 0.1  # one-cycle: share of steps spent warming up
-    loss: str = "huber"  # "huber", "mse" or "l1"
-    huber_delta_db: float = 6.0
-    weak_threshold_db: float = -120.0
-    weak_weight: float = 0.25
-    aux_weight: float = 0.0  # loss weight of earlier stages (networks with forward_stages)
-    init_output_bias: bool = True  # start the output at the mean label of the first batch
-    grad_clip: float | None = 1.0
-    patience: int = 8  # epochs without validation improvement before stopping
-    min_delta: float = 1e-5  # smallest validation-loss decrease that counts
-    device: str = "cpu"  # "cpu", "cuda" or "auto"
-    amp: bool = True  # mixed precision on CUDA (never on the CPU)
-    amp_dtype: str = "float16"  # "float16" (with gradient scaling) or "bfloat16"
-    steps_per_epoch: int | None = None  # needed (and a cap) when batches have no len()
-    checkpoint_every: int = 1
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.schedule not in ("onecycle", "cosine", "constant"):
-            raise ValueError(f"unknown schedule {self.schedule!r}")
-        if self.loss not in ("huber", "mse", "l1"):
-            raise ValueError(f"unknown loss {self.loss!r}")
-        if self.epochs < 1:
-            raise ValueError("epochs must be >= 1")
-        if self.amp_dtype not in ("float16", "bfloat16"):
-            raise ValueError(f"amp_dtype must be 'float16' or 'bfloat16', not {self.amp_dtype!r}")
+from radiomap_geo.train_options import TrainConfig
 
 
 @dataclass

@@ -153,3 +153,31 @@ def test_resume_refuses_another_schedule(geo, tmp_path):
     train(net, batches, None, TrainConfig(epochs=1), SCALING, checkpoint_path=tmp_path / "c.pt")
     with pytest.raises(ValueError, match="different"):
         train(net, batches, None, TrainConfig(epochs=3), SCALING, checkpoint_path=tmp_path / "c.pt")
+
+
+@pytest.mark.parametrize("weak_weight", [0.25, 1.0])
+def test_down_weighting_weak_labels_biases_the_fit_towards_strong_ones(weak_weight):
+    """The loss's optimum on a crafted shadow: half its cells at -125 dB, half at -115 dB.
+
+    One level is fitted to both (what a network does where its inputs cannot tell the cells
+    apart). With squared loss and weak cells (< -120 dB) weighted w, the optimum is the weighted
+    mean: -120 dB for w = 1, -117 dB for w = 0.25, a +3 dB bias where the prediction says -117.
+    """
+    cfg = TrainConfig(loss="mse", weak_threshold_db=-120.0, weak_weight=weak_weight)
+    target = torch.tensor([-125.0, -115.0] * 32).reshape(1, 1, 8, 8)
+    mask = torch.ones_like(target, dtype=torch.bool)
+    level = torch.zeros(1, requires_grad=True)
+    optimiser = torch.optim.LBFGS([level], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimiser.zero_grad()
+        pred = SCALING.to_norm(torch.tensor(-120.0)) + level
+        loss = masked_loss(pred.expand_as(target), target, mask, SCALING, cfg)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    fitted_db = float(SCALING.to_db(SCALING.to_norm(torch.tensor(-120.0)) + level.detach()))
+    expected = (weak_weight * -125.0 + -115.0) / (weak_weight + 1.0)
+    assert fitted_db == pytest.approx(expected, abs=0.05)
+    assert fitted_db - (-120.0) == pytest.approx(0.0 if weak_weight == 1.0 else 3.0, abs=0.05)

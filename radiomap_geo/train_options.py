@@ -1,0 +1,58 @@
+"""Settings of network training, kept free of torch so front ends can read their defaults.
+
+:class:`TrainConfig` is what :func:`radiomap_geo.nets.train` runs with and what checkpoints
+store; ``radiomap-geo train`` builds its flags from it (help text and default beside each field),
+so a default is written once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from radiomap_geo.options import described
+
+SCHEDULES = ("onecycle", "cosine", "constant")
+LOSSES = ("huber", "mse", "l1")
+AMP_DTYPES = ("float16", "bfloat16")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of :func:`train` (all plain values, stored in checkpoints).
+
+    The one place these defaults are written: ``radiomap-geo train`` and
+    :func:`~radiomap_geo.nets.training_run.train_from_dataset` read them from here.
+    """
+
+    epochs: int = described(50, "Epochs (passes over the training maps).")
+    lr: float = described(1e-3, "Peak learning rate.")
+    weight_decay: float = described(1e-4, "AdamW weight decay.")
+    schedule: str = described("onecycle", "Learning-rate schedule: onecycle, cosine or constant.")
+    warmup_fraction: float = 0.1  # one-cycle: share of steps spent warming up
+    loss: str = described("huber", "Per-cell loss: huber, mse or l1.")
+    huber_delta_db: float = 6.0
+    weak_threshold_db: float = -120.0
+    weak_weight: float = described(
+        0.25, "Loss weight of labels below -120 dB (the tracer's noisy weak NLOS)."
+    )
+    aux_weight: float = 0.0  # loss weight of earlier stages (networks with forward_stages)
+    init_output_bias: bool = True  # start the output at the mean label of the first batch
+    grad_clip: float | None = 1.0
+    patience: int = described(8, "Epochs without validation improvement before stopping.")
+    min_delta: float = 1e-5  # smallest validation-loss decrease that counts
+    device: str = described("cpu", "cpu, cuda or auto (CUDA with mixed precision when present).")
+    amp: bool = True  # mixed precision on CUDA (never on the CPU)
+    amp_dtype: str = described("float16", "Mixed-precision type on CUDA: float16 or bfloat16.")
+    steps_per_epoch: int | None = None  # needed (and a cap) when batches have no len()
+    checkpoint_every: int = 1
+    seed: int = described(0, "Seed of the map subset, the augmentation and the initialisation.")
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}")
+        if self.epochs < 1:
+            raise ValueError("epochs must be >= 1")
+        if self.amp_dtype not in AMP_DTYPES:
+            raise ValueError(f"amp_dtype must be 'float16' or 'bfloat16', not {self.amp_dtype!r}")
