@@ -29,14 +29,28 @@ CHANNELS = (
     "building_height,tx_height,anchor_x,anchor_y,distance,azimuth_cos,azimuth_sin,antenna_gain,"
     "los,free_space_db,building_depth,knife_edge_db"
 )
-# name -> (loss, weak weight)
-VARIANTS = {
-    "huber-weak0.25": ("huber", 0.25),
-    "huber-weak1": ("huber", 1.0),
-    "mse-weak1": ("mse", 1.0),
-    "mse-weak0.25": ("mse", 0.25),
-}
+LOSSES = ("huber", "mse")
 PREDICTED_BINS = ("[-140, -130) dB", "[-130, -120) dB", "[-120, -110) dB", "[-110, -100) dB")
+
+
+def variant_settings(variant: str) -> tuple[str, float]:
+    """``<loss>-weak<weight>`` (e.g. ``huber-weak0.5``) as (loss, weak-label weight)."""
+    loss, _, weak = variant.partition("-weak")
+    try:
+        weight = float(weak)
+    except ValueError:
+        weight = -1.0
+    if loss not in LOSSES or not 0.0 <= weight <= 1.0:
+        raise argparse.ArgumentTypeError(
+            f"variant {variant!r}: expected <loss>-weak<weight> with loss in {LOSSES} and a "
+            "weight in [0, 1], e.g. huber-weak0.5"
+        )
+    return loss, weight
+
+
+def parse_variant(variant: str) -> str:
+    variant_settings(variant)
+    return variant
 
 
 def train(variant: str, opts: argparse.Namespace) -> Path:
@@ -45,7 +59,7 @@ def train(variant: str, opts: argparse.Namespace) -> Path:
     found = sorted(out.glob("unet-obs-*.pt"), key=lambda p: p.stat().st_mtime)
     if found and (out / "train_log.json").is_file():
         return found[-1]
-    loss, weak = VARIANTS[variant]
+    loss, weak = variant_settings(variant)
     command = CLI + [
         "train", str(opts.data), "--arch", "unet", "--arch-kwargs", '{"base": 16, "depth": 4}',
         "--channels", CHANNELS, "--name", "unet-obs", "-o", str(out),
@@ -84,7 +98,7 @@ def row(variant: str, weights: Path, report: dict) -> str:
         f"{every['all']['bias_db']:+.2f}",
         *(f"{b:+.2f}" for b in bias),
     ]
-    loss, weak = VARIANTS[variant]
+    loss, weak = variant_settings(variant)
     return f"| {variant} | {loss} | {weak:g} | {' | '.join(cells)} | `{weights.name}` |"
 
 
@@ -95,7 +109,12 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=ROOT / "runs/loss-ablation")
     parser.add_argument("--seed", type=int, default=19)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--variant", action="append", choices=sorted(VARIANTS))
+    parser.add_argument(
+        "--variant",
+        action="append",
+        type=parse_variant,
+        help="<loss>-weak<weight>, e.g. huber-weak0.5 (repeatable)",
+    )
     opts = parser.parse_args()
     variants = opts.variant or ["huber-weak0.25", "huber-weak1", "mse-weak1"]
     rows = []

@@ -31,8 +31,10 @@ evaluate() { # name description [--default] [--rt-noise-tiles N]
 train() { # name arch arch-kwargs channels extra-args...
   local name=$1 arch=$2 kwargs=$3 channels=$4
   shift 4
+  # --weak-weight 0.25: what these models were trained with (the default is 1 since the loss
+  # ablation, benchmarks/results/loss_ablation.md)
   $RG train "$DATA" --arch "$arch" --arch-kwargs "$kwargs" --channels "$channels" \
-    --name "$name" -o "runs/$name" "${COMMON[@]}" "$@"
+    --name "$name" -o "runs/$name" "${COMMON[@]}" --weak-weight 0.25 "$@"
 }
 
 model_unet_small() { # ~13 min

@@ -32,8 +32,12 @@ class TrainConfig:
     loss: str = described("huber", "Per-cell loss: huber, mse or l1.")
     huber_delta_db: float = 6.0
     weak_threshold_db: float = -120.0
+    # Weights below 1 bias the fit upwards where weak and strong labels share inputs: at 0.25 a
+    # predicted -125 dB was on average 7 dB too strong (benchmarks/results/loss_ablation.md).
     weak_weight: float = described(
-        0.25, "Loss weight of labels below -120 dB (the tracer's noisy weak NLOS)."
+        1.0,
+        "Loss weight of labels below -120 dB (the tracer's noisy weak NLOS); below 1 trades "
+        "calibration of weak predictions for RMSE on strong cells.",
     )
     aux_weight: float = 0.0  # loss weight of earlier stages (networks with forward_stages)
     init_output_bias: bool = True  # start the output at the mean label of the first batch

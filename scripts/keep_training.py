@@ -10,8 +10,12 @@ Each round (resumable at every step; kill it at any moment, rerun the same comma
    at every restart by design, so the weights are all a round needs to continue: nothing else of
    the optimiser is kept;
 3. scores the candidate and the shipped default on the whole validation split (the same maps,
-   the same command), and promotes the candidate to the default in ``weights/`` only when its
-   validation RMSE is lower (the model card then carries its test-split numbers);
+   the same command), and promotes the candidate to the default in ``weights/`` only when it is
+   better (the model card then carries its test-split numbers). Better means, first, calibrated:
+   the bias of every predicted path-gain bin within ``--max-bias-db`` (a predicted -125 dB must
+   mean -125 dB to a planner); between two models on the same side of that bar, a lower
+   validation RMSE. A calibrated candidate replaces an uncalibrated default even at up to
+   ``--bias-fix-cost-db`` more RMSE; an uncalibrated one never replaces a calibrated default;
 4. appends one row to ``training/keep/log.csv`` (maps seen, CPU hours, validation RMSE).
 
 Steps finished in a round are recorded in ``training/keep/state.json``; the training step itself
@@ -29,6 +33,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,6 +53,8 @@ LOG_COLUMNS = [
     "val_maps",
     "val_rmse_candidate_db",
     "val_rmse_default_db",
+    "val_worst_bias_candidate_db",
+    "val_worst_bias_default_db",
     "promoted",
     "candidate_file",
 ]
@@ -93,8 +100,27 @@ def dataset_counts(data: Path) -> dict[str, int]:
     return counts
 
 
-def val_rmse(data: Path, model: str, out: Path, cpu: dict) -> tuple[float, int]:
-    """Headline RMSE (cells >= -130 dB) of ``model`` on the whole validation split."""
+@dataclass(frozen=True)
+class ValScore:
+    """What promotion compares: the headline RMSE and the worst predicted-bin bias (dB)."""
+
+    rmse_db: float
+    worst_bias_db: float
+    maps: int
+
+
+# Predicted-level bins with fewer cells than this are too noisy to judge calibration by.
+MIN_BIN_CELLS = 1000
+
+
+def worst_predicted_bias(model_report: dict) -> float:
+    """Largest |bias| over the path-gain bins of the *prediction* (all valid cells)."""
+    bins = model_report["metrics"]["predicted_path_gain"].values()
+    return max(abs(b["bias_db"]) for b in bins if b["count"] >= MIN_BIN_CELLS)
+
+
+def val_score(data: Path, model: str, out: Path, cpu: dict) -> ValScore:
+    """Headline RMSE (cells >= -130 dB) and calibration of ``model`` on the validation split."""
     if not out.exists():
         staging = out.with_name(f".{out.name}.partial")
         run(
@@ -105,7 +131,12 @@ def val_rmse(data: Path, model: str, out: Path, cpu: dict) -> tuple[float, int]:
         )
         os.replace(staging, out)
     report = json.loads(out.read_text())
-    return report["models"][0]["above_threshold"]["all"]["rmse_db"], report["dataset"]["maps"]
+    model_report = report["models"][0]
+    return ValScore(
+        rmse_db=model_report["above_threshold"]["all"]["rmse_db"],
+        worst_bias_db=worst_predicted_bias(model_report),
+        maps=report["dataset"]["maps"],
+    )
 
 
 def default_weights(weights: Path, name: str) -> Path:
@@ -114,9 +145,20 @@ def default_weights(weights: Path, name: str) -> Path:
     return weights / index[name]["file"]
 
 
-def should_promote(candidate_rmse: float, default_rmse: float, min_gain_db: float) -> bool:
-    """Promote only a candidate at least ``min_gain_db`` better on the same validation maps."""
-    return bool(candidate_rmse < default_rmse - min_gain_db)
+def should_promote(
+    candidate: ValScore,
+    default: ValScore,
+    *,
+    min_gain_db: float = 0.0,
+    max_bias_db: float = 3.0,
+    bias_fix_cost_db: float = 0.75,
+) -> bool:
+    """Calibration first (every predicted bin's bias within ``max_bias_db``), then RMSE."""
+    candidate_ok = candidate.worst_bias_db <= max_bias_db
+    default_ok = default.worst_bias_db <= max_bias_db
+    if candidate_ok != default_ok:
+        return candidate_ok and candidate.rmse_db <= default.rmse_db + bias_fix_cost_db
+    return bool(candidate.rmse_db < default.rmse_db - min_gain_db)
 
 
 def newest_weights(run_dir: Path, name: str) -> Path:
@@ -174,9 +216,15 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
         )
         finish("train")
     candidate = newest_weights(run_dir, opts.model)
-    cand_rmse, val_maps = val_rmse(data, str(candidate), run_dir / "val-candidate.json", cpu)
-    base_rmse, _ = val_rmse(data, opts.model, run_dir / "val-default.json", cpu)
-    promoted = should_promote(cand_rmse, base_rmse, opts.min_gain_db)
+    cand = val_score(data, str(candidate), run_dir / "val-candidate.json", cpu)
+    base = val_score(data, opts.model, run_dir / "val-default.json", cpu)
+    promoted = should_promote(
+        cand,
+        base,
+        min_gain_db=opts.min_gain_db,
+        max_bias_db=opts.max_bias_db,
+        bias_fix_cost_db=opts.bias_fix_cost_db,
+    )
     if promoted and not done.get("promote"):
         run(
             CLI
@@ -212,24 +260,41 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
         "maps_seen_total": state["maps_seen"],
         "cpu_hours_round": round(cpu["seconds"] / 3600, 3),
         "cpu_hours_total": round(state["cpu_seconds"] / 3600, 3),
-        "val_maps": val_maps,
-        "val_rmse_candidate_db": round(cand_rmse, 3),
-        "val_rmse_default_db": round(base_rmse, 3),
+        "val_maps": cand.maps,
+        "val_rmse_candidate_db": round(cand.rmse_db, 3),
+        "val_rmse_default_db": round(base.rmse_db, 3),
+        "val_worst_bias_candidate_db": round(cand.worst_bias_db, 2),
+        "val_worst_bias_default_db": round(base.worst_bias_db, 2),
         "promoted": int(promoted),
         "candidate_file": candidate.name,
     }
-    log_path = state_path.parent / "log.csv"
-    new_file = not log_path.exists()
-    with log_path.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, LOG_COLUMNS)
-        if new_file:
-            writer.writeheader()
-        writer.writerow(row)
+    append_log_row(state_path.parent / "log.csv", row)
     log(
-        f"round {number}: val RMSE {cand_rmse:.3f} vs default {base_rmse:.3f} dB, promoted={promoted}"
+        f"round {number}: val RMSE {cand.rmse_db:.3f} vs default {base.rmse_db:.3f} dB, worst "
+        f"predicted-bin bias {cand.worst_bias_db:.2f} vs {base.worst_bias_db:.2f} dB, "
+        f"promoted={promoted}"
     )
     state.update(round=number, steps={}, round_cpu_seconds=0.0, grow_target=None)
     write_json(state_path, state)
+
+
+def append_log_row(log_path: Path, row: dict) -> None:
+    """Append ``row``; a log written before a column existed is rewritten with it left blank."""
+    rows, rewrite = [], not log_path.exists()
+    if log_path.exists():
+        with log_path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames != LOG_COLUMNS:
+                rows, rewrite = list(reader), True
+    if rewrite:
+        staging = log_path.with_name(f".{log_path.name}.partial")
+        with staging.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, LOG_COLUMNS, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(staging, log_path)
+    with log_path.open("a", newline="") as handle:
+        csv.DictWriter(handle, LOG_COLUMNS).writerow(row)
 
 
 def main() -> int:
@@ -255,6 +320,18 @@ def main() -> int:
     parser.add_argument("--weak-weight", help="weight of weak labels (default: train's)")
     parser.add_argument("--max-val-maps", type=int, default=96, help="per-epoch validation maps")
     parser.add_argument("--min-gain-db", type=float, default=0.0)
+    parser.add_argument(
+        "--max-bias-db",
+        type=float,
+        default=3.0,
+        help="calibrated: every predicted path-gain bin's bias within this (dB)",
+    )
+    parser.add_argument(
+        "--bias-fix-cost-db",
+        type=float,
+        default=0.75,
+        help="RMSE a calibrated candidate may give up to replace an uncalibrated default",
+    )
     parser.add_argument("--retry-wait", type=float, default=60.0, help="seconds after a failure")
     parser.add_argument(
         "--description",

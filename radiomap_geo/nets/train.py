@@ -10,6 +10,10 @@ Loss (:func:`masked_loss`): over valid cells only, in normalised units
 and cells whose label is weaker than ``weak_threshold_db`` weigh ``weak_weight``: ray-traced weak
 NLOS cells (below about -120 dB) stay 4-10 dB noisy and 10-40 % of them get no ray at any
 affordable ray count (see the environment guide), so they are label noise more than truth.
+Down-weighting them (``weak_weight`` < 1) lowers the RMSE on strong cells but makes weak
+*predictions* too strong wherever weak and strong labels share inputs (the fit is the weighted
+mean): 0.25, the old default, left predicted -130..-110 dB cells 6-7 dB too strong; the default
+is now 1 (``benchmarks/bench_loss_ablation.py``).
 
 Optimisation: AdamW, one-cycle (default) or cosine learning-rate schedule stepped per batch,
 gradient clipping, early stopping on the validation loss with the best weights restored at the

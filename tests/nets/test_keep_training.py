@@ -58,16 +58,66 @@ def log_rows(state: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def test_should_promote_needs_a_strictly_better_candidate():
+def script_module():
     sys.path.insert(0, str(SCRIPT.parent))
     try:
-        from keep_training import should_promote
+        import keep_training
     finally:
         sys.path.pop(0)
-    assert should_promote(7.0, 7.5, 0.0)
-    assert not should_promote(7.5, 7.5, 0.0)
-    assert not should_promote(7.6, 7.5, 0.0)
-    assert not should_promote(7.4, 7.5, 0.2)
+    return keep_training
+
+
+def test_should_promote_needs_a_strictly_better_candidate():
+    lane = script_module()
+
+    def promote(candidate_rmse, default_rmse, min_gain_db=0.0):
+        calibrated = 1.0  # both calibrated: RMSE decides
+        return lane.should_promote(
+            lane.ValScore(candidate_rmse, calibrated, 10),
+            lane.ValScore(default_rmse, calibrated, 10),
+            min_gain_db=min_gain_db,
+        )
+
+    assert promote(7.0, 7.5)
+    assert not promote(7.5, 7.5)
+    assert not promote(7.6, 7.5)
+    assert not promote(7.4, 7.5, min_gain_db=0.2)
+
+
+def test_should_promote_puts_calibration_first():
+    lane = script_module()
+    calibrated, biased = lane.ValScore(8.2, 2.1, 10), lane.ValScore(7.7, 6.9, 10)
+    # a calibrated candidate replaces a biased default at a bounded RMSE cost ...
+    assert lane.should_promote(calibrated, biased, bias_fix_cost_db=0.75)
+    assert not lane.should_promote(calibrated, biased, bias_fix_cost_db=0.25)
+    # ... and a biased one never replaces a calibrated default, however low its RMSE
+    assert not lane.should_promote(lane.ValScore(6.0, 6.9, 10), calibrated)
+    # both biased: RMSE decides
+    assert lane.should_promote(lane.ValScore(7.6, 7.5, 10), biased)
+
+
+def test_worst_predicted_bias_ignores_near_empty_bins():
+    lane = script_module()
+    bins = {
+        "[-140, -130) dB": {"count": 5000, "bias_db": 6.9},
+        "[-130, -120) dB": {"count": 9000, "bias_db": -2.0},
+        "[-inf, -150) dB": {"count": 12, "bias_db": 40.0},
+    }
+    assert lane.worst_predicted_bias({"metrics": {"predicted_path_gain": bins}}) == 6.9
+
+
+def test_log_written_before_a_new_column_is_rewritten_with_it(tmp_path):
+    lane = script_module()
+    log = tmp_path / "log.csv"
+    old_columns = [c for c in lane.LOG_COLUMNS if "bias" not in c]
+    log.write_text(
+        ",".join(old_columns) + "\n" + ",".join(str(i) for i in range(len(old_columns))) + "\n"
+    )
+    lane.append_log_row(log, {c: "x" for c in lane.LOG_COLUMNS})
+    rows = log_rows(tmp_path)
+    assert list(rows[0]) == lane.LOG_COLUMNS
+    assert rows[0]["round"] == "0" and rows[0]["val_worst_bias_default_db"] == ""
+    assert rows[1]["val_worst_bias_default_db"] == "x"
 
 
 def test_rounds_refuse_a_worse_model_then_promote_and_continue(dataset_dir, weights_dir, tmp_path):
