@@ -30,6 +30,13 @@ def dataset() -> None:
     "Comma-separated sources, each optionally NAME:WEIGHT (default weights procedural 0.5, "
     "radiomapseer 0.3, helsinki 0.17, delft 0.03). Sources whose files are missing are skipped.",
 )
+@optional(
+    "--sources-from-now",
+    str,
+    "Change the source mix of the tiles still to come (NAME:WEIGHT,... as --sources): it applies "
+    "from the first tile after those built, existing tiles keep theirs. Recorded in the "
+    "manifest, so later builds of OUT_DIR keep it; keep --sources as the dataset was built.",
+)
 @defaulted("--resolution", 2.0, "Cell size (m).")
 @defaulted("--size", 128, "Tile side in cells.")
 @defaulted("--samples", 3e6, "Rays per transmitter.")
@@ -58,8 +65,11 @@ def dataset() -> None:
 def build(out_dir: Path, **opts) -> None:
     """Ray-trace tiles into OUT_DIR (resumable: rerun the same command to continue or extend)."""
     from radiomap_geo.dataset.build import BuildConfig, build_dataset, parse_sources
+    from radiomap_geo.dataset.config import format_mix
     from radiomap_geo.dataset.sampling import SiteSampling
 
+    from_now = opts["sources_from_now"]
+    mix_from_now = parse_sources(from_now) if from_now else None
     config = BuildConfig(
         n_tiles=opts["n_tiles"],
         size=opts["size"],
@@ -80,7 +90,16 @@ def build(out_dir: Path, **opts) -> None:
     )
     on_interrupt(f"finished tiles are kept in {out_dir}; rerun the same command to resume")
     with RichProgress("ray-trace tiles", enabled=not opts["quiet"]) as progress:
-        summary = build_dataset(out_dir, config, workers=opts["workers"], progress=progress)
+        summary = build_dataset(
+            out_dir,
+            config,
+            workers=opts["workers"],
+            progress=progress,
+            sources_from_now=mix_from_now,
+        )
+    if mix_from_now:
+        start, weights = summary["source_mixes"][-1]
+        click.echo(f"source mix from tile {start} on: {format_mix(weights)}")
     for name, why in summary["skipped_sources"].items():
         click.echo(f"skipped source {name}: {why}", err=True)
     rate = summary["maps_per_hour"]
@@ -109,12 +128,14 @@ def build(out_dir: Path, **opts) -> None:
 def info(out_dir: Path, as_json: bool) -> None:
     """Show what the dataset in OUT_DIR holds: splits, sources, size, settings, throughput."""
     from radiomap_geo.dataset.build import summarize
+    from radiomap_geo.dataset.config import BuildConfig, format_mix, phases_json
     from radiomap_geo.dataset.store import read_manifest
 
     manifest = read_manifest(out_dir)
     summary = summarize(manifest)
     summary["requested_tiles"] = manifest.get("n_tiles_requested")
     summary["config"] = manifest["config"]
+    summary["source_mixes"] = phases_json(BuildConfig.from_dict(manifest["config"]).phases())
     summary["backend"] = manifest["backend"]
     summary["radiomap_geo_version"] = manifest["radiomap_geo_version"]
     summary["runs"] = [
@@ -149,6 +170,8 @@ def info(out_dir: Path, as_json: bool) -> None:
         "  maps per source: "
         + ", ".join(f"{k} {v}" for k, v in sorted(summary["maps_per_source"].items()))
     )
+    for start, weights in summary["source_mixes"]:
+        click.echo(f"  source mix from tile {start}: {format_mix(weights)}")
     click.echo(
         f"  tiles {cfg['size']}x{cfg['size']} cells at {cfg['resolution_m']:g} m, receiver "
         f"{cfg['rx_height_m']:g} m, {cfg['samples_per_tx']:.3g} rays, depth {cfg['max_depth']}, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -35,6 +35,8 @@ COMPATIBLE_KEYS = (
     "materials",
     "sampling",
 )
+#: A source mix from a tile on: ``(first tile id, {source: weight})``.
+Phase = tuple[int, dict[str, float]]
 #: Keyword of :func:`~radiomap_geo.dataset.sampling.plan_tiles` -> the setting it takes.
 _TILING = {
     "size": "size",
@@ -61,6 +63,9 @@ class BuildConfig:
     sites_per_tile: int = 4
     seed: int = 0
     sources: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    #: Later source mixes, each from its first tile id on (increasing, > 0); ``sources`` is the
+    #: mix from tile 0. Empty for a single mix, as every dataset built before mixes could change.
+    sources_from: tuple[Phase, ...] = ()
     margin_m: float = 0.0
     region_factor: float = 1.5
     materials: dict[str, Any] = field(default_factory=dict)
@@ -85,15 +90,24 @@ class BuildConfig:
             raise InputError(f"max_depth must be >= 0, got {self.max_depth}")
         if self.seed < 0:
             raise InputError(f"seed must be >= 0, got {self.seed}")
-        if not self.sources:
-            raise InputError(f"name at least one source: {', '.join(SOURCE_NAMES)}")
-        for name, weight in self.sources.items():
-            if name not in SOURCE_NAMES:
+        _check_weights(self.sources)
+        previous = 0
+        for start, weights in self.sources_from:
+            if start <= previous:
                 raise InputError(
-                    f"unknown dataset source {name!r}; known: {', '.join(SOURCE_NAMES)}"
+                    f"source mixes must start at increasing tile ids after 0, got {start} after "
+                    f"{previous}"
                 )
-            if not (math.isfinite(weight) and weight > 0):
-                raise InputError(f"source weight of {name} must be positive, got {weight}")
+            _check_weights(weights)
+            previous = start
+
+    def phases(self) -> tuple[Phase, ...]:
+        """Every source mix as ``(first tile id, weights)``, the first from tile 0."""
+        return ((0, self.sources), *self.sources_from)
+
+    def source_names(self) -> list[str]:
+        """The sources any mix names, those of the first mix first (in their order)."""
+        return list(dict.fromkeys(name for _, weights in self.phases() for name in weights))
 
     def tiling(self) -> dict[str, Any]:
         """The keywords of :func:`~radiomap_geo.dataset.sampling.plan_tiles` for this build."""
@@ -107,6 +121,7 @@ class BuildConfig:
         """JSON-ready form."""
         out = asdict(self)
         out["sampling"] = self.sampling.to_dict()
+        out["sources_from"] = phases_json(self.sources_from)
         return out
 
     @classmethod
@@ -115,8 +130,30 @@ class BuildConfig:
         data = dict(data)
         sampling = data.pop("sampling", {}) or {}
         sampling = {k: tuple(v) if isinstance(v, list) else v for k, v in sampling.items()}
+        # JSON turns the phase tuples into lists; a manifest from before phases has none.
+        phases = tuple((int(start), dict(w)) for start, w in data.pop("sources_from", None) or ())
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known, sampling=SiteSampling(**sampling))
+        return cls(**known, sources_from=phases, sampling=SiteSampling(**sampling))
+
+
+def _check_weights(weights: Mapping[str, float]) -> None:
+    if not weights:
+        raise InputError(f"name at least one source: {', '.join(SOURCE_NAMES)}")
+    for name, weight in weights.items():
+        if name not in SOURCE_NAMES:
+            raise InputError(f"unknown dataset source {name!r}; known: {', '.join(SOURCE_NAMES)}")
+        if not (math.isfinite(weight) and weight > 0):
+            raise InputError(f"source weight of {name} must be positive, got {weight}")
+
+
+def phases_json(phases: Iterable[Phase]) -> list[list]:
+    """``sources_from`` as the manifest stores it (JSON has no tuples)."""
+    return [[int(start), dict(weights)] for start, weights in phases]
+
+
+def format_mix(weights: Mapping[str, float]) -> str:
+    """``procedural 0.2, radiomapseer 0.4``: a mix for messages."""
+    return ", ".join(f"{name} {weight:g}" for name, weight in weights.items())
 
 
 def parse_sources(text: str) -> dict[str, float]:

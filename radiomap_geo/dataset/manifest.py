@@ -1,13 +1,17 @@
-"""The dataset's ``manifest.json``: creation, compatibility checks on resume, adopting part files
-written after the last update, packing finished parts into shards, and the summary.
+"""The dataset's ``manifest.json``: creation, compatibility checks on resume (source mixes
+included), adopting part files written after the last update, packing finished parts into shards,
+and the summary.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import zipfile
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,13 @@ import numpy as np
 
 from radiomap_geo import __version__
 from radiomap_geo.dataset import store, tracing
-from radiomap_geo.dataset.config import COMPATIBLE_KEYS, BuildConfig
+from radiomap_geo.dataset.config import (
+    COMPATIBLE_KEYS,
+    BuildConfig,
+    Phase,
+    format_mix,
+    phases_json,
+)
 from radiomap_geo.dataset.sampling import (
     TileSpec,
 )
@@ -38,10 +48,7 @@ def new_manifest(config: BuildConfig, sources: dict[str, Any], skipped: dict[str
         "backend": tracing.backend_versions(),
         "config": _compat(config),
         "n_tiles_requested": config.n_tiles,
-        "sources": {
-            k: (s.describe() if s is not None else {"generator": "radiomap_geo.dataset.procedural"})
-            for k, s in sources.items()
-        },
+        "sources": {k: _describe_source(s) for k, s in sources.items()},
         "skipped_sources": skipped,
         "encoding": {
             "gain": store.GAIN_ENCODING,
@@ -64,20 +71,133 @@ def new_manifest(config: BuildConfig, sources: dict[str, Any], skipped: dict[str
     }
 
 
+def _describe_source(source: Any) -> dict[str, Any]:
+    if source is None:
+        return {"generator": "radiomap_geo.dataset.procedural"}
+    return source.describe()
+
+
 def _compat(config: BuildConfig) -> dict[str, Any]:
     data = config.to_dict()
-    return {k: data[k] for k in COMPATIBLE_KEYS}
+    out = {k: data[k] for k in COMPATIBLE_KEYS}
+    # Only a dataset whose mix changed records its later mixes: a single-mix manifest stays as
+    # every manifest was before mixes could change, so older radiomap-geo still grows it.
+    if config.sources_from:
+        out["sources_from"] = phases_json(config.sources_from)
+    return out
 
 
 def _check_compatible(manifest: dict, config: BuildConfig, folder: Path) -> None:
+    """Refuse other settings (the later source mixes are checked by :func:`resolve_mixes`)."""
     old, new = manifest["config"], json.loads(json.dumps(_compat(config)))
     diff = [k for k in COMPATIBLE_KEYS if old.get(k) != new.get(k)]
     if diff:
         details = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in diff)
+        hint = (
+            " (to change the mix of the tiles still to come, keep --sources as it was and add "
+            "--sources-from-now)"
+            if "sources" in diff
+            else ""
+        )
         raise InputError(
             f"{folder} holds a dataset built with other settings ({details}): build into a new "
-            "folder, or rerun with the same settings to resume or add tiles"
+            f"folder, or rerun with the same settings to resume or add tiles{hint}"
         )
+
+
+# -- source mixes -----------------------------------------------------------------------------
+
+_PART_NAME = re.compile(r"tile-(\d+)\.npz")
+
+
+def next_tile_id(folder: Path, manifest: dict | None) -> int:
+    """The first tile id after every tile built (recorded, or a part file not adopted yet)."""
+    if manifest is None:
+        return 0
+    ids = [int(key) for key in manifest["tiles"]]
+    for path in (folder / store.PART_DIR).glob("tile-*.npz"):
+        match = _PART_NAME.fullmatch(path.name)
+        if match:  # a finished tile too: a new mix must not plan it differently
+            ids.append(int(match.group(1)))
+    return max(ids, default=-1) + 1
+
+
+def _same_phases(a: tuple[Phase, ...], b: tuple[Phase, ...]) -> bool:
+    # Order matters: it breaks ties in the round robin.
+    return [(s, list(w.items())) for s, w in a] == [(s, list(w.items())) for s, w in b]
+
+
+def resolve_mixes(
+    manifest: dict | None,
+    config: BuildConfig,
+    folder: Path,
+    mix_from_now: Mapping[str, float] | None = None,
+) -> BuildConfig:
+    """``config`` with the source mixes this build follows.
+
+    A config without later mixes takes the ones the manifest records (a plain rerun keeps them);
+    one with later mixes must extend them. ``mix_from_now`` adds a mix from the next tile on.
+
+    Raises:
+        InputError: the mixes differ from the recorded ones, or one starts at a built tile.
+    """
+    recorded = BuildConfig.from_dict(manifest["config"]).sources_from if manifest else ()
+    mixes = config.sources_from or recorded
+    if not _same_phases(mixes[: len(recorded)], recorded):
+        raise InputError(
+            f"{folder} records other source mixes ({_describe(recorded)}) than these settings "
+            f"({_describe(mixes)}): leave the later mixes out to keep the recorded ones, or add one "
+            "with --sources-from-now"
+        )
+    next_id = next_tile_id(folder, manifest)
+    for start, _ in mixes[len(recorded) :]:
+        if start < next_id:
+            raise InputError(
+                f"a source mix from tile {start} would change tiles already built: {folder} "
+                f"holds tiles up to {next_id - 1}; start the new mix at tile {next_id} or later "
+                "(--sources-from-now does)"
+            )
+    config = replace(config, sources_from=tuple(mixes))
+    if mix_from_now is not None:
+        config = _add_mix(config, next_id, dict(mix_from_now), folder)
+    config.validate()
+    return config
+
+
+def _add_mix(config: BuildConfig, start: int, mix: dict[str, float], folder: Path) -> BuildConfig:
+    if start == 0:
+        raise InputError(
+            f"{folder} holds no tile yet, so there is no mix to change: give the mix of a new "
+            "dataset with --sources"
+        )
+    # Mixes recorded from this tile on have no tile built under them: the new one replaces them.
+    kept = tuple(phase for phase in config.sources_from if phase[0] < start)
+    for dropped, weights in config.sources_from[len(kept) :]:
+        log.info("the source mix from tile %d on (%s) is replaced", dropped, format_mix(weights))
+    since, current = config.phases()[len(kept)]  # the mix the next tile would follow
+    if list(current.items()) == list(mix.items()):  # e.g. a rerun of the same command
+        log.info("source mix %s is in effect since tile %d", format_mix(mix), since)
+        return replace(config, sources_from=kept)
+    log.info("source mix from tile %d on: %s (was %s)", start, format_mix(mix), format_mix(current))
+    return replace(config, sources_from=(*kept, (start, mix)))
+
+
+def record_mixes(manifest: dict, config: BuildConfig, sources: Mapping[str, Any]) -> None:
+    """Store the later source mixes of ``config`` (resolved) in the manifest.
+
+    Also what a source that only a later mix names is (the dataset recorded the first mix's).
+    """
+    if config.sources_from:
+        manifest["config"]["sources_from"] = phases_json(config.sources_from)
+    for name, source in sources.items():
+        if name not in config.sources:
+            manifest["sources"].setdefault(name, _describe_source(source))
+
+
+def _describe(phases: tuple[Phase, ...]) -> str:
+    if not phases:
+        return "none after tile 0"
+    return "; ".join(f"from tile {start}: {format_mix(w)}" for start, w in phases)
 
 
 def _read_part_record(path: Path) -> dict | None:

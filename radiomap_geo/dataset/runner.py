@@ -10,16 +10,19 @@ import multiprocessing
 import os
 import platform
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from radiomap_geo.dataset import store, tracing
-from radiomap_geo.dataset.config import BuildConfig
+from radiomap_geo.dataset.config import BuildConfig, phases_json
 from radiomap_geo.dataset.manifest import (
     _adopt_parts,
     _check_compatible,
     _pack_ready,
     new_manifest,
+    record_mixes,
+    resolve_mixes,
     summarize,
 )
 from radiomap_geo.dataset.sampling import (
@@ -44,6 +47,7 @@ def build_dataset(
     workers: int = 1,
     progress: ProgressFn | None = None,
     is_cancelled: CancelFn | None = None,
+    sources_from_now: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Build (or resume, or extend) a dataset in ``out_dir``.
 
@@ -53,13 +57,17 @@ def build_dataset(
         workers: Processes ray-tracing in parallel (each with ``cpu_count // workers`` threads).
         progress: ``progress(done, total, message)`` callback (tiles).
         is_cancelled: ``is_cancelled()`` callback, polled between tiles.
+        sources_from_now: A source mix for the tiles still to come, from the first tile id after
+            those built; the manifest records it, so later builds keep it (existing tiles keep
+            theirs). A plain build follows the mixes the manifest records.
 
     Returns:
         A summary: tiles and maps done in total and in this run, maps per hour of this run,
-        counts per split, bytes on disk.
+        counts per split, bytes on disk, the source mixes followed.
 
     Raises:
-        InputError: bad settings, incompatible folder, no source available.
+        InputError: bad settings, incompatible folder, no source available, a source mix that
+            would change a built tile.
         DependencyError: Sionna RT or libLLVM 19 missing.
         Cancelled: the caller asked to stop (finished tiles are kept; rerun to resume).
     """
@@ -69,22 +77,29 @@ def build_dataset(
     monitor = as_monitor(progress, is_cancelled)
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    sources, skipped = open_sources(list(config.sources), config.shared_data, config.helsinki)
+    manifest_path = folder / store.MANIFEST
+    old_manifest = store.read_manifest(folder) if manifest_path.exists() else None
+    config = resolve_mixes(old_manifest, config, folder, sources_from_now)
+    names = config.source_names()
+    sources, skipped = open_sources(names, config.shared_data, config.helsinki)
     for name, why in skipped.items():
         log.warning("dataset source %s skipped: %s", name, why)
     if not sources:
-        raise InputError(f"none of the sources {list(config.sources)} is available: {skipped}")
-    weights = {k: config.sources[k] for k in sources}
+        raise InputError(f"none of the sources {names} is available: {skipped}")
+    # 0 keeps a source that only a later mix names out of the first mix (plan_tiles gives a
+    # source without a weight 1.0), so tiles of the first mix stay as they were.
+    weights = {k: config.sources.get(k, 0.0) for k in sources}
     monitor.step(0, config.n_tiles, "planning tiles")
-    specs = plan_tiles(config.n_tiles, sources, weights, **config.tiling())
+    specs = plan_tiles(
+        config.n_tiles, sources, weights, weights_from=config.sources_from, **config.tiling()
+    )
     overlaps = overlapping_pairs(specs, "test", "train") + overlapping_pairs(specs, "val", "train")
     if overlaps:  # cannot happen by construction; refuse rather than leak
         raise RuntimeError(f"split leak: tiles {overlaps[:5]} overlap across splits")
     planned = {s.tile_id: s for s in specs}
 
-    manifest_path = folder / store.MANIFEST
-    if manifest_path.exists():
-        manifest = store.read_manifest(folder)
+    if old_manifest is not None:
+        manifest = old_manifest
         _check_compatible(manifest, config, folder)
         for key, record in manifest["tiles"].items():
             spec = planned.get(int(key))
@@ -97,6 +112,7 @@ def build_dataset(
         manifest["n_tiles_requested"] = max(
             config.n_tiles, int(manifest.get("n_tiles_requested", 0))
         )
+        record_mixes(manifest, config, sources)
     else:
         manifest = new_manifest(config, sources, skipped)
     adopted = _adopt_parts(folder, manifest, planned)
@@ -197,6 +213,7 @@ def build_dataset(
             "maps_per_hour": run.get("maps_per_hour"),
             "skipped_sources": skipped,
             "failed_tiles": failed,
+            "source_mixes": phases_json(config.phases()),
         }
     )
     return summary

@@ -1,7 +1,8 @@
 """Tile plans, geographic splits and transmitter-site sampling.
 
 A build is a list of :class:`TileSpec` work units, fixed by the build settings alone: tile ``i``
-gets its source from a weighted round robin over the sources, its region from a seeded
+gets its source from a weighted round robin over the sources (restarted with other weights where
+a later source mix begins, see :func:`phased_schedule`), its region from a seeded
 permutation of that source's regions, and everything random inside it (placement, city, sites,
 ray seeds) from ``SeedSequence([seed, i])``. Asking for more tiles later only appends units.
 
@@ -14,7 +15,7 @@ training tile. Procedural cities are train or val only.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -121,6 +122,29 @@ def source_schedule(weights: Mapping[str, float], n: int) -> list[str]:
     return out
 
 
+def phased_schedule(phases: Sequence[tuple[int, Mapping[str, float]]], n: int) -> list[str]:
+    """The source of each of the first ``n`` tiles when the mix changes at given tiles.
+
+    ``phases`` are ``(first tile id, weights)``, the first from tile 0. Each phase runs its own
+    round robin, counting from its first tile: the tiles before a phase get exactly the sources
+    they had without it, so a mix can change for the tiles still to come of a built dataset.
+    """
+    starts = [int(start) for start, _ in phases]
+    if not starts or starts[0] != 0 or any(b <= a for a, b in zip(starts, starts[1:])):
+        raise InputError(f"source mixes must start at tile 0 and then increase, got {starts}")
+    out: list[str] = []
+    for (start, weights), end in zip(phases, [*starts[1:], n]):
+        count = min(n, end) - start
+        if start == 0:  # the first mix as it always was (its error for no weights too)
+            out += source_schedule(weights, count)
+        elif count > 0:
+            try:
+                out += source_schedule(weights, count)
+            except InputError as exc:
+                raise InputError(f"the source mix from tile {start} on: {exc}") from exc
+    return out
+
+
 def place_tile(
     region_bounds: tuple[float, float, float, float],
     tile_m: float,
@@ -158,6 +182,7 @@ def plan_tiles(
     region_factor: float = 1.5,
     placement_tries: int = 8,
     min_cover: float = 0.05,
+    weights_from: Sequence[tuple[int, Mapping[str, float]]] = (),
 ) -> list[TileSpec]:
     """The first ``n_tiles`` work units of a build.
 
@@ -171,6 +196,8 @@ def plan_tiles(
         region_factor: Side of the OSM sub-areas in tile sides (>= 1).
         placement_tries: Random placements tried per tile to find one with buildings.
         min_cover: Building cover a placement should reach (else the best try is kept).
+        weights_from: Later mixes ``(first tile id, weights)``, increasing; ``weights`` is the
+            mix from tile 0. Only the sources a mix names (and ``sources`` holds) count in it.
     """
     if region_factor < 1:
         raise InputError(
@@ -178,7 +205,11 @@ def plan_tiles(
         )
     tile_m = size * resolution
     active = {k: float(weights.get(k, 1.0)) for k in sources}
-    schedule = source_schedule(active, n_tiles)
+    later = [
+        (int(start), {k: float(w) for k, w in mix.items() if k in sources})
+        for start, mix in weights_from
+    ]
+    schedule = phased_schedule([(0, active), *later], n_tiles)
     regions: dict[str, list[Region]] = {}
     splits: dict[str, dict[str, str]] = {}
     for name, source in sources.items():
@@ -190,6 +221,7 @@ def plan_tiles(
         splits[name] = assign_splits(
             [r.id for r in regions[name]], source.test_fraction, source.val_fraction
         )
+    # The k-th tile of a source counts across mixes, so a later mix continues its region cycle.
     counts: dict[str, int] = {}
     out = []
     for tile_id, name in enumerate(schedule):

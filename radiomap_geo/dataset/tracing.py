@@ -29,11 +29,10 @@ _SOURCES_CACHE: dict[tuple, dict] = {}
 
 
 def _sources_for(config: BuildConfig) -> dict[str, Any]:
-    key = (tuple(sorted(config.sources)), config.shared_data, config.helsinki)
+    names = config.source_names()  # a later source mix may name a source the first does not
+    key = (tuple(sorted(names)), config.shared_data, config.helsinki)
     if key not in _SOURCES_CACHE:
-        _SOURCES_CACHE[key] = open_sources(
-            list(config.sources), config.shared_data, config.helsinki
-        )[0]
+        _SOURCES_CACHE[key] = open_sources(names, config.shared_data, config.helsinki)[0]
     return _SOURCES_CACHE[key]
 
 

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from radiomap_geo.dataset import build as build_mod
 from radiomap_geo.dataset import load_dataset, read_manifest, tracing
 from radiomap_geo.dataset.build import BuildConfig, build_dataset, parse_sources
-from radiomap_geo.dataset.sampling import plan_tiles
+from radiomap_geo.dataset.sampling import TileSpec, plan_tiles
 from radiomap_geo.dataset.sources import open_sources
 from radiomap_geo.dataset.store import iter_maps
 from radiomap_geo.errors import Cancelled, InputError
@@ -353,3 +353,148 @@ def test_a_damaged_part_is_set_aside_and_recomputed(tmp_path, sample_pbf, fake_r
     assert summary["tiles"] == 4 and 1 in fake_rt[computed:]
     aside = part.with_name(part.name + ".corrupt")
     assert aside.is_file() and aside.stat().st_size == 200
+
+
+# -- source mixes from a tile on ----------------------------------------------------------------
+
+#: A manifest's config as every dataset built before source mixes could change stores it.
+OLD_CONFIG = {
+    "size": 128,
+    "resolution_m": 2.0,
+    "rx_height_m": 1.5,
+    "samples_per_tx": 3000000,
+    "max_depth": 3,
+    "diffraction": True,
+    "refraction": False,
+    "sites_per_tile": 4,
+    "seed": 0,
+    "sources": {"procedural": 0.5, "radiomapseer": 0.3, "helsinki": 0.17, "delft": 0.03},
+    "margin_m": 0.0,
+    "region_factor": 1.5,
+    "materials": {},
+    "sampling": {
+        "rooftop_fraction": 0.5,
+        "directional_fraction": 0.5,
+        "street_height_m": [3.0, 10.0],
+        "rooftop_above_m": [1.0, 5.0],
+        "tilt_deg": [0.0, 12.0],
+        "frequency_mhz": 3500.0,
+        "clearance_cells": 1,
+        "edge_cells": 1,
+    },
+}
+LATER = {"procedural": 0.2, "helsinki": 0.8}
+
+
+def test_a_manifest_without_mixes_round_trips_as_one_mix(tmp_path):
+    from radiomap_geo.dataset.manifest import (
+        _check_compatible,
+        _compat,
+        record_mixes,
+        resolve_mixes,
+    )
+
+    config = BuildConfig.from_dict(OLD_CONFIG)
+    assert config.sources_from == () and config.phases() == ((0, OLD_CONFIG["sources"]),)
+    assert json.loads(json.dumps(_compat(config))) == OLD_CONFIG  # nothing added
+    manifest = {"config": json.loads(json.dumps(OLD_CONFIG)), "tiles": {"0": {}}, "sources": {}}
+    _check_compatible(manifest, BuildConfig(), tmp_path)  # today's defaults still match
+    resolved = resolve_mixes(manifest, BuildConfig(), tmp_path)
+    record_mixes(manifest, resolved, {})
+    assert resolved.sources_from == () and manifest["config"] == OLD_CONFIG
+    # and a config with a later mix survives JSON
+    mixed = BuildConfig(sources_from=((1685, LATER),))
+    assert BuildConfig.from_dict(json.loads(json.dumps(mixed.to_dict()))) == mixed
+    assert json.loads(json.dumps(_compat(mixed)))["sources_from"] == [[1685, LATER]]
+
+
+def _mixed_plan(n, sample_pbf, later):
+    sources = {
+        "procedural": None,
+        "helsinki": open_sources(["helsinki"], None, sample_pbf)[0]["helsinki"],
+    }
+    weights = {"procedural": 0.6, "helsinki": 0.4}
+    tiling = dict(size=16, resolution=4.0, seed=0)
+    return plan_tiles(n, sources, weights, weights_from=later, **tiling)
+
+
+def test_a_mix_from_now_leaves_built_tiles_and_is_kept(tmp_path, sample_pbf, fake_rt):
+    out = tmp_path / "ds"
+    build_dataset(out, _config(3, sample_pbf))
+    before = read_manifest(out)["tiles"]
+    build_dataset(out, _config(8, sample_pbf), sources_from_now=LATER)
+    manifest = read_manifest(out)
+    assert manifest["config"]["sources_from"] == [[3, LATER]]
+    assert {k: manifest["tiles"][k] for k in before} == before  # the built tiles untouched
+    # a plain build (no mix given) keeps the recorded mix, as does the same command again
+    build_dataset(out, _config(10, sample_pbf))
+    summary = build_dataset(out, _config(10, sample_pbf), sources_from_now=LATER)
+    assert summary["source_mixes"] == [[0, {"procedural": 0.6, "helsinki": 0.4}], [3, LATER]]
+    manifest = read_manifest(out)
+    assert manifest["config"]["sources_from"] == [[3, LATER]]
+    planned = _mixed_plan(10, sample_pbf, [(3, LATER)])
+    for spec in planned:
+        assert build_mod.same_spec(spec, TileSpec.from_dict(manifest["tiles"][str(spec.tile_id)]))
+    single = _mixed_plan(10, sample_pbf, [])
+    assert planned[:3] == single[:3] and planned[3:] != single[3:]  # the mix did change
+
+
+def test_a_mix_without_tiles_yet_is_replaced(tmp_path, sample_pbf, fake_rt):
+    from radiomap_geo.dataset.manifest import next_tile_id
+
+    out = tmp_path / "ds"
+    build_dataset(out, _config(3, sample_pbf))
+    build_dataset(out, _config(3, sample_pbf), sources_from_now=LATER)  # records, builds none
+    build_dataset(out, _config(3, sample_pbf), sources_from_now={"procedural": 1.0})
+    assert read_manifest(out)["config"]["sources_from"] == [[3, {"procedural": 1.0}]]
+    # a part file not adopted yet is a built tile too
+    part = _interrupted_build_with_a_part(tmp_path / "parted", sample_pbf)
+    assert next_tile_id(part.parent.parent, read_manifest(part.parent.parent)) == 2
+
+
+def test_a_mix_starting_at_a_built_tile_is_refused(tmp_path, sample_pbf, fake_rt):
+    from dataclasses import replace
+
+    out = tmp_path / "ds"
+    build_dataset(out, _config(3, sample_pbf))
+    early = replace(_config(6, sample_pbf), sources_from=((2, LATER),))
+    with pytest.raises(
+        InputError, match=r"from tile 2 would change .* start the new mix at tile 3"
+    ):
+        build_dataset(out, early)
+    build_dataset(out, _config(4, sample_pbf), sources_from_now=LATER)
+    other = replace(_config(6, sample_pbf), sources_from=((3, {"procedural": 1.0}),))
+    with pytest.raises(InputError, match="records other source mixes"):
+        build_dataset(out, other)
+    assert read_manifest(out)["config"]["sources_from"] == [[3, LATER]]
+    with pytest.raises(InputError, match="holds no tile yet"):
+        build_dataset(tmp_path / "new", _config(2, sample_pbf), sources_from_now=LATER)
+
+
+def test_cli_sources_from_now(tmp_path, sample_pbf, fake_rt):
+    from radiomap_geo.cli.main import cli
+
+    out = tmp_path / "ds"
+    runner = CliRunner()
+    first = runner.invoke(cli, _build_args(out, sample_pbf, n_tiles=2))
+    assert first.exit_code == 0, first.output
+    mix = ["--sources-from-now", "procedural:0.2,helsinki:0.8"]
+    grown = runner.invoke(cli, _build_args(out, sample_pbf, n_tiles=4) + mix)
+    assert grown.exit_code == 0, grown.output
+    assert "source mix from tile 2 on: procedural 0.2, helsinki 0.8" in grown.output
+    info = runner.invoke(cli, ["dataset", "info", str(out)])
+    assert "source mix from tile 0: procedural 0.6, helsinki 0.4" in info.output
+    assert "source mix from tile 2: procedural 0.2, helsinki 0.8" in info.output
+    as_json = json.loads(runner.invoke(cli, ["dataset", "info", str(out), "--json"]).output)
+    assert as_json["source_mixes"] == [[0, {"procedural": 0.6, "helsinki": 0.4}], [2, LATER]]
+    fresh = runner.invoke(cli, _build_args(tmp_path / "new", sample_pbf) + mix)
+    assert (
+        fresh.exit_code == 1 and "Error: " in fresh.output and "holds no tile yet" in fresh.output
+    )
+    assert isinstance(fresh.exception, SystemExit)  # a message, no traceback
+    changed = [
+        a if a != "procedural:0.6,helsinki:0.4" else "procedural:0.2"
+        for a in _build_args(out, sample_pbf)
+    ]
+    refused = runner.invoke(cli, changed)
+    assert refused.exit_code != 0 and "--sources-from-now" in refused.output

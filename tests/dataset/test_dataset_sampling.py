@@ -10,12 +10,14 @@ from radiomap_geo.dataset.sampling import (
     TileSpec,
     assign_splits,
     overlapping_pairs,
+    phased_schedule,
     place_tile,
     plan_tiles,
     sample_sites,
     source_schedule,
 )
 from radiomap_geo.dataset.sources import HelsinkiSource, open_sources
+from radiomap_geo.errors import InputError
 from radiomap_geo.rasterize import rasterize_buildings
 
 
@@ -96,6 +98,48 @@ def test_schedule_follows_weights_and_is_prefix_stable():
     assert source_schedule(weights, 37) == long[:37]
     counts = collections.Counter(long)
     assert counts == {"procedural": 500, "radiomapseer": 300, "helsinki": 200}
+
+
+MINORITY = {"procedural": 0.2, "radiomapseer": 0.4, "helsinki": 0.3, "delft": 0.1}
+
+
+def test_a_later_mix_keeps_the_schedule_before_it_and_follows_its_shares():
+    weights = {"procedural": 0.5, "radiomapseer": 0.3, "helsinki": 0.17, "delft": 0.03}
+    phased = phased_schedule([(0, weights), (1685, MINORITY)], 1885)
+    assert phased[:1685] == source_schedule(weights, 1685)
+    assert phased_schedule([(0, weights), (1685, MINORITY)], 900) == source_schedule(weights, 900)
+    counts = collections.Counter(phased[1685:])
+    for name, share in MINORITY.items():
+        assert abs(counts[name] - share * 200) <= 1, (name, counts)
+    # the later mix runs its own round robin, counted from its first tile
+    assert phased[1685:] == source_schedule(MINORITY, 200)
+    with pytest.raises(InputError, match="start at tile 0 and then increase"):
+        phased_schedule([(0, weights), (50, MINORITY), (50, weights)], 100)
+    with pytest.raises(InputError, match="mix from tile 50 on"):
+        phased_schedule([(0, weights), (50, {"delft": 0.0})], 100)
+
+
+@pytest.fixture(scope="module")
+def helsinki_sources(sample_pbf):
+    return {"procedural": None, "helsinki": HelsinkiSource(sample_pbf)}
+
+
+def test_plan_with_a_later_mix_keeps_earlier_tiles(helsinki_sources):
+    weights = {"procedural": 0.5, "helsinki": 0.5}
+    tiling = dict(size=64, resolution=2.0, seed=3)
+    before = plan_tiles(40, helsinki_sources, weights, **tiling)
+    later = [(40, {"procedural": 0.2, "helsinki": 0.8})]
+    specs = plan_tiles(240, helsinki_sources, weights, weights_from=later, **tiling)
+    assert len(before) == 40
+    for old, new in zip(before, specs[:40]):
+        assert old == new  # id, source, region, split, seed, crs, bounds
+        assert old.params == new.params  # (not part of ==)
+    assert abs(sum(s.source == "procedural" for s in specs[40:]) - 0.2 * 200) <= 1
+    _check_plan(specs)
+    # a source's k-th tile counts across mixes: its region cycle goes on where it stopped
+    only = plan_tiles(200, {"helsinki": helsinki_sources["helsinki"]}, {"helsinki": 1.0}, **tiling)
+    regions = [s.region for s in specs if s.source == "helsinki"]
+    assert regions == [s.region for s in only[: len(regions)]]
 
 
 def test_place_tile_inside_region_or_around_small_region():
