@@ -242,6 +242,22 @@ def train_network(
     return SparseTrainResult(spec, gen, config, step, step >= config.steps, history, seconds)
 
 
+def measurable_contexts(contexts: Sequence[MapContext]) -> list[MapContext]:
+    """The maps a measurement set can be drawn from (a map wholly below the measurable level
+    has nothing to sample: it would stop training at the first batch that picks it).
+    """
+    kept = [ctx for ctx in contexts if ctx.measurable.any()]
+    if len(kept) < len(contexts):
+        logger.warning(
+            "skipped %d of %d training maps with no measurable cell",
+            len(contexts) - len(kept),
+            len(contexts),
+        )
+    if not kept:
+        raise InputError("no training map has a measurable cell")
+    return kept
+
+
 def train_measurement_model(
     dataset_dir: str | os.PathLike,
     name: str,
@@ -279,6 +295,7 @@ def train_measurement_model(
             geometry_model=geometry_model,
             cache_dir=cache_dir,
         )
+    contexts = measurable_contexts(contexts)
     folder = Path(out_dir) / name
     result = train_network(
         name,
