@@ -181,6 +181,25 @@ def _read_cache(cache: Path, tag: str, dataset) -> dict[tuple[int, int], tuple[P
     return found
 
 
+def measurable_contexts(contexts: Sequence[MapContext], purpose: str) -> list[MapContext]:
+    """The maps a measurement set can be drawn from.
+
+    A map wholly below the measurable level has nothing to sample (and no unmeasured cell to
+    score): left in, it would stop training, calibration or evaluation at the first draw.
+    """
+    kept = [ctx for ctx in contexts if ctx.measurable.any()]
+    if len(kept) < len(contexts):
+        logger.warning(
+            "skipped %d of %d %s maps with no measurable cell",
+            len(contexts) - len(kept),
+            len(contexts),
+            purpose,
+        )
+    if not kept:
+        raise InputError(f"no {purpose} map has a measurable cell")
+    return kept
+
+
 def load_contexts(
     dataset_dir: str | os.PathLike,
     split: str,

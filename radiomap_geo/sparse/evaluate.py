@@ -39,6 +39,7 @@ from radiomap_geo.sparse.data import (
     MapContext,
     geometry_version,
     load_contexts,
+    measurable_contexts,
 )
 from radiomap_geo.sparse.networks import CEIL_DB, FLOOR_DB
 from radiomap_geo.sparse.sampling import EVALUATION_PATTERNS, Pattern
@@ -221,6 +222,7 @@ def evaluate_measurements(
     contexts = load_contexts(
         dataset_dir, split, max_maps=max_maps, geometry_model=geometry_model, cache_dir=cache_dir
     )
+    contexts = measurable_contexts(contexts, f"{split}-split")
     monitor = as_monitor(progress, is_cancelled)
     total, step = len(contexts) * len(parsed), 0
     started = time.perf_counter()

@@ -15,7 +15,7 @@ from typing import Any
 
 from radiomap_geo.io.atomic import atomic_write_bytes
 from radiomap_geo.progress import CancelFn, ProgressFn, as_monitor
-from radiomap_geo.sparse.data import load_contexts
+from radiomap_geo.sparse.data import load_contexts, measurable_contexts
 from radiomap_geo.sparse.model import INDEX_FILE, MeasurementModel, save_measurement_model
 from radiomap_geo.sparse.sampling import EVALUATION_PATTERNS
 from radiomap_geo.sparse.uncertainty import calibrate, interval_coverage
@@ -40,9 +40,11 @@ def calibrate_and_ship(
     geometry = model.metadata.get("geometry_model") or "unet-obs"
     monitor.step(0, 3, "calibrating on the validation split")
     val = load_contexts(dataset_dir, "val", max_maps=val_maps, geometry_model=geometry)
+    val = measurable_contexts(val, "calibration")
     calibration = calibrate(model.predict, val, patterns)
     monitor.step(1, 3, "interval coverage on the test split")
     test = load_contexts(dataset_dir, "test", max_maps=test_maps, geometry_model=geometry)
+    test = measurable_contexts(test, "coverage test")
     coverage = interval_coverage(model.predict, calibration, test, patterns)
     meta = {
         **model.metadata,

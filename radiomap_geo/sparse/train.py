@@ -242,22 +242,6 @@ def train_network(
     return SparseTrainResult(spec, gen, config, step, step >= config.steps, history, seconds)
 
 
-def measurable_contexts(contexts: Sequence[MapContext]) -> list[MapContext]:
-    """The maps a measurement set can be drawn from (a map wholly below the measurable level
-    has nothing to sample: it would stop training at the first batch that picks it).
-    """
-    kept = [ctx for ctx in contexts if ctx.measurable.any()]
-    if len(kept) < len(contexts):
-        logger.warning(
-            "skipped %d of %d training maps with no measurable cell",
-            len(contexts) - len(kept),
-            len(contexts),
-        )
-    if not kept:
-        raise InputError("no training map has a measurable cell")
-    return kept
-
-
 def train_measurement_model(
     dataset_dir: str | os.PathLike,
     name: str,
@@ -283,7 +267,7 @@ def train_measurement_model(
         ``(result, weights path or None while unfinished)``.
     """
     from radiomap_geo.dataset import read_manifest
-    from radiomap_geo.sparse.data import load_contexts
+    from radiomap_geo.sparse.data import load_contexts, measurable_contexts
     from radiomap_geo.sparse.model import measurement_metadata, save_measurement_model
 
     config = config or SparseTrainConfig()
@@ -295,7 +279,7 @@ def train_measurement_model(
             geometry_model=geometry_model,
             cache_dir=cache_dir,
         )
-    contexts = measurable_contexts(contexts)
+    contexts = measurable_contexts(contexts, "training")
     folder = Path(out_dir) / name
     result = train_network(
         name,

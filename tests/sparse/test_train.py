@@ -36,19 +36,3 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
 def test_unknown_network_is_refused():
     with pytest.raises(InputError, match="available: interpolation-net"):
         train_network("nope", [street_map()])
-
-
-def test_maps_without_a_measurable_cell_are_left_out_of_training(caplog):
-    from dataclasses import replace
-
-    from radiomap_geo.sparse.train import measurable_contexts
-
-    good = street_map(64)
-    silent = replace(good, index=1, gain_db=good.gain_db - 200.0)  # all below -130 dB
-    assert good.measurable.any() and not silent.measurable.any()
-    with caplog.at_level("WARNING"):
-        kept = measurable_contexts([good, silent])
-    assert kept == [good]
-    assert "skipped 1 of 2 training maps" in caplog.text
-    with pytest.raises(InputError, match="no training map has a measurable cell"):
-        measurable_contexts([silent])
