@@ -227,12 +227,9 @@ def load_contexts(
     cached = _read_cache(cache, tag, dataset)
     identity = _identity(dataset, np.arange(len(dataset)))
     is_cached = np.array([(int(t), int(s)) in cached for t, s in identity], bool)
-    wanted = len(dataset) if max_maps is None else int(max_maps)
-    if is_cached.sum() >= wanted:
-        pool = np.flatnonzero(is_cached)
-        chosen = pool[select_maps(len(pool), max_maps)]
-    else:
-        chosen = select_maps(len(dataset), max_maps)
+    # The maps depend on the split alone, never on what happens to be cached: the same command
+    # on the same dataset scores the same maps.
+    chosen = select_maps(len(dataset), max_maps)
     missing = [int(i) for i in chosen if not is_cached[i]]
     chunks = [missing[i : i + CHUNK_MAPS] for i in range(0, len(missing), CHUNK_MAPS)]
     net = _geometry_network(geometry_model) if chunks else None

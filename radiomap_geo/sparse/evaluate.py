@@ -151,8 +151,18 @@ def _work_key(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _read_records(path: Path, geometry: str) -> dict[tuple[str, str, int], dict]:
-    """Finished records of this geometry network's weights (others are computed again)."""
+def method_version(name: str, method: Method) -> str:
+    """What a record of ``name`` was computed with: a network's weights hash, else the name."""
+    sha = getattr(method, "sha256", None)
+    return f"{name}-{sha[:12]}" if sha else name
+
+
+def _read_records(
+    path: Path, geometry: str, versions: dict[str, str]
+) -> dict[tuple[str, str, int], dict]:
+    """Finished records of this geometry network's weights and of each method's current
+    version (a retrained measurement network under the same name is computed again).
+    """
     done: dict[tuple[str, str, int], dict] = {}
     if not path.is_file():
         return done
@@ -162,6 +172,8 @@ def _read_records(path: Path, geometry: str) -> dict[tuple[str, str, int], dict]
         except ValueError:  # a line cut by a kill: computed again
             continue
         if r.get("geometry") != geometry:
+            continue
+        if r.get("version", r["method"]) != versions.get(r["method"]):
             continue
         done[(r["method"], r["pattern"], int(r["map"]))] = r
     return done
@@ -218,7 +230,8 @@ def evaluate_measurements(
     work = Path(work_dir) if work_dir else Path("runs") / "sparse-eval" / _work_key(settings)
     work.mkdir(parents=True, exist_ok=True)
     records_path = work / "records.jsonl"
-    done = _read_records(records_path, settings["geometry_weights"])
+    versions = {name: method_version(name, method) for name, method in resolved.items()}
+    done = _read_records(records_path, settings["geometry_weights"], versions)
     contexts = load_contexts(
         dataset_dir, split, max_maps=max_maps, geometry_model=geometry_model, cache_dir=cache_dir
     )
@@ -242,6 +255,7 @@ def evaluate_measurements(
                     seconds = time.perf_counter() - t0
                     record = {
                         "method": name,
+                        "version": versions[name],
                         "pattern": pattern.label,
                         "map": ctx.index,
                         "geometry": settings["geometry_weights"],
@@ -267,6 +281,7 @@ def evaluate_measurements(
     report["settings"] = {
         **settings,
         "methods": list(methods),
+        "method_versions": versions,
         "patterns": [p.label for p in parsed],
     }
     report["settings"]["maps"] = len(complete)

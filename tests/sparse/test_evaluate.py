@@ -86,3 +86,43 @@ def test_evaluate_command_writes_tables_and_resumes(tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())["settings"]["geometry_weights"].startswith(
         "unet-obs-"
     )
+
+
+def test_records_of_a_retrained_network_are_not_reused(tmp_path):
+    from radiomap_geo.sparse.evaluate import _read_records, method_version
+
+    class Net:  # what a loaded measurement model carries: its weights hash
+        sha256 = "d35af4cd3d6d" + "0" * 52
+
+    assert method_version("idw", lambda *a: None) == "idw"
+    assert method_version("geo-residual", Net()) == "geo-residual-d35af4cd3d6d"
+    path = tmp_path / "records.jsonl"
+    old = {"method": "geo-residual", "pattern": "uniform:1%", "map": 0, "geometry": "g"}
+    rows = [
+        {**old, "version": "geo-residual-8286c187fdef"},  # the previous weights
+        {**old, "map": 1},  # written before records named a version
+        {**old, "map": 2, "version": "geo-residual-d35af4cd3d6d"},
+        {"method": "idw", "pattern": "uniform:1%", "map": 0, "geometry": "g"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    versions = {"geo-residual": "geo-residual-d35af4cd3d6d", "idw": "idw"}
+    assert set(_read_records(path, "g", versions)) == {
+        ("geo-residual", "uniform:1%", 2),
+        ("idw", "uniform:1%", 0),
+    }
+
+
+@pytest.mark.skipif(not DATASET.is_dir(), reason="committed dataset absent")
+def test_the_maps_scored_do_not_depend_on_what_is_cached(tmp_path):
+    from radiomap_geo.sparse.data import load_contexts, select_maps
+
+    cache = tmp_path / "cache"
+    four = load_contexts(DATASET, "test", max_maps=4, cache_dir=cache)
+    three = load_contexts(DATASET, "test", max_maps=3, cache_dir=cache)  # 4 maps now cached
+    fresh = load_contexts(DATASET, "test", max_maps=3, cache_dir=tmp_path / "empty")
+    # the old choice, spread over the 4 cached maps, would have taken a different middle map
+    assert (
+        [c.index for c in three]
+        == [c.index for c in fresh]
+        != [four[i].index for i in select_maps(4, 3)]
+    )
