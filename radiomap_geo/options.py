@@ -23,6 +23,9 @@ from typing import Any
 from radiomap_geo.errors import InputError
 from radiomap_geo.rsrp import NR_RESOURCE_BLOCKS, TECHNOLOGIES, rsrp_offset_db
 
+#: The arithmetic a network can predict in (:mod:`radiomap_geo.nets.inference`).
+PRECISIONS = ("auto", "float32", "bfloat16")
+
 #: The subcarrier spacing when none is given: NR mid-band (3.5 GHz) uses 30 kHz, LTE only 15.
 DEFAULT_SUBCARRIER_SPACING_KHZ = {"nr": 30, "lte": 15}
 
@@ -77,6 +80,11 @@ _WORDS: dict[str, tuple[str, str]] = {
         "Test-time augmentation (symmetries)",
         "Average a network over 1, 4 or 8 rotations/mirrors of the scene (in linear power): "
         "about 0.1 dB lower RMSE for 4x the network time (benchmarks/results/tta.md).",
+    ),
+    "precision": (
+        "Network arithmetic",
+        "auto, float32 or bfloat16: bfloat16 (auto: where the processor has it) takes 39 % "
+        "less network time and moves maps by 0.07 dB RMS (benchmarks/results/precision.md).",
     ),
     "strict": (
         "Refuse invalid building heights",
@@ -144,6 +152,7 @@ class RunOptions:
     storey_height_m: float = _option(3.0, "--storey-height", above=0.0, at_most=20.0)
     strict: bool = _option(False, "--strict", "STRICT")
     tta: int = _option(1, "--tta", "TTA", choices=(1, 4, 8))
+    precision: str = _option("auto", "--precision", "PRECISION", choices=PRECISIONS)
 
     def __post_init__(self) -> None:
         for item in fields(self):

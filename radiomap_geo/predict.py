@@ -365,7 +365,9 @@ class CoverageRun:
         options = run_options(options, **settings)
         path_model = model
         if isinstance(model, str) or model is None:
-            path_model = get_model(model, reach_m=options.max_range_m, tta=options.tta)
+            path_model = get_model(
+                model, reach_m=options.max_range_m, tta=options.tta, precision=options.precision
+            )
         sites = sites.to_crs(grid.crs)
         sites.require_inside(grid)
         source = SceneSource(buildings, ndsm, ortho, dsm, dtm).in_crs(grid.crs)
@@ -486,4 +488,14 @@ def _metadata(model: PathGainModel, options: PredictOptions) -> dict:
         "subcarrier_spacing_khz": options.subcarrier_spacing,
         "rsrp_offset_db": round(options.rsrp_offset_db, 4),
         "tta": options.tta,
+        "precision": _network_precision(model) or options.precision,
     }
+
+
+def _network_precision(model: PathGainModel) -> str | None:
+    """The arithmetic a model's network runs in (``auto`` resolved), None without a network."""
+    for candidate in (model, getattr(model, "net", None)):
+        runner = getattr(candidate, "runner", None)
+        if runner is not None:
+            return runner.precision
+    return None

@@ -70,7 +70,7 @@ def predict_city(
     path = check_writable(path, overwrite)
     _check_scheduler(client, scheduler)
     run = CoverageRun.start(grid, sites, buildings, **inputs)
-    spec = ModelSpec.of(run.requested_model, run.options.max_range_m, run.options.tta)
+    spec = ModelSpec.of(run.requested_model, run.options)
     if client is not None or scheduler not in ("threads", "synchronous"):
         _check_picklable(spec)
     work = WorkDir(work_dir if work_dir is not None else Path(f"{path}.work"))

@@ -32,16 +32,22 @@ class ModelSpec:
     name: str | None = None
     reach_m: float | None = None
     tta: int = 1
+    precision: str = "auto"
     model: PathGainModel | None = None
 
     @classmethod
-    def of(
-        cls, model: str | PathGainModel | None, reach_m: float | None, tta: int = 1
-    ) -> ModelSpec:
-        """The spec for :func:`predict_city`'s ``model``, ``max_range_m`` and ``tta``."""
+    def of(cls, model: str | PathGainModel | None, options: PredictOptions) -> ModelSpec:
+        """The spec for :func:`predict_city`'s ``model`` under the run's ``options``
+        (``max_range_m``, ``tta``, ``precision``).
+        """
         if model is None or isinstance(model, str):
             # Resolve the default here, so every worker builds the same model.
-            return cls(name=model or default_model(), reach_m=reach_m, tta=tta)
+            return cls(
+                name=model or default_model(),
+                reach_m=options.max_range_m,
+                tta=options.tta,
+                precision=options.precision,
+            )
         return cls(model=model)
 
     def build(self) -> PathGainModel:
@@ -52,9 +58,11 @@ class ModelSpec:
         cache = getattr(_LOCAL, "models", None)
         if cache is None:
             cache = _LOCAL.models = {}
-        key = (self.name, self.reach_m, self.tta)
+        key = (self.name, self.reach_m, self.tta, self.precision)
         if key not in cache:
-            cache[key] = get_model(self.name, reach_m=self.reach_m, tta=self.tta)
+            cache[key] = get_model(
+                self.name, reach_m=self.reach_m, tta=self.tta, precision=self.precision
+            )
         return cache[key]
 
 

@@ -198,6 +198,7 @@ model_options = stack(
     setting_option("max_range_m"),
     setting_option("tile_size"),
     setting_option("tta"),
+    setting_option("precision"),
 )
 
 

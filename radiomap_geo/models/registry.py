@@ -221,13 +221,15 @@ def load_network(
     return model
 
 
-def _network(spec: str, reach_m: float | None, tta: int = 1) -> tuple[Any, str, str]:
+def _network(
+    spec: str, reach_m: float | None, tta: int = 1, precision: str = "auto"
+) -> tuple[Any, str, str]:
     """``(network model, display name, default fallback)`` for a shipped name or ``net:PATH``."""
     if spec.lower().startswith(NET_PREFIX):
         path = Path(spec[len(NET_PREFIX) :]).expanduser()
         if not path.is_file():
             raise WeightsError(f"weights file {path} not found (model {spec!r})")
-        model = load_network(path, reach_m=reach_m, tta=tta)
+        model = load_network(path, reach_m=reach_m, tta=tta, precision=precision)
         return model, model.name, DEFAULT_FALLBACK
     shipped = shipped_models()
     key = spec.lower()
@@ -241,12 +243,18 @@ def _network(spec: str, reach_m: float | None, tta: int = 1) -> tuple[Any, str, 
             f"model {key!r}: its weights file {entry['path']} is missing; restore it from the "
             "repository (git checkout weights/) or set RADIOMAP_GEO_WEIGHTS"
         )
-    model = load_network(entry["path"], entry["sha256"], name=key, reach_m=reach_m, tta=tta)
+    model = load_network(
+        entry["path"], entry["sha256"], name=key, reach_m=reach_m, tta=tta, precision=precision
+    )
     return model, key, entry["fallback"]
 
 
 def get_model(
-    name: str | None = None, *, reach_m: float | None = None, tta: int = 1
+    name: str | None = None,
+    *,
+    reach_m: float | None = None,
+    tta: int = 1,
+    precision: str = "auto",
 ) -> PathGainModel:
     """The model called ``name`` (default :func:`default_model`), optionally with another reach.
 
@@ -257,6 +265,8 @@ def get_model(
             the reach of its fallback, the network's own being capped at its trained reach).
         tta: for networks, how many symmetries of the scene each prediction averages (1, 4, 8;
             :mod:`radiomap_geo.nets.tta`); baselines ignore it, with a WARNING.
+        precision: for networks, the arithmetic they run in (``auto``, ``float32``,
+            ``bfloat16``; :mod:`radiomap_geo.nets.inference`); baselines compute in float64.
 
     Raises:
         InputError: unknown name or bad reach.
@@ -288,7 +298,7 @@ def get_model(
         return model if reach_m is None else replace(model, reach_m=float(reach_m))
     from radiomap_geo.models.blend import BlendedModel
 
-    net, display, default_fallback = _network(base, reach_m, tta)
+    net, display, default_fallback = _network(base, reach_m, tta, precision)
     fallback = fallback or default_fallback
     if fallback == NO_FALLBACK:
         if reach_m is not None and reach_m > net.reach_m * 1.0001:

@@ -2,7 +2,8 @@
 
 For each site, :class:`NetworkModel` cuts a square window of the scene around the site's cell,
 stacks the input channels the network was trained with (:func:`radiomap_geo.rasterize.feature_stack`),
-runs the network (CUDA when available, else CPU, under ``torch.inference_mode``) and turns the
+runs the network (CUDA when available, else CPU; in bfloat16 where the processor has it, see
+:mod:`radiomap_geo.nets.inference`) and turns the
 normalised output back into dB. It adds nothing else: the network's output *is* the link gain
 from the antenna input to an isotropic receiver **including the transmit antenna pattern**, as the
 contract requires, because the ray-traced training targets include the pattern and the pattern is
@@ -53,6 +54,7 @@ from radiomap_geo.errors import InputError
 from radiomap_geo.grid import Grid
 from radiomap_geo.models.base import SceneInputs
 from radiomap_geo.nets.common import CoverageNet
+from radiomap_geo.nets.inference import InferenceRunner
 from radiomap_geo.nets.scaling import OutputScaling
 from radiomap_geo.nets.tta import (
     TTA_CHOICES,
@@ -173,6 +175,7 @@ class NetworkModel:
         max_frequency_ratio: float = 2.0,
         rx_height_tolerance_m: float = 0.5,
         tta: int = 1,
+        precision: str = "auto",
     ):
         if resolution_mode not in ("strict", "resample"):
             raise InputError("resolution_mode must be 'strict' or 'resample'")
@@ -211,6 +214,9 @@ class NetworkModel:
             )
         #: Symmetries of the square averaged per prediction (see :mod:`radiomap_geo.nets.tta`).
         self.tta = tta
+        #: Runs the network for prediction: bfloat16 where native, frozen graphs on CPU
+        #: (:mod:`radiomap_geo.nets.inference`). The network must not change after this.
+        self.runner = InferenceRunner(self.net, self.device, precision)
         #: The verified file and its SHA-256 when built by :meth:`from_weights` (provenance logs).
         self.weights_path: Path | None = None
         self.weights_sha256: str | None = None
@@ -337,8 +343,7 @@ class NetworkModel:
         x = torch.from_numpy(features).to(self.device)
         if self.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            norm = self.net(x)[:, 0].float().cpu().numpy()
+        norm = self.runner(x)[:, 0].cpu().numpy()
         outputs = self.scaling.to_db(norm).astype(np.float32)
         if len(chosen) == 1:
             db = outputs[0]

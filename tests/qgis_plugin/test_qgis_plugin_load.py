@@ -91,7 +91,7 @@ def test_provider_and_algorithms(qgis_app):
 
     predict = QgsApplication.processingRegistry().algorithmById("radiomapgeo:predictcoverage")
     names = {p.name() for p in predict.parameterDefinitions()}
-    assert names == PARAMETERS_COMMON | {"MODEL", "NDSM", "DSM", "DTM", "ORTHO", "TTA"}
+    assert names == PARAMETERS_COMMON | {"MODEL", "NDSM", "DSM", "DTM", "ORTHO", "TTA", "PRECISION"}
     model = predict.parameterDefinition("MODEL")
     assert model.options() == list_models() and model.usesStaticStrings()
     assert model.defaultValue() == list_models()[0]

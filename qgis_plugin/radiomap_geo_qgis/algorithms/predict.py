@@ -31,7 +31,7 @@ class PredictCoverageAlgorithm(CoverageAlgorithm):
         "(heights of buildings and vegetation above ground) and an orthophoto."
     )
     TAGS = (*COMMON_TAGS, "neural network", "3gpp", "hata", "free space", "ndsm", "orthophoto")
-    MORE_ADVANCED_SETTINGS = ("tta",)
+    MORE_ADVANCED_SETTINGS = ("tta", "precision")
 
     def shortHelpString(self) -> str:  # noqa: D102
         listing = available_models()
