@@ -1,4 +1,4 @@
-"""Which training loss removes the default's weak-NLOS bias? One warm restart per variant.
+"""Which training loss (and labels) serve the default best? One warm restart per variant.
 
     nice -n 19 .venv/bin/python benchmarks/bench_loss_ablation.py \
         --init training/keep/unet-obs-<sha12>.pt --seed 19 --work-dir runs/loss-ablation \
@@ -6,7 +6,9 @@
 
 Every variant continues the same weights on the same data for the same epochs, seed and
 schedule as one round of ``scripts/keep_training.py`` (so the ``huber-weak0.25`` variant *is*
-that round), changing only ``--loss`` and ``--weak-weight``. Each candidate is then scored by
+that round), changing only ``--loss`` and ``--weak-weight``, and with a ``+second`` suffix
+(``huber-weak1+second``) training on labels averaged with a second ray-traced run where one
+exists (``--second-traces``, ``scripts/retrace_split.py``). Each candidate is then scored by
 ``radiomap-geo evaluate --split val`` on the whole validation split. The table reports the
 headline RMSE (cells whose label is >= -130 dB), LOS / NLOS, the RMSE over all cells, and the
 bias binned by the *prediction* (does a predicted level mean what it says?), the quantity that
@@ -33,9 +35,12 @@ LOSSES = ("huber", "mse")
 PREDICTED_BINS = ("[-140, -130) dB", "[-130, -120) dB", "[-120, -110) dB", "[-110, -100) dB")
 
 
+SECOND = "+second"
+
+
 def variant_settings(variant: str) -> tuple[str, float]:
-    """``<loss>-weak<weight>`` (e.g. ``huber-weak0.5``) as (loss, weak-label weight)."""
-    loss, _, weak = variant.partition("-weak")
+    """``<loss>-weak<weight>[+second]`` (e.g. ``huber-weak0.5``) as (loss, weak-label weight)."""
+    loss, _, weak = variant.removesuffix(SECOND).partition("-weak")
     try:
         weight = float(weak)
     except ValueError:
@@ -67,7 +72,7 @@ def train(variant: str, opts: argparse.Namespace) -> Path:
         "--patience", str(opts.epochs), "--max-val-maps", "96", "--batch-size", "16",
         "--threads", "2", "--seed", str(opts.seed), "--quiet", "--init-weights", str(opts.init),
         "--loss", loss, "--weak-weight", str(weak),
-    ]  # fmt: skip
+    ] + (["--second-traces", str(opts.second_traces)] if variant.endswith(SECOND) else [])  # fmt: skip
     subprocess.run(command, check=True)
     return sorted(out.glob("unet-obs-*.pt"), key=lambda p: p.stat().st_mtime)[-1]
 
@@ -99,7 +104,8 @@ def row(variant: str, weights: Path, report: dict) -> str:
         *(f"{b:+.2f}" for b in bias),
     ]
     loss, weak = variant_settings(variant)
-    return f"| {variant} | {loss} | {weak:g} | {' | '.join(cells)} | `{weights.name}` |"
+    labels = "2 runs where traced twice" if variant.endswith(SECOND) else "1 run"
+    return f"| {variant} | {loss} | {weak:g} | {labels} | {' | '.join(cells)} | `{weights.name}` |"
 
 
 def main() -> None:
@@ -109,6 +115,12 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=ROOT / "runs/loss-ablation")
     parser.add_argument("--seed", type=int, default=19)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument(
+        "--second-traces",
+        type=Path,
+        default=ROOT / "data/radiomaps-train-second",
+        help="second runs of training tiles, for the +second variants",
+    )
     parser.add_argument(
         "--variant",
         action="append",
@@ -126,10 +138,10 @@ def main() -> None:
     print(f"Validation split of `{opts.data.name}`: {maps} maps; one warm restart from "
           f"`{opts.init.name}`, {opts.epochs} epochs, seed {opts.seed}.\n")  # fmt: skip
     print(
-        "| variant | loss | weak weight | RMSE >= -130 | LOS | NLOS | RMSE all | bias all "
+        "| variant | loss | weak weight | labels | RMSE >= -130 | LOS | NLOS | RMSE all | bias all "
         f"| {bins} | weights |"
     )
-    print("|---|---|---:|" + "---:|" * (5 + len(PREDICTED_BINS)) + "---|")
+    print("|---|---|---:|---|" + "---:|" * (5 + len(PREDICTED_BINS)) + "---|")
     print("\n".join(rows))
     print(f"\n(`{' '.join(['benchmarks/bench_loss_ablation.py', *sys.argv[1:]])}`)")
 

@@ -5,6 +5,10 @@
 Each round (resumable at every step; kill it at any moment, rerun the same command):
 
 1. grows ``data/radiomaps`` by ``--grow-tiles`` tiles (the builder resumes where it stopped);
+   with ``--val-samples N`` it re-traces the validation tiles not yet done at N rays into
+   ``--val-data`` (cleaner labels to promote by); with ``--retrace-tiles K`` it traces K more
+   training tiles a second time (deep shadow first) into ``--second-traces``, whose labels
+   training then averages with the first run (issue #16 item 3, :mod:`radiomap_geo.dataset.traces`);
 2. continues the network from the last round's weights kept in ``training/keep/`` (float16)
    for ``--epochs`` epochs on a fresh cosine schedule: a warm restart. AdamW's moments are reset
    at every restart by design, so the weights are all a round needs to continue: nothing else of
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import resource
 import subprocess
@@ -51,6 +56,8 @@ LOG_COLUMNS = [
     "cpu_hours_round",
     "cpu_hours_total",
     "val_maps",
+    "val_data",
+    "maps_traced_twice",
     "val_rmse_candidate_db",
     "val_rmse_default_db",
     "val_worst_bias_candidate_db",
@@ -114,9 +121,12 @@ MIN_BIN_CELLS = 1000
 
 
 def worst_predicted_bias(model_report: dict) -> float:
-    """Largest |bias| over the path-gain bins of the *prediction* (all valid cells)."""
+    """Largest |bias| over the path-gain bins of the *prediction* (all valid cells); NaN when
+    no bin holds enough cells to judge (promotion then treats the model as not calibrated).
+    """
     bins = model_report["metrics"]["predicted_path_gain"].values()
-    return max(abs(b["bias_db"]) for b in bins if b["count"] >= MIN_BIN_CELLS)
+    judged = [abs(b["bias_db"]) for b in bins if b["count"] >= MIN_BIN_CELLS]
+    return max(judged, default=math.nan)
 
 
 def val_score(data: Path, model: str, out: Path, cpu: dict) -> ValScore:
@@ -137,6 +147,18 @@ def val_score(data: Path, model: str, out: Path, cpu: dict) -> ValScore:
         worst_bias_db=worst_predicted_bias(model_report),
         maps=report["dataset"]["maps"],
     )
+
+
+#: Ray seeds of the re-traces (the builder's own seeds are per map, drawn from the tile seed).
+VAL_SEED, SECOND_SEED = 7, 11
+
+
+def retrace(data: Path, split: str, samples: float, seed: int, out: Path, order: str) -> list[str]:
+    """The command re-tracing ``split`` of ``data`` into ``out`` (resumable, tiles not done)."""
+    return [sys.executable, str(ROOT / "scripts/retrace_split.py"), "--source", str(data)] + [
+        "--split", split, "--samples", f"{float(samples):g}", "--seed", str(seed),
+        "--order", order, "--out", str(out),
+    ]  # fmt: skip
 
 
 def default_weights(weights: Path, name: str) -> Path:
@@ -187,6 +209,8 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
         write_json(state_path, state)
 
     data = ROOT / opts.data
+    val_data = ROOT / (opts.val_data or opts.data)
+    second = ROOT / opts.second_traces
     if opts.grow_tiles and not done.get("grow"):
         tiles_now = len(json.loads((data / "manifest.json").read_text())["tiles"])
         target = state.get("grow_target") or tiles_now + opts.grow_tiles
@@ -197,6 +221,15 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
             # Failed tiles are retried by the next build; the round trains on what is there.
             log("some tiles failed to trace (listed above); they are retried next round")
         finish("grow")
+    if opts.val_samples and not done.get("retrace-val"):
+        run(retrace(data, "val", opts.val_samples, VAL_SEED, val_data, order="tile"), cpu=cpu)
+        finish("retrace-val")
+    if opts.retrace_tiles and not done.get("retrace-train"):
+        samples = json.loads((data / "manifest.json").read_text())["config"]["samples_per_tx"]
+        command = retrace(data, "train", samples, SECOND_SEED, second, order="deep-shadow")
+        run(command + ["--max-tiles", str(opts.retrace_tiles)], cpu=cpu)
+        finish("retrace-train")
+    averaging = bool(opts.retrace_tiles) and (second / "manifest.json").is_file()
 
     # The weights a round continues from keep their '-<sha12>.pt' name: loading verifies it.
     current = state.get("current")
@@ -211,13 +244,14 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
             + ["--batch-size", "16", "--threads", "2", "--seed", str(number), "--quiet"]
             + ["--init-weights", str(start)]
             + (["--loss", opts.loss] if opts.loss else [])
-            + (["--weak-weight", opts.weak_weight] if opts.weak_weight else []),
+            + (["--weak-weight", opts.weak_weight] if opts.weak_weight else [])
+            + (["--second-traces", str(second)] if averaging else []),
             cpu=cpu,
         )
         finish("train")
     candidate = newest_weights(run_dir, opts.model)
-    cand = val_score(data, str(candidate), run_dir / "val-candidate.json", cpu)
-    base = val_score(data, opts.model, run_dir / "val-default.json", cpu)
+    cand = val_score(val_data, str(candidate), run_dir / "val-candidate.json", cpu)
+    base = val_score(val_data, opts.model, run_dir / "val-default.json", cpu)
     promoted = should_promote(
         cand,
         base,
@@ -261,6 +295,8 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
         "cpu_hours_round": round(cpu["seconds"] / 3600, 3),
         "cpu_hours_total": round(state["cpu_seconds"] / 3600, 3),
         "val_maps": cand.maps,
+        "val_data": os.path.relpath(val_data, ROOT),
+        "maps_traced_twice": train_log["data"].get("maps_traced_twice", 0),
         "val_rmse_candidate_db": round(cand.rmse_db, 3),
         "val_rmse_default_db": round(base.rmse_db, 3),
         "val_worst_bias_candidate_db": round(cand.worst_bias_db, 2),
@@ -319,6 +355,22 @@ def main() -> int:
     parser.add_argument("--loss", help="training loss (default: radiomap-geo train's)")
     parser.add_argument("--weak-weight", help="weight of weak labels (default: train's)")
     parser.add_argument("--max-val-maps", type=int, default=96, help="per-epoch validation maps")
+    parser.add_argument(
+        "--val-data",
+        help="dataset folder whose val split promotion scores on [default: --data]",
+    )
+    parser.add_argument(
+        "--val-samples",
+        type=float,
+        help="re-trace the val split at this many rays into --val-data first (e.g. 1e7)",
+    )
+    parser.add_argument(
+        "--retrace-tiles",
+        type=int,
+        default=0,
+        help="training tiles traced a second time per round (their labels are averaged)",
+    )
+    parser.add_argument("--second-traces", default="data/radiomaps-train-second")
     parser.add_argument("--min-gain-db", type=float, default=0.0)
     parser.add_argument(
         "--max-bias-db",
@@ -339,6 +391,8 @@ def main() -> int:
         "scripts/keep_training.py (default)",
     )
     opts = parser.parse_args()
+    if opts.val_samples and not opts.val_data:
+        parser.error("--val-samples needs --val-data: the folder the re-traced val split goes to")
     state_path = ROOT / opts.state_dir / "state.json"
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state = json.loads(state_path.read_text()) if state_path.exists() else {"round": 0}

@@ -13,6 +13,13 @@ only that split (same encodings; one part file per tile), so every command reads
 
 Resumable: finished tiles are kept (``parts/``) and listed in the manifest after each tile; rerun
 the same command after a kill to continue. Each tile's record says how long its maps took.
+
+Cleaner *training* labels (issue #16 item 3): a second run of training tiles at the dataset's own
+ray count, deep-shadow tiles first, which ``radiomap-geo train --second-traces`` averages with the
+first (:mod:`radiomap_geo.dataset.traces`):
+
+    nice -n 19 .venv/bin/python scripts/retrace_split.py --split train --samples 3e6 --seed 11 \
+        --order deep-shadow --max-tiles 48 --out data/radiomaps-train-second
 """
 
 from __future__ import annotations
@@ -49,6 +56,26 @@ def tile_members(source: Path, split: str) -> dict[int, dict[str, np.ndarray]]:
     return out
 
 
+#: Labels below this (dB), or no label at all, count as deep shadow when ordering tiles.
+DEEP_SHADOW_DB = -110.0
+
+
+def tile_order(dataset, order: str) -> list[int]:
+    """Tile numbers in the order to trace them (ties and ``order="tile"``: tile order)."""
+    tiles = list(range(len(dataset.tile_id)))
+    if order == "tile":
+        return tiles
+    tile_of_map = np.asarray(dataset.map_tile)
+    share = np.zeros(len(tiles))
+    for tile in tiles:
+        outdoor = dataset.building_height_m[tile] <= 0
+        gains = dataset.gain_db[tile_of_map == tile]
+        with np.errstate(invalid="ignore"):
+            shadow = ~(gains >= DEEP_SHADOW_DB) & outdoor  # NaN (no ray) counts as shadow
+        share[tile] = shadow.sum() / max(outdoor.sum() * len(gains), 1)
+    return sorted(tiles, key=lambda t: (-share[t], t))
+
+
 def main() -> None:
     """Re-trace the tiles not done yet, one part file each, updating the manifest as it goes."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -58,6 +85,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7, help="ray seed of the new traces")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--max-tiles", type=int, default=None, help="stop after this many")
+    parser.add_argument(
+        "--order",
+        choices=["tile", "deep-shadow"],
+        default="tile",
+        help="tile: in tile order; deep-shadow: tiles with the largest share of outdoor cells "
+        "below -110 dB or unreached first (where the labels are noisiest)",
+    )
     opts = parser.parse_args()
     out = opts.out or Path(f"{opts.source}-{opts.split}-{opts.samples:.0e}".replace("+0", ""))
     manifest_path = out / "manifest.json"
@@ -79,7 +113,8 @@ def main() -> None:
     dataset.manifest["config"]["samples_per_tx"] = int(opts.samples)
     members = tile_members(opts.source, opts.split)
     done = 0
-    for tile, tile_id in enumerate(int(t) for t in dataset.tile_id):
+    for tile in tile_order(dataset, opts.order):
+        tile_id = int(dataset.tile_id[tile])
         if str(tile_id) in manifest["tiles"]:
             continue
         if opts.max_tiles is not None and done >= opts.max_tiles:

@@ -188,3 +188,27 @@ def overpass_replay(test_data_dir: Path):
     server = ReplayServer((test_data_dir / "overpass_helsinki.json").read_bytes())
     yield server
     server.close()
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory, sample_pbf, fake_tracer_class):
+    """8 tiles of 32 x 32 cells at 4 m, 4 sites each: train, val and test splits."""
+    from radiomap_geo.dataset.build import BuildConfig, build_dataset
+
+    out = tmp_path_factory.mktemp("tiny-dataset") / "ds"
+    config = BuildConfig(
+        n_tiles=8,
+        size=32,
+        resolution_m=4.0,
+        samples_per_tx=1000,
+        sites_per_tile=4,
+        seed=1,
+        sources={"procedural": 0.5, "helsinki": 0.5},
+        helsinki=str(sample_pbf),
+        tiles_per_shard=4,
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        fake_tracer_class(nlos_penalty_db=20.0).install(mp)
+        summary = build_dataset(out, config)
+    assert {"train", "val", "test"} <= set(summary["splits"]), summary["splits"]
+    return out

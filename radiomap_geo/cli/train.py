@@ -115,6 +115,12 @@ def _list_archs(ctx: click.Context, _param, value: bool) -> None:
     float,
     "Label (dB) for outdoor cells no ray reached, e.g. -160 [default: ignore them].",
 )
+@optional(
+    "--second-traces",
+    click.Path(exists=True, file_okay=False),
+    "Folder with a second ray-traced run of some training tiles (scripts/retrace_split.py "
+    "--split train): their labels become the two runs' power mean.",
+)
 @click.option("--no-augment", is_flag=True, help="No rotations/mirrors.")
 @optional(
     "--ortho-augment",
@@ -193,6 +199,7 @@ def train(ctx: click.Context, dataset_dir: Path, **opts) -> None:
             reach_m=opts["reach_m"],
             augment=not opts["no_augment"],
             no_ray_label_db=opts["no_ray_label"],
+            second_traces=opts["second_traces"],
             seed=opts["seed"],
             train_config={
                 "schedule": opts["schedule"],

@@ -58,6 +58,7 @@ _RUN_KEYS = (
     "batch_size",
     "augment",
     "no_ray_label_db",
+    "second_traces",
     "reach_m",
     "seed",
     "train_config",
@@ -128,6 +129,7 @@ def train_from_dataset(
     reach_m: float | None = None,
     augment: bool = True,
     no_ray_label_db: float | None = None,
+    second_traces: str | os.PathLike | None = None,
     seed: int = TrainConfig.seed,
     train_config: Mapping[str, Any] | None = None,
     init_weights: str | os.PathLike | None = None,
@@ -157,6 +159,10 @@ def train_from_dataset(
         reach_m: recorded reach of the network (default 0.75 of the map side).
         augment: the eight symmetries of the square (geometry-consistent).
         no_ray_label_db: label for outdoor cells without a ray (default: ignored).
+        second_traces: a folder holding a second ray-traced run of some training tiles
+            (``scripts/retrace_split.py --split train``): their labels are the two runs' power
+            mean (:mod:`radiomap_geo.dataset.traces`); validation labels are left alone so
+            validation scores stay comparable between runs.
         seed: seed of the subset, the augmentation and the network's initialisation.
         train_config: further :class:`TrainConfig` fields (``patience``, ``weight_decay``,
             ``schedule``, ``loss``, ``weak_weight``, ``amp``...).
@@ -200,6 +206,11 @@ def train_from_dataset(
 
     # Data: the maps are fixed when a run starts (the dataset may keep growing).
     train_ds = _load_split(dataset_dir, "train")
+    averaged = 0
+    if second_traces is not None:
+        from radiomap_geo.dataset.traces import with_second_traces
+
+        train_ds, averaged = with_second_traces(train_ds, second_traces, "train")
     val_ds = _load_split(dataset_dir, "val", required=False)
     res, freq = train_ds.resolution, _dataset_frequency(train_ds)
     rx_height = float(train_ds.manifest["config"].get("rx_height_m", 1.5))
@@ -215,6 +226,8 @@ def train_from_dataset(
         "batch_size": batch_size,
         "augment": augment,
         "no_ray_label_db": no_ray_label_db,
+        "second_traces": None if second_traces is None else str(second_traces),
+        "maps_traced_twice": averaged,
         "reach_m": reach,
         "seed": seed,
         "train_config": {k: v for k, v in asdict(config).items() if k != "device"},
@@ -299,6 +312,8 @@ def train_from_dataset(
 
     history: list[dict[str, Any]] = []
     data_info = _training_data(dataset_dir, train_ds, train_index, len(val_samples))
+    # Labels of maps traced twice are the two runs' power mean (radiomap_geo.dataset.traces).
+    data_info["maps_traced_twice"] = averaged
 
     def write_log(status: str, **more: Any) -> None:
         jsonio.write_json(

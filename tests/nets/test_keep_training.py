@@ -152,3 +152,25 @@ def test_rounds_refuse_a_worse_model_then_promote_and_continue(dataset_dir, weig
     )
     assert (weights_dir / "index.json").read_text() != index_before
     assert json.loads((state / "state.json").read_text())["round"] == 2
+
+
+def test_a_round_can_retrace_val_and_average_training_labels(dataset_dir, weights_dir, tmp_path):
+    """--val-samples re-traces the val split (Sionna RT) and promotion scores on it;
+    --retrace-tiles traces training tiles a second time and training averages their labels."""
+    pytest.importorskip("sionna.rt")
+    from radiomap_geo.dataset import load_dataset
+
+    state, val, second = tmp_path / "state", tmp_path / "val-clean", tmp_path / "second"
+    keep_training(
+        dataset_dir, weights_dir, state, "--val-samples", "2000", "--val-data", str(val),
+        "--retrace-tiles", "1", "--second-traces", str(second), "--min-gain-db", "1000",
+    )  # fmt: skip
+    (row,) = log_rows(state)
+    clean_val = load_dataset(val, "val")
+    assert len(clean_val) == len(load_dataset(dataset_dir, "val"))
+    assert clean_val.manifest["config"]["samples_per_tx"] == 2000
+    assert len(json.loads((second / "manifest.json").read_text())["tiles"]) == 1
+    assert int(row["maps_traced_twice"]) == 4  # the sites of the one tile traced twice
+    assert Path(row["val_data"]).name == "val-clean"
+    report = json.loads((state.parent / "runs" / "round-001" / "val-candidate.json").read_text())
+    assert report["dataset"]["maps"] == len(clean_val)

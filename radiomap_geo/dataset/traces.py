@@ -1,0 +1,103 @@
+"""Cleaner training labels: a split's maps averaged with a second ray-traced run of them.
+
+Sionna RT's coverage map is a Monte-Carlo estimate: at the dataset's 3e6 rays per transmitter two
+runs with different ray seeds differ by 4.4 dB RMS over all cells and 5.6 dB in NLOS
+(``weights/unet-obs.md``). The mean of two independent runs halves that variance. This module
+combines a loaded split with a second trace of (some of) its tiles, as written by
+``scripts/retrace_split.py --split train --samples 3e6 --seed S --out FOLDER``, map by map:
+
+* both runs reached the cell: the power mean, ``10 log10((10^(a/10) + 10^(b/10)) / 2)``;
+* one run reached it, the other did not (its estimate of the power is 0): half the one power,
+  i.e. 3 dB below it, which is the unbiased two-run estimate, not the one run's value;
+* neither reached it: still no label.
+
+Maps are matched by ``(tile id, site number)``; a second trace whose tile grid, buildings or site
+differ from the split's is refused, because it would average two different maps. The averaging is
+done on the decoded labels (0.5 dB codes), in memory; the dataset's files are not changed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from radiomap_geo.dataset.store import RadioMapDataset, load_dataset, read_manifest
+from radiomap_geo.errors import InputError
+
+#: Site members that must agree between the two runs of a map.
+_SITE_CHECKS = ("site_x", "site_y", "site_height_m", "site_azimuth_deg", "site_tilt_deg")
+
+
+def power_mean_db(first_db: np.ndarray, second_db: np.ndarray) -> np.ndarray:
+    """The two-run estimate of path gain (dB) per cell; NaN = the run's rays missed the cell."""
+    first = np.where(np.isfinite(first_db), np.power(10.0, first_db / 10.0), 0.0)
+    second = np.where(np.isfinite(second_db), np.power(10.0, second_db / 10.0), 0.0)
+    total = first + second
+    with np.errstate(divide="ignore"):
+        mean_db = 10.0 * np.log10(total / 2.0)
+    return np.where(total > 0, mean_db, np.nan).astype(np.float32)
+
+
+def _map_index(dataset: RadioMapDataset) -> dict[tuple[int, int], int]:
+    tiles = np.asarray(dataset.tile_id)[np.asarray(dataset.map_tile)]
+    sites = np.asarray(dataset.sites["map_site"])
+    return {(int(t), int(s)): i for i, (t, s) in enumerate(zip(tiles, sites))}
+
+
+def _check_same_map(dataset: RadioMapDataset, i: int, other: RadioMapDataset, j: int) -> None:
+    tile, other_tile = int(dataset.map_tile[i]), int(other.map_tile[j])
+    same = np.allclose(dataset.tile_transform[tile], other.tile_transform[other_tile]) and (
+        np.array_equal(dataset.building_height_m[tile], other.building_height_m[other_tile])
+    )
+    same = same and all(
+        np.isclose(float(dataset.sites[k][i]), float(other.sites[k][j])) for k in _SITE_CHECKS
+    )
+    if not same:
+        raise InputError(
+            f"the second trace of tile {int(dataset.tile_id[tile])} site "
+            f"{int(dataset.sites['map_site'][i])} is not the same map (grid, buildings or site "
+            "differ): re-trace it from this dataset with scripts/retrace_split.py"
+        )
+
+
+def with_second_traces(
+    dataset: RadioMapDataset, folder: str | os.PathLike, split: str
+) -> tuple[RadioMapDataset, int]:
+    """``(dataset with every map also traced in folder averaged, number of maps averaged)``.
+
+    Maps without a second trace keep their label. The mask becomes "a label after averaging, and
+    outdoors": a cell one run missed gains a label (the other run's, 3 dB down).
+
+    Raises:
+        InputError: ``folder`` is no dataset, traces another dataset's maps, or uses another
+            number of rays (its labels would not be a second sample of the same estimate).
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    rays = manifest["config"].get("samples_per_tx")
+    ours = dataset.manifest["config"].get("samples_per_tx")
+    if rays != ours:
+        raise InputError(
+            f"{folder} was traced with {rays} rays per transmitter, the dataset with {ours}: "
+            "average runs of the same ray count (retrace_split.py --samples)"
+        )
+    try:
+        other = load_dataset(folder, split)
+    except InputError:
+        return dataset, 0  # nothing traced twice yet in this split
+    where = _map_index(dataset)
+    gain, mask = dataset.gain_db.copy(), dataset.mask.copy()
+    averaged = 0
+    for key, j in _map_index(other).items():
+        i = where.get(key)
+        if i is None:
+            continue  # a tile of the folder the loaded split no longer lists
+        _check_same_map(dataset, i, other, j)
+        outside = dataset.building_height_m[int(dataset.map_tile[i])] <= 0
+        gain[i] = power_mean_db(dataset.gain_db[i], other.gain_db[j])
+        mask[i] = np.isfinite(gain[i]) & outside
+        averaged += 1
+    return replace(dataset, gain_db=gain, mask=mask), averaged

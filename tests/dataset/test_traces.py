@@ -1,0 +1,112 @@
+"""Averaging a split with a second ray-traced run of its tiles (cleaner training labels)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from radiomap_geo.dataset.store import (
+    decode_gain,
+    encode_gain,
+    iter_shards,
+    load_dataset,
+    pack_mask,
+    read_manifest,
+    write_json,
+    write_npz,
+)
+from radiomap_geo.dataset.traces import power_mean_db, with_second_traces
+from radiomap_geo.errors import InputError
+
+
+def test_the_two_run_estimate_is_the_power_mean_and_a_missed_cell_counts_as_zero_power():
+    first = np.array([-100.0, -90.0, -100.0, np.nan], np.float32)
+    second = np.array([-100.0, -100.0, np.nan, np.nan], np.float32)
+    out = power_mean_db(first, second)
+    np.testing.assert_allclose(out[:3], [-100.0, -90.0 + 10 * np.log10(0.55), -103.0103], atol=1e-3)
+    assert np.isnan(out[3])
+
+
+def second_run(dataset_dir, tmp_path, shift_db: float, drop_first_cells: int = 0, **site_change):
+    """A second-trace folder of the train split: every label ``shift_db`` stronger, the first
+    cells of each map unreached, as retrace_split.py writes it (one part file per tile)."""
+    out = tmp_path / "second"
+    (out / "parts").mkdir(parents=True)
+    manifest = read_manifest(dataset_dir)
+    manifest["tiles"], manifest["shards"] = {}, []
+    source = read_manifest(dataset_dir)
+    encoding = manifest["encoding"]["gain"]
+    for _, members in iter_shards(dataset_dir, "train"):
+        for t, tile_id in enumerate(members["tile_id"]):
+            maps = members["map_tile"] == t
+            tile_members = ("tile_id", "tile_crs", "tile_transform", "height_dm")
+            part = {k: members[k][t : t + 1] for k in tile_members}
+            part.update({k: v[maps] for k, v in members.items() if k not in tile_members})
+            part["map_tile"] = np.zeros(maps.sum(), np.int32)
+            gain = decode_gain(part["gain_q"], encoding) + np.float32(shift_db)
+            flat = gain.reshape(len(gain), -1)
+            flat[:, :drop_first_cells] = np.nan
+            valid = np.isfinite(gain)
+            part["gain_q"] = encode_gain(gain, valid)
+            part["mask_bits"] = pack_mask(valid)
+            for key, value in site_change.items():
+                part[key] = part[key] + value
+            name = f"parts/tile-{int(tile_id):06d}.npz"
+            write_npz(out / name, part)
+            manifest["tiles"][str(int(tile_id))] = {
+                **source["tiles"][str(int(tile_id))],
+                "file": name,
+            }
+    write_json(out / "manifest.json", manifest)
+    return out
+
+
+def test_labels_of_maps_traced_twice_become_the_two_run_estimate(dataset_dir, tmp_path):
+    train = load_dataset(dataset_dir, "train")
+    second = second_run(dataset_dir, tmp_path, shift_db=3.0, drop_first_cells=5)
+    averaged, count = with_second_traces(train, second, "train")
+    assert count == len(train) > 0
+    both = train.mask & np.isfinite(train.gain_db)
+    both[:, 0, :5] = False  # the cells the second run missed
+    # 0.5 dB codes: the shifted run is 3 dB stronger up to one code step.
+    expected = train.gain_db + np.float32(10 * np.log10((1 + 10**0.3) / 2))
+    np.testing.assert_allclose(averaged.gain_db[both], expected[both], atol=0.26)
+    missed = train.mask.copy()
+    missed[:, :, 5:] = False
+    missed[:, 1:, :] = False
+    np.testing.assert_allclose(averaged.gain_db[missed], train.gain_db[missed] - 3.0103, atol=1e-3)
+    assert np.array_equal(averaged.mask, train.mask)  # no cell gained or lost a label here
+    assert np.isfinite(train.gain_db[both]).all()  # the loaded split itself is untouched
+
+
+def test_a_second_run_of_other_maps_or_another_ray_count_is_refused(dataset_dir, tmp_path):
+    train = load_dataset(dataset_dir, "train")
+    moved = second_run(dataset_dir, tmp_path, shift_db=0.0, site_x=np.float64(4.0))
+    with pytest.raises(InputError, match="not the same map"):
+        with_second_traces(train, moved, "train")
+    manifest = read_manifest(moved)
+    manifest["config"]["samples_per_tx"] *= 10
+    write_json(moved / "manifest.json", manifest)
+    with pytest.raises(InputError, match="rays per transmitter"):
+        with_second_traces(train, moved, "train")
+
+
+def test_training_records_how_many_maps_were_averaged(dataset_dir, tmp_path):
+    from radiomap_geo.nets.training_run import train_from_dataset
+
+    second = second_run(dataset_dir, tmp_path, shift_db=0.0)
+    train_from_dataset(
+        dataset_dir,
+        "cnn",
+        tmp_path / "run",
+        arch_kwargs={"depth": 2, "width": 4},
+        channels=["building_height", "distance"],
+        epochs=1,
+        batch_size=4,
+        second_traces=second,
+    )
+    record = json.loads((tmp_path / "run" / "run.json").read_text())["settings"]
+    assert record["second_traces"] == str(second)
+    assert record["maps_traced_twice"] == len(load_dataset(dataset_dir, "train"))
