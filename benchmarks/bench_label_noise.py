@@ -15,13 +15,15 @@ on single-run labels learns as a level bias. Writes OUT.md and OUT.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from radiomap_geo.dataset import load_dataset
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_tta import publish  # noqa: E402
 
 BINS_DB = range(-160, -60, 10)
 MIN_CELLS = 1000
@@ -88,12 +90,8 @@ def main() -> None:
             for name, r in rows.items()
         ),
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    out = Path(opts.out)
-    out.with_suffix(".md").write_text(text)
     result = {"bins": rows, "missed_share": only_second / reached, "rays": rays}
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    publish(opts.out, lines, result)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ percentile, max; dB, on the cells scored) and RMSE / MAE / bias against the ray 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ from radiomap_geo.nets.inference import InferenceRunner
 from radiomap_geo.rasterize import feature_stack
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_tta import THRESHOLD_DB, load  # noqa: E402
+from bench_tta import THRESHOLD_DB, load, publish  # noqa: E402
 
 SETTINGS = {
     "eager float32": {"precision": "float32", "freeze": False, "fold": False},
@@ -142,12 +141,7 @@ def main() -> None:
         "",
         *table(results),
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    out = Path(opts.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
+    publish(opts.out, lines, results)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,16 @@ def bias_rows(label: str, r: dict) -> str:
     return f"| {label} | " + " | ".join(cells) + " |"
 
 
+def publish(out: str | Path, lines: list[str], results: dict) -> None:
+    """Print the markdown lines and write them to OUT.md, the results to OUT.json."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text(text)
+    out.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
+
+
 def main() -> None:
     """Parse options, score every setting, print and write the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -118,12 +128,7 @@ def main() -> None:
         "|---|" + "---:|" * len(first["path_gain"]),
         *(bias_rows(label, r) for label, r in results.items()),
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    out = Path(opts.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
+    publish(opts.out, lines, results)
 
 
 def _argv() -> list[str]:
