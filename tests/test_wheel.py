@@ -109,6 +109,7 @@ def test_the_wheel_carries_the_default_network_and_predicts_with_it(installed, t
     # The provenance line is shown at the default log level: model, weights hash and fallback.
     assert f"network unet-obs, weights {folder}" in run.stderr
     assert f"(sha256 {sha})" in run.stderr and "fallback: calibrated 3gpp-uma" in run.stderr
+    assert "float32 arithmetic" in run.stderr or "bfloat16 arithmetic" in run.stderr
     with rasterio.open(output) as ds:
         assert ds.tags()["model"] == "unet-obs+3gpp-uma"
         assert ds.descriptions[0] == "rsrp_dbm"

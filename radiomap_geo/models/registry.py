@@ -320,12 +320,14 @@ def _log_network(name: str, net: Any, fallback: str) -> None:
     """Say which network, which weights (file and SHA-256) and which fallback a run uses."""
     path = getattr(net, "weights_path", None)
     sha = getattr(net, "weights_sha256", None) or "unknown"
+    runner = getattr(net, "runner", None)
     provenance.info(
-        "model %s: network %s, weights %s (sha256 %s), fallback: %s",
+        "model %s: network %s, weights %s (sha256 %s), %s arithmetic, fallback: %s",
         name,
         getattr(net, "name", name),
         path if path is not None else "in memory",
         sha,
+        runner.precision if runner is not None else "float32",
         fallback,
     )
 
