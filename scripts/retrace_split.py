@@ -43,6 +43,7 @@ from radiomap_geo.dataset.store import (
     write_npz,
 )
 from radiomap_geo.nets.pipeline import retrace_tile
+from radiomap_geo.nets.scoring import retrace_seed
 
 
 def tile_members(source: Path, split: str) -> dict[int, dict[str, np.ndarray]]:
@@ -128,6 +129,8 @@ def main() -> None:
         part["gain_q"] = encode_gain(gains, valid)
         part["mask_bits"] = pack_mask(valid)
         part["rt_seconds"] = np.array([traced[i][1] for i in order], np.float32)
+        seeds = [retrace_seed(opts.seed, tile_id, i) for i in order]
+        part["ray_seed"] = np.array(seeds, dtype=members[tile_id]["ray_seed"].dtype)
         name = f"{PART_DIR}/tile-{tile_id:06d}.npz"
         write_npz(out / name, part)
         record = dict(source_manifest["tiles"][str(tile_id)])

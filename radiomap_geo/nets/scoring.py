@@ -114,6 +114,12 @@ class _Scores:
         }
 
 
+def retrace_seed(seed: int, tile_id: int, index: int) -> int:
+    """The ray seed :func:`retrace_tile` uses for map ``index`` of tile ``tile_id``."""
+    entropy = [seed, int(tile_id), int(index)]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0]) & 0x7FFFFFFF
+
+
 def retrace_tile(dataset: Any, tile: int, seed: int) -> dict[int, tuple[np.ndarray, float]]:
     """Ray-trace every map of tile number ``tile`` again with another ray seed.
 
@@ -144,8 +150,7 @@ def retrace_tile(dataset: Any, tile: int, seed: int) -> dict[int, tuple[np.ndarr
     out = {}
     for index in np.flatnonzero(np.asarray(dataset.map_tile) == tile):
         site = dataset.site(int(index))
-        entropy = [seed, int(dataset.tile_id[tile]), int(index)]
-        map_seed = int(np.random.SeedSequence(entropy).generate_state(1)[0]) & 0x7FFFFFFF
+        map_seed = retrace_seed(seed, int(dataset.tile_id[tile]), int(index))
         t0 = time.perf_counter()
         db = trace_site(rts, solver, site, config, map_seed).astype(np.float32)
         seconds = time.perf_counter() - t0
