@@ -29,9 +29,12 @@ def test_the_two_run_estimate_is_the_power_mean_and_a_missed_cell_counts_as_zero
     assert np.isnan(out[3])
 
 
-def second_run(dataset_dir, tmp_path, shift_db: float, drop_first_cells: int = 0, **site_change):
+def second_run(
+    dataset_dir, tmp_path, shift_db: float, drop_first_cells: int = 0, max_tiles=None, **site_change
+):
     """A second-trace folder of the train split: every label ``shift_db`` stronger, the first
-    cells of each map unreached, as retrace_split.py writes it (one part file per tile)."""
+    cells of each map unreached, as retrace_split.py writes it (one part file per tile; the
+    first ``max_tiles`` tiles only when given)."""
     out = tmp_path / "second"
     (out / "parts").mkdir(parents=True)
     manifest = read_manifest(dataset_dir)
@@ -40,6 +43,8 @@ def second_run(dataset_dir, tmp_path, shift_db: float, drop_first_cells: int = 0
     encoding = manifest["encoding"]["gain"]
     for _, members in iter_shards(dataset_dir, "train"):
         for t, tile_id in enumerate(members["tile_id"]):
+            if max_tiles is not None and len(manifest["tiles"]) >= max_tiles:
+                break
             maps = members["map_tile"] == t
             tile_members = ("tile_id", "tile_crs", "tile_transform", "height_dm")
             part = {k: members[k][t : t + 1] for k in tile_members}
@@ -110,3 +115,14 @@ def test_training_records_how_many_maps_were_averaged(dataset_dir, tmp_path):
     record = json.loads((tmp_path / "run" / "run.json").read_text())["settings"]
     assert record["second_traces"] == str(second)
     assert record["maps_traced_twice"] == len(load_dataset(dataset_dir, "train"))
+
+
+def test_maps_traced_once_keep_their_labels(dataset_dir, tmp_path):
+    train = load_dataset(dataset_dir, "train")
+    second = second_run(dataset_dir, tmp_path, shift_db=6.0, max_tiles=1)
+    averaged, count = with_second_traces(train, second, "train")
+    first_tile = np.asarray(train.map_tile) == 0
+    assert count == first_tile.sum() == 4
+    np.testing.assert_array_equal(averaged.gain_db[~first_tile], train.gain_db[~first_tile])
+    changed = averaged.gain_db[first_tile] - train.gain_db[first_tile]
+    assert np.nanmean(changed) > 3.0  # 6 dB stronger second run: about +3.97 dB
