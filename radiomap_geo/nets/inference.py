@@ -147,7 +147,6 @@ class InferenceRunner:
         fold: bool = True,
     ):
         self.precision = resolve_precision(precision, device)
-        self.device = device
         self.check_input: Callable[[Tensor], None] = getattr(net, "check_input", lambda x: None)
         module: nn.Module = copy.deepcopy(net).eval()
         if fold:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -34,8 +36,6 @@ def trained_looking_unet() -> torch.nn.Module:
 def test_folding_batch_norm_keeps_the_values_and_removes_the_layers():
     net = trained_looking_unet()
     x = torch.randn(2, 3, 32, 32)
-    import copy
-
     folded = fold_batch_norm(copy.deepcopy(net))
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # a copy was folded
