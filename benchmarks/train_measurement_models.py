@@ -21,7 +21,8 @@ import time
 
 from radiomap_geo.sparse.data import load_contexts
 from radiomap_geo.sparse.networks import NETWORKS
-from radiomap_geo.sparse.train import SparseTrainConfig, train_measurement_model
+from radiomap_geo.sparse.train import train_measurement_model
+from radiomap_geo.train_options import LR_SCHEDULES, SparseTrainConfig
 
 
 def main() -> None:
@@ -33,12 +34,20 @@ def main() -> None:
     parser.add_argument("--max-maps", type=int, default=1024)
     parser.add_argument("--out", default="runs/sparse")
     parser.add_argument("--threads", type=int, default=1, help="2 when nothing else runs")
+    parser.add_argument("--lr", type=float, default=SparseTrainConfig.lr)
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant")
+    parser.add_argument("--init-weights", help="start from this model file (one network only)")
     args = parser.parse_args()
     contexts = load_contexts(args.dataset, "train", max_maps=args.max_maps)
     for name in args.networks.split(","):
         t0 = time.time()
         config = SparseTrainConfig(
-            steps=args.steps, max_seconds=60.0 * args.minutes, threads=args.threads
+            steps=args.steps,
+            max_seconds=60.0 * args.minutes,
+            threads=args.threads,
+            lr=args.lr,
+            lr_schedule=args.lr_schedule,
+            init_weights=args.init_weights,
         )
         result, path = train_measurement_model(
             args.dataset, name, args.out, config, contexts=contexts, save_partial=True

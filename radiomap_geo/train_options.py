@@ -1,14 +1,16 @@
 """Settings of network training, kept free of torch so front ends can read their defaults.
 
-:class:`TrainConfig` is what :func:`radiomap_geo.nets.train` runs with and what checkpoints
-store; ``radiomap-geo train`` builds its flags from it (help text and default beside each field),
+:class:`TrainConfig` (geometry networks) is what :func:`radiomap_geo.nets.train` runs with and
+what checkpoints store, :class:`SparseTrainConfig` the same for the measurement networks; ``radiomap-geo train`` builds its flags from it (help text and default beside each field),
 so a default is written once.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+from radiomap_geo.errors import InputError
 from radiomap_geo.options import described
 
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -60,3 +62,50 @@ class TrainConfig:
             raise ValueError("epochs must be >= 1")
         if self.amp_dtype not in AMP_DTYPES:
             raise ValueError(f"amp_dtype must be 'float16' or 'bfloat16', not {self.amp_dtype!r}")
+
+
+@dataclass
+class SparseTrainConfig:
+    """Settings of one measurement-network training run (defaults sized for a few CPU minutes):
+    what :func:`radiomap_geo.sparse.train.train_network` runs with and
+    ``radiomap-geo train-measurements`` reads its defaults from.
+    """
+
+    steps: int = 1500
+    batch_size: int = 8
+    crop: int = 64
+    lr: float = 4e-4  # paper 003, Table 1
+    #: ``constant`` (paper 003) or ``cosine``: from ``lr`` down to 0 at ``steps``, which a
+    #: warm start needs (a constant rate keeps the weights wandering at the noise level).
+    lr_schedule: str = "constant"
+    #: Start the generator from this measurement model file (same network and inputs) instead
+    #: of the zero-output initialisation: continues a shipped model on new data or a new
+    #: geometry default. A checkpoint, when one exists, wins (the run is being resumed).
+    init_weights: str | None = None
+    gan_weight: float = 0.01  # pix2pix: lambda_L1 = 100 against 1 for the cGAN term
+    seed: int = 0
+    checkpoint_every: int = 100
+    max_seconds: float | None = None
+    #: Every step uses batch 0: an overfitting check (the loss must fall), not real training.
+    same_batch: bool = False
+    threads: int | None = 1  # two busy threads on a shared 2-core box run ~10x slower
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(config: SparseTrainConfig, step: int) -> float:
+    """The rate of step ``step`` (a function of the step alone, so a resumed run matches)."""
+    if config.lr_schedule == "constant":
+        return config.lr
+    return 0.5 * config.lr * (1.0 + math.cos(math.pi * min(step, config.steps) / config.steps))
+
+
+def check_sparse_config(config: SparseTrainConfig) -> None:
+    """Refuse settings the measurement training cannot run with."""
+    if config.lr_schedule not in LR_SCHEDULES:
+        raise InputError(
+            f"unknown learning-rate schedule {config.lr_schedule!r}; use one of "
+            f"{', '.join(LR_SCHEDULES)}",
+            parameter="lr_schedule",
+        )

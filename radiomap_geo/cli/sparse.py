@@ -24,6 +24,7 @@ from radiomap_geo.cli.options import (
 )
 from radiomap_geo.cli.running import RichProgress, check_outputs, friendly_errors, quiet_option
 from radiomap_geo.errors import InputError, OutputExistsError
+from radiomap_geo.train_options import LR_SCHEDULES, SparseTrainConfig
 
 #: A file or folder path, existing or not.
 ANY_PATH = click.Path(path_type=Path)
@@ -53,23 +54,29 @@ def measurement_models() -> None:
     "Stop (resumably) after this long; run again to continue.",
 )
 @defaulted("--max-maps", 1024, type=click.IntRange(1))
+@defaulted("--lr", SparseTrainConfig.lr, type=click.FloatRange(0, min_open=True))
+@defaulted("--lr-schedule", SparseTrainConfig.lr_schedule, type=click.Choice(LR_SCHEDULES))
+@optional(
+    "--init-weights",
+    EXISTING_FILE,
+    "Start from this measurement model file (same network) instead of from scratch.",
+)
 @defaulted("--seed", 0)
 @defaulted("--threads", 1, type=click.IntRange(1))
 @quiet_option
 @friendly_errors
 def train_measurements(
-    dataset, name, out, steps, batch_size, max_minutes, max_maps, seed, threads, quiet
+    dataset, name, out, max_minutes, max_maps, init_weights, quiet, **settings
 ) -> None:
     """Train a measurement network on DATASET with measurement sets sampled on the fly."""
-    from radiomap_geo.sparse.train import SparseTrainConfig, train_measurement_model
+    from radiomap_geo.sparse.train import train_measurement_model
 
     config = SparseTrainConfig(
-        steps=steps,
-        batch_size=batch_size,
-        seed=seed,
-        threads=threads,
+        **settings,
+        init_weights=None if init_weights is None else str(init_weights),
         max_seconds=None if max_minutes is None else 60.0 * max_minutes,
     )
+    steps = config.steps
     with RichProgress(f"train {name}", enabled=not quiet) as bar:
         result, path = train_measurement_model(
             dataset, name, out, config, max_maps=max_maps, progress=bar

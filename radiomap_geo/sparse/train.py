@@ -45,27 +45,11 @@ from radiomap_geo.sparse.networks import (
     encode,
 )
 from radiomap_geo.sparse.sampling import training_pattern
+from radiomap_geo.train_options import SparseTrainConfig, check_sparse_config, learning_rate
 
 logger = logging.getLogger(__name__)
 #: Loss weight of labelled cells below the measurable level (-130 dB).
 WEAK_WEIGHT = 0.1
-
-
-@dataclass
-class SparseTrainConfig:
-    """Settings of one training run (defaults sized for a few CPU minutes)."""
-
-    steps: int = 1500
-    batch_size: int = 8
-    crop: int = 64
-    lr: float = 4e-4  # paper 003, Table 1
-    gan_weight: float = 0.01  # pix2pix: lambda_L1 = 100 against 1 for the cGAN term
-    seed: int = 0
-    checkpoint_every: int = 100
-    max_seconds: float | None = None
-    #: Every step uses batch 0: an overfitting check (the loss must fall), not real training.
-    same_batch: bool = False
-    threads: int | None = 1  # two busy threads on a shared 2-core box run ~10x slower
 
 
 @dataclass
@@ -131,6 +115,28 @@ def masked_mse(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
 PIXEL_LOSSES = {"l1": masked_l1, "mse": masked_mse}
 
 
+def _start_from(gen: nn.Module, spec: NetSpec, path: str) -> None:
+    """Load a measurement model file of the same network into ``gen``."""
+    from radiomap_geo.sparse.model import MeasurementModel
+
+    model = MeasurementModel.from_file(path)
+    if model.spec.name != spec.name or model.spec.channels != spec.channels:
+        raise InputError(
+            f"{path} is a {model.spec.name!r} model on {', '.join(model.spec.channels)}; "
+            f"training {spec.name!r} needs one with the inputs {', '.join(spec.channels)}",
+            parameter="init_weights",
+        )
+    try:
+        gen.load_state_dict(model.net.state_dict())
+    except RuntimeError as exc:
+        raise InputError(
+            f"{path}: its layers do not fit {spec.name!r} ({spec.arch} {spec.arch_kwargs}): "
+            "give a file of the same architecture",
+            parameter="init_weights",
+        ) from exc
+    logger.info("%s: starting from %s", spec.name, path)
+
+
 def train_network(
     name: str,
     contexts: Sequence[MapContext],
@@ -156,6 +162,7 @@ def train_network(
     if not contexts:
         raise InputError("no training maps", parameter="dataset")
     config = config or SparseTrainConfig()
+    check_sparse_config(config)
     spec = NETWORKS[name]
     if config.threads:
         torch.set_num_threads(int(config.threads))
@@ -169,6 +176,8 @@ def train_network(
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr, betas=(0.5, 0.999)) if disc else None
     step, history, seconds = 0, [], 0.0
     path = Path(checkpoint) if checkpoint else None
+    if config.init_weights and not (path is not None and path.is_file()):
+        _start_from(gen, spec, config.init_weights)
     if path is not None and path.is_file():
         state = torch.load(path, map_location="cpu", weights_only=True)
         if state["name"] != name:
@@ -208,6 +217,9 @@ def train_network(
     started = time.perf_counter()
     while step < config.steps:
         t0 = time.perf_counter()
+        for opt in (opt_g, opt_d):
+            for group in opt.param_groups if opt is not None else ():
+                group["lr"] = learning_rate(config, step)
         x, y, m = make_batch(spec, contexts, config, step)
         out = gen(x)
         record: dict[str, float] = {}

@@ -1,9 +1,14 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
+import torch
 
 from radiomap_geo.errors import InputError
+from radiomap_geo.sparse.model import measurement_metadata, save_measurement_model
 from radiomap_geo.sparse.networks import NETWORKS
-from radiomap_geo.sparse.train import SparseTrainConfig, train_network
+from radiomap_geo.sparse.train import train_network
+from radiomap_geo.train_options import SparseTrainConfig, learning_rate
 
 from .helpers import street_map
 
@@ -36,3 +41,52 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
 def test_unknown_network_is_refused():
     with pytest.raises(InputError, match="available: interpolation-net"):
         train_network("nope", [street_map()])
+
+
+def test_cosine_schedule_falls_to_zero_and_resumes_on_the_same_rates(tmp_path):
+    config = SparseTrainConfig(steps=10, lr=1e-3, lr_schedule="cosine")
+    rates = [learning_rate(config, k) for k in range(11)]
+    assert rates[0] == pytest.approx(1e-3) and rates[5] == pytest.approx(5e-4)
+    assert rates[10] == pytest.approx(0.0, abs=1e-12)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    # a run stopped half-way and resumed ends where an uninterrupted one ends
+    contexts = [street_map(64)]
+    small = {"steps": 4, "batch_size": 2, "crop": 32, "lr_schedule": "cosine"}
+    whole = train_network("geo-residual", contexts, SparseTrainConfig(**small))
+    path = tmp_path / "ck.pt"
+    train_network(
+        "geo-residual", contexts, SparseTrainConfig(**small, max_seconds=1e-9), checkpoint=path
+    )
+    resumed = train_network("geo-residual", contexts, SparseTrainConfig(**small), checkpoint=path)
+    losses = [h["l1_db"] for h in resumed.history]
+    assert len(losses) == 4 and losses == pytest.approx([h["l1_db"] for h in whole.history])
+
+
+def test_unknown_schedule_is_refused():
+    with pytest.raises(InputError, match="schedule 'step'.*constant, cosine"):
+        train_network("eme-net", [street_map()], SparseTrainConfig(lr_schedule="step"))
+
+
+def test_training_starts_from_a_model_file_of_the_same_network(tmp_path):
+    contexts = [street_map(64, seed=s, index=s) for s in range(2)]
+    config = SparseTrainConfig(steps=6, batch_size=2, crop=32, lr=2e-3, same_batch=True)
+    first = train_network("geo-residual", contexts, config)
+    meta = measurement_metadata(
+        first.spec, first.generator, metres_per_pixel=2.0, frequency_mhz=3500.0
+    )
+    weights = save_measurement_model(first.generator, meta, tmp_path)
+    # zero steps: the generator is the loaded one (float16 on disk, so close, not equal)
+    again = train_network(
+        "geo-residual", contexts, replace(config, steps=0, init_weights=str(weights))
+    )
+    for name, tensor in first.generator.state_dict().items():
+        if tensor.is_floating_point():
+            assert torch.allclose(again.generator.state_dict()[name], tensor, atol=2e-3), name
+    # continuing from it starts at the level the first run ended at, not from scratch
+    fresh = train_network("geo-residual", contexts, replace(config, steps=1))
+    warm = train_network(
+        "geo-residual", contexts, replace(config, steps=1, init_weights=str(weights))
+    )
+    assert warm.history[0]["l1_db"] < fresh.history[0]["l1_db"]
+    with pytest.raises(InputError, match="is a 'geo-residual' model.*training 'emgan'"):
+        train_network("emgan", contexts, replace(config, init_weights=str(weights)))
