@@ -159,13 +159,21 @@ def _split_list(text: str | None, parameter: str) -> list[str]:
 @defaulted("--to", Path("weights"), dest="folder", type=FOLDER)
 @defaulted("--val-maps", 128, type=click.IntRange(2))
 @defaulted("--test-maps", 32, type=click.IntRange(1))
+@optional(
+    "--test-data",
+    EXISTING_FOLDER,
+    "Dataset folder whose test split measures the interval coverage (default: DATASET), "
+    "e.g. the test split re-traced at 1e7 rays.",
+)
 @click.option("--default", "make_default", is_flag=True, help="Mark it the default model.")
 @quiet_option
 @friendly_errors
 def ship_measurement_model(
-    weights, dataset, folder, val_maps, test_maps, make_default, quiet
+    weights, dataset, folder, val_maps, test_maps, test_data, make_default, quiet
 ) -> None:
-    """Calibrate WEIGHTS' uncertainty on DATASET and ship it (file, model card, index)."""
+    """Calibrate WEIGHTS' uncertainty on DATASET's val split and ship it (file, model card,
+    index).
+    """
     from radiomap_geo.sparse.ship import calibrate_and_ship
 
     with RichProgress("ship", enabled=not quiet) as bar:
@@ -175,6 +183,7 @@ def ship_measurement_model(
             folder,
             val_maps=val_maps,
             test_maps=test_maps,
+            test_dataset_dir=test_data,
             default=make_default,
             command=" ".join(["radiomap-geo", *sys.argv[1:]]),
             progress=bar,
