@@ -24,8 +24,7 @@ from radiomap_geo.cli.options import (
 )
 from radiomap_geo.cli.running import RichProgress, friendly_errors, quiet_option
 from radiomap_geo.optimize.domain import Limits
-from radiomap_geo.optimize.objectives import OBJECTIVES
-from radiomap_geo.optimize.options import METHODS, OptimizeOptions
+from radiomap_geo.optimize.options import METHODS, OBJECTIVES, OptimizeOptions
 
 #: The defaults of the search settings: the core's own (each option is named after its field).
 D, L = OptimizeOptions(), Limits()

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 import torch
 
-OBJECTIVES = ("percentile", "sinr-coverage", "rsrp-coverage")
 LN10_OVER_10 = math.log(10.0) / 10.0
 
 

@@ -13,8 +13,10 @@ from dataclasses import asdict, dataclass, field
 
 from radiomap_geo.errors import InputError
 from radiomap_geo.optimize.domain import PARAMETERS, Limits
-from radiomap_geo.optimize.objectives import OBJECTIVES
 from radiomap_geo.options import RunOptions, described
+
+#: The coverage objectives (:mod:`radiomap_geo.optimize.objectives` defines them).
+OBJECTIVES = ("percentile", "sinr-coverage", "rsrp-coverage")
 
 METHODS = ("gradient", "random", "both")
 

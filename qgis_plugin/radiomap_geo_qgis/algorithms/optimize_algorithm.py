@@ -31,7 +31,6 @@ from .convert import FeedbackMonitor, available_models, source_to_frame, tr
 from .parameters import enum_param, number_param, source_param
 from .settings import options_from_parameters
 
-OBJECTIVES = ["percentile", "sinr-coverage", "rsrp-coverage"]
 METHODS = ["both", "gradient", "random"]
 COLUMNS = {"azimuth": "azimuth_deg", "tilt": "tilt_deg", "power": "power_dbm"}
 
@@ -88,13 +87,14 @@ class OptimizeOrientationAlgorithm(CoverageAlgorithm):
         return []  # no rasters: a sites layer and a report, added in initAlgorithm
 
     def model_parameters(self):  # noqa: D102
-        defaults = importlib.import_module("radiomap_geo.optimize.options").OptimizeOptions()
+        options = importlib.import_module("radiomap_geo.optimize.options")
+        defaults = options.OptimizeOptions()
         limits = defaults.limits
         return [
             enum_param(
                 self.MODEL, "Network (must read the antenna gain)", available_models().names
             ),
-            enum_param(self.OBJECTIVE, "Objective", OBJECTIVES, defaults.objective),
+            enum_param(self.OBJECTIVE, "Objective", options.OBJECTIVES, defaults.objective),
             number_param(
                 self.PERCENTILE,
                 "Percentile (percentile objective)",
