@@ -8,10 +8,19 @@ network writes its weights file ``--out/<name>/<name>-<sha12>.pt`` at the end of
     nice -n 5 flock /tmp/radiomap-heavy.lock .venv/bin/python \
         benchmarks/train_measurement_models.py data/radiomaps --minutes 1.8
 
-The default, ``geo-residual``: ``--networks geo-residual --steps 30000 --minutes 5 --threads 2``
-called four times (15,682 steps, 20 CPU minutes; a fifth call scored no better on the
-validation split), then ``radiomap-geo ship-measurement-model <its file> data/radiomaps
---default``.
+The default, ``geo-residual``: first ``--networks geo-residual --steps 30000 --minutes 5
+--threads 2`` called four times (constant rate, 1,024 maps), then continued on the round-23
+geometry default and 4,096 maps with a cosine schedule::
+
+    nice -n 5 .venv/bin/python benchmarks/train_measurement_models.py data/radiomaps \
+        --networks geo-residual --max-maps 4096 --steps 26000 --minutes 34 --threads 2 \
+        --lr 2e-4 --lr-schedule cosine --init-weights weights/geo-residual-57e10b469813.pt \
+        --out runs/sparse-v2
+
+(1597 s; the weights it started from are in git at commit 66db7fc), compared on the 1e7 validation split
+(``benchmarks/results/geo_residual_retrain_val_1e7.md``) and shipped with
+``radiomap-geo ship-measurement-model <its file> data/radiomaps-val-1e7 --test-data
+data/radiomaps-test-1e7 --default``.
 """
 
 from __future__ import annotations

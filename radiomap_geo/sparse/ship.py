@@ -154,7 +154,8 @@ def model_card(
         )
     lines += [
         "",
-        "Accuracy against the baselines: `benchmarks/results/sparse_measurements.md`.",
+        "Accuracy against the baselines: `benchmarks/results/sparse_measurements_1e7.md` (test "
+        "labels re-traced at 1e7 rays) and `benchmarks/results/sparse_measurements.md` (3e6).",
     ]
     if command:
         lines += ["", f"Calibrated with `{command}`."]
