@@ -31,7 +31,7 @@ import time
 from radiomap_geo.sparse.data import load_contexts
 from radiomap_geo.sparse.networks import NETWORKS
 from radiomap_geo.sparse.train import train_measurement_model
-from radiomap_geo.train_options import LR_SCHEDULES, SparseTrainConfig
+from radiomap_geo.train_options import LR_SCHEDULES, TRAINING_MAPS, SparseTrainConfig
 
 
 def main() -> None:
@@ -40,11 +40,13 @@ def main() -> None:
     parser.add_argument("--networks", default=",".join(NETWORKS))
     parser.add_argument("--steps", type=int, default=5000, help="upper bound; time decides")
     parser.add_argument("--minutes", type=float, default=1.8, help="per network and call")
-    parser.add_argument("--max-maps", type=int, default=1024)
+    parser.add_argument("--max-maps", type=int, default=TRAINING_MAPS)
     parser.add_argument("--out", default="runs/sparse")
     parser.add_argument("--threads", type=int, default=1, help="2 when nothing else runs")
     parser.add_argument("--lr", type=float, default=SparseTrainConfig.lr)
-    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant")
+    parser.add_argument(
+        "--lr-schedule", choices=LR_SCHEDULES, default=SparseTrainConfig.lr_schedule
+    )
     parser.add_argument("--init-weights", help="start from this model file (one network only)")
     args = parser.parse_args()
     contexts = load_contexts(args.dataset, "train", max_maps=args.max_maps)

@@ -64,6 +64,10 @@ class TrainConfig:
             raise ValueError(f"amp_dtype must be 'float16' or 'bfloat16', not {self.amp_dtype!r}")
 
 
+#: Training maps a measurement network reads by default (spread over the train split).
+TRAINING_MAPS = 1024
+
+
 @dataclass
 class SparseTrainConfig:
     """Settings of one measurement-network training run (defaults sized for a few CPU minutes):

@@ -24,7 +24,7 @@ from radiomap_geo.cli.options import (
 )
 from radiomap_geo.cli.running import RichProgress, check_outputs, friendly_errors, quiet_option
 from radiomap_geo.errors import InputError, OutputExistsError
-from radiomap_geo.train_options import LR_SCHEDULES, SparseTrainConfig
+from radiomap_geo.train_options import LR_SCHEDULES, TRAINING_MAPS, SparseTrainConfig
 
 #: A file or folder path, existing or not.
 ANY_PATH = click.Path(path_type=Path)
@@ -46,14 +46,14 @@ def measurement_models() -> None:
     "--network", "name", required=True, help="emgan, emgan-sites, emgan-geo, geo-residual, ..."
 )
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("runs/sparse"))
-@defaulted("--steps", 1500, type=click.IntRange(1))
-@defaulted("--batch-size", 8, type=click.IntRange(1))
+@defaulted("--steps", SparseTrainConfig.steps, type=click.IntRange(1))
+@defaulted("--batch-size", SparseTrainConfig.batch_size, type=click.IntRange(1))
 @optional(
     "--max-minutes",
     click.FloatRange(0.1),
     "Stop (resumably) after this long; run again to continue.",
 )
-@defaulted("--max-maps", 1024, type=click.IntRange(1))
+@defaulted("--max-maps", TRAINING_MAPS, type=click.IntRange(1))
 @defaulted("--lr", SparseTrainConfig.lr, type=click.FloatRange(0, min_open=True))
 @defaulted("--lr-schedule", SparseTrainConfig.lr_schedule, type=click.Choice(LR_SCHEDULES))
 @optional(
@@ -61,8 +61,8 @@ def measurement_models() -> None:
     EXISTING_FILE,
     "Start from this measurement model file (same network) instead of from scratch.",
 )
-@defaulted("--seed", 0)
-@defaulted("--threads", 1, type=click.IntRange(1))
+@defaulted("--seed", SparseTrainConfig.seed)
+@defaulted("--threads", SparseTrainConfig.threads, type=click.IntRange(1))
 @quiet_option
 @friendly_errors
 def train_measurements(

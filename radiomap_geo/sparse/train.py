@@ -45,7 +45,12 @@ from radiomap_geo.sparse.networks import (
     encode,
 )
 from radiomap_geo.sparse.sampling import training_pattern
-from radiomap_geo.train_options import SparseTrainConfig, check_sparse_config, learning_rate
+from radiomap_geo.train_options import (
+    TRAINING_MAPS,
+    SparseTrainConfig,
+    check_sparse_config,
+    learning_rate,
+)
 
 logger = logging.getLogger(__name__)
 #: Loss weight of labelled cells below the measurable level (-130 dB).
@@ -260,7 +265,7 @@ def train_measurement_model(
     out_dir: str | os.PathLike,
     config: SparseTrainConfig | None = None,
     *,
-    max_maps: int | None = 1024,
+    max_maps: int | None = TRAINING_MAPS,
     geometry_model: str = "unet-obs",
     cache_dir: str | os.PathLike | None = None,
     contexts: Sequence[MapContext] | None = None,
