@@ -181,3 +181,26 @@ def test_measurement_models_lists_the_default_first():
     assert result.exit_code == 0
     if read_measurement_index():
         assert result.output.splitlines()[0].startswith(DEFAULT)
+
+
+def test_train_measurements_continues_a_shipped_model_on_a_cosine_schedule(
+    tmp_path, repo_root, monkeypatch
+):
+    from radiomap_geo.sparse.model import MeasurementModel
+
+    monkeypatch.chdir(tmp_path)  # the geometry-prediction cache goes to ./runs
+    start = read_measurement_index()[DEFAULT]["path"]
+    args = ["train-measurements", str(repo_root / "data" / "radiomaps"), "--network", DEFAULT,
+            "-o", str(tmp_path / "out"), "--steps", "2", "--batch-size", "2", "--max-maps", "2",
+            "--lr", "1e-4", "--lr-schedule", "cosine", "--init-weights", str(start), "--quiet"]  # fmt: skip
+    if not (repo_root / "data" / "radiomaps" / "manifest.json").is_file():
+        pytest.skip("no dataset")
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "finished 2 steps" in result.output
+    (weights,) = (tmp_path / "out" / DEFAULT).glob(f"{DEFAULT}-*.pt")
+    training = MeasurementModel.from_file(weights).metadata["training"]
+    assert training["init_weights"] == str(start) and training["lr_schedule"] == "cosine"
+    assert training["lr"] == 1e-4 and training["steps_done"] == 2
+    bad = CliRunner().invoke(cli, ["step" if a == "cosine" else a for a in args])
+    assert bad.exit_code == 2 and "'step' is not one of 'constant', 'cosine'" in bad.output
