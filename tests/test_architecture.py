@@ -27,7 +27,9 @@ def test_core_imports_no_adapter_library():
 def test_the_command_line_starts_without_importing_torch():
     # `radiomap-geo --help` and every flag's default must not wait a second for torch: the
     # commands import it when they run
-    code = "import sys, radiomap_geo.cli.main; print(sorted(m for m in sys.modules if m == 'torch'))"
+    code = (
+        "import sys, radiomap_geo.cli.main; print(sorted(m for m in sys.modules if m == 'torch'))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
 
