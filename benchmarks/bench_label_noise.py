@@ -16,7 +16,8 @@ With two runs of the *same* ray count (two seeds, e.g. ``--first data/radiomaps-
 errors are independent and alike, one run is ``RMS / sqrt(2)`` from the truth, and the mean per
 bin of the second label is, up to the runs' common skew in dB, the bias *by label bin* that even
 a predictor of the truth itself would show against such labels (binning by a noisy label selects
-the cells whose noise pulled them into the bin). The row ``>= -130`` is the cells the evaluation's headline scores.
+the cells whose noise pulled them into the bin). The row ``>= -130`` holds the cells the
+evaluation's headline scores.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Settings of network training, kept free of torch so front ends can read their defaults.
 
 :class:`TrainConfig` (geometry networks) is what :func:`radiomap_geo.nets.train` runs with and
-what checkpoints store, :class:`SparseTrainConfig` the same for the measurement networks; ``radiomap-geo train`` builds its flags from it (help text and default beside each field),
-so a default is written once.
+what checkpoints store; ``radiomap-geo train`` builds its flags from it (help text and default
+beside each field), so a default is written once. :class:`SparseTrainConfig` plays the same part
+for the measurement networks and ``radiomap-geo train-measurements``.
 """
 
 from __future__ import annotations

@@ -76,7 +76,6 @@ def train_measurements(
         init_weights=None if init_weights is None else str(init_weights),
         max_seconds=None if max_minutes is None else 60.0 * max_minutes,
     )
-    steps = config.steps
     with RichProgress(f"train {name}", enabled=not quiet) as bar:
         result, path = train_measurement_model(
             dataset, name, out, config, max_maps=max_maps, progress=bar
@@ -84,7 +83,9 @@ def train_measurements(
     tail = result.history[-50:]
     l1 = sum(h["l1_db"] for h in tail) / max(len(tail), 1)
     if path is None:
-        click.echo(f"{name}: step {result.step}/{steps} (L1 {l1:.2f} dB); run again to continue")
+        click.echo(
+            f"{name}: step {result.step}/{config.steps} (L1 {l1:.2f} dB); run again to continue"
+        )
     else:
         click.echo(f"{name}: finished {result.step} steps (L1 {l1:.2f} dB): {path}")
 

@@ -17,7 +17,7 @@ _HOMES = {
     "make_objective": "core",
     "optimize_sites": "core",
     "Limits": "domain",
-    "OBJECTIVES": "objectives",
+    "OBJECTIVES": "options",
     "Objective": "objectives",
     "METHODS": "options",
     "OptimizeOptions": "options",
