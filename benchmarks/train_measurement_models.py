@@ -10,7 +10,7 @@ network writes its weights file ``--out/<name>/<name>-<sha12>.pt`` at the end of
 
 The default, ``geo-residual``: first ``--networks geo-residual --steps 30000 --minutes 5
 --threads 2`` called four times (constant rate, 1,024 maps), then continued on the round-23
-geometry default and 4,096 maps with a cosine schedule::
+geometry default and 4,096 maps (4,095 used: one has no measurable cell) with a cosine schedule::
 
     nice -n 5 .venv/bin/python benchmarks/train_measurement_models.py data/radiomaps \
         --networks geo-residual --max-maps 4096 --steps 26000 --minutes 34 --threads 2 \
