@@ -9,8 +9,9 @@ Each round (resumable at every step; kill it at any moment, rerun the same comma
    ``--val-data`` (cleaner labels to promote by); with ``--retrace-tiles K`` it traces K more
    training tiles a second time (deep shadow first) into ``--second-traces``, whose labels
    training then averages with the first run (issue #16 item 3, :mod:`radiomap_geo.dataset.traces`);
-2. continues the network from the last round's weights kept in ``training/keep/`` (float16)
-   for ``--epochs`` epochs on a fresh cosine schedule: a warm restart. AdamW's moments are reset
+2. continues the network from the last round's weights kept in ``training/keep/`` (float16;
+   with ``--continue-from default``, from the shipped default instead, so a lane whose own
+   candidates drifted behind restarts from the best model) for ``--epochs`` epochs on a fresh cosine schedule: a warm restart. AdamW's moments are reset
    at every restart by design, so the weights are all a round needs to continue: nothing else of
    the optimiser is kept;
 3. scores the candidate and the shipped default on the whole validation split (the same maps,
@@ -233,7 +234,11 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
 
     # The weights a round continues from keep their '-<sha12>.pt' name: loading verifies it.
     current = state.get("current")
-    start = state_path.parent / current if current else default_weights(weights, opts.model)
+    if current and opts.continue_from == "last":
+        start = state_path.parent / current
+    else:  # a round that drifted behind the default is not worth continuing
+        start = default_weights(weights, opts.model)
+    log(f"round {number} continues from {start.name}")
     if not done.get("train"):
         run(
             CLI
@@ -351,6 +356,12 @@ def main() -> int:
     )
     parser.add_argument("--epochs", type=int, default=3, help="epochs per round (one restart)")
     parser.add_argument("--lr", type=float, default=3e-4, help="peak learning rate per restart")
+    parser.add_argument(
+        "--continue-from",
+        choices=("last", "default"),
+        default="last",
+        help="each round continues the lane's last candidate, or the shipped default",
+    )
     parser.add_argument("--grow-tiles", type=int, default=0, help="tiles added per round")
     parser.add_argument("--loss", help="training loss (default: radiomap-geo train's)")
     parser.add_argument("--weak-weight", help="weight of weak labels (default: train's)")

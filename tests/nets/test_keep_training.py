@@ -153,6 +153,17 @@ def test_rounds_refuse_a_worse_model_then_promote_and_continue(dataset_dir, weig
     assert (weights_dir / "index.json").read_text() != index_before
     assert json.loads((state / "state.json").read_text())["round"] == 2
 
+    # Round 3 with --continue-from default starts from the shipped default, not the lane's own.
+    keep_training(
+        dataset_dir, weights_dir, state, "--min-gain-db", "1000", "--continue-from", "default"
+    )
+    shipped = weights_dir / index["tiny"]["file"]
+    train_log = json.loads((state.parent / "runs" / "round-003" / "train_log.json").read_text())
+    assert (
+        str(shipped) in train_log["command"]
+        and str(state / rows[1]["candidate_file"]) not in train_log["command"]
+    )
+
 
 def test_a_round_can_retrace_val_and_average_training_labels(dataset_dir, weights_dir, tmp_path):
     """--val-samples re-traces the val split (Sionna RT) and promotion scores on it;
