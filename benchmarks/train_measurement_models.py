@@ -48,8 +48,11 @@ def main() -> None:
         "--lr-schedule", choices=LR_SCHEDULES, default=SparseTrainConfig.lr_schedule
     )
     parser.add_argument("--init-weights", help="start from this model file (one network only)")
+    parser.add_argument("--second-traces", help="train on the maps traced twice, labels averaged")
     args = parser.parse_args()
-    contexts = load_contexts(args.dataset, "train", max_maps=args.max_maps)
+    contexts = load_contexts(
+        args.dataset, "train", max_maps=args.max_maps, second_traces=args.second_traces
+    )
     for name in args.networks.split(","):
         t0 = time.time()
         config = SparseTrainConfig(
@@ -61,7 +64,13 @@ def main() -> None:
             init_weights=args.init_weights,
         )
         result, path = train_measurement_model(
-            args.dataset, name, args.out, config, contexts=contexts, save_partial=True
+            args.dataset,
+            name,
+            args.out,
+            config,
+            contexts=contexts,
+            second_traces=args.second_traces,  # recorded in the model's training data
+            save_partial=True,
         )
         tail = result.history[-50:]
         l1 = sum(h["l1_db"] for h in tail) / max(len(tail), 1)

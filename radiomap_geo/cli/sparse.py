@@ -61,12 +61,17 @@ def measurement_models() -> None:
     EXISTING_FILE,
     "Start from this measurement model file (same network) instead of from scratch.",
 )
+@optional(
+    "--second-traces",
+    EXISTING_FOLDER,
+    "Train on the maps also traced in this folder, their two runs' labels averaged.",
+)
 @defaulted("--seed", SparseTrainConfig.seed)
 @defaulted("--threads", SparseTrainConfig.threads, type=click.IntRange(1))
 @quiet_option
 @friendly_errors
 def train_measurements(
-    dataset, name, out, max_minutes, max_maps, init_weights, quiet, **settings
+    dataset, name, out, max_minutes, max_maps, init_weights, second_traces, quiet, **settings
 ) -> None:
     """Train a measurement network on DATASET with measurement sets sampled on the fly."""
     from radiomap_geo.sparse.train import train_measurement_model
@@ -78,7 +83,13 @@ def train_measurements(
     )
     with RichProgress(f"train {name}", enabled=not quiet) as bar:
         result, path = train_measurement_model(
-            dataset, name, out, config, max_maps=max_maps, progress=bar
+            dataset,
+            name,
+            out,
+            config,
+            max_maps=max_maps,
+            second_traces=second_traces,
+            progress=bar,
         )
     tail = result.history[-50:]
     l1 = sum(h["l1_db"] for h in tail) / max(len(tail), 1)

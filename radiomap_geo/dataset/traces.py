@@ -65,8 +65,8 @@ def _check_same_map(dataset: RadioMapDataset, i: int, other: RadioMapDataset, j:
 
 def with_second_traces(
     dataset: RadioMapDataset, folder: str | os.PathLike, split: str
-) -> tuple[RadioMapDataset, int]:
-    """``(dataset with every map also traced in folder averaged, number of maps averaged)``.
+) -> tuple[RadioMapDataset, np.ndarray]:
+    """``(dataset with every map also traced in folder averaged, the averaged map numbers)``.
 
     Maps without a second trace keep their label. The mask becomes "a label after averaging, and
     outdoors": a cell one run missed gains a label (the other run's, 3 dB down).
@@ -87,10 +87,10 @@ def with_second_traces(
     try:
         other = load_dataset(folder, split)
     except InputError:
-        return dataset, 0  # nothing traced twice yet in this split
+        return dataset, np.zeros(0, int)  # nothing traced twice yet in this split
     where = _map_index(dataset)
     gain, mask = dataset.gain_db.copy(), dataset.mask.copy()
-    averaged = 0
+    averaged = []
     for key, j in _map_index(other).items():
         i = where.get(key)
         if i is None:
@@ -99,5 +99,5 @@ def with_second_traces(
         outside = dataset.building_height_m[int(dataset.map_tile[i])] <= 0
         gain[i] = power_mean_db(dataset.gain_db[i], other.gain_db[j])
         mask[i] = np.isfinite(gain[i]) & outside
-        averaged += 1
-    return replace(dataset, gain_db=gain, mask=mask), averaged
+        averaged.append(i)
+    return replace(dataset, gain_db=gain, mask=mask), np.array(sorted(averaged), int)

@@ -210,7 +210,8 @@ def train_from_dataset(
     if second_traces is not None:
         from radiomap_geo.dataset.traces import with_second_traces
 
-        train_ds, averaged = with_second_traces(train_ds, second_traces, "train")
+        train_ds, twice = with_second_traces(train_ds, second_traces, "train")
+        averaged = len(twice)
     val_ds = _load_split(dataset_dir, "val", required=False)
     res, freq = train_ds.resolution, _dataset_frequency(train_ds)
     rx_height = float(train_ds.manifest["config"].get("rx_height_m", 1.5))

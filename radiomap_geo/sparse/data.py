@@ -207,10 +207,16 @@ def load_contexts(
     max_maps: int | None = None,
     geometry_model: str = DEFAULT_GEOMETRY_MODEL,
     cache_dir: str | os.PathLike | None = None,
+    second_traces: str | os.PathLike | None = None,
     progress: ProgressFn | None = None,
     is_cancelled: CancelFn | None = None,
 ) -> list[MapContext]:
     """The :class:`MapContext` of ``max_maps`` maps spread over ``split``.
+
+    With ``second_traces`` (a second ray-traced run of some tiles, see
+    :mod:`radiomap_geo.dataset.traces`) only the maps traced twice are chosen, with the two runs'
+    power mean as their labels: measurements drawn from them are as clean as the test split's
+    1e7-ray labels are, which a network trained on single 3e6-ray runs learns to distrust.
 
     Geometry predictions and line of sight are cached in ``cache_dir`` (default
     ``runs/sparse-cache``) per map identity (tile id, site number) and geometry weights
@@ -220,6 +226,16 @@ def load_contexts(
     from radiomap_geo.dataset import load_dataset
 
     dataset = load_dataset(dataset_dir, split)
+    pool = np.arange(len(dataset))
+    if second_traces is not None:
+        from radiomap_geo.dataset.traces import with_second_traces
+
+        dataset, pool = with_second_traces(dataset, second_traces, split)
+        if not len(pool):
+            raise InputError(
+                f"{second_traces} holds no second trace of the {split} split's maps",
+                parameter="second_traces",
+            )
     cache = Path(cache_dir) if cache_dir else Path("runs") / "sparse-cache"
     tag = f"{split}-{geometry_version(geometry_model)}"
     monitor = as_monitor(progress, is_cancelled)
@@ -229,7 +245,7 @@ def load_contexts(
     is_cached = np.array([(int(t), int(s)) in cached for t, s in identity], bool)
     # The maps depend on the split alone, never on what happens to be cached: the same command
     # on the same dataset scores the same maps.
-    chosen = select_maps(len(dataset), max_maps)
+    chosen = pool[select_maps(len(pool), max_maps)]
     missing = [int(i) for i in chosen if not is_cached[i]]
     chunks = [missing[i : i + CHUNK_MAPS] for i in range(0, len(missing), CHUNK_MAPS)]
     net = _geometry_network(geometry_model) if chunks else None

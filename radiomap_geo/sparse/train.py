@@ -268,6 +268,7 @@ def train_measurement_model(
     max_maps: int | None = TRAINING_MAPS,
     geometry_model: str = "unet-obs",
     cache_dir: str | os.PathLike | None = None,
+    second_traces: str | os.PathLike | None = None,
     contexts: Sequence[MapContext] | None = None,
     save_partial: bool = False,
     progress: ProgressFn | None = None,
@@ -278,7 +279,9 @@ def train_measurement_model(
     records the steps done, and a later call continues from the checkpoint).
 
     The checkpoint lives in ``out_dir/<name>/checkpoint.pt``; the weights file
-    ``out_dir/<name>/<name>-<sha12>.pt`` appears once ``config.steps`` are done.
+    ``out_dir/<name>/<name>-<sha12>.pt`` appears once ``config.steps`` are done. With
+    ``second_traces`` it trains on the maps traced twice, on the two runs' labels averaged
+    (:func:`~radiomap_geo.sparse.data.load_contexts`).
 
     Returns:
         ``(result, weights path or None while unfinished)``.
@@ -295,6 +298,7 @@ def train_measurement_model(
             max_maps=max_maps,
             geometry_model=geometry_model,
             cache_dir=cache_dir,
+            second_traces=second_traces,
         )
     contexts = measurable_contexts(contexts, "training")
     folder = Path(out_dir) / name
@@ -322,6 +326,7 @@ def train_measurement_model(
             "dataset": str(dataset_dir),
             "split": "train",
             "maps": len(contexts),
+            **({"second_traces": str(second_traces)} if second_traces is not None else {}),
             "patterns": "on the fly: uniform 0.05-25 %, 10-60 sensors, street trajectories",
         },
         training={

@@ -192,9 +192,10 @@ def test_train_measurements_continues_a_shipped_model_on_a_cosine_schedule(
     start = read_measurement_index()[DEFAULT]["path"]
     args = ["train-measurements", str(repo_root / "data" / "radiomaps"), "--network", DEFAULT,
             "-o", str(tmp_path / "out"), "--steps", "2", "--batch-size", "2", "--max-maps", "2",
-            "--lr", "1e-4", "--lr-schedule", "cosine", "--init-weights", str(start), "--quiet"]  # fmt: skip
-    if not (repo_root / "data" / "radiomaps" / "manifest.json").is_file():
-        pytest.skip("no dataset")
+            "--lr", "1e-4", "--lr-schedule", "cosine", "--init-weights", str(start), "--quiet",
+            "--second-traces", str(repo_root / "data" / "radiomaps-train-second")]  # fmt: skip
+    if not (repo_root / "data" / "radiomaps-train-second" / "manifest.json").is_file():
+        pytest.skip("no dataset traced twice")
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "finished 2 steps" in result.output
@@ -202,5 +203,7 @@ def test_train_measurements_continues_a_shipped_model_on_a_cosine_schedule(
     training = MeasurementModel.from_file(weights).metadata["training"]
     assert training["init_weights"] == str(start) and training["lr_schedule"] == "cosine"
     assert training["lr"] == 1e-4 and training["steps_done"] == 2
+    data = MeasurementModel.from_file(weights).metadata["training_data"]
+    assert data["second_traces"].endswith("radiomaps-train-second") and data["maps"] == 2
     bad = CliRunner().invoke(cli, ["step" if a == "cosine" else a for a in args])
     assert bad.exit_code == 2 and "'step' is not one of 'constant', 'cosine'" in bad.output

@@ -71,8 +71,8 @@ def second_run(
 def test_labels_of_maps_traced_twice_become_the_two_run_estimate(dataset_dir, tmp_path):
     train = load_dataset(dataset_dir, "train")
     second = second_run(dataset_dir, tmp_path, shift_db=3.0, drop_first_cells=5)
-    averaged, count = with_second_traces(train, second, "train")
-    assert count == len(train) > 0
+    averaged, twice = with_second_traces(train, second, "train")
+    assert np.array_equal(twice, np.arange(len(train))) and len(twice) > 0
     both = train.mask & np.isfinite(train.gain_db)
     both[:, 0, :5] = False  # the cells the second run missed
     # 0.5 dB codes: the shifted run is 3 dB stronger up to one code step.
@@ -120,9 +120,9 @@ def test_training_records_how_many_maps_were_averaged(dataset_dir, tmp_path):
 def test_maps_traced_once_keep_their_labels(dataset_dir, tmp_path):
     train = load_dataset(dataset_dir, "train")
     second = second_run(dataset_dir, tmp_path, shift_db=6.0, max_tiles=1)
-    averaged, count = with_second_traces(train, second, "train")
+    averaged, twice = with_second_traces(train, second, "train")
     first_tile = np.asarray(train.map_tile) == 0
-    assert count == first_tile.sum() == 4
+    assert np.array_equal(twice, np.flatnonzero(first_tile)) and len(twice) == 4
     np.testing.assert_array_equal(averaged.gain_db[~first_tile], train.gain_db[~first_tile])
     changed = averaged.gain_db[first_tile] - train.gain_db[first_tile]
     assert np.nanmean(changed) > 3.0  # 6 dB stronger second run: about +3.97 dB
