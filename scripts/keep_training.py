@@ -11,9 +11,9 @@ Each round (resumable at every step; kill it at any moment, rerun the same comma
    training then averages with the first run (issue #16 item 3, :mod:`radiomap_geo.dataset.traces`);
 2. continues the network from the last round's weights kept in ``training/keep/`` (float16;
    with ``--continue-from default``, from the shipped default instead, so a lane whose own
-   candidates drifted behind restarts from the best model) for ``--epochs`` epochs on a fresh cosine schedule: a warm restart. AdamW's moments are reset
-   at every restart by design, so the weights are all a round needs to continue: nothing else of
-   the optimiser is kept;
+   candidates drifted behind restarts from the best model) for ``--epochs`` epochs on a fresh
+   cosine schedule: a warm restart. AdamW's moments are reset at every restart by design, so
+   the weights are all a round needs to continue: nothing else of the optimiser is kept;
 3. scores the candidate and the shipped default on the whole validation split (the same maps,
    the same command), and promotes the candidate to the default in ``weights/`` only when it is
    better (the model card then carries its test-split numbers). Better means, first, calibrated:
@@ -236,7 +236,7 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
     current = state.get("current")
     if current and opts.continue_from == "last":
         start = state_path.parent / current
-    else:  # a round that drifted behind the default is not worth continuing
+    else:  # the first round, or --continue-from default: candidates that lost are dropped
         start = default_weights(weights, opts.model)
     log(f"round {number} continues from {start.name}")
     if not done.get("train"):

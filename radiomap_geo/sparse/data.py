@@ -215,13 +215,13 @@ def load_contexts(
 
     With ``second_traces`` (a second ray-traced run of some tiles, see
     :mod:`radiomap_geo.dataset.traces`) only the maps traced twice are chosen, with the two runs'
-    power mean as their labels: measurements drawn from them are as clean as the test split's
-    1e7-ray labels are, which a network trained on single 3e6-ray runs learns to distrust.
+    power mean as their labels (measurements and targets about as clean as 1e7-ray labels).
 
     Geometry predictions and line of sight are cached in ``cache_dir`` (default
     ``runs/sparse-cache``) per map identity (tile id, site number) and geometry weights
-    (:func:`geometry_version`), chunk by chunk, so a killed run resumes. Maps already cached are preferred (spread over the split in the same way), so
-    a dataset that grows meanwhile does not invalidate the cache.
+    (:func:`geometry_version`), chunk by chunk, so a killed run resumes and a dataset that grows
+    meanwhile keeps its cached maps. Which maps are chosen depends on the split alone, never on
+    the cache.
     """
     from radiomap_geo.dataset import load_dataset
 
