@@ -187,15 +187,7 @@ def train_from_dataset(
     out = Path(out_dir) if out_dir is not None else Path("runs") / name
     channels = list(channels or DEFAULT_CHANNELS)
     arch_kwargs = dict(arch_kwargs or {})
-    extra = dict(train_config or {})
-    unknown = set(extra) - _train_config_fields()
-    reserved = set(extra) & {"epochs", "lr", "device", "seed"}
-    if unknown or reserved:
-        raise InputError(
-            f"train_config: unknown {sorted(unknown)} / pass {sorted(reserved)} directly"
-        )
-    if batch_size < 1 or epochs < 1:
-        raise InputError("epochs and batch_size must be >= 1")
+    extra = _checked_train_config(train_config, epochs, batch_size)
     start = _initial_weights(init_weights, arch, arch_kwargs, channels)
     if start is not None:
         extra["init_output_bias"] = False  # the start weights already have their bias
@@ -205,13 +197,7 @@ def train_from_dataset(
     monitor = as_monitor(progress, is_cancelled)
 
     # Data: the maps are fixed when a run starts (the dataset may keep growing).
-    train_ds = _load_split(dataset_dir, "train")
-    averaged = 0
-    if second_traces is not None:
-        from radiomap_geo.dataset.traces import with_second_traces
-
-        train_ds, twice = with_second_traces(train_ds, second_traces, "train")
-        averaged = len(twice)
+    train_ds, averaged = _training_split(dataset_dir, second_traces)
     val_ds = _load_split(dataset_dir, "val", required=False)
     res, freq = train_ds.resolution, _dataset_frequency(train_ds)
     rx_height = float(train_ds.manifest["config"].get("rx_height_m", 1.5))
@@ -237,34 +223,14 @@ def train_from_dataset(
         "ortho_augment": ortho_strength,
     }
     out.mkdir(parents=True, exist_ok=True)
-    run_path, ckpt_path, log_path = out / RUN_FILE, out / CHECKPOINT_FILE, out / LOG_FILE
-    previous = json.loads(run_path.read_text()) if (resume and run_path.is_file()) else None
-    if previous is not None:
-        old = jsonio.plain(previous["settings"])
-        new = jsonio.plain(settings)
-        changed = [k for k in _RUN_KEYS if old.get(k) != new.get(k)]
-        if changed:
-            raise InputError(
-                f"{out} holds a run with other settings ({', '.join(changed)}): use another "
-                "output folder, or start over there (resume=False / --no-resume)"
-            )
-        train_keys, val_keys = previous["train_maps"], previous["val_maps"]
-    else:
-        ckpt_path.unlink(missing_ok=True)
-        rng = np.random.default_rng(seed)
-        train_keys = _subset(_map_keys(train_ds), max_train_maps, rng)
-        val_keys = _subset(_map_keys(val_ds), max_val_maps, rng) if val_ds is not None else []
-        jsonio.write_json(
-            run_path,
-            {
-                "settings": settings,
-                "dataset": str(dataset_dir),
-                "command": command,
-                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "train_maps": train_keys,
-                "val_maps": val_keys,
-            },
-        )
+    ckpt_path, log_path = out / CHECKPOINT_FILE, out / LOG_FILE
+    train_keys, val_keys = _run_maps(
+        out,
+        {"settings": settings, "dataset": str(dataset_dir), "command": command},
+        (train_ds, val_ds),
+        (max_train_maps, max_val_maps),
+        resume,
+    )
     train_index = _select(train_ds, train_keys)
     train_samples = dataset_samples(train_ds, train_index, rx_height, renderer)
     val_samples = (
@@ -273,18 +239,7 @@ def train_from_dataset(
     if not train_samples:
         raise InputError(f"{dataset_dir} has no training maps")
 
-    torch.manual_seed(seed)
-    net = build_network(arch, len(channels), **arch_kwargs)
-    if start is not None:
-        net.load_state_dict(warm_start_state(net, start, channels))
-    m = net.size_multiple
-    if crop is not None and (crop < m or crop % m):
-        raise InputError(f"crop must be a positive multiple of {m} for {arch}, got {crop}")
-    if side % m:
-        raise InputError(
-            f"{arch} needs map sides that are multiples of {m}; the dataset's are {side}: "
-            "choose a shallower network"
-        )
+    net = _network(arch, channels, arch_kwargs, start, crop=crop, side=side, seed=seed)
     scaling = OutputScaling()
     # Both streams cache the ray-walk channels of their maps (computed in the first epoch; about
     # 80 KiB per 128 x 128 map with los and both obstruction channels).
@@ -304,41 +259,23 @@ def train_from_dataset(
         if val_samples
         else None
     )
-    epoch_box = [0]
-    if ckpt_path.is_file():
-        epoch_box[0] = (
-            int(torch.load(ckpt_path, map_location="cpu", weights_only=True)["epoch"]) + 1
-        )
+    epoch_box = [_first_epoch(ckpt_path)]
     monitored = _Monitored(train_batches, monitor, epochs, len(train_batches), epoch_box)
 
     history: list[dict[str, Any]] = []
     data_info = _training_data(dataset_dir, train_ds, train_index, len(val_samples))
     # Labels of maps traced twice are the two runs' power mean (radiomap_geo.dataset.traces).
     data_info["maps_traced_twice"] = averaged
-
-    def write_log(status: str, **more: Any) -> None:
-        jsonio.write_json(
-            log_path,
-            {
-                "status": status,
-                "settings": settings,
-                "command": command,
-                "data": data_info,
-                "history": history,
-                "training_seconds": sum(float(r.get("seconds", 0.0)) for r in history),
-                **more,
-            },
-        )
+    run_log = {"settings": settings, "command": command, "data": data_info, "history": history}
 
     def on_epoch(record: dict[str, Any]) -> None:
         history.append(dict(record))
         epoch_box[0] = int(record["epoch"]) + 1
-        write_log("running")
+        _write_log(log_path, "running", run_log)
         if log is not None:
             log(dict(record))
         monitor.check()
 
-    device = resolve_device(config.device)
     result = train(
         net,
         monitored,
@@ -350,30 +287,7 @@ def train_from_dataset(
         log=on_epoch,
     )
     history[:] = [dict(r) for r in result.history]
-    seconds = sum(float(r.get("seconds", 0.0)) for r in result.history)
-    best = (
-        next((r for r in result.history if r["epoch"] == result.best_epoch), None)
-        if result.best_epoch is not None
-        else None
-    )
-    training = {
-        "epochs_run": len(result.history),
-        "epochs": epochs,
-        "best_epoch": result.best_epoch,
-        "stopped_early": result.stopped_early,
-        "seconds": round(seconds, 1),
-        "device": str(device),
-        "cuda": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        "settings": settings,
-        "command": command,
-    }
-    metrics = {}
-    if best is not None:
-        metrics["val"] = {
-            "maps": len(val_samples),
-            "rmse_db": best.get("val_rmse_db"),
-            "loss": best.get("val_loss"),
-        }
+    training = _training_record(result, epochs, resolve_device(config.device), settings, command)
     metadata = make_metadata(
         net,
         channels,
@@ -384,13 +298,160 @@ def train_from_dataset(
         rx_height_m=rx_height,
         antenna_pattern="in_output",
         training_data=jsonio.plain(data_info),
-        metrics=jsonio.plain(metrics),
+        metrics=jsonio.plain(_best_val_metrics(result, len(val_samples))),
         name=name,
         training=jsonio.plain(training),
     )
     weights = save_weights(net.cpu(), metadata, out, name)
-    write_log("finished", weights=weights.name, sha256=sha256_file(weights), training=training)
+    _write_log(
+        log_path,
+        "finished",
+        run_log,
+        weights=weights.name,
+        sha256=sha256_file(weights),
+        training=training,
+    )
     return TrainRun(weights, log_path, ckpt_path, result, metadata)
+
+
+def _checked_train_config(
+    train_config: Mapping[str, Any] | None, epochs: int, batch_size: int
+) -> dict[str, Any]:
+    """The further :class:`TrainConfig` fields, refused when unknown or passed twice."""
+    extra = dict(train_config or {})
+    unknown = set(extra) - _train_config_fields()
+    reserved = set(extra) & {"epochs", "lr", "device", "seed"}
+    if unknown or reserved:
+        raise InputError(
+            f"train_config: unknown {sorted(unknown)} / pass {sorted(reserved)} directly"
+        )
+    if batch_size < 1 or epochs < 1:
+        raise InputError("epochs and batch_size must be >= 1")
+    return extra
+
+
+def _training_split(dataset_dir, second_traces) -> tuple[Any, int]:
+    """The train split (labels averaged with ``second_traces`` where given) and how many of
+    its maps were averaged.
+    """
+    train_ds = _load_split(dataset_dir, "train")
+    if second_traces is None:
+        return train_ds, 0
+    from radiomap_geo.dataset.traces import with_second_traces
+
+    train_ds, twice = with_second_traces(train_ds, second_traces, "train")
+    return train_ds, len(twice)
+
+
+def _run_maps(
+    out: Path,
+    record: dict[str, Any],
+    splits: tuple[Any, Any],
+    limits: tuple[int | None, int | None],
+    resume: bool,
+) -> tuple[list, list]:
+    """The (train, val) map keys of the run in ``out``: those ``run.json`` recorded when a run
+    with the same settings is resumed, else a seeded subset, recorded with ``record``.
+
+    Raises:
+        InputError: ``out`` holds a run with other settings.
+    """
+    run_path = out / RUN_FILE
+    settings = record["settings"]
+    if resume and run_path.is_file():
+        previous = json.loads(run_path.read_text())
+        old, new = jsonio.plain(previous["settings"]), jsonio.plain(settings)
+        changed = [k for k in _RUN_KEYS if old.get(k) != new.get(k)]
+        if changed:
+            raise InputError(
+                f"{out} holds a run with other settings ({', '.join(changed)}): use another "
+                "output folder, or start over there (resume=False / --no-resume)"
+            )
+        return previous["train_maps"], previous["val_maps"]
+    (out / CHECKPOINT_FILE).unlink(missing_ok=True)
+    (train_ds, val_ds), (max_train, max_val) = splits, limits
+    rng = np.random.default_rng(settings["seed"])
+    train_keys = _subset(_map_keys(train_ds), max_train, rng)
+    val_keys = _subset(_map_keys(val_ds), max_val, rng) if val_ds is not None else []
+    jsonio.write_json(
+        run_path,
+        {
+            **record,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "train_maps": train_keys,
+            "val_maps": val_keys,
+        },
+    )
+    return train_keys, val_keys
+
+
+def _network(
+    arch: str, channels: Sequence[str], arch_kwargs: Mapping[str, Any], start, *, crop, side, seed
+):
+    """The seeded network (from ``start``'s weights when given), checked against the map side
+    and the crop.
+    """
+    torch.manual_seed(seed)
+    net = build_network(arch, len(channels), **arch_kwargs)
+    if start is not None:
+        net.load_state_dict(warm_start_state(net, start, channels))
+    m = net.size_multiple
+    if crop is not None and (crop < m or crop % m):
+        raise InputError(f"crop must be a positive multiple of {m} for {arch}, got {crop}")
+    if side % m:
+        raise InputError(
+            f"{arch} needs map sides that are multiples of {m}; the dataset's are {side}: "
+            "choose a shallower network"
+        )
+    return net
+
+
+def _first_epoch(checkpoint: Path) -> int:
+    """The epoch a resumed run starts at (0 without a checkpoint)."""
+    if not checkpoint.is_file():
+        return 0
+    return int(torch.load(checkpoint, map_location="cpu", weights_only=True)["epoch"]) + 1
+
+
+def _write_log(path: Path, status: str, run_log: dict[str, Any], **more: Any) -> None:
+    history = run_log["history"]
+    jsonio.write_json(
+        path,
+        {
+            "status": status,
+            **run_log,
+            "training_seconds": sum(float(r.get("seconds", 0.0)) for r in history),
+            **more,
+        },
+    )
+
+
+def _training_record(
+    result: TrainResult, epochs: int, device: torch.device, settings: dict, command: str | None
+) -> dict[str, Any]:
+    """What the weights' metadata and the log say of the training itself."""
+    seconds = sum(float(r.get("seconds", 0.0)) for r in result.history)
+    return {
+        "epochs_run": len(result.history),
+        "epochs": epochs,
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "seconds": round(seconds, 1),
+        "device": str(device),
+        "cuda": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "settings": settings,
+        "command": command,
+    }
+
+
+def _best_val_metrics(result: TrainResult, val_maps: int) -> dict[str, Any]:
+    """The validation scores of the best epoch (none without validation)."""
+    best = next((r for r in result.history if r["epoch"] == result.best_epoch), None)
+    if best is None:
+        return {}
+    return {
+        "val": {"maps": val_maps, "rmse_db": best.get("val_rmse_db"), "loss": best.get("val_loss")}
+    }
 
 
 def _initial_weights(path, arch: str, arch_kwargs: Mapping[str, Any], channels: Sequence[str]):
