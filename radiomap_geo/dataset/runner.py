@@ -10,7 +10,7 @@ import multiprocessing
 import os
 import platform
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -98,23 +98,7 @@ def build_dataset(
         raise RuntimeError(f"split leak: tiles {overlaps[:5]} overlap across splits")
     planned = {s.tile_id: s for s in specs}
 
-    if old_manifest is not None:
-        manifest = old_manifest
-        _check_compatible(manifest, config, folder)
-        for key, record in manifest["tiles"].items():
-            spec = planned.get(int(key))
-            if spec is not None and not same_spec(spec, TileSpec.from_dict(record)):
-                raise InputError(
-                    f"tile {key} in {folder} was planned differently (its source files or the set "
-                    f"of available sources changed: skipped now {sorted(skipped)}); build into a "
-                    "new folder"
-                )
-        manifest["n_tiles_requested"] = max(
-            config.n_tiles, int(manifest.get("n_tiles_requested", 0))
-        )
-        record_mixes(manifest, config, sources)
-    else:
-        manifest = new_manifest(config, sources, skipped)
+    manifest = _manifest_to_extend(old_manifest, config, folder, planned, sources, skipped)
     adopted = _adopt_parts(folder, manifest, planned)
     for spec in specs:
         manifest["regions"].setdefault(spec.region, spec.split)
@@ -173,29 +157,7 @@ def build_dataset(
                     lambda s=spec: tracing.run_tile(s.to_dict(), config_data, str(folder)),
                 )
         else:
-            threads = max(1, (os.cpu_count() or 1) // workers)
-            ctx = multiprocessing.get_context("spawn")
-            with cf.ProcessPoolExecutor(
-                workers, mp_context=ctx, initializer=tracing._worker_init, initargs=(threads,)
-            ) as pool:
-                queue = list(reversed(todo))
-                running: set[cf.Future] = set()
-                try:
-                    while queue or running:
-                        while queue and len(running) < 2 * workers:
-                            monitor.check()
-                            spec = queue.pop()
-                            future = pool.submit(
-                                tracing.run_tile, spec.to_dict(), config_data, str(folder)
-                            )
-                            future.tile_id = spec.tile_id
-                            running.add(future)
-                        finished, running = cf.wait(running, return_when=cf.FIRST_COMPLETED)
-                        for future in finished:
-                            settle(future.tile_id, future.result)
-                except BaseException:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
+            _trace_in_processes(todo, workers, config_data, folder, monitor, settle)
         _pack_ready(folder, manifest, config.tiles_per_shard, final=True)
     except (Cancelled, KeyboardInterrupt):
         _record_run(manifest, run, started, new_maps, manifest_path, "cancelled")
@@ -217,6 +179,71 @@ def build_dataset(
         }
     )
     return summary
+
+
+def _manifest_to_extend(
+    old_manifest: dict | None,
+    config: BuildConfig,
+    folder: Path,
+    planned: Mapping[int, TileSpec],
+    sources: Mapping[str, Any],
+    skipped: Mapping[str, str],
+) -> dict:
+    """The folder's manifest, checked against ``config`` and today's tile plan, or a new one.
+
+    Raises:
+        InputError: the folder was built with other settings, or a built tile would now be
+            planned differently.
+    """
+    if old_manifest is None:
+        return new_manifest(config, sources, skipped)
+    manifest = old_manifest
+    _check_compatible(manifest, config, folder)
+    for key, record in manifest["tiles"].items():
+        spec = planned.get(int(key))
+        if spec is not None and not same_spec(spec, TileSpec.from_dict(record)):
+            raise InputError(
+                f"tile {key} in {folder} was planned differently (its source files or the set "
+                f"of available sources changed: skipped now {sorted(skipped)}); build into a "
+                "new folder"
+            )
+    manifest["n_tiles_requested"] = max(config.n_tiles, int(manifest.get("n_tiles_requested", 0)))
+    record_mixes(manifest, config, sources)
+    return manifest
+
+
+def _trace_in_processes(
+    todo: list[TileSpec],
+    workers: int,
+    config_data: dict,
+    folder: Path,
+    monitor: Any,
+    settle: Callable[[int, Callable[[], dict]], None],
+) -> None:
+    """Trace ``todo`` in ``workers`` spawned processes (each with its share of the CPU
+    threads), at most two tiles queued per worker; ``settle`` receives each tile's result.
+    """
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=tracing._worker_init, initargs=(threads,)
+    ) as pool:
+        queue = list(reversed(todo))
+        running: set[cf.Future] = set()
+        try:
+            while queue or running:
+                while queue and len(running) < 2 * workers:
+                    monitor.check()
+                    spec = queue.pop()
+                    future = pool.submit(tracing.run_tile, spec.to_dict(), config_data, str(folder))
+                    future.tile_id = spec.tile_id
+                    running.add(future)
+                finished, running = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                for future in finished:
+                    settle(future.tile_id, future.result)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 def _record_run(
