@@ -208,7 +208,6 @@ def evaluate_on_dataset(
         coverage (share of valid cells predicted) and ``ms_per_map``.
     """
     from radiomap_geo.los import line_of_sight
-    from radiomap_geo.models.registry import get_model
 
     if net_mode not in ("tile", "engine"):
         raise InputError(f"net_mode must be 'tile' or 'engine', not {net_mode!r}")
@@ -221,17 +220,7 @@ def evaluate_on_dataset(
         "gain_bins_db": tuple(gain_bins_db),
         "floor_db": floor_db,
     }
-    entries: list[tuple[Any, _Scores]] = []
-    if model is not None:
-        label = model.name
-        kind = "network" if net_model is not None else "model"
-        if net_model is not None and net_mode == "tile":
-            label = net_model.name
-        entries.append((model, _Scores(label, kind, options, threshold_db)))
-    for name in baselines:
-        entries.append((get_model(name), _Scores(name, "empirical", options, threshold_db)))
-    if not entries:
-        raise InputError("nothing to evaluate: give a model or baselines")
+    entries = _entries(model, net_model, net_mode, baselines, options, threshold_db)
     renderer = _evaluation_renderer(net_model, ortho_seed)
 
     n = len(dataset) if max_maps is None else min(len(dataset), int(max_maps))
@@ -296,25 +285,11 @@ def evaluate_on_dataset(
         "models": [s.result() for _, s in entries],
     }
     if net_model is not None:
-        meta = net_model.metadata
-        report["network"] = {
-            "name": net_model.name,
-            "arch": meta.get("arch"),
-            "arch_kwargs": meta.get("arch_kwargs"),
-            "channels": meta.get("channels"),
-            "parameters": int(sum(p.numel() for p in net_model.net.parameters())),
-            "reach_m": net_model.reach_m,
-            "blend": model.describe() if hasattr(model, "describe") else None,
-        }
+        report["network"] = _network_summary(net_model, model)
     if rt_tiles:
         rt_scores = _Scores("sionna-rt (second run)", "ray-tracer", options, threshold_db)
         for j, tile in enumerate(rt_tiles):
-            second = retrace_tile(dataset, tile, rt_seed)
-            for index, (pred, seconds) in second.items():
-                if index not in subset[tile]:
-                    continue
-                true, valid, los, dist = subset[tile][index]
-                rt_scores.add(pred, true, valid, los, dist, seconds)
+            _score_second_run(rt_scores, retrace_tile(dataset, tile, rt_seed), subset[tile])
             monitor.step(n + j + 1, total, f"re-traced tile {j + 1}/{len(rt_tiles)}")
         report["rt_noise"] = {
             "tiles": [int(dataset.tile_id[t]) for t in rt_tiles],
@@ -323,6 +298,59 @@ def evaluate_on_dataset(
             "models": [s.result() for s in sub_scores] + [rt_scores.result()],
         }
     return report
+
+
+def _entries(
+    model: Any,
+    net_model: Any,
+    net_mode: str,
+    baselines: Sequence[str],
+    options: dict[str, Any],
+    threshold_db: float,
+) -> list[tuple[Any, _Scores]]:
+    """Each model to score beside its score accumulator: the model first, then the baselines.
+
+    Raises:
+        InputError: neither a model nor a baseline.
+    """
+    from radiomap_geo.models.registry import get_model
+
+    entries: list[tuple[Any, _Scores]] = []
+    if model is not None:
+        label = model.name
+        kind = "network" if net_model is not None else "model"
+        if net_model is not None and net_mode == "tile":
+            label = net_model.name
+        entries.append((model, _Scores(label, kind, options, threshold_db)))
+    for name in baselines:
+        entries.append((get_model(name), _Scores(name, "empirical", options, threshold_db)))
+    if not entries:
+        raise InputError("nothing to evaluate: give a model or baselines")
+    return entries
+
+
+def _network_summary(net_model: Any, model: Any) -> dict[str, Any]:
+    """What the report says of the network scored: architecture, inputs, size, reach."""
+    meta = net_model.metadata
+    return {
+        "name": net_model.name,
+        "arch": meta.get("arch"),
+        "arch_kwargs": meta.get("arch_kwargs"),
+        "channels": meta.get("channels"),
+        "parameters": int(sum(p.numel() for p in net_model.net.parameters())),
+        "reach_m": net_model.reach_m,
+        "blend": model.describe() if hasattr(model, "describe") else None,
+    }
+
+
+def _score_second_run(rt_scores: _Scores, second: dict, scored: dict) -> None:
+    """Add a re-traced tile's maps (``{index: (gain, seconds)}``) that the models were scored
+    on (``scored``: ``{index: (label, valid, los, distance)}``) to ``rt_scores``.
+    """
+    for index, (pred, seconds) in second.items():
+        if index in scored:
+            true, valid, los, dist = scored[index]
+            rt_scores.add(pred, true, valid, los, dist, seconds)
 
 
 def _evaluation_renderer(net_model: Any, ortho_seed: int | None) -> TileRenderer | None:
