@@ -235,12 +235,7 @@ def predict_with_measurements(
             grid, sites, buildings, points, options, measurement_model, monitor
         )
     if buildings is None:
-        name = getattr(measurement_model, "name", measurement_model) or default_measurement_model()
-        raise InputError(
-            f"measurement model {name} needs building footprints; without any, use the radiocycle "
-            "measurement model, which infers them from the measurements",
-            parameter="buildings",
-        )
+        _refuse_without_buildings(measurement_model)
     gridded = points.to_grid(grid)
     heights = SceneSource(buildings).building_height(grid)
     rx = float(options.rx_height_m)
@@ -261,38 +256,20 @@ def predict_with_measurements(
     model = resolve_measurement_model(measurement_model)
     _check_resolution(model, grid)
     gains = {s.site_id: base.bands[f"path_gain_db:{s.site_id}"].copy() for s in sites}
-    stds: dict[str, np.ndarray] = {}
     offset = float(options.rsrp_offset_db)
     monitor.step(1, 3, "measurement correction")
-    per_site = gridded.site_ids is not None or len(sites) == 1
+    stds: dict[str, np.ndarray] = {}
     total_std = None
-    if per_site:
-        for site in sites:
-            values, _ = gridded.to_array(site.site_id if gridded.site_ids is not None else None)
-            if not np.isfinite(values).any():
-                continue
-            values = to_path_gain_db(
-                values,
-                gridded.value_kind,
-                power_dbm=site.power_dbm,
-                rsrp_offset_db=offset,
-                frequency_mhz=site.frequency_mhz,
-            )
-            ctx = _context(heights, grid, gains[site.site_id], site, rx)
-            gains[site.site_id], std = _correct(model, ctx, values)
-            if std is not None:
-                stds[site.site_id] = std
+    if gridded.site_ids is not None or len(sites) == 1:
+        stds = _correct_per_site(model, grid, heights, sites, gains, gridded, offset, rx)
     else:
         gains, total_std = _correct_total(model, grid, heights, sites, gains, gridded, offset, rx)
     monitor.step(2, 3, "bands")
     bands, field = coverage_and_field(grid.shape, sites, gains, options, invalid=heights > 0)
     best = bands["best_server"]
     if total_std is None:
-        total_std = np.full(grid.shape, np.nan, np.float32)
-        for index, site in enumerate(sites):
-            if site.site_id in stds:
-                total_std = np.where(best == index + 1, stds[site.site_id], total_std)
-    if not stds and total_std is not None and not np.isfinite(total_std).any():
+        total_std = _served_std(best, sites, stds, grid.shape)
+    if not stds and not np.isfinite(total_std).any():
         logger.warning(
             "measurement model %s has no uncertainty calibration: rsrp_std_db is NaN", model.name
         )
@@ -307,6 +284,48 @@ def predict_with_measurements(
     }
     monitor.step(3, 3, "done")
     return CoverageResult(grid, bands, sites, f"{base.model}+{model.name}", metadata)
+
+
+def _refuse_without_buildings(measurement_model) -> None:
+    """Every measurement model but radiocycle reads the buildings: say which to use instead."""
+    name = getattr(measurement_model, "name", measurement_model) or default_measurement_model()
+    raise InputError(
+        f"measurement model {name} needs building footprints; without any, use the radiocycle "
+        "measurement model, which infers them from the measurements",
+        parameter="buildings",
+    )
+
+
+def _correct_per_site(model, grid, heights, sites, gains, gridded, offset, rx):
+    """Values of one site each (``site_id``, or a single site): correct each measured site's
+    path gain in ``gains`` (in place); returns its uncertainty per corrected site.
+    """
+    stds: dict[str, np.ndarray] = {}
+    for site in sites:
+        values, _ = gridded.to_array(site.site_id if gridded.site_ids is not None else None)
+        if not np.isfinite(values).any():
+            continue
+        values = to_path_gain_db(
+            values,
+            gridded.value_kind,
+            power_dbm=site.power_dbm,
+            rsrp_offset_db=offset,
+            frequency_mhz=site.frequency_mhz,
+        )
+        ctx = _context(heights, grid, gains[site.site_id], site, rx)
+        gains[site.site_id], std = _correct(model, ctx, values)
+        if std is not None:
+            stds[site.site_id] = std
+    return stds
+
+
+def _served_std(best: np.ndarray, sites, stds: dict[str, np.ndarray], shape) -> np.ndarray:
+    """Each cell's uncertainty: its best server's (NaN where that site was not corrected)."""
+    served = np.full(shape, np.nan, np.float32)
+    for index, site in enumerate(sites):
+        if site.site_id in stds:
+            served = np.where(best == index + 1, stds[site.site_id], served)
+    return served
 
 
 def _correct_total(model, grid, heights, sites, gains, gridded, offset, rx):
