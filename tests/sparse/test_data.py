@@ -29,29 +29,42 @@ def test_second_traces_train_on_the_maps_traced_twice_with_their_labels_averaged
     import numpy as np
 
     from radiomap_geo.dataset import load_dataset
+    from radiomap_geo.dataset.store import decode_gain, iter_shards, read_manifest
     from radiomap_geo.dataset.traces import power_mean_db
     from radiomap_geo.sparse.data import load_contexts
 
     data = Path(__file__).resolve().parents[2] / "data"
-    second_dir = data / "radiomaps-train-second"
+    first_dir, second_dir = data / "radiomaps", data / "radiomaps-train-second"
     if not (second_dir / "manifest.json").is_file():
         pytest.skip("no second traces committed")
     contexts = load_contexts(
-        data / "radiomaps", "train", max_maps=2, cache_dir=tmp_path, second_traces=second_dir
+        first_dir, "train", max_maps=2, cache_dir=tmp_path, second_traces=second_dir
     )
-    first, second = load_dataset(data / "radiomaps", "train"), load_dataset(second_dir, "train")
-    twice = {(int(second.tile_id[second.map_tile[j]]), int(second.sites["map_site"][j])): j
-             for j in range(len(second))}  # fmt: skip
     assert len(contexts) == 2
-    for ctx in contexts:
-        key = (
-            int(first.tile_id[first.map_tile[ctx.index]]),
-            int(first.sites["map_site"][ctx.index]),
-        )
-        expected = power_mean_db(first.gain_db[ctx.index], second.gain_db[twice[key]])
-        np.testing.assert_array_equal(ctx.gain_db, expected)
-        assert not np.array_equal(ctx.gain_db, first.gain_db[ctx.index], equal_nan=True)
+    second = load_dataset(second_dir, "train")  # small: the maps traced twice
+    runs = {
+        (int(second.tile_id[second.map_tile[j]]), int(second.sites["map_site"][j])): j
+        for j in range(len(second))
+    }
+    # The first run's labels of those maps, read shard by shard (the split is large).
+    wanted = {int(second.tile_id[second.map_tile[j]]) for j in range(len(second))}
+    encoding = read_manifest(first_dir)["encoding"]["gain"]
+    first = {}
+    for _, members in iter_shards(first_dir, "train"):
+        for t, tile_id in enumerate(members["tile_id"]):
+            if int(tile_id) in wanted:
+                for k in np.flatnonzero(members["map_tile"] == t):
+                    key = (int(tile_id), int(members["map_site"][k]))
+                    first[key] = decode_gain(members["gain_q"][k], encoding)
+    for ctx in contexts:  # each context is one map traced twice, with the averaged labels
+        matches = [
+            key
+            for key, j in runs.items()
+            if np.array_equal(
+                ctx.gain_db, power_mean_db(first[key], second.gain_db[j]), equal_nan=True
+            )
+        ]
+        assert len(matches) == 1
+        assert not np.array_equal(ctx.gain_db, first[matches[0]], equal_nan=True)
     with pytest.raises(InputError, match="no second trace"):
-        load_contexts(
-            data / "radiomaps", "val", max_maps=1, cache_dir=tmp_path, second_traces=second_dir
-        )
+        load_contexts(first_dir, "val", max_maps=1, cache_dir=tmp_path, second_traces=second_dir)
