@@ -222,37 +222,15 @@ def train(
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     net.to(device)
-    use_amp = config.amp and device.type == "cuda"
     steps = _steps_per_epoch(train_batches, config)
-    params = [p for p in net.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = _scheduler(optimizer, config, steps * config.epochs)
-    amp_dtype = getattr(torch, config.amp_dtype)
-    scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
+    opt = _Optimisation.create(net, config, steps, device)
     result = TrainResult()
     best_state: dict[str, Tensor] | None = None
     bad_epochs, start_epoch = 0, 0
     path = Path(checkpoint_path) if checkpoint_path is not None else None
 
     if path is not None and resume and path.exists():
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        changed = [k for k in _SCHEDULE_KEYS if ckpt["config"].get(k) != getattr(config, k)]
-        if changed:
-            raise ValueError(
-                f"checkpoint {path} was written with different {changed}: resuming would not "
-                "follow its learning-rate schedule. Use resume=False or another checkpoint path"
-            )
-        net.load_state_dict(ckpt["net"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        torch.set_rng_state(ckpt["rng"])
-        start_epoch, bad_epochs = int(ckpt["epoch"]) + 1, int(ckpt["bad_epochs"])
-        result.history = list(ckpt["history"])
-        result.best_epoch = ckpt["best_epoch"]
-        result.best_val_loss = float(ckpt["best_val_loss"])
-        best_state = ckpt["best_state"]
-
+        start_epoch, bad_epochs, best_state = _resume(path, net, opt, config, result)
     elif config.init_output_bias:
         first = next(iter(train_batches), None)
         if first is not None:
@@ -263,29 +241,11 @@ def train(
         if bad_epochs >= config.patience:
             result.stopped_early = True
             break
-        net.train()
-        t0, loss_sum, n = time.perf_counter(), 0.0, 0
-        for step, (x, target, mask) in enumerate(train_batches):
-            if step >= steps:
-                break
-            x, target, mask = x.to(device), target.to(device), mask.to(device)
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                outs = _outputs(net, x, config.aux_weight)
-            loss = _loss(outs, target, mask, scaling, config)
-            scaler.scale(loss).backward()
-            if config.grad_clip:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(params, config.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            if scheduler.last_epoch < getattr(scheduler, "total_steps", math.inf):
-                scheduler.step()
-            loss_sum, n = loss_sum + loss.item(), n + 1
+        t0 = time.perf_counter()
         record = {
             "epoch": epoch,
-            "train_loss": loss_sum / max(n, 1),
-            "lr": optimizer.param_groups[0]["lr"],
+            "train_loss": _train_epoch(net, train_batches, steps, opt, scaling, config, device),
+            "lr": opt.optimizer.param_groups[0]["lr"],
         }
         if val_batches is not None:
             record.update(validate(net, val_batches, scaling, config, device))
@@ -298,24 +258,7 @@ def train(
         result.history.append(record)
         last = epoch == config.epochs - 1 or bad_epochs >= config.patience
         if path is not None and ((epoch + 1) % config.checkpoint_every == 0 or last):
-            _atomic_save(
-                {
-                    "net": net.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "rng": torch.get_rng_state(),
-                    "epoch": epoch,
-                    "bad_epochs": bad_epochs,
-                    "history": result.history,
-                    "best_epoch": result.best_epoch,
-                    "best_val_loss": result.best_val_loss,
-                    "best_state": best_state,
-                    "config": asdict(config),
-                    "scaling": scaling.to_dict(),
-                },
-                path,
-            )
+            _save_checkpoint(path, net, opt, epoch, bad_epochs, result, best_state, config, scaling)
         if log is not None:  # after the checkpoint: a failing logger loses no work
             log(record)
         if bad_epochs >= config.patience:
@@ -325,3 +268,123 @@ def train(
         net.load_state_dict(best_state)
     result.seconds = time.perf_counter() - started
     return result
+
+
+@dataclass
+class _Optimisation:
+    """The optimiser, its schedule and the mixed-precision scaler of one training run."""
+
+    params: list[nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    use_amp: bool
+    amp_dtype: torch.dtype
+
+    @classmethod
+    def create(
+        cls, net: nn.Module, config: TrainConfig, steps: int, device: torch.device
+    ) -> _Optimisation:
+        params = [p for p in net.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        use_amp = config.amp and device.type == "cuda"
+        amp_dtype = getattr(torch, config.amp_dtype)
+        return cls(
+            params,
+            optimizer,
+            _scheduler(optimizer, config, steps * config.epochs),
+            torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16),
+            use_amp,
+            amp_dtype,
+        )
+
+
+def _train_epoch(
+    net: nn.Module,
+    batches: Iterable,
+    steps: int,
+    opt: _Optimisation,
+    scaling: OutputScaling,
+    config: TrainConfig,
+    device: torch.device,
+) -> float:
+    """One pass over at most ``steps`` batches; the mean training loss."""
+    net.train()
+    loss_sum, n = 0.0, 0
+    for step, (x, target, mask) in enumerate(batches):
+        if step >= steps:
+            break
+        x, target, mask = x.to(device), target.to(device), mask.to(device)
+        opt.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=opt.amp_dtype, enabled=opt.use_amp):
+            outs = _outputs(net, x, config.aux_weight)
+        loss = _loss(outs, target, mask, scaling, config)
+        opt.scaler.scale(loss).backward()
+        if config.grad_clip:
+            opt.scaler.unscale_(opt.optimizer)
+            nn.utils.clip_grad_norm_(opt.params, config.grad_clip)
+        opt.scaler.step(opt.optimizer)
+        opt.scaler.update()
+        if opt.scheduler.last_epoch < getattr(opt.scheduler, "total_steps", math.inf):
+            opt.scheduler.step()
+        loss_sum, n = loss_sum + loss.item(), n + 1
+    return loss_sum / max(n, 1)
+
+
+def _resume(
+    path: Path, net: nn.Module, opt: _Optimisation, config: TrainConfig, result: TrainResult
+) -> tuple[int, int, dict[str, Tensor] | None]:
+    """Load a checkpoint into ``net``, ``opt`` and ``result``: ``(first epoch to run, epochs
+    without improvement, best weights so far)``.
+
+    Raises:
+        ValueError: the checkpoint follows another learning-rate schedule.
+    """
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    changed = [k for k in _SCHEDULE_KEYS if ckpt["config"].get(k) != getattr(config, k)]
+    if changed:
+        raise ValueError(
+            f"checkpoint {path} was written with different {changed}: resuming would not "
+            "follow its learning-rate schedule. Use resume=False or another checkpoint path"
+        )
+    net.load_state_dict(ckpt["net"])
+    opt.optimizer.load_state_dict(ckpt["optimizer"])
+    opt.scheduler.load_state_dict(ckpt["scheduler"])
+    opt.scaler.load_state_dict(ckpt["scaler"])
+    torch.set_rng_state(ckpt["rng"])
+    result.history = list(ckpt["history"])
+    result.best_epoch = ckpt["best_epoch"]
+    result.best_val_loss = float(ckpt["best_val_loss"])
+    return int(ckpt["epoch"]) + 1, int(ckpt["bad_epochs"]), ckpt["best_state"]
+
+
+def _save_checkpoint(
+    path: Path,
+    net: nn.Module,
+    opt: _Optimisation,
+    epoch: int,
+    bad_epochs: int,
+    result: TrainResult,
+    best_state: dict[str, Tensor] | None,
+    config: TrainConfig,
+    scaling: OutputScaling,
+) -> None:
+    """Everything :func:`_resume` needs, written atomically."""
+    _atomic_save(
+        {
+            "net": net.state_dict(),
+            "optimizer": opt.optimizer.state_dict(),
+            "scheduler": opt.scheduler.state_dict(),
+            "scaler": opt.scaler.state_dict(),
+            "rng": torch.get_rng_state(),
+            "epoch": epoch,
+            "bad_epochs": bad_epochs,
+            "history": result.history,
+            "best_epoch": result.best_epoch,
+            "best_val_loss": result.best_val_loss,
+            "best_state": best_state,
+            "config": asdict(config),
+            "scaling": scaling.to_dict(),
+        },
+        path,
+    )
