@@ -181,22 +181,10 @@ def train_network(
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr, betas=(0.5, 0.999)) if disc else None
     step, history, seconds = 0, [], 0.0
     path = Path(checkpoint) if checkpoint else None
-    if config.init_weights and not (path is not None and path.is_file()):
-        _start_from(gen, spec, config.init_weights)
     if path is not None and path.is_file():
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if state["name"] != name:
-            raise InputError(
-                f"checkpoint {path} belongs to {state['name']!r}, not {name!r}; use another file",
-                parameter="checkpoint",
-            )
-        gen.load_state_dict(state["generator"])
-        opt_g.load_state_dict(state["opt_g"])
-        if disc is not None:
-            disc.load_state_dict(state["discriminator"])
-            opt_d.load_state_dict(state["opt_d"])  # type: ignore[union-attr]
-        step, history, seconds = int(state["step"]), list(state["history"]), state["seconds"]
-        logger.info("%s: resumed at step %d", name, step)
+        step, history, seconds = _resume(path, name, gen, opt_g, disc, opt_d)
+    elif config.init_weights:
+        _start_from(gen, spec, config.init_weights)
 
     def save() -> None:
         if path is None:
@@ -231,18 +219,8 @@ def train_network(
         record["l1_db"] = float(masked_l1(out.detach(), y, m)) * SCALE_DB
         loss = PIXEL_LOSSES[spec.loss](out, y, m)
         if disc is not None:
-            real = torch.where(m > 0, y, out.detach())  # unlabelled cells tell D nothing
-            d_real, d_fake = disc(x, real), disc(x, out.detach())
-            loss_d = 0.5 * (
-                bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
-            )
-            opt_d.zero_grad()  # type: ignore[union-attr]
-            loss_d.backward()
-            opt_d.step()  # type: ignore[union-attr]
-            g_fake = disc(x, out)
-            loss_g_adv = bce(g_fake, torch.ones_like(g_fake))
+            loss_g_adv = _adversarial_step(disc, opt_d, bce, (x, y, m), out, record)
             loss = loss + config.gan_weight * loss_g_adv
-            record["d_loss"], record["g_adv"] = float(loss_d.detach()), float(loss_g_adv.detach())
         opt_g.zero_grad()
         loss.backward()
         opt_g.step()
@@ -257,6 +235,42 @@ def train_network(
     save()
     gen.eval()
     return SparseTrainResult(spec, gen, config, step, step >= config.steps, history, seconds)
+
+
+def _resume(path: Path, name: str, gen, opt_g, disc, opt_d) -> tuple[int, list, float]:
+    """Load a checkpoint into the networks and optimisers: ``(step, history, seconds)``.
+
+    Raises:
+        InputError: the checkpoint belongs to another network.
+    """
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state["name"] != name:
+        raise InputError(
+            f"checkpoint {path} belongs to {state['name']!r}, not {name!r}; use another file",
+            parameter="checkpoint",
+        )
+    gen.load_state_dict(state["generator"])
+    opt_g.load_state_dict(state["opt_g"])
+    if disc is not None:
+        disc.load_state_dict(state["discriminator"])
+        opt_d.load_state_dict(state["opt_d"])
+    logger.info("%s: resumed at step %d", name, int(state["step"]))
+    return int(state["step"]), list(state["history"]), state["seconds"]
+
+
+def _adversarial_step(disc, opt_d, bce, batch, out: Tensor, record: dict) -> Tensor:
+    """One discriminator update (pix2pix) and the generator's adversarial loss term."""
+    x, y, m = batch
+    real = torch.where(m > 0, y, out.detach())  # unlabelled cells tell D nothing
+    d_real, d_fake = disc(x, real), disc(x, out.detach())
+    loss_d = 0.5 * (bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake)))
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+    g_fake = disc(x, out)
+    loss_g_adv = bce(g_fake, torch.ones_like(g_fake))
+    record["d_loss"], record["g_adv"] = float(loss_d.detach()), float(loss_g_adv.detach())
+    return loss_g_adv
 
 
 def train_measurement_model(
