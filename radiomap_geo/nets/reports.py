@@ -163,20 +163,43 @@ def write_model_card(
     meta = loaded.metadata
     name = name or str(meta.get("name") or meta["arch"])
     card = Path(card_path) if card_path else Path(weights_path).parent / f"{name}.md"
-    net = loaded.build()
-    params = sum(p.numel() for p in net.parameters())
-    data = meta.get("training_data") or {}
-    training = meta.get("training") or {}
-    scaling = meta["output_scaling"]
     lines = [
+        *_card_header(loaded, Path(weights_path), name, description),
+        "",
+        "## Inputs, in order",
+        "",
+        *(f"{i}. `{ch}`: {CHANNEL_DESCRIPTIONS[ch]}" for i, ch in enumerate(meta["channels"], 1)),
+        "",
+        "## Training data",
+        "",
+        *_card_training_data(meta.get("training_data") or {}),
+        "",
+        "## Training",
+        "",
+        *_card_training(meta.get("training") or {}),
+        "",
+        "## Metrics",
+        "",
+        *_card_metrics(report, meta.get("metrics")),
+    ]
+    with atomic_open(card, "w") as stream:  # weights/ is read by concurrent runs
+        stream.write("\n".join(line for line in lines if line is not None) + "\n")
+    return card
+
+
+def _card_header(loaded: Any, path: Path, name: str, description: str | None) -> list[str]:
+    """Title, description and the table of what the weights are."""
+    meta = loaded.metadata
+    params = sum(p.numel() for p in loaded.build().parameters())
+    scaling = meta["output_scaling"]
+    return [
         f"# {name}",
         "",
         description or meta.get("description") or "",
         "",
         "| | |",
         "|---|---|",
-        f"| file | `{Path(weights_path).name}` ({Path(weights_path).stat().st_size / 1e6:.2f} MB, "
-        "float16) |",
+        f"| file | `{path.name}` ({path.stat().st_size / 1e6:.2f} MB, float16) |",
         f"| sha256 | `{loaded.sha256}` |",
         f"| architecture | `{meta['arch']}` {json.dumps(meta['arch_kwargs'])}, "
         f"{params / 1e6:.3f} M parameters |",
@@ -191,65 +214,61 @@ def write_model_card(
         f"| output | path gain in dB incl. the transmit antenna pattern; network output n maps "
         f"to {scaling['floor_db']:g} + {scaling['ceil_db'] - scaling['floor_db']:g} n dB |",
         f"| torch | {meta.get('torch_version')} |",
-        "",
-        "## Inputs, in order",
-        "",
     ]
-    for i, ch in enumerate(meta["channels"], 1):
-        lines.append(f"{i}. `{ch}`: {CHANNEL_DESCRIPTIONS[ch]}")
-    lines += ["", "## Training data", ""]
-    if data:
-        per_source = data.get("train_maps_per_source") or {}
-        lines += [
-            f"- {data.get('train_maps')} training and {data.get('val_maps')} validation maps of "
-            f"{' x '.join(str(v) for v in data.get('map_cells', []))} cells at "
-            f"{data.get('resolution_m')} m, from `{data.get('dataset')}` "
-            f"({data.get('generator')}); sources of the training maps: "
-            + ", ".join(f"{k} {v}" for k, v in sorted(per_source.items())),
-            f"- Labels: {data.get('label')}; {data.get('samples_per_tx'):.3g} rays per "
-            f"transmitter, up to {data.get('max_depth')} interactions, diffraction "
-            f"{'on' if data.get('diffraction') else 'off'}; backend {data.get('backend')}"
-            if isinstance(data.get("samples_per_tx"), int | float)
-            else f"- Labels: {data.get('label')}",
-            "- Split: geographic (no test region overlaps a training region); see "
-            "`data/README.md`.",
-        ]
-    else:
-        lines.append("(not recorded)")
-    lines += ["", "## Training", ""]
-    if training:
-        settings = training.get("settings", {})
-        lines += [
-            f"- {training.get('epochs_run')} of {training.get('epochs')} epochs "
-            + (
-                f"(best validation epoch {training['best_epoch'] + 1}"
-                if training.get("best_epoch") is not None
-                else "(no validation split"
-            )
-            + (", stopped early" if training.get("stopped_early") else "")
-            + f"), {float(training.get('seconds') or 0) / 60:.1f} min on {training.get('device')}"
-            + (f" ({training['cuda']})" if training.get("cuda") else ""),
-            f"- Settings: {json.dumps(settings.get('train_config', {}))}; batch "
-            f"{settings.get('batch_size')}, crop {settings.get('crop')}, augmentation "
-            f"{settings.get('augment')}",
-            f"- Command: `{training.get('command')}`" if training.get("command") else "",
-        ]
-        if settings.get("init_weights"):
-            lines.append(
-                f"- Fine-tuned from `{settings['init_weights']}` (its training not counted)"
-            )
-    else:
-        lines.append("(not recorded)")
-    lines += ["", "## Metrics", ""]
+
+
+def _card_training_data(data: Mapping[str, Any]) -> list[str]:
+    """The maps, labels and split the network was trained on."""
+    if not data:
+        return ["(not recorded)"]
+    per_source = data.get("train_maps_per_source") or {}
+    return [
+        f"- {data.get('train_maps')} training and {data.get('val_maps')} validation maps of "
+        f"{' x '.join(str(v) for v in data.get('map_cells', []))} cells at "
+        f"{data.get('resolution_m')} m, from `{data.get('dataset')}` "
+        f"({data.get('generator')}); sources of the training maps: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(per_source.items())),
+        f"- Labels: {data.get('label')}; {data.get('samples_per_tx'):.3g} rays per "
+        f"transmitter, up to {data.get('max_depth')} interactions, diffraction "
+        f"{'on' if data.get('diffraction') else 'off'}; backend {data.get('backend')}"
+        if isinstance(data.get("samples_per_tx"), int | float)
+        else f"- Labels: {data.get('label')}",
+        "- Split: geographic (no test region overlaps a training region); see `data/README.md`.",
+    ]
+
+
+def _card_training(training: Mapping[str, Any]) -> list[str]:
+    """Epochs, time, settings and command of the training run."""
+    if not training:
+        return ["(not recorded)"]
+    settings = training.get("settings", {})
+    lines = [
+        f"- {training.get('epochs_run')} of {training.get('epochs')} epochs "
+        + (
+            f"(best validation epoch {training['best_epoch'] + 1}"
+            if training.get("best_epoch") is not None
+            else "(no validation split"
+        )
+        + (", stopped early" if training.get("stopped_early") else "")
+        + f"), {float(training.get('seconds') or 0) / 60:.1f} min on {training.get('device')}"
+        + (f" ({training['cuda']})" if training.get("cuda") else ""),
+        f"- Settings: {json.dumps(settings.get('train_config', {}))}; batch "
+        f"{settings.get('batch_size')}, crop {settings.get('crop')}, augmentation "
+        f"{settings.get('augment')}",
+        f"- Command: `{training.get('command')}`" if training.get("command") else "",
+    ]
+    if settings.get("init_weights"):
+        lines.append(f"- Fine-tuned from `{settings['init_weights']}` (its training not counted)")
+    return lines
+
+
+def _card_metrics(report: Mapping[str, Any] | None, metrics: Any) -> list[str]:
+    """The evaluation report's tables, else the metrics stored in the weights."""
     if report is not None:
-        lines.append(report_markdown(report))
-    elif meta.get("metrics"):
-        lines += ["```json", json.dumps(meta["metrics"], indent=1)[:4000], "```"]
-    else:
-        lines.append("(not measured yet: run `radiomap-geo evaluate`)")
-    with atomic_open(card, "w") as stream:  # weights/ is read by concurrent runs
-        stream.write("\n".join(line for line in lines if line is not None) + "\n")
-    return card
+        return [report_markdown(report)]
+    if metrics:
+        return ["```json", json.dumps(metrics, indent=1)[:4000], "```"]
+    return ["(not measured yet: run `radiomap-geo evaluate`)"]
 
 
 def headline_metrics(report: Mapping[str, Any]) -> dict[str, Any]:
