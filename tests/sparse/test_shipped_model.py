@@ -43,7 +43,7 @@ def test_default_is_small_float16_calibrated_and_hash_checked(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def test_maps(tmp_path_factory):
+def held_out_maps(tmp_path_factory):
     if not (DATASET / "manifest.json").is_file():
         pytest.skip("no dataset")
     from radiomap_geo.sparse.data import load_contexts
@@ -52,11 +52,11 @@ def test_maps(tmp_path_factory):
     return load_contexts(DATASET, "test", max_maps=3, cache_dir=cache)
 
 
-def test_measured_values_are_honoured_within_the_model_noise(test_maps):
+def test_measured_values_are_honoured_within_the_model_noise(held_out_maps):
     model = get_measurement_model()
     cal = Calibration.from_dict(model.metadata["uncertainty"])
     inside, total = 0, 0
-    for ctx in test_maps:
+    for ctx in held_out_maps:
         measured, values = draw_measurements(ctx, Pattern.parse("count:50"), 0, 0)
         pred = model.predict(ctx, measured, values)
         std = cal.std_db(measured, ctx.los, ctx.outdoor, ctx.resolution)
@@ -75,11 +75,11 @@ def test_files_written_before_the_base_settings_keep_their_base():
 
 
 @pytest.mark.parametrize(("pattern", "margin_db"), [("uniform:5%", 0.3), ("count:50", 0.0)])
-def test_measurements_improve_on_the_geometry_network(test_maps, pattern, margin_db):
+def test_measurements_improve_on_the_geometry_network(held_out_maps, pattern, margin_db):
     # a few dozen sensors must not make the map worse than no measurements at all
     model = get_measurement_model()
     sq_model, sq_geometry, n = 0.0, 0.0, 0
-    for ctx in test_maps:
+    for ctx in held_out_maps:
         measured, values = draw_measurements(ctx, Pattern.parse(pattern), 0, 3)
         keep = ctx.measurable & ~measured
         for pred, acc in (
