@@ -189,6 +189,27 @@ def draw_measurements(
     return measured, values.astype(np.float32)
 
 
+def _score_method(
+    name: str,
+    method: Method,
+    ctx: MapContext,
+    measured: np.ndarray,
+    values: np.ndarray,
+    threshold_db: float,
+) -> dict[str, Any]:
+    """Run one method on one measurement set, timed, and score its map."""
+    t0 = time.perf_counter()
+    pred = method(ctx, measured, values)
+    seconds = time.perf_counter() - t0
+    return {
+        "method": name,
+        "map": ctx.index,
+        "points": int(measured.sum()),
+        "seconds": seconds,
+        **score_map(pred, ctx, measured, threshold_db),
+    }
+
+
 def evaluate_measurements(
     dataset_dir: str | os.PathLike,
     *,
@@ -248,24 +269,16 @@ def evaluate_measurements(
                 measured, values = draw_measurements(ctx, pattern, seed, k)
                 for name, method in resolved.items():
                     key = (name, pattern.label, ctx.index)
-                    if key in done:
-                        continue
-                    t0 = time.perf_counter()
-                    pred = method(ctx, measured, values)
-                    seconds = time.perf_counter() - t0
-                    record = {
-                        "method": name,
-                        "version": versions[name],
-                        "pattern": pattern.label,
-                        "map": ctx.index,
-                        "geometry": settings["geometry_weights"],
-                        "points": int(measured.sum()),
-                        "seconds": seconds,
-                        **score_map(pred, ctx, measured, threshold_db),
-                    }
-                    out.write(json.dumps(record) + "\n")
-                    out.flush()
-                    done[key] = record
+                    if key not in done:
+                        record = _score_method(name, method, ctx, measured, values, threshold_db)
+                        record.update(
+                            version=versions[name],
+                            pattern=pattern.label,
+                            geometry=settings["geometry_weights"],
+                        )
+                        out.write(json.dumps(record) + "\n")
+                        out.flush()
+                        done[key] = record
                 step += 1
                 monitor.step(step, total, f"map {ctx.index} {pattern.label}")
     complete = [
