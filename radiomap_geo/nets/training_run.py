@@ -227,9 +227,11 @@ def train_from_dataset(
     train_keys, val_keys = _run_maps(
         out,
         {"settings": settings, "dataset": str(dataset_dir), "command": command},
-        (train_ds, val_ds),
-        (max_train_maps, max_val_maps),
-        resume,
+        train_ds,
+        val_ds,
+        max_train_maps=max_train_maps,
+        max_val_maps=max_val_maps,
+        resume=resume,
     )
     train_index = _select(train_ds, train_keys)
     train_samples = dataset_samples(train_ds, train_index, rx_height, renderer)
@@ -346,8 +348,11 @@ def _training_split(dataset_dir, second_traces) -> tuple[Any, int]:
 def _run_maps(
     out: Path,
     record: dict[str, Any],
-    splits: tuple[Any, Any],
-    limits: tuple[int | None, int | None],
+    train_ds: Any,
+    val_ds: Any,
+    *,
+    max_train_maps: int | None,
+    max_val_maps: int | None,
     resume: bool,
 ) -> tuple[list, list]:
     """The (train, val) map keys of the run in ``out``: those ``run.json`` recorded when a run
@@ -369,10 +374,9 @@ def _run_maps(
             )
         return previous["train_maps"], previous["val_maps"]
     (out / CHECKPOINT_FILE).unlink(missing_ok=True)
-    (train_ds, val_ds), (max_train, max_val) = splits, limits
     rng = np.random.default_rng(settings["seed"])
-    train_keys = _subset(_map_keys(train_ds), max_train, rng)
-    val_keys = _subset(_map_keys(val_ds), max_val, rng) if val_ds is not None else []
+    train_keys = _subset(_map_keys(train_ds), max_train_maps, rng)
+    val_keys = _subset(_map_keys(val_ds), max_val_maps, rng) if val_ds is not None else []
     jsonio.write_json(
         run_path,
         {
