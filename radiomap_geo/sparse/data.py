@@ -215,7 +215,7 @@ def load_contexts(
 
     With ``second_traces`` (a second ray-traced run of some tiles, see
     :mod:`radiomap_geo.dataset.traces`) only the maps traced twice are chosen, with the two runs'
-    power mean as their labels (measurements and targets about as clean as 1e7-ray labels).
+    power mean as their labels, for measurements and targets less noisy than one run's.
 
     Geometry predictions and line of sight are cached in ``cache_dir`` (default
     ``runs/sparse-cache``) per map identity (tile id, site number) and geometry weights
