@@ -180,11 +180,32 @@ def _shared_ray_walk(
     :func:`radiomap_geo.los.line_of_sight`, so the values are identical.
     """
     wanted = [name for name in channels if name in _OBSTRUCTION or name == "los"]
-    if len(wanted) < 2 or not any(name in _OBSTRUCTION for name in wanted):
-        return {}
-    depth, knife = _obstruction_pair(scene, site)
-    los = ((depth == 0) & (scene.building_height <= 0)).astype(np.float32)
-    return {"building_depth": depth, "knife_edge_db": knife, "los": los}
+    shared: dict[str, np.ndarray] = {}
+    if len(wanted) >= 2 and any(name in _OBSTRUCTION for name in wanted):
+        depth, knife = _obstruction_pair(scene, site)
+        los = ((depth == 0) & (scene.building_height <= 0)).astype(np.float32)
+        shared = {"building_depth": depth, "knife_edge_db": knife, "los": los}
+    if "detour" in channels:  # starts from the cells in line of sight: reuse the walk's
+        los = shared["los"] if "los" in shared else _line_of_sight(scene, site)
+        shared["detour"] = _detour_from(scene, site, los > 0.5)
+    return shared
+
+
+#: Detours beyond this (and outdoor cells no path reaches) read as this, metres.
+DETOUR_CAP_M = 200.0
+
+
+def _detour_from(scene: SceneInputs, site: Site, los: np.ndarray) -> np.ndarray:
+    from radiomap_geo.detour import detour_m
+
+    dx, dy, _ = site_offsets(scene.grid, site, scene.rx_height_m)
+    outdoor = ~np.asarray(scene.building_mask, bool)
+    metres = detour_m(outdoor, los, np.hypot(dx, dy), scene.grid.resolution, DETOUR_CAP_M)
+    return (metres / np.float32(METRES_SCALE)).astype(np.float32)
+
+
+def _detour(scene: SceneInputs, site: Site) -> np.ndarray:
+    return _detour_from(scene, site, _line_of_sight(scene, site) > 0.5)
 
 
 def _free_space(scene: SceneInputs, site: Site) -> np.ndarray:
@@ -232,6 +253,7 @@ CHANNELS: dict[str, Callable[[SceneInputs, Site], np.ndarray]] = {
     "building_depth": _obstruction(0),
     "knife_edge_db": _obstruction(1),
     "free_space_db": _free_space,
+    "detour": _detour,
 }
 """Every per-cell input channel a model can ask for, by stable name."""
 
@@ -257,6 +279,8 @@ CHANNEL_DESCRIPTIONS: dict[str, str] = {
     "building_depth": "metres of building crossed by the 2.5-D direct ray / 100 m",
     "knife_edge_db": "ITU-R P.526 knife-edge loss of the worst obstacle on the direct ray / 10 dB",
     "free_space_db": "free-space path gain (dB, Friis, 3-D distance) / 100",
+    "detour": "metres the shortest outdoor path from a cell the antenna sees exceeds the direct "
+    "horizontal distance / 100 m (0 in line of sight; at most 2, also where no path leads)",
 }
 """What each channel holds, in the units the network sees (written into model cards)."""
 

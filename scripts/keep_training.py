@@ -184,6 +184,29 @@ def should_promote(
     return bool(candidate.rmse_db < default.rmse_db - min_gain_db)
 
 
+def start_channels(start: Path) -> str:
+    """The input channels of the weights a round continues from, comma-separated."""
+    from radiomap_geo.nets.weights import load_weights
+
+    return ",".join(load_weights(start).metadata["channels"])
+
+
+#: Input channels that carry physics priors, and how a model card names them.
+PRIORS = {
+    "los": "line-of-sight",
+    "building_depth": "building-depth",
+    "knife_edge_db": "knife-edge",
+    "detour": "detour",
+}
+
+
+def describe(channels: str) -> str:
+    """The promoted model's one-line description, naming the priors among its inputs."""
+    names = [label for name, label in PRIORS.items() if name in channels.split(",")]
+    priors = f" + {', '.join(names)} priors" if names else ""
+    return f"UNet base 16{priors}, continued by scripts/keep_training.py (default)"
+
+
 def newest_weights(run_dir: Path, name: str) -> Path:
     """The weights the last training step wrote."""
     files = sorted(run_dir.glob(f"{name}-*.pt"), key=lambda p: p.stat().st_mtime)
@@ -239,11 +262,12 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
     else:  # the first round, or --continue-from default: candidates that lost are dropped
         start = default_weights(weights, opts.model)
     log(f"round {number} continues from {start.name}")
+    channels = opts.channels or start_channels(start)
     if not done.get("train"):
         run(
             CLI
             + ["train", str(data), "--arch", opts.arch, "--arch-kwargs", opts.arch_kwargs]
-            + ["--channels", opts.channels, "--name", opts.model, "-o", str(run_dir)]
+            + ["--channels", channels, "--name", opts.model, "-o", str(run_dir)]
             + ["--epochs", str(opts.epochs), "--lr", str(opts.lr), "--schedule", "cosine"]
             + ["--patience", str(opts.epochs), "--max-val-maps", str(opts.max_val_maps)]
             + ["--batch-size", "16", "--threads", "2", "--seed", str(number), "--quiet"]
@@ -270,7 +294,7 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
             + ["evaluate", str(data), "--model", str(candidate), "--threads", "2", "--quiet"]
             + ["--json", str(run_dir / "test.json"), "--markdown", str(run_dir / "test.md")]
             + ["--ship-to", str(weights), "--name", opts.model, "--default"]
-            + ["--description", opts.description],
+            + ["--description", opts.description or describe(channels)],
             cpu=cpu,
         )
         finish("promote")
@@ -350,9 +374,9 @@ def main() -> int:
     parser.add_argument("--arch", default="unet")
     parser.add_argument("--arch-kwargs", default='{"base": 16, "depth": 4}')
     parser.add_argument(
-        "--channels",  # the default network's inputs
-        default="building_height,tx_height,anchor_x,anchor_y,distance,azimuth_cos,azimuth_sin,"
-        "antenna_gain,los,free_space_db,building_depth,knife_edge_db",
+        "--channels",
+        help="input channels, comma-separated [default: those of the weights the round "
+        "continues from; a list may add channels to them, not drop any]",
     )
     parser.add_argument("--epochs", type=int, default=3, help="epochs per round (one restart)")
     parser.add_argument("--lr", type=float, default=3e-4, help="peak learning rate per restart")
@@ -398,8 +422,7 @@ def main() -> int:
     parser.add_argument("--retry-wait", type=float, default=60.0, help="seconds after a failure")
     parser.add_argument(
         "--description",
-        default="UNet base 16 + building-depth and knife-edge priors, continued by "
-        "scripts/keep_training.py (default)",
+        help="the model card's one-line description [default: names the priors among the inputs]",
     )
     opts = parser.parse_args()
     if opts.val_samples and not opts.val_data:

@@ -75,7 +75,7 @@ RENDERED_CHANNELS = (*ORTHO_CHANNELS, "ndsm")
 
 #: Channels computed by walking rays over the building raster (cached per map, see
 #: :class:`RayChannelCache`); the other channels are cheap closed forms.
-RAY_CHANNELS = ("los", "building_depth", "knife_edge_db")
+RAY_CHANNELS = ("los", "building_depth", "knife_edge_db", "detour")
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,8 @@ def keep_training(dataset_dir: Path, weights: Path, state: Path, *extra: str) ->
     command = [sys.executable, str(SCRIPT), "--rounds", "1", "--data", str(dataset_dir)]
     command += ["--state-dir", str(state), "--runs-dir", str(state.parent / "runs")]
     command += ["--weights-dir", str(weights), "--model", "tiny", "--arch", "cnn"]
-    command += ["--arch-kwargs", ARCH_KWARGS, "--channels", CHANNELS, "--epochs", "1"]
+    # no --channels: a round takes the inputs of the weights it continues from
+    command += ["--arch-kwargs", ARCH_KWARGS, "--epochs", "1"]
     command += ["--max-val-maps", "4", *extra]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -65,6 +66,15 @@ def script_module():
     finally:
         sys.path.pop(0)
     return keep_training
+
+
+def test_the_description_names_the_priors_among_the_inputs():
+    lane = script_module()
+    assert lane.describe("distance,los,knife_edge_db") == (
+        "UNet base 16 + line-of-sight, knife-edge priors, continued by scripts/keep_training.py "
+        "(default)"
+    )
+    assert "+" not in lane.describe(CHANNELS)
 
 
 def test_should_promote_needs_a_strictly_better_candidate():

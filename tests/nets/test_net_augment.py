@@ -287,7 +287,7 @@ def test_ortho_augmentation_changes_the_image_each_epoch_but_not_the_geometry(ge
 
 
 # -- cached ray-walk channels --------------------------------------------------------------------
-CACHED_NET = [*DEFAULT_CHANNELS, "los", "building_depth", "knife_edge_db", "free_space_db"]
+CACHED_NET = [*DEFAULT_CHANNELS, "los", "building_depth", "knife_edge_db", "detour", "free_space_db"]
 #: float16 storage of the obstruction channels: relative error 2**-11 (plus subnormals near 0).
 F16 = {"rtol": 5e-4, "atol": 1e-7}
 
@@ -396,7 +396,7 @@ def test_validation_batches_from_the_cache_are_the_fresh_ones(geo):
 def test_cache_memory_per_map_and_what_it_keeps(geo):
     cells = 24 * 24
     for channels, per_cell in (
-        (CACHED_NET, 1 + 2 + 2),  # los bool, two float16 rasters
+        (CACHED_NET, 1 + 2 + 2 + 2),  # los bool, three float16 rasters
         (["distance", "los"], 1),
         (["knife_edge_db"], 2),
     ):
@@ -418,7 +418,7 @@ def test_only_whole_keyed_maps_fill_the_cache(geo):
     cache.remember(transform_sample(_keyed(geo), 1, False))  # not the map as it is
     assert len(cache) == 0 and cache.channels(_keyed(geo)) is None
     sample = _keyed(geo)
-    assert input_stack(sample, CACHED_NET, cache).shape == (12, 24, 24)  # computed, not cached
+    assert input_stack(sample, CACHED_NET, cache).shape == (13, 24, 24)  # computed, not cached
     assert len(cache) == 0
     with pytest.raises(ValueError, match="window"):
         replace(sample, window=(0, 0, 12, 24))
