@@ -15,7 +15,7 @@ from radiomap_geo.errors import InputError
 from radiomap_geo.options import described
 
 SCHEDULES = ("onecycle", "cosine", "constant")
-LOSSES = ("huber", "mse", "l1")
+LOSSES = ("huber", "mse", "l1", "power")
 AMP_DTYPES = ("float16", "bfloat16")
 
 
@@ -32,7 +32,11 @@ class TrainConfig:
     weight_decay: float = described(1e-4, "AdamW weight decay.")
     schedule: str = described("onecycle", "Learning-rate schedule: onecycle, cosine or constant.")
     warmup_fraction: float = 0.1  # one-cycle: share of steps spent warming up
-    loss: str = described("huber", "Per-cell loss: huber, mse or l1.")
+    loss: str = described(
+        "huber",
+        "Per-cell loss: huber, mse, l1, or power (fits the mean received power of noisy "
+        "ray-traced labels, not the mean of their dB).",
+    )
     huber_delta_db: float = 6.0
     weak_threshold_db: float = -120.0
     # Weights below 1 bias the fit upwards where weak and strong labels share inputs: at 0.25 a

@@ -88,6 +88,8 @@ def masked_loss(
         per_cell = F.huber_loss(
             pred, target, reduction="none", delta=config.huber_delta_db / scaling.span_db
         )
+    elif config.loss == "power":
+        per_cell = power_deviance(pred, target, scaling.span_db)
     elif config.loss == "mse":
         per_cell = (pred - target) ** 2
     else:
@@ -95,6 +97,30 @@ def masked_loss(
     weights = cell_weights(target_db, mask, config)
     per_cell = torch.where(mask, per_cell, 0.0)  # NaN-safe: never multiply garbage by zero
     return (per_cell * weights).sum() / weights.sum().clamp_min(1e-8)
+
+
+#: Where :func:`power_deviance` turns linear: a label this many dB above the prediction.
+POWER_LINEAR_FROM_DB = 10.0
+
+
+def power_deviance(pred_norm: Tensor, target_norm: Tensor, span_db: float) -> Tensor:
+    """Per-cell Gamma deviance of the label's power around the predicted power.
+
+    A ray-traced label is the dB of a Monte-Carlo power estimate ``P`` whose mean is the true
+    power; its dB is skewed low where few rays arrive (``benchmarks/results/label_noise.md``),
+    so losses on dB (Huber, MSE) learn levels that are too weak there. With ``e = ln(P / mu)``
+    (``mu`` the predicted power) the deviance ``exp(e) - e - 1`` is minimised in expectation at
+    ``mu = E[P]``: the mean power, whatever the spread. Near ``e = 0`` it is ``e^2 / 2``, and it is
+    divided by the dB-to-normalised factor squared so that small errors weigh as in ``mse / 2``.
+    Beyond :data:`POWER_LINEAR_FROM_DB` it continues along its tangent, so one lucky ray that
+    lifts a cell 30 dB cannot dominate a batch (a bias of its own, on rare cells only).
+    """
+    nepers = span_db * math.log(10.0) / 10.0  # normalised units -> natural log of power
+    e = (target_norm - pred_norm) * nepers
+    knee = POWER_LINEAR_FROM_DB * math.log(10.0) / 10.0
+    below = torch.expm1(e.clamp_max(knee)) - e.clamp_max(knee)
+    slope = math.expm1(knee)
+    return (below + slope * (e - knee).clamp_min(0.0)) / nepers**2
 
 
 def _outputs(net: nn.Module, x: Tensor, aux_weight: float) -> list[Tensor]:

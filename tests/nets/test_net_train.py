@@ -181,3 +181,49 @@ def test_down_weighting_weak_labels_biases_the_fit_towards_strong_ones(weak_weig
     expected = (weak_weight * -125.0 + -115.0) / (weak_weight + 1.0)
     assert fitted_db == pytest.approx(expected, abs=0.05)
     assert fitted_db - (-120.0) == pytest.approx(0.0 if weak_weight == 1.0 else 3.0, abs=0.05)
+
+
+def _fitted_level_db(target_db: torch.Tensor, cfg: TrainConfig) -> float:
+    """The one level (dB) that minimises ``cfg``'s loss over every cell of ``target_db``."""
+    mask = torch.ones_like(target_db, dtype=torch.bool)
+    start = SCALING.to_norm(target_db.mean())
+    level = torch.zeros(1, requires_grad=True)
+    optimiser = torch.optim.LBFGS([level], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimiser.zero_grad()
+        loss = masked_loss((start + level).expand_as(target_db), target_db, mask, SCALING, cfg)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    return float(SCALING.to_db(start + level.detach()))
+
+
+def test_power_loss_fits_the_mean_power_of_noisy_labels():
+    """Labels as a ray tracer gives them where few rays arrive: the dB of an unbiased power
+    estimate (here exponential around -110 dB). Squared or Huber loss on dB fits the mean of the
+    dB, 2.5 dB (Euler's gamma in dB) below the true power; the power loss fits the power."""
+    generator = torch.Generator().manual_seed(0)
+    power = torch.empty(1, 1, 64, 64).exponential_(1.0, generator=generator)
+    target = -110.0 + 10.0 * torch.log10(power)
+    assert _fitted_level_db(target, TrainConfig(loss="mse")) == pytest.approx(-112.5, abs=0.2)
+    assert _fitted_level_db(target, TrainConfig(loss="huber")) < -111.5
+    assert _fitted_level_db(target, TrainConfig(loss="power")) == pytest.approx(-110.0, abs=0.2)
+    # without noise every loss fits the label itself
+    flat = torch.full((1, 1, 8, 8), -95.0)
+    assert _fitted_level_db(flat, TrainConfig(loss="power")) == pytest.approx(-95.0, abs=1e-3)
+
+
+def test_power_loss_is_quadratic_near_the_label_and_linear_far_above_it():
+    from radiomap_geo.nets.train import POWER_LINEAR_FROM_DB, power_deviance
+
+    span = SCALING.span_db
+    above = POWER_LINEAR_FROM_DB + torch.tensor([10.0, 20.0, 30.0])
+    errors_db = torch.cat([torch.tensor([-0.1, 0.1]), above])
+    loss = power_deviance(torch.zeros(5), errors_db / span, span)
+    small = (0.1 / span) ** 2 / 2  # like mse / 2 in normalised units
+    assert float(loss[0]) == pytest.approx(small, rel=0.05)
+    assert float(loss[1]) == pytest.approx(small, rel=0.05)
+    steps = torch.diff(loss[2:])  # equal steps beyond the knee: a straight line
+    assert float(steps[0]) == pytest.approx(float(steps[1]), rel=1e-4)
