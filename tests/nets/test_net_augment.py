@@ -287,7 +287,14 @@ def test_ortho_augmentation_changes_the_image_each_epoch_but_not_the_geometry(ge
 
 
 # -- cached ray-walk channels --------------------------------------------------------------------
-CACHED_NET = [*DEFAULT_CHANNELS, "los", "building_depth", "knife_edge_db", "detour", "free_space_db"]
+CACHED_NET = [
+    *DEFAULT_CHANNELS,
+    "los",
+    "building_depth",
+    "knife_edge_db",
+    "detour",
+    "free_space_db",
+]
 #: float16 storage of the obstruction channels: relative error 2**-11 (plus subnormals near 0).
 F16 = {"rtol": 5e-4, "atol": 1e-7}
 
