@@ -177,7 +177,8 @@ def _shared_ray_walk(
     """Ray-walk channels computed in one walk when a stack needs several of them.
 
     ``los`` is the walk's "no building crossed" outside buildings: the same samples and test as
-    :func:`radiomap_geo.los.line_of_sight`, so the values are identical.
+    :func:`radiomap_geo.los.line_of_sight`, so the values are identical. ``detour`` starts from
+    the cells in line of sight, taken from the walk when there is one.
     """
     wanted = [name for name in channels if name in _OBSTRUCTION or name == "los"]
     shared: dict[str, np.ndarray] = {}

@@ -34,8 +34,8 @@ class TrainConfig:
     warmup_fraction: float = 0.1  # one-cycle: share of steps spent warming up
     loss: str = described(
         "huber",
-        "Per-cell loss: huber, mse, l1, or power (fits the mean received power of noisy "
-        "ray-traced labels, not the mean of their dB).",
+        "Per-cell loss: huber, mse, l1, or power (fits the mean received power rather than "
+        "the mean dB: too strong in dB wherever the network is unsure, see the README).",
     )
     huber_delta_db: float = 6.0
     weak_threshold_db: float = -120.0
