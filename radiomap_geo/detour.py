@@ -2,9 +2,11 @@
 
 A street-level antenna reaches the next street round the corner by reflection and diffraction
 along the streets, not through the block; the direct ray's channels (``los``,
-``building_depth``, ``knife_edge_db``) do not say how far round that is. Measured on the
-validation split re-traced at 1e7 rays, the shipped network's error on such cells grows with
-that detour: -2 dB bias where it is under 2 m, about -10 dB beyond 20 m (street sites).
+``building_depth``, ``knife_edge_db``) do not say how far round that is. On the validation split
+re-traced at 1e7 rays the shipped network's bias for street antennas grows with that detour,
+from -1.1 dB under 2 m to -7.3 dB at 20-40 m (``benchmarks/results/street_detour.md``). As a
+13th input (lane round 28) it did not lower the error: there the 3e6-ray training labels lack
+30 % of the cells and are about 4 dB too weak on the rest.
 
 :func:`detour_m` gives, for every outdoor cell, the length of the shortest path that leaves the
 antenna along a direct ray to an outdoor cell it sees and continues at ground level between the
