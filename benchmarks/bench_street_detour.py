@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from radiomap_geo.dataset import load_dataset
-from radiomap_geo.dataset.traces import _map_index
+from radiomap_geo.dataset.traces import map_index
 from radiomap_geo.models.base import SceneInputs
 from radiomap_geo.rasterize import feature_stack
 
@@ -83,8 +83,8 @@ def collect(opts) -> dict:
     indices = np.unique(np.linspace(0, len(dataset) - 1, min(opts.max_maps, len(dataset))))
     models = {name: load(name, 1) for name in opts.models.split(",")}
     first = load_dataset(opts.first, split=opts.split) if opts.first else None
-    where = _map_index(first) if first is not None else {}
-    keys = {i: k for k, i in _map_index(dataset).items()}
+    where = map_index(first) if first is not None else {}
+    keys = {i: k for k, i in map_index(dataset).items()}
     cells: dict[str, list] = {"detour_m": [], "street": [], "first_minus": []}
     cells.update({name: [] for name in models})
     street_maps = 0

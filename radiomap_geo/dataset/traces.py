@@ -41,7 +41,10 @@ def power_mean_db(first_db: np.ndarray, second_db: np.ndarray) -> np.ndarray:
     return np.where(total > 0, mean_db, np.nan).astype(np.float32)
 
 
-def _map_index(dataset: RadioMapDataset) -> dict[tuple[int, int], int]:
+def map_index(dataset: RadioMapDataset) -> dict[tuple[int, int], int]:
+    """``{(tile id, site number): map number}``: a map's stable key, which survives growth and
+    re-tracing, to its position in this loaded split.
+    """
     tiles = np.asarray(dataset.tile_id)[np.asarray(dataset.map_tile)]
     sites = np.asarray(dataset.sites["map_site"])
     return {(int(t), int(s)): i for i, (t, s) in enumerate(zip(tiles, sites))}
@@ -88,10 +91,10 @@ def with_second_traces(
         other = load_dataset(folder, split)
     except InputError:
         return dataset, np.zeros(0, int)  # nothing traced twice yet in this split
-    where = _map_index(dataset)
+    where = map_index(dataset)
     gain, mask = dataset.gain_db.copy(), dataset.mask.copy()
     averaged = []
-    for key, j in _map_index(other).items():
+    for key, j in map_index(other).items():
         i = where.get(key)
         if i is None:
             continue  # a tile of the folder the loaded split no longer lists
