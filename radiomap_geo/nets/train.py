@@ -118,7 +118,8 @@ def power_deviance(pred_norm: Tensor, target_norm: Tensor, span_db: float) -> Te
     The mean power is the right target for the tracer's own noise but it also takes in the
     network's: where its error spreads by ``s`` dB, the mean power lies ``s^2 ln(10) / 20`` dB
     above the typical level (about 7 dB at s = 8 dB). Continuing the default with it made every
-    level too strong in dB (README, "Where the bias comes from"); it is not the default.
+    level too strong in dB (README, "Street-level antennas and the way round the buildings"); it
+    is not the default.
     """
     nepers = span_db * math.log(10.0) / 10.0  # normalised units -> natural log of power
     e = (target_norm - pred_norm) * nepers
