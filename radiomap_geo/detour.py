@@ -70,6 +70,24 @@ def _outdoor_edges(outdoor: np.ndarray, resolution_m: float):
     return np.concatenate(sources), np.concatenate(targets), np.concatenate(lengths)
 
 
+def outdoor_paths_m(outdoor: np.ndarray, starts: np.ndarray, resolution_m: float) -> np.ndarray:
+    """Length (m) of the shortest outdoor path from each start cell to every cell.
+
+    Args:
+        outdoor: True where a cell is outside every building.
+        starts: flat (row-major) indices of the start cells.
+        resolution_m: cell size, metres.
+
+    Returns:
+        ``(len(starts), outdoor.size)`` float64; ``inf`` where no outdoor path leads (buildings,
+        closed courtyards).
+    """
+    outdoor = np.asarray(outdoor, bool)
+    a, b, metres = _outdoor_edges(outdoor, resolution_m)
+    graph = coo_matrix((metres, (a, b)), shape=(outdoor.size, outdoor.size)).tocsr()
+    return dijkstra(graph, directed=False, indices=np.asarray(starts, np.int64))
+
+
 def detour_m(
     outdoor: np.ndarray,
     seen: np.ndarray,
