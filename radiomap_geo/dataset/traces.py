@@ -7,9 +7,17 @@ combines a loaded split with a second trace of (some of) its tiles, as written b
 ``scripts/retrace_split.py --split train --samples 3e6 --seed S --out FOLDER``, map by map:
 
 * both runs reached the cell: the power mean, ``10 log10((10^(a/10) + 10^(b/10)) / 2)``;
-* one run reached it, the other did not (its estimate of the power is 0): half the one power,
-  i.e. 3 dB below it, which is the unbiased two-run estimate, not the one run's value;
+* one run reached it, the other did not: that run's value;
 * neither reached it: still no label.
+
+Counting a miss as zero power (half the one power, 3 dB down) would be the two-run estimate
+that is unbiased in *linear* power. It is not the rule: networks train and are scored in dB, on
+the cells a run labels, against labels with more rays (1e7 rays on the validation and test
+splits), and there the power mean of the runs that reached the cell is nearer. On 172 maps of
+deep-shadow training tiles also traced at 1e7 rays, on the cells >= -130 dB at 1e7, labels
+minus the 1e7 label: one run -0.98 dB (RMS 6.06), a miss as zero -0.73 (5.20), the runs that
+reached it -0.56 (5.10), nearer in every 10 dB bin
+(``benchmarks/bench_ray_count.py --second``, ``benchmarks/results/two_run_rules.md``).
 
 Maps are matched by ``(tile id, site number)``; a second trace whose tile grid, buildings or site
 differ from the split's is refused, because it would average two different maps. The averaging is
@@ -32,13 +40,16 @@ _SITE_CHECKS = ("site_x", "site_y", "site_height_m", "site_azimuth_deg", "site_t
 
 
 def power_mean_db(first_db: np.ndarray, second_db: np.ndarray) -> np.ndarray:
-    """The two-run estimate of path gain (dB) per cell; NaN = the run's rays missed the cell."""
-    first = np.where(np.isfinite(first_db), np.power(10.0, first_db / 10.0), 0.0)
-    second = np.where(np.isfinite(second_db), np.power(10.0, second_db / 10.0), 0.0)
-    total = first + second
-    with np.errstate(divide="ignore"):
-        mean_db = 10.0 * np.log10(total / 2.0)
-    return np.where(total > 0, mean_db, np.nan).astype(np.float32)
+    """The two-run label of path gain (dB) per cell: the power mean of the runs that reached
+    it (NaN in an input = that run's rays missed the cell; NaN out = both missed).
+    """
+    hit_first, hit_second = np.isfinite(first_db), np.isfinite(second_db)
+    first = np.where(hit_first, np.power(10.0, np.nan_to_num(first_db) / 10.0), 0.0)
+    second = np.where(hit_second, np.power(10.0, np.nan_to_num(second_db) / 10.0), 0.0)
+    runs = hit_first.astype(np.int8) + hit_second
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_db = 10.0 * np.log10((first + second) / np.maximum(runs, 1))
+    return np.where(runs > 0, mean_db, np.nan).astype(np.float32)
 
 
 def map_index(dataset: RadioMapDataset) -> dict[tuple[int, int], int]:
@@ -72,7 +83,7 @@ def with_second_traces(
     """``(dataset with every map also traced in folder averaged, the averaged map numbers)``.
 
     Maps without a second trace keep their label. The mask becomes "a label after averaging, and
-    outdoors": a cell one run missed gains a label (the other run's, 3 dB down).
+    outdoors": a cell one run missed gains a label (the other run's).
 
     Raises:
         InputError: ``folder`` is no dataset, traces another dataset's maps, or uses another
