@@ -16,7 +16,7 @@ the cells a run labels, against labels with more rays (1e7 rays on the validatio
 splits), and there the power mean of the runs that reached the cell is nearer. On 172 maps of
 deep-shadow training tiles also traced at 1e7 rays, on the cells >= -130 dB at 1e7, labels
 minus the 1e7 label: one run -0.98 dB (RMS 6.06), a miss as zero -0.73 (5.20), the runs that
-reached it -0.56 (5.10), nearer in every 10 dB bin
+reached it -0.56 (5.10), nearer in every 10 dB bin below -90 dB and equal above
 (``benchmarks/bench_ray_count.py --second``, ``benchmarks/results/two_run_rules.md``).
 
 Maps are matched by ``(tile id, site number)``; a second trace whose tile grid, buildings or site
