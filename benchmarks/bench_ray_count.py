@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from radiomap_geo.dataset import load_dataset
-from radiomap_geo.dataset.traces import map_index
+from radiomap_geo.dataset.store import read_manifest
+from radiomap_geo.dataset.traces import map_index, power_mean_db
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_tta import publish  # noqa: E402
@@ -92,9 +93,7 @@ def two_run_labels(first: np.ndarray, second: np.ndarray) -> dict[str, np.ndarra
         return {
             "one run": first,
             "power mean, a miss = 0": np.where(hits > 0, 10 * np.log10((power_a + power_b) / 2), np.nan),
-            "power mean of the runs that reached it": np.where(
-                hits > 0, 10 * np.log10((power_a + power_b) / np.maximum(hits, 1)), np.nan
-            ),
+            "power mean of the runs that reached it": power_mean_db(first, second),  # the rule
             "dB mean of the runs that reached it": np.where(
                 hits == 2, (first + second) / 2, np.where(hit_a, first, second)
             ),
@@ -155,7 +154,7 @@ def main() -> None:
         return
     folders = [opts.fewer, opts.more, opts.reference]
     (fewer, more, reference), outdoor, maps = stacked(folders, opts.split)
-    rays = [load_dataset(f, opts.split).manifest["config"]["samples_per_tx"] for f in folders]
+    rays = [read_manifest(f)["config"]["samples_per_tx"] for f in folders]
     a, b = f"{rays[0]:.0e}", f"{rays[1]:.0e}"
     rows = bin_rows(fewer, more, reference, outdoor)
     lines = [
