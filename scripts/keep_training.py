@@ -9,6 +9,9 @@ Each round (resumable at every step; kill it at any moment, rerun the same comma
    ``--val-data`` (cleaner labels to promote by); with ``--retrace-tiles K`` it traces K more
    training tiles a second time (deep shadow first) into ``--second-traces``, whose labels
    training then averages with the first run (issue #16 item 3, :mod:`radiomap_geo.dataset.traces`);
+   with ``--more-rays DIR`` the labels of the tiles DIR traced with more rays replace both;
+   with ``--ray-correction DIR`` the trained candidate's output is moved to the level of those
+   traces (:mod:`radiomap_geo.nets.ray_correction`) before it is scored;
 2. continues the network from the last round's weights kept in ``training/keep/`` (float16;
    with ``--continue-from default``, from the shipped default instead, so a lane whose own
    candidates drifted behind restarts from the best model) for ``--epochs`` epochs on a fresh
@@ -59,6 +62,7 @@ LOG_COLUMNS = [
     "val_maps",
     "val_data",
     "maps_traced_twice",
+    "maps_more_rays",
     "val_rmse_candidate_db",
     "val_rmse_default_db",
     "val_worst_bias_candidate_db",
@@ -274,11 +278,26 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
             + ["--init-weights", str(start)]
             + (["--loss", opts.loss] if opts.loss else [])
             + (["--weak-weight", opts.weak_weight] if opts.weak_weight else [])
-            + (["--second-traces", str(second)] if averaging else []),
+            + (["--second-traces", str(second)] if averaging else [])
+            + (["--more-rays", str(ROOT / opts.more_rays)] if opts.more_rays else [])
+            + (["--maps-from", str(ROOT / opts.maps_from)] if opts.maps_from else []),
             cpu=cpu,
         )
         finish("train")
     candidate = newest_weights(run_dir, opts.model)
+    if opts.ray_correction:
+        # Moved to the level of the traces with more rays, as the default was (see
+        # radiomap_geo/nets/ray_correction.py): the two are compared on the same footing.
+        corrected = run_dir / "corrected"
+        if not done.get("correct"):
+            run(
+                [sys.executable, str(ROOT / "scripts" / "fit_ray_correction.py")]
+                + ["--model", str(candidate), "--data", str(data)]
+                + ["--more-rays", str(ROOT / opts.ray_correction), "--out", str(corrected)],
+                cpu=cpu,
+            )
+            finish("correct")
+        candidate = newest_weights(corrected, opts.model)
     cand = val_score(val_data, str(candidate), run_dir / "val-candidate.json", cpu)
     base = val_score(val_data, opts.model, run_dir / "val-default.json", cpu)
     promoted = should_promote(
@@ -326,6 +345,7 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
         "val_maps": cand.maps,
         "val_data": os.path.relpath(val_data, ROOT),
         "maps_traced_twice": train_log["data"].get("maps_traced_twice", 0),
+        "maps_more_rays": train_log["data"].get("maps_with_more_rays", 0),
         "val_rmse_candidate_db": round(cand.rmse_db, 3),
         "val_rmse_default_db": round(base.rmse_db, 3),
         "val_worst_bias_candidate_db": round(cand.worst_bias_db, 2),
@@ -406,6 +426,19 @@ def main() -> int:
         help="training tiles traced a second time per round (their labels are averaged)",
     )
     parser.add_argument("--second-traces", default="data/radiomaps-train-second")
+    parser.add_argument(
+        "--more-rays",
+        help="folder of training tiles traced with more rays (e.g. data/radiomaps-train-1e7): "
+        "their labels replace the dataset's",
+    )
+    parser.add_argument(
+        "--maps-from", help="train on just the maps this dataset folder holds (an ablation)"
+    )
+    parser.add_argument(
+        "--ray-correction",
+        help="fit the candidate's ray-count correction on this folder of training tiles traced "
+        "with more rays before scoring it (scripts/fit_ray_correction.py)",
+    )
     parser.add_argument("--min-gain-db", type=float, default=0.0)
     parser.add_argument(
         "--max-bias-db",

@@ -121,6 +121,17 @@ def _list_archs(ctx: click.Context, _param, value: bool) -> None:
     "Folder with a second ray-traced run of some training tiles (scripts/retrace_split.py "
     "--split train): their labels become the two runs' power mean.",
 )
+@optional(
+    "--more-rays",
+    click.Path(exists=True, file_okay=False),
+    "Folder with a trace of some training tiles with more rays (scripts/retrace_split.py "
+    "--split train --samples 1e7): their labels are replaced by it.",
+)
+@optional(
+    "--maps-from",
+    click.Path(exists=True, file_okay=False),
+    "Train on just the maps this dataset folder also holds (e.g. the --more-rays folder).",
+)
 @click.option("--no-augment", is_flag=True, help="No rotations/mirrors.")
 @optional(
     "--ortho-augment",
@@ -200,6 +211,8 @@ def train(ctx: click.Context, dataset_dir: Path, **opts) -> None:
             augment=not opts["no_augment"],
             no_ray_label_db=opts["no_ray_label"],
             second_traces=opts["second_traces"],
+            more_rays=opts["more_rays"],
+            maps_from=opts["maps_from"],
             seed=opts["seed"],
             train_config={
                 "schedule": opts["schedule"],

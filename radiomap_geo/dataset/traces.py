@@ -19,6 +19,10 @@ minus the 1e7 label: one run -0.98 dB (RMS 6.06), a miss as zero -0.73 (5.20), t
 reached it -0.56 (5.10), nearer in every 10 dB bin below -90 dB and equal above
 (``benchmarks/bench_ray_count.py --second``, ``benchmarks/results/two_run_rules.md``).
 
+A trace with *more* rays per transmitter (``scripts/retrace_split.py --split train --samples 1e7
+--seed 13 --out FOLDER``) is not a second sample of the same estimate but a better one:
+:func:`with_more_rays` replaces the label of every map it holds by its own.
+
 Maps are matched by ``(tile id, site number)``; a second trace whose tile grid, buildings or site
 differ from the split's is refused, because it would average two different maps. The averaging is
 done on the decoded labels (0.5 dB codes), in memory; the dataset's files are not changed.
@@ -27,6 +31,7 @@ done on the decoded labels (0.5 dB codes), in memory; the dataset's files are no
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -59,6 +64,23 @@ def map_index(dataset: RadioMapDataset) -> dict[tuple[int, int], int]:
     tiles = np.asarray(dataset.tile_id)[np.asarray(dataset.map_tile)]
     sites = np.asarray(dataset.sites["map_site"])
     return {(int(t), int(s)): i for i, (t, s) in enumerate(zip(tiles, sites))}
+
+
+def maps_also_in(dataset: RadioMapDataset, folder: str | os.PathLike, split: str) -> list[int]:
+    """The numbers of ``dataset``'s maps that the dataset ``folder`` also holds in ``split``.
+
+    Raises:
+        InputError: ``folder`` holds none of them.
+    """
+    where = map_index(dataset)
+    try:
+        other = load_dataset(folder, split)
+    except InputError:
+        other = None
+    pool = [] if other is None else sorted(where[k] for k in map_index(other) if k in where)
+    if not pool:
+        raise InputError(f"{folder} holds none of the {split} maps: nothing to train on")
+    return pool
 
 
 def _check_same_map(dataset: RadioMapDataset, i: int, other: RadioMapDataset, j: int) -> None:
@@ -102,16 +124,56 @@ def with_second_traces(
         other = load_dataset(folder, split)
     except InputError:
         return dataset, np.zeros(0, int)  # nothing traced twice yet in this split
+    return _relabelled(dataset, other, lambda ours, theirs: power_mean_db(ours, theirs))
+
+
+def with_more_rays(
+    dataset: RadioMapDataset, folder: str | os.PathLike, split: str
+) -> tuple[RadioMapDataset, np.ndarray]:
+    """``(dataset with the label of every map also traced in folder replaced by that trace,
+    the replaced map numbers)``.
+
+    Use it after :func:`with_second_traces`: the more-ray label wins over the average of two
+    fewer-ray runs. The mask becomes "the more-ray run reached it, and outdoors".
+
+    Raises:
+        InputError: ``folder`` is no dataset, traces another dataset's maps, or does not use
+            more rays per transmitter than the dataset.
+    """
+    folder = Path(folder)
+    rays = read_manifest(folder)["config"].get("samples_per_tx")
+    ours = dataset.manifest["config"].get("samples_per_tx")
+    if rays is None or ours is None or float(rays) <= float(ours):
+        raise InputError(
+            f"{folder} was traced with {rays} rays per transmitter, the dataset with {ours}: "
+            "a label replacement needs more rays (retrace_split.py --samples 1e7)"
+        )
+    try:
+        other = load_dataset(folder, split)
+    except InputError:
+        return dataset, np.zeros(0, int)  # nothing of this split traced with more rays yet
+    return _relabelled(dataset, other, lambda ours, theirs: theirs)
+
+
+def _relabelled(
+    dataset: RadioMapDataset,
+    other: RadioMapDataset,
+    combine: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> tuple[RadioMapDataset, np.ndarray]:
+    """Every map of ``dataset`` that ``other`` also holds relabelled ``combine(ours, theirs)``
+    (dB, NaN = no ray) with the mask "labelled, and outdoors"; and those map numbers.
+    """
     where = map_index(dataset)
     gain, mask = dataset.gain_db.copy(), dataset.mask.copy()
-    averaged = []
+    changed = []
     for key, j in map_index(other).items():
         i = where.get(key)
         if i is None:
             continue  # a tile of the folder the loaded split no longer lists
         _check_same_map(dataset, i, other, j)
         outside = dataset.building_height_m[int(dataset.map_tile[i])] <= 0
-        gain[i] = power_mean_db(dataset.gain_db[i], other.gain_db[j])
+        theirs = np.where(other.mask[j], other.gain_db[j], np.nan)
+        gain[i] = combine(dataset.gain_db[i], theirs)
         mask[i] = np.isfinite(gain[i]) & outside
-        averaged.append(i)
-    return replace(dataset, gain_db=gain, mask=mask), np.array(sorted(averaged), int)
+        changed.append(i)
+    return replace(dataset, gain_db=gain, mask=mask), np.array(sorted(changed), int)

@@ -55,6 +55,7 @@ from radiomap_geo.grid import Grid
 from radiomap_geo.models.base import SceneInputs
 from radiomap_geo.nets.common import CoverageNet
 from radiomap_geo.nets.inference import InferenceRunner
+from radiomap_geo.nets.ray_correction import RayCountCorrection
 from radiomap_geo.nets.scaling import OutputScaling
 from radiomap_geo.nets.tta import (
     TTA_CHOICES,
@@ -217,6 +218,13 @@ class NetworkModel:
         #: Runs the network for prediction: bfloat16 where native, frozen graphs on CPU
         #: (:mod:`radiomap_geo.nets.inference`). The network must not change after this.
         self.runner = InferenceRunner(self.net, self.device, precision)
+        #: Moves the output to the level of a trace with more rays than the training labels'
+        #: (:mod:`radiomap_geo.nets.ray_correction`); None: the network's output as it is.
+        self.output_correction = (
+            RayCountCorrection.from_dict(metadata["output_correction"])
+            if metadata.get("output_correction")
+            else None
+        )
         #: The verified file and its SHA-256 when built by :meth:`from_weights` (provenance logs).
         self.weights_path: Path | None = None
         self.weights_sha256: str | None = None
@@ -353,6 +361,12 @@ class NetworkModel:
             )
         if self.metadata["antenna_pattern"] == "add_direct_ray":
             db = db + antenna_gain_map(scene.grid, site, scene.rx_height_m)
+        if self.output_correction is not None:
+            if len(chosen) == 1 and "los" in self.channels:  # already computed as an input
+                los = features[0, self.channels.index("los")]
+            else:
+                (los,) = feature_stack(scene, site, ["los"])
+            db = self.output_correction.apply(db, los > 0.5)
         return db
 
     def path_gain_db(self, scene: SceneInputs, site: Site, target: Grid) -> np.ndarray:

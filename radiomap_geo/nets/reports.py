@@ -178,6 +178,7 @@ def write_model_card(
         "",
         *_card_training(meta.get("training") or {}),
         "",
+        *_card_output_correction(meta.get("output_correction")),
         "## Metrics",
         "",
         *_card_metrics(report, meta.get("metrics")),
@@ -185,6 +186,34 @@ def write_model_card(
     with atomic_open(card, "w") as stream:  # weights/ is read by concurrent runs
         stream.write("\n".join(line for line in lines if line is not None) + "\n")
     return card
+
+
+def _card_output_correction(correction: Mapping[str, Any] | None) -> list[str]:
+    """The ray-count correction's table (:mod:`radiomap_geo.nets.ray_correction`), if any."""
+    if not correction:
+        return []
+    edges = correction["edges_db"]
+    names = [f"< {edges[0]:g}"] + [f"[{a:g}, {b:g})" for a, b in zip(edges[:-1], edges[1:])]
+    names.append(f">= {edges[-1]:g}")
+    fewer, more = correction["rays"]
+    rows = [
+        f"| {n} | {nlos:+.2f} | {los:+.2f} |"
+        for n, nlos, los in zip(names, correction["nlos_db"], correction["los_db"])
+        if nlos or los
+    ]
+    return [
+        "## Output correction",
+        "",
+        f"dB added to the network's output by bin of that output, fitted on "
+        f"{correction.get('cells', 0)} training cells labelled by both a {fewer:.0e}-ray trace "
+        f"(the training labels) and a {more:.0e}-ray one (`scripts/fit_ray_correction.py`, "
+        "`radiomap_geo/nets/ray_correction.py`; bins not listed: 0):",
+        "",
+        "| predicted path gain (dB) | out of sight | in sight |",
+        "|---|---:|---:|",
+        *rows,
+        "",
+    ]
 
 
 def _card_header(loaded: Any, path: Path, name: str, description: str | None) -> list[str]:

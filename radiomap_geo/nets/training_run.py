@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from radiomap_geo import jsonio
+from radiomap_geo.dataset.traces import maps_also_in, with_more_rays, with_second_traces
 from radiomap_geo.errors import InputError
 from radiomap_geo.nets.augment import (
     MapBatches,
@@ -59,6 +60,8 @@ _RUN_KEYS = (
     "augment",
     "no_ray_label_db",
     "second_traces",
+    "more_rays",
+    "maps_from",
     "reach_m",
     "seed",
     "train_config",
@@ -66,6 +69,9 @@ _RUN_KEYS = (
     "ortho_seed",
     "ortho_augment",
 )
+
+#: Settings added after runs were recorded without them, with the value those runs had.
+_LATER_KEYS = {"more_rays": None, "maps_from": None}
 
 
 def _train_config_fields() -> set[str]:
@@ -130,6 +136,8 @@ def train_from_dataset(
     augment: bool = True,
     no_ray_label_db: float | None = None,
     second_traces: str | os.PathLike | None = None,
+    more_rays: str | os.PathLike | None = None,
+    maps_from: str | os.PathLike | None = None,
     seed: int = TrainConfig.seed,
     train_config: Mapping[str, Any] | None = None,
     init_weights: str | os.PathLike | None = None,
@@ -163,6 +171,11 @@ def train_from_dataset(
             (``scripts/retrace_split.py --split train``): their labels are the two runs' power
             mean (:mod:`radiomap_geo.dataset.traces`); validation labels are left alone so
             validation scores stay comparable between runs.
+        more_rays: a folder holding a trace of some training tiles with more rays per
+            transmitter (``retrace_split.py --split train --samples 1e7``): their labels are
+            replaced by it (after any averaging with ``second_traces``).
+        maps_from: train on just the maps this dataset folder also holds (e.g. the tiles
+            traced with more rays, with or without ``more_rays``: an ablation of the labels).
         seed: seed of the subset, the augmentation and the network's initialisation.
         train_config: further :class:`TrainConfig` fields (``patience``, ``weight_decay``,
             ``schedule``, ``loss``, ``weak_weight``, ``amp``...).
@@ -197,7 +210,8 @@ def train_from_dataset(
     monitor = as_monitor(progress, is_cancelled)
 
     # Data: the maps are fixed when a run starts (the dataset may keep growing).
-    train_ds, averaged = _training_split(dataset_dir, second_traces)
+    train_ds, averaged, replaced = _training_split(dataset_dir, second_traces, more_rays)
+    pool = None if maps_from is None else maps_also_in(train_ds, maps_from, "train")
     val_ds = _load_split(dataset_dir, "val", required=False)
     res, freq = train_ds.resolution, _dataset_frequency(train_ds)
     rx_height = float(train_ds.manifest["config"].get("rx_height_m", 1.5))
@@ -215,6 +229,9 @@ def train_from_dataset(
         "no_ray_label_db": no_ray_label_db,
         "second_traces": None if second_traces is None else str(second_traces),
         "maps_traced_twice": averaged,
+        "more_rays": None if more_rays is None else str(more_rays),
+        "maps_from": None if maps_from is None else str(maps_from),
+        "maps_with_more_rays": len(replaced),
         "reach_m": reach,
         "seed": seed,
         "train_config": {k: v for k, v in asdict(config).items() if k != "device"},
@@ -232,6 +249,7 @@ def train_from_dataset(
         max_train_maps=max_train_maps,
         max_val_maps=max_val_maps,
         resume=resume,
+        train_pool=pool,
     )
     train_index = _select(train_ds, train_keys)
     train_samples = dataset_samples(train_ds, train_index, rx_height, renderer)
@@ -268,6 +286,7 @@ def train_from_dataset(
     data_info = _training_data(dataset_dir, train_ds, train_index, len(val_samples))
     # Labels of maps traced twice are the two runs' power mean (radiomap_geo.dataset.traces).
     data_info["maps_traced_twice"] = averaged
+    data_info["maps_with_more_rays"] = len(replaced)  # labels from a trace with more rays
     run_log = {"settings": settings, "command": command, "data": data_info, "history": history}
 
     def on_epoch(record: dict[str, Any]) -> None:
@@ -332,17 +351,17 @@ def _checked_train_config(
     return extra
 
 
-def _training_split(dataset_dir, second_traces) -> tuple[Any, int]:
-    """The train split (labels averaged with ``second_traces`` where given) and how many of
-    its maps were averaged.
+def _training_split(dataset_dir, second_traces, more_rays) -> tuple[Any, int, np.ndarray]:
+    """The train split (labels averaged with ``second_traces``, then replaced by
+    ``more_rays``, where given), how many of its maps were averaged, and the replaced maps.
     """
     train_ds = _load_split(dataset_dir, "train")
-    if second_traces is None:
-        return train_ds, 0
-    from radiomap_geo.dataset.traces import with_second_traces
-
-    train_ds, twice = with_second_traces(train_ds, second_traces, "train")
-    return train_ds, len(twice)
+    twice = replaced = np.zeros(0, int)
+    if second_traces is not None:
+        train_ds, twice = with_second_traces(train_ds, second_traces, "train")
+    if more_rays is not None:
+        train_ds, replaced = with_more_rays(train_ds, more_rays, "train")
+    return train_ds, len(twice), replaced
 
 
 def _run_maps(
@@ -354,6 +373,7 @@ def _run_maps(
     max_train_maps: int | None,
     max_val_maps: int | None,
     resume: bool,
+    train_pool: Sequence[int] | None = None,
 ) -> tuple[list, list]:
     """The (train, val) map keys of the run in ``out``: those ``run.json`` recorded when a run
     with the same settings is resumed, else a seeded subset, recorded with ``record``.
@@ -366,7 +386,7 @@ def _run_maps(
     if resume and run_path.is_file():
         previous = json.loads(run_path.read_text())
         old, new = jsonio.plain(previous["settings"]), jsonio.plain(settings)
-        changed = [k for k in _RUN_KEYS if old.get(k) != new.get(k)]
+        changed = [k for k in _RUN_KEYS if old.get(k, _LATER_KEYS.get(k)) != new.get(k)]
         if changed:
             raise InputError(
                 f"{out} holds a run with other settings ({', '.join(changed)}): use another "
@@ -375,7 +395,10 @@ def _run_maps(
         return previous["train_maps"], previous["val_maps"]
     (out / CHECKPOINT_FILE).unlink(missing_ok=True)
     rng = np.random.default_rng(settings["seed"])
-    train_keys = _subset(_map_keys(train_ds), max_train_maps, rng)
+    keys = _map_keys(train_ds)
+    if train_pool is not None:  # e.g. only the maps with more-ray labels
+        keys = [keys[i] for i in sorted(int(i) for i in train_pool)]
+    train_keys = _subset(keys, max_train_maps, rng)
     val_keys = _subset(_map_keys(val_ds), max_val_maps, rng) if val_ds is not None else []
     jsonio.write_json(
         run_path,

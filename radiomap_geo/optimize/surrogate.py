@@ -95,6 +95,7 @@ class NetworkSurrogate:
             dtype=torch.float32,
             device=self.device,
         )
+        self.ray_correction = _RayCorrection.of(net_model, padded, self.sites, self.device)
 
     def gain_db(self, azimuth_deg: torch.Tensor, tilt_deg: torch.Tensor) -> torch.Tensor:
         """Path gain (dB, pattern included) per site, ``(n_sites, rows, cols)``."""
@@ -110,6 +111,8 @@ class NetworkSurrogate:
         db = self.scaling.to_db(norm)
         if self.add_pattern:
             db = db + pattern
+        if self.ray_correction is not None:
+            db = self.ray_correction(db)
         db = torch.clamp(db, min=self.scaling.floor_db) + self.correction_db[:, None, None]
         return db[:, : self.shape[0], : self.shape[1]]
 
@@ -126,6 +129,33 @@ class NetworkSurrogate:
         if self.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
         return x
+
+
+class _RayCorrection:
+    """The network's ray-count correction (:mod:`radiomap_geo.nets.ray_correction`) in torch:
+    a shift per bin of the output, constant within a bin, so gradients pass unchanged.
+    """
+
+    def __init__(self, correction, los: torch.Tensor, device: torch.device):
+        self.edges = torch.tensor(correction.edges_db, dtype=torch.float32, device=device)
+        self.nlos = torch.tensor(correction.nlos_db, dtype=torch.float32, device=device)
+        self.los_shift = torch.tensor(correction.los_db, dtype=torch.float32, device=device)
+        self.los = los
+
+    @classmethod
+    def of(
+        cls, net_model, scene: SceneInputs, sites: Sequence[Site], device
+    ) -> _RayCorrection | None:
+        """The correction of ``net_model`` with the sites' line of sight, or None."""
+        correction = getattr(net_model, "output_correction", None)
+        if correction is None:
+            return None
+        los = np.stack([feature_stack(scene, site, ["los"])[0] > 0.5 for site in sites])
+        return cls(correction, torch.as_tensor(los, device=device), device)
+
+    def __call__(self, db: torch.Tensor) -> torch.Tensor:
+        bins = torch.bucketize(db.detach(), self.edges, right=True)  # as numpy.digitize
+        return db + torch.where(self.los, self.los_shift[bins], self.nlos[bins])
 
 
 class ModelSurrogate:

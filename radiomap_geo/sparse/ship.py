@@ -83,6 +83,7 @@ def calibrate_and_ship(
     index_path = folder / INDEX_FILE
     index = json.loads(index_path.read_text()) if index_path.is_file() else {}
     name = str(meta.get("name") or model.spec.name)
+    replaced = index.get(name, {}).get("file")
     if default:
         for entry in index.values():
             entry.pop("default", None)
@@ -93,6 +94,8 @@ def calibrate_and_ship(
         **({"default": True} if default or index.get(name, {}).get("default") else {}),
     }
     atomic_write_bytes(index_path, (json.dumps(index, indent=1, sort_keys=True) + "\n").encode())
+    if replaced and replaced != path.name and (folder / replaced).is_file():
+        (folder / replaced).unlink()  # as ship_weights does: no file the index no longer names
     card = model_card(meta, path, digest, coverage, command)
     atomic_write_bytes(folder / f"{name}.md", card.encode())
     monitor.step(3, 3, "done")

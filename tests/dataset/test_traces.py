@@ -1,4 +1,5 @@
-"""Averaging a split with a second ray-traced run of its tiles (cleaner training labels)."""
+"""Averaging a split with a second ray-traced run of its tiles, or replacing its labels by a
+trace with more rays (cleaner training labels)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,12 @@ from radiomap_geo.dataset.store import (
     write_json,
     write_npz,
 )
-from radiomap_geo.dataset.traces import power_mean_db, with_second_traces
+from radiomap_geo.dataset.traces import (
+    maps_also_in,
+    power_mean_db,
+    with_more_rays,
+    with_second_traces,
+)
 from radiomap_geo.errors import InputError
 
 
@@ -127,3 +133,62 @@ def test_maps_traced_once_keep_their_labels(dataset_dir, tmp_path):
     np.testing.assert_array_equal(averaged.gain_db[~first_tile], train.gain_db[~first_tile])
     changed = averaged.gain_db[first_tile] - train.gain_db[first_tile]
     assert np.nanmean(changed) > 3.0  # 6 dB stronger second run: about +3.97 dB
+
+
+def more_rays_run(dataset_dir, tmp_path, shift_db: float, **options):
+    """A trace of the train split's maps (see :func:`second_run`) with 10x the rays."""
+    out = second_run(dataset_dir, tmp_path, shift_db, **options)
+    manifest = read_manifest(out)
+    manifest["config"]["samples_per_tx"] *= 10
+    write_json(out / "manifest.json", manifest)
+    return out
+
+
+def test_a_trace_with_more_rays_replaces_the_labels_of_its_maps(dataset_dir, tmp_path):
+    train = load_dataset(dataset_dir, "train")
+    more = more_rays_run(dataset_dir, tmp_path, shift_db=6.0, drop_first_cells=3, max_tiles=1)
+    relabelled, replaced = with_more_rays(train, more, "train")
+    first_tile = np.asarray(train.map_tile) == 0
+    assert np.array_equal(replaced, np.flatnonzero(first_tile)) and len(replaced) == 4
+    kept = train.mask[first_tile] & relabelled.mask[first_tile]
+    change = relabelled.gain_db[first_tile][kept] - train.gain_db[first_tile][kept]
+    np.testing.assert_allclose(change, 6.0, atol=0.26)  # its label, not a mean with ours
+    # The cells its rays missed lose their label; the other maps keep theirs.
+    assert not relabelled.mask[first_tile][:, 0, :3].any()
+    np.testing.assert_array_equal(relabelled.gain_db[~first_tile], train.gain_db[~first_tile])
+
+
+def test_a_label_replacement_with_as_few_rays_is_refused(dataset_dir, tmp_path):
+    train = load_dataset(dataset_dir, "train")
+    same = second_run(dataset_dir, tmp_path, shift_db=0.0)
+    with pytest.raises(InputError, match="needs more rays"):
+        with_more_rays(train, same, "train")
+
+
+def test_training_on_just_the_maps_with_more_rays(dataset_dir, tmp_path):
+    from radiomap_geo.nets.training_run import train_from_dataset
+
+    more = more_rays_run(dataset_dir, tmp_path, shift_db=0.0, max_tiles=1)
+    train_from_dataset(
+        dataset_dir,
+        "cnn",
+        tmp_path / "run",
+        arch_kwargs={"depth": 2, "width": 4},
+        channels=["building_height", "distance"],
+        epochs=1,
+        batch_size=4,
+        more_rays=more,
+        maps_from=more,
+    )
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["settings"]["maps_with_more_rays"] == 4
+    first_tile_id = int(load_dataset(dataset_dir, "train").tile_id[0])
+    assert sorted(tile for tile, _ in record["train_maps"]) == [first_tile_id] * 4
+
+
+def test_the_maps_two_folders_share_and_a_folder_that_shares_none(dataset_dir, tmp_path):
+    train = load_dataset(dataset_dir, "train")
+    one_tile = more_rays_run(dataset_dir, tmp_path, shift_db=0.0, max_tiles=1)
+    assert maps_also_in(train, one_tile, "train") == np.flatnonzero(train.map_tile == 0).tolist()
+    with pytest.raises(InputError, match="holds none of the val maps"):
+        maps_also_in(load_dataset(dataset_dir, "val"), one_tile, "val")

@@ -195,3 +195,31 @@ def test_a_round_can_retrace_val_and_average_training_labels(dataset_dir, weight
     assert Path(row["val_data"]).name == "val-clean"
     report = json.loads((state.parent / "runs" / "round-001" / "val-candidate.json").read_text())
     assert report["dataset"]["maps"] == len(clean_val)
+
+
+def test_a_round_can_train_on_just_the_maps_traced_with_more_rays(
+    dataset_dir, weights_dir, tmp_path
+):
+    """--more-rays DIR --maps-from DIR: the round trains on the maps DIR re-traced with more
+    rays (Sionna RT), with their labels, and the log says how many; --ray-correction DIR
+    scores the candidate moved to those traces' level."""
+    pytest.importorskip("sionna.rt")
+    more, state = tmp_path / "more", tmp_path / "state"
+    retrace = [sys.executable, str(REPO / "scripts" / "retrace_split.py")]
+    retrace += ["--source", str(dataset_dir), "--split", "train", "--samples", "2000"]
+    retrace += ["--seed", "5", "--max-tiles", "1", "--out", str(more)]
+    done = subprocess.run(retrace, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    keep_training(
+        dataset_dir, weights_dir, state, "--more-rays", str(more), "--maps-from", str(more),
+        "--ray-correction", str(more), "--min-gain-db", "1000",
+    )  # fmt: skip
+    (row,) = log_rows(state)
+    assert row["maps_more_rays"] == row["train_maps"] == "4"  # the one tile's four sites
+    assert int(row["maps_seen_total"]) == 4
+    # --ray-correction: the candidate scored (and kept) carries its fitted output correction
+    from radiomap_geo.nets.weights import load_weights
+
+    kept = load_weights(state / row["candidate_file"])
+    assert kept.metadata["output_correction"]["rays"] == [1000.0, 2000.0]
+    assert kept.metadata["output_correction"]["cells"] > 0

@@ -111,3 +111,33 @@ def test_surrogate_channels_equal_the_numpy_channels(street_grid, street_heights
     expected = feature_stack(scene, site, net.channels)
     rows, cols = expected.shape[1:]
     np.testing.assert_allclose(x[:, :rows, :cols], expected, atol=2e-3)
+
+
+def test_the_surrogate_carries_the_default_networks_ray_count_correction(
+    street_grid, street_heights
+):
+    """The differentiable path gain equals what predict computes, output correction included."""
+    from radiomap_geo.models.registry import get_model
+    from radiomap_geo.nets.model import window_scene
+    from radiomap_geo.optimize.surrogate import NetworkSurrogate, network_of
+
+    net = network_of(get_model(None))
+    assert net.output_correction is not None  # the shipped default carries one
+    scene = SceneInputs(street_grid, street_heights)
+    site = Site("s", *(float(v) for v in street_grid.xy(44, 48)), 18.0, antenna="iso")
+    surrogate = NetworkSurrogate(net, scene, [site])
+    got = surrogate.gain_db(torch.tensor([0.0]), torch.tensor([0.0]))[0].numpy()
+    multiple = net.net.size_multiple
+    rows, cols = (-(-n // multiple) * multiple for n in street_grid.shape)
+    expected = net.predict_window(window_scene(scene, 0, 0, rows, cols), site)
+    expected = np.maximum(expected, net.scaling.floor_db)[: got.shape[0], : got.shape[1]]
+    # bfloat16 inference in predict against float32 here: within a few tenths of a dB
+    assert np.abs(got - expected).mean() < 0.3
+    net.output_correction, saved = None, net.output_correction
+    try:
+        plain = NetworkSurrogate(net, scene, [site]).gain_db(
+            torch.tensor([0.0]), torch.tensor([0.0])
+        )
+    finally:
+        net.output_correction = saved
+    assert (got - plain[0].numpy()).mean() > 0.3  # the correction moved the map up

@@ -1,4 +1,5 @@
-"""Shipping a measurement model: calibrated on one folder's val split, covered on another's test."""
+"""Shipping a measurement model: calibrated on one folder's val split, covered on another's test;
+the file it replaces is removed."""
 
 import json
 from pathlib import Path
@@ -29,10 +30,7 @@ def test_shipped_model_records_its_data_and_warm_start(tmp_path):
         DATA / "radiomaps", "geo-residual", tmp_path / "b", warm, contexts=contexts
     )
     out = tmp_path / "weights"
-    path, coverage = calibrate_and_ship(
-        second,
-        DATA / "radiomaps-val-1e7",
-        out,
+    options = dict(
         val_maps=4,
         test_maps=1,
         test_dataset_dir=DATA / "radiomaps-test-1e7",
@@ -40,6 +38,9 @@ def test_shipped_model_records_its_data_and_warm_start(tmp_path):
         patterns=("uniform:5%",),
         default=True,
     )
+    earlier, _ = calibrate_and_ship(first, DATA / "radiomaps-val-1e7", out, **options)
+    path, coverage = calibrate_and_ship(second, DATA / "radiomaps-val-1e7", out, **options)
+    assert path != earlier and not earlier.exists()  # replaced: no file the index does not name
     meta = MeasurementModel.from_file(path).metadata
     assert meta["uncertainty"]["val_data"].endswith("radiomaps-val-1e7")
     assert meta["uncertainty"]["test_data"].endswith("radiomaps-test-1e7")
