@@ -5,7 +5,8 @@
 
 The network (a registry name or a weights file; a correction it already carries is ignored) is run
 on every training map that ``--more-rays`` traced again; the mean difference between that trace
-and the dataset's label, per 5 dB bin of the prediction and per line of sight, becomes the
+and the label the network trained on (the dataset's, or its average with ``--second-traces``),
+per 5 dB bin of the prediction and per line of sight, becomes the
 weights' ``output_correction`` (:mod:`radiomap_geo.nets.ray_correction`). Writes
 ``OUT/<name>-<sha12>.pt`` (a new file, the network unchanged) and prints the table. The lane runs
 it on every candidate with ``scripts/keep_training.py --ray-correction DIR``; promote a corrected
@@ -38,10 +39,15 @@ def main() -> int:
     parser.add_argument("--data", default="data/radiomaps")
     parser.add_argument("--more-rays", default="data/radiomaps-train-1e7")
     parser.add_argument("--out", default="runs/ray-correction")
+    parser.add_argument(
+        "--second-traces", help="the network trained on labels averaged with this second run"
+    )
     opts = parser.parse_args()
     try:
         source = weights_file(opts.model)
-        correction = fit_ray_correction(source, opts.data, opts.more_rays)
+        correction = fit_ray_correction(
+            source, opts.data, opts.more_rays, second_traces=opts.second_traces
+        )
         written = with_ray_correction(source, correction, opts.out)
     except InputError as exc:
         print(f"Error: {exc}", file=sys.stderr)

@@ -293,7 +293,8 @@ def one_round(opts: argparse.Namespace, state: dict, state_path: Path) -> None:
             run(
                 [sys.executable, str(ROOT / "scripts" / "fit_ray_correction.py")]
                 + ["--model", str(candidate), "--data", str(data)]
-                + ["--more-rays", str(ROOT / opts.ray_correction), "--out", str(corrected)],
+                + ["--more-rays", str(ROOT / opts.ray_correction), "--out", str(corrected)]
+                + (["--second-traces", str(second)] if averaging else []),
                 cpu=cpu,
             )
             finish("correct")

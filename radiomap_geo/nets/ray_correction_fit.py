@@ -24,17 +24,21 @@ def fit_ray_correction(
     more_rays: str | os.PathLike,
     *,
     split: str = "train",
+    second_traces: str | os.PathLike | None = None,
     progress: ProgressFn | None = None,
     is_cancelled: CancelFn | None = None,
 ) -> RayCountCorrection:
     """Fit the correction of ``model`` (a registry name, weights path or network model, run
     *without* a correction) on the maps of ``split`` that ``more_rays`` traced again.
 
+    ``second_traces``: the network was trained on labels averaged with this second run
+    (``radiomap-geo train --second-traces``); the gap is then measured from those labels.
+
     Raises:
         InputError: ``more_rays`` holds no map of the split, or no more rays than the dataset.
     """
     from radiomap_geo.dataset import load_dataset
-    from radiomap_geo.dataset.traces import map_index
+    from radiomap_geo.dataset.traces import map_index, with_second_traces
     from radiomap_geo.models.base import SceneInputs
     from radiomap_geo.nets.scoring import _network_of, _resolve_model, predict_tile
     from radiomap_geo.rasterize import feature_stack
@@ -45,6 +49,8 @@ def fit_ray_correction(
         raise InputError(
             f"{more_rays} has {rays[1]:g} rays per transmitter, not more than {rays[0]:g}"
         )
+    if second_traces is not None:
+        fewer, _ = with_second_traces(fewer, second_traces, split)
     net = _network_of(_resolve_model(model))
     if net is None:
         raise InputError(f"{model!r} is not a network")

@@ -105,21 +105,26 @@ def test_a_second_run_of_other_maps_or_another_ray_count_is_refused(dataset_dir,
         with_second_traces(train, moved, "train")
 
 
-def test_training_records_how_many_maps_were_averaged(dataset_dir, tmp_path):
+def train_tiny(dataset_dir, out, **labels) -> dict:
+    """One epoch of a tiny CNN with the label options given; the run's ``run.json``."""
     from radiomap_geo.nets.training_run import train_from_dataset
 
-    second = second_run(dataset_dir, tmp_path, shift_db=0.0)
     train_from_dataset(
         dataset_dir,
         "cnn",
-        tmp_path / "run",
+        out,
         arch_kwargs={"depth": 2, "width": 4},
         channels=["building_height", "distance"],
         epochs=1,
         batch_size=4,
-        second_traces=second,
+        **labels,
     )
-    record = json.loads((tmp_path / "run" / "run.json").read_text())["settings"]
+    return json.loads((out / "run.json").read_text())
+
+
+def test_training_records_how_many_maps_were_averaged(dataset_dir, tmp_path):
+    second = second_run(dataset_dir, tmp_path, shift_db=0.0)
+    record = train_tiny(dataset_dir, tmp_path / "run", second_traces=second)["settings"]
     assert record["second_traces"] == str(second)
     assert record["maps_traced_twice"] == len(load_dataset(dataset_dir, "train"))
 
@@ -166,21 +171,8 @@ def test_a_label_replacement_with_as_few_rays_is_refused(dataset_dir, tmp_path):
 
 
 def test_training_on_just_the_maps_with_more_rays(dataset_dir, tmp_path):
-    from radiomap_geo.nets.training_run import train_from_dataset
-
     more = more_rays_run(dataset_dir, tmp_path, shift_db=0.0, max_tiles=1)
-    train_from_dataset(
-        dataset_dir,
-        "cnn",
-        tmp_path / "run",
-        arch_kwargs={"depth": 2, "width": 4},
-        channels=["building_height", "distance"],
-        epochs=1,
-        batch_size=4,
-        more_rays=more,
-        maps_from=more,
-    )
-    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    record = train_tiny(dataset_dir, tmp_path / "run", more_rays=more, maps_from=more)
     assert record["settings"]["maps_with_more_rays"] == 4
     first_tile_id = int(load_dataset(dataset_dir, "train").tile_id[0])
     assert sorted(tile for tile, _ in record["train_maps"]) == [first_tile_id] * 4
@@ -192,3 +184,26 @@ def test_the_maps_two_folders_share_and_a_folder_that_shares_none(dataset_dir, t
     assert maps_also_in(train, one_tile, "train") == np.flatnonzero(train.map_tile == 0).tolist()
     with pytest.raises(InputError, match="holds none of the val maps"):
         maps_also_in(load_dataset(dataset_dir, "val"), one_tile, "val")
+
+
+def test_the_ray_count_correction_is_the_gap_from_the_labels_trained_on(dataset_dir, tmp_path):
+    """fit_ray_correction on crafted traces: 3 dB more in the trace with more rays; from labels
+    averaged with a second run 1 dB stronger (the power mean of x and x + 1 dB, x + 0.54 dB)
+    the gap left is 2.46 dB."""
+    import torch
+
+    from radiomap_geo.nets import build_network, make_metadata, save_weights
+    from radiomap_geo.nets.ray_correction_fit import fit_ray_correction
+
+    channels = ["building_height", "distance"]
+    torch.manual_seed(0)
+    net = build_network("cnn", len(channels), depth=2, width=4)
+    meta = make_metadata(net, channels, metres_per_pixel=4.0, frequency_mhz=3500.0, reach_m=60.0)
+    weights = save_weights(net, meta, tmp_path / "w", "tiny")
+    more = more_rays_run(dataset_dir, tmp_path / "m", shift_db=3.0)
+    second = second_run(dataset_dir, tmp_path / "s", shift_db=1.0)
+    for labels, gap in ((None, 3.0), (second, 3.0 - 10 * np.log10((1 + 10**0.1) / 2))):
+        table = fit_ray_correction(weights, dataset_dir, more, second_traces=labels)
+        fitted = np.array(table.nlos_db + table.los_db)
+        assert table.cells > 1000 and (fitted != 0).any()
+        np.testing.assert_allclose(fitted[fitted != 0], gap, atol=0.3)
