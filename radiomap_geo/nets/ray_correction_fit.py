@@ -54,24 +54,27 @@ def fit_ray_correction(
     net = _network_of(_resolve_model(model))
     if net is None:
         raise InputError(f"{model!r} is not a network")
-    net.output_correction = None  # fit against the network's own output
     where = map_index(fewer)
     pairs = [(where[k], j) for k, j in map_index(more).items() if k in where]
     if not pairs:
         raise InputError(f"{more_rays} holds none of the {split} maps of {dataset_dir}")
     rx_height = float(fewer.manifest["config"].get("rx_height_m", 1.5))
     fit, monitor = CorrectionFit(), as_monitor(progress, is_cancelled)
-    for done, (i, j) in enumerate(pairs):
-        monitor.check()
-        tile = int(fewer.map_tile[i])
-        heights = fewer.building_height_m[tile]
-        scene = SceneInputs(fewer.grid(tile), heights, rx_height_m=rx_height)
-        site = fewer.site(i)
-        (los,) = feature_stack(scene, site, ["los"])
-        first = np.where(fewer.mask[i], fewer.gain_db[i], np.nan)
-        second = np.where(more.mask[j], more.gain_db[j], np.nan)
-        fit.add(predict_tile(net, scene, site), los > 0.5, first, second, heights <= 0)
-        monitor.step(done + 1, len(pairs), "fit ray-count correction")
+    carried, net.output_correction = net.output_correction, None  # the network's own output
+    try:
+        for done, (i, j) in enumerate(pairs):
+            monitor.check()
+            tile = int(fewer.map_tile[i])
+            heights = fewer.building_height_m[tile]
+            scene = SceneInputs(fewer.grid(tile), heights, rx_height_m=rx_height)
+            site = fewer.site(i)
+            (los,) = feature_stack(scene, site, ["los"])
+            first = np.where(fewer.mask[i], fewer.gain_db[i], np.nan)
+            second = np.where(more.mask[j], more.gain_db[j], np.nan)
+            fit.add(predict_tile(net, scene, site), los > 0.5, first, second, heights <= 0)
+            monitor.step(done + 1, len(pairs), "fit ray-count correction")
+    finally:
+        net.output_correction = carried  # a caller's model is left as it came
     return fit.result(rays)
 
 

@@ -95,7 +95,7 @@ class NetworkSurrogate:
             dtype=torch.float32,
             device=self.device,
         )
-        self.ray_correction = _RayCorrection.of(net_model, padded, self.sites, self.device)
+        self.ray_correction = _RayCorrection.of(net_model, padded, self.sites, stacks, self.device)
 
     def gain_db(self, azimuth_deg: torch.Tensor, tilt_deg: torch.Tensor) -> torch.Tensor:
         """Path gain (dB, pattern included) per site, ``(n_sites, rows, cols)``."""
@@ -144,14 +144,20 @@ class _RayCorrection:
 
     @classmethod
     def of(
-        cls, net_model, scene: SceneInputs, sites: Sequence[Site], device
+        cls, net_model, scene: SceneInputs, sites: Sequence[Site], stacks: list, device
     ) -> _RayCorrection | None:
-        """The correction of ``net_model`` with the sites' line of sight, or None."""
+        """The correction of ``net_model`` with the sites' line of sight (from their input
+        ``stacks`` when the network reads it), or None.
+        """
         correction = getattr(net_model, "output_correction", None)
         if correction is None:
             return None
-        los = np.stack([feature_stack(scene, site, ["los"])[0] > 0.5 for site in sites])
-        return cls(correction, torch.as_tensor(los, device=device), device)
+        if "los" in net_model.channels:
+            slot = list(net_model.channels).index("los")
+            sight = [stack[slot] for stack in stacks]
+        else:
+            sight = [feature_stack(scene, site, ["los"])[0] for site in sites]
+        return cls(correction, torch.as_tensor(np.stack(sight) > 0.5, device=device), device)
 
     def __call__(self, db: torch.Tensor) -> torch.Tensor:
         bins = torch.bucketize(db.detach(), self.edges, right=True)  # as numpy.digitize
