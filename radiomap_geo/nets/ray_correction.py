@@ -59,7 +59,7 @@ class RayCountCorrection:
 
     def bins(self, db: np.ndarray) -> np.ndarray:
         """The bin of every value, as :func:`numpy.digitize` (NaN: the last bin). Equal-width
-        bins are computed by arithmetic, ~25x faster on a map than a search.
+        bins are computed by arithmetic, which is much faster on a map than a search.
         """
         edges = np.asarray(self.edges_db, np.float32)
         widths = np.diff(edges)
