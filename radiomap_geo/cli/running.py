@@ -10,6 +10,7 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -106,7 +107,8 @@ def friendly_errors(
 class RichProgress:
     """A rich progress bar behind the core's ``progress(done, total, message)`` callable."""
 
-    def __init__(self, description: str, enabled: bool = True) -> None:
+    def __init__(self, description: str, enabled: bool = True, console: Any = None) -> None:
+        """``console``: a :class:`rich.console.Console` to draw on (default: rich's own)."""
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._progress = Progress(
@@ -115,6 +117,7 @@ class RichProgress:
             TextColumn("{task.completed}/{task.total}"),
             TimeElapsedColumn(),
             TextColumn("{task.fields[note]}"),
+            console=console,
             disable=not enabled,
             transient=False,
         )
@@ -125,6 +128,8 @@ class RichProgress:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self._progress.tasks[0].total is None:  # nothing reported: no "0/None" bar left
+            self._progress.update(self._task, visible=False)
         self._progress.stop()
 
     def __call__(self, done: int, total: int, message: str) -> None:
