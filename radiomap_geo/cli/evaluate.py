@@ -51,6 +51,12 @@ from radiomap_geo.errors import InputError
     FOLDER,
     "Ship the scored network into this weights folder (file, model card, index.json).",
 )
+@optional(
+    "--add-to-card",
+    FILE,
+    "Add the tables to this model card of the scored weights (a section per split and dataset "
+    "folder, replaced on a rerun), e.g. scores against labels re-traced with more rays.",
+)
 @click.option("--name", help="Shipped model name, e.g. unet-small.")
 @click.option("--description", help="One-line description for the index.")
 @click.option("--default", "make_default", is_flag=True, help="Make it the default model.")
@@ -64,11 +70,14 @@ def evaluate(ctx: click.Context, dataset_dir: Path, **opts) -> None:
     over all cells, by LOS/NLOS, path-gain bin and distance, and milliseconds per map.
     """
     from radiomap_geo.nets.pipeline import (
+        add_report_to_card,
+        check_model_card,
         evaluate_on_dataset,
         report_markdown,
         save_report,
         ship_weights,
     )
+    from radiomap_geo.nets.weights import sha256_file
 
     if opts["model"] is not None and not opts["model"].strip():
         raise InputError(
@@ -88,6 +97,13 @@ def evaluate(ctx: click.Context, dataset_dir: Path, **opts) -> None:
         raise InputError(
             "--ship-to needs --model (the weights to ship) and --name", parameter="ship_to"
         )
+    if opts["add_to_card"] and not opts["model"]:
+        raise InputError(
+            "--add-to-card needs --model (the weights the card describes)", parameter="add_to_card"
+        )
+    weights = _weights_file(opts["model"]) if opts["add_to_card"] or opts["ship_to"] else None
+    if opts["add_to_card"]:  # a wrong card is refused before the scoring, not after
+        check_model_card(opts["add_to_card"], sha256_file(weights))
     baselines = [b.strip() for b in opts["baselines"].split(",") if b.strip()]
     command = command_line(ctx)
     with RichProgress("evaluate", enabled=not opts["quiet"]) as progress:
@@ -112,9 +128,12 @@ def evaluate(ctx: click.Context, dataset_dir: Path, **opts) -> None:
         opts["markdown_path"].parent.mkdir(parents=True, exist_ok=True)
         opts["markdown_path"].write_text(text)
         click.echo(f"wrote {opts['markdown_path']}", err=True)
+    if opts["add_to_card"]:
+        card = add_report_to_card(opts["add_to_card"], report, sha256_file(weights))
+        click.echo(f"added the tables to {card}", err=True)
     if opts["ship_to"]:
         entry = ship_weights(
-            _weights_file(opts["model"]),
+            weights,
             opts["ship_to"],
             opts["name"],
             description=opts["description"],
@@ -138,5 +157,9 @@ def _weights_file(model: str) -> Path:
 
     entry = shipped_models().get(model.lower())
     if entry is None:
-        raise InputError(f"--ship-to needs a weights file; {model!r} is none")
+        raise InputError(
+            f"{model!r} is not a weights file nor a shipped network: --ship-to and "
+            "--add-to-card need one",
+            parameter="model",
+        )
     return Path(entry["path"])

@@ -5,13 +5,19 @@ The work is split by job; this module re-exports each for callers that import it
 * :mod:`.samples`: which maps of a dataset a run uses, and the samples read from them;
 * :mod:`.training_run`: :func:`train_from_dataset` (``radiomap-geo train``), resumable;
 * :mod:`.scoring`: :func:`evaluate_on_dataset` (``radiomap-geo evaluate``) and its JSON report;
-* :mod:`.reports`: :func:`report_markdown` and the model cards (:func:`write_model_card`);
+* :mod:`.reports`: :func:`report_markdown` and the model cards (:func:`write_model_card`,
+  :func:`add_report_to_card`);
 * :mod:`.shipping`: :func:`ship_weights` into the weights folder (``evaluate --ship-to``).
 """
 
 from __future__ import annotations
 
-from radiomap_geo.nets.reports import report_markdown, write_model_card
+from radiomap_geo.nets.reports import (
+    add_report_to_card,
+    check_model_card,
+    report_markdown,
+    write_model_card,
+)
 from radiomap_geo.nets.samples import (
     CroppedMapBatches,
     _map_keys,
@@ -62,4 +68,6 @@ __all__ = [
     "train_from_dataset",
     "warm_start_state",
     "write_model_card",
+    "add_report_to_card",
+    "check_model_card",
 ]

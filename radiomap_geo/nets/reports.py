@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from radiomap_geo import jsonio
+from radiomap_geo.errors import InputError
 from radiomap_geo.io.atomic import atomic_open
 from radiomap_geo.rasterize import CHANNEL_DESCRIPTIONS
 
@@ -186,6 +187,63 @@ def write_model_card(
     with atomic_open(card, "w") as stream:  # weights/ is read by concurrent runs
         stream.write("\n".join(line for line in lines if line is not None) + "\n")
     return card
+
+
+def add_report_to_card(
+    card_path: str | os.PathLike, report: Mapping[str, Any], weights_sha256: str
+) -> Path:
+    """Add an evaluation report's tables to a model card's metrics, beside those it holds.
+
+    A card lists the split its model was shipped with; the same weights scored on other labels
+    (a split re-traced with more rays, another dataset) are added as a section of their own.
+    A section of the same split and dataset folder is replaced, so a rerun does not pile up.
+
+    Raises:
+        InputError: as :func:`check_model_card`.
+    """
+    card = Path(card_path)
+    lines = check_model_card(card, weights_sha256)
+    section = report_markdown(report).rstrip("\n").split("\n")
+    key = section[0][: section[0].index("`:") + 2]  # "### <split> split of `<dataset>`:"
+    start = next((i for i, line in enumerate(lines) if line.startswith(key)), None)
+    if start is None:
+        lines += ["", *section]
+    else:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith(("### ", "## "))),
+            len(lines),
+        )
+        lines[start:end] = [*section, ""] if end < len(lines) else section
+    with atomic_open(card, "w") as stream:
+        stream.write("\n".join(lines) + "\n")
+    return card
+
+
+def check_model_card(card_path: str | os.PathLike, weights_sha256: str) -> list[str]:
+    """The lines of the model card of the weights whose sha256 is ``weights_sha256``.
+
+    Raises:
+        InputError: the card is missing, describes other weights, or has no metrics section.
+    """
+    card = Path(card_path)
+    if not card.is_file():
+        raise InputError(
+            f"model card {card} not found: give the .md file beside the weights",
+            parameter="add_to_card",
+        )
+    lines = card.read_text().rstrip("\n").split("\n")
+    if not any(f"`{weights_sha256}`" in line for line in lines if line.startswith("| sha256 |")):
+        raise InputError(
+            f"model card {card} describes other weights than the scored file (sha256 "
+            f"{weights_sha256[:12]}...): give the card of the model you score",
+            parameter="add_to_card",
+        )
+    if "## Metrics" not in lines:
+        raise InputError(
+            f"model card {card} has no '## Metrics' section to add the report to",
+            parameter="add_to_card",
+        )
+    return lines
 
 
 def _card_output_correction(correction: Mapping[str, Any] | None) -> list[str]:
