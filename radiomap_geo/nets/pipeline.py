@@ -57,6 +57,8 @@ __all__ = [
     "TrainRun",
     "_map_keys",
     "_network_of",
+    "add_report_to_card",
+    "check_model_card",
     "crop_sample",
     "dataset_samples",
     "evaluate_on_dataset",
@@ -68,6 +70,4 @@ __all__ = [
     "train_from_dataset",
     "warm_start_state",
     "write_model_card",
-    "add_report_to_card",
-    "check_model_card",
 ]
