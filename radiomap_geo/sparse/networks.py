@@ -25,7 +25,10 @@ Methods (:data:`NETWORKS`):
 * ``geo-residual``: the same inputs and base without the adversarial term, trained with a squared
   loss (the scores are RMSE; the GAN term and the L1 loss pulled ``emgan-geo`` away from its own
   base where the points are sparse). Its zero-initialised output starts at the base (geometry +
-  measured bias + smoothed residuals) and training only keeps what lowers the error.
+  measured bias + smoothed residuals) and training only keeps what lowers the error;
+* ``geo-residual-wide``: the same with twice the channels, trained over several sessions by the
+  background lane to learn whether capacity limits ``geo-residual`` between the points
+  (``training/README.md``); not shipped.
 """
 
 from __future__ import annotations
@@ -93,12 +96,12 @@ GEO_CHANNELS = (
 )
 
 
-def _geometry_corrector(name: str, **settings: Any) -> NetSpec:
+def _geometry_corrector(name: str, base: int = 8, **settings: Any) -> NetSpec:
     """A residual U-Net on :data:`GEO_CHANNELS` that corrects the geometry prediction."""
     return NetSpec(
         name,
         "unet",
-        {"base": 8, "depth": 4},
+        {"base": base, "depth": 4},
         GEO_CHANNELS,
         residual=True,
         smooth_base=True,
@@ -153,6 +156,15 @@ NETWORKS: dict[str, NetSpec] = {
             loss="mse",
             description="ours: U-Net correcting the geometry network's prediction from the "
             "measured residuals (squared loss, no GAN)",
+        ),
+        _geometry_corrector(
+            "geo-residual-wide",
+            base=16,
+            smooth_max_cells=5.0,
+            bias_pseudo_count=30.0,
+            loss="mse",
+            description="geo-residual with twice the channels (4x the arithmetic): whether "
+            "capacity is what limits it between the points",
         ),
     )
 }
