@@ -163,7 +163,7 @@ NETWORKS: dict[str, NetSpec] = {
             smooth_max_cells=5.0,
             bias_pseudo_count=30.0,
             loss="mse",
-            description="geo-residual with twice the channels (4x the arithmetic): whether "
+            description="geo-residual with twice the channels (4x the parameters): whether "
             "capacity is what limits it between the points",
         ),
     )
