@@ -103,7 +103,8 @@ def evaluate(ctx: click.Context, dataset_dir: Path, **opts) -> None:
         )
     weights = _weights_file(opts["model"]) if opts["add_to_card"] or opts["ship_to"] else None
     if opts["add_to_card"]:  # a wrong card is refused before the scoring, not after
-        check_model_card(opts["add_to_card"], sha256_file(weights))
+        weights_sha256 = sha256_file(weights)
+        check_model_card(opts["add_to_card"], weights_sha256)
     baselines = [b.strip() for b in opts["baselines"].split(",") if b.strip()]
     command = command_line(ctx)
     with RichProgress("evaluate", enabled=not opts["quiet"]) as progress:
@@ -129,7 +130,7 @@ def evaluate(ctx: click.Context, dataset_dir: Path, **opts) -> None:
         opts["markdown_path"].write_text(text)
         click.echo(f"wrote {opts['markdown_path']}", err=True)
     if opts["add_to_card"]:
-        card = add_report_to_card(opts["add_to_card"], report, sha256_file(weights))
+        card = add_report_to_card(opts["add_to_card"], report, weights_sha256)
         click.echo(f"added the tables to {card}", err=True)
     if opts["ship_to"]:
         entry = ship_weights(
