@@ -13,7 +13,10 @@ BAND_UNITS = {
     "validity": "flag",
     "model_source": "source",
     "e_field_vpm": "V/m",
+    "rsrp_std_db": "dB",
 }
+#: Bands in dB that are no power (a spread): overviews average them as they are.
+NOT_POWER_BANDS = frozenset({"rsrp_std_db"})
 
 
 def band_unit(name: str) -> str:

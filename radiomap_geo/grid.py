@@ -29,8 +29,11 @@ MAX_SCALE_ERROR = 0.01
 log = logging.getLogger(__name__)
 
 
-def to_crs(value: CRS | str | int) -> CRS:
-    """Parse anything pyproj understands ("EPSG:25832", 3857, WKT, a CRS) into a :class:`CRS`."""
+def to_crs(value: CRS | str | int, parameter: str = "crs") -> CRS:
+    """Parse anything pyproj understands ("EPSG:25832", 3857, WKT, a CRS) into a :class:`CRS`.
+
+    ``parameter`` names the setting the value came from, for the error message.
+    """
     if isinstance(value, CRS):
         return value
     try:
@@ -38,7 +41,7 @@ def to_crs(value: CRS | str | int) -> CRS:
     except Exception as exc:  # pyproj raises CRSError with a terse message
         raise CRSError(
             f"unknown CRS {value!r}: give an EPSG code such as 'EPSG:4326' or a WKT/PROJ string",
-            parameter="crs",
+            parameter=parameter,
         ) from exc
 
 
@@ -85,7 +88,7 @@ class BBox:
             raise BBoxError(
                 f"bbox values must be numbers, got {text_or_values!r}", parameter="bbox"
             ) from exc
-        box = cls(*values, crs=to_crs(crs))
+        box = cls(*values, crs=to_crs(crs, parameter="bbox_crs"))
         box.validate()
         return box
 

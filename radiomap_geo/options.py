@@ -88,7 +88,8 @@ _WORDS: dict[str, tuple[str, str]] = {
     ),
     "strict": (
         "Refuse invalid building heights",
-        "Refuse building heights that are not usable numbers (text, negative, above 1000 m) "
+        "Refuse building heights that are not usable numbers (text, zero or negative, NaN, "
+        "above 1000 m) "
         "instead of replacing them by the default height with a warning.",
     ),
 }

@@ -16,6 +16,7 @@ gain of the cell (see :func:`supersampling_factor`, :func:`aggregate_power_db`).
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -33,6 +34,8 @@ from radiomap_geo.progress import Monitor, as_monitor
 from radiomap_geo.rasterize import rasterize_buildings
 from radiomap_geo.reach import skip_site
 from radiomap_geo.sites import Sites
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,32 @@ class SceneSource:
             rx_height_m=rx_height_m,
         )
 
+    def read_by(self, model: PathGainModel) -> SceneSource:
+        """The same source without the rasters ``model`` does not read, each dropped with a
+        WARNING: an nDSM or orthophoto given to a model trained without one changes nothing,
+        and whoever passed it expects it to count.
+        """
+        channels = input_channels(model)
+        if channels is None:
+            return self
+        source = self
+        if (self.ndsm is not None or self.dsm is not None) and "ndsm" not in channels:
+            logger.warning(
+                "model %s does not read a surface model: the nDSM (ndsm, or dsm and dtm) is "
+                "ignored; choose a model trained on one (unet-ndsm, unet-ortho: "
+                "`radiomap-geo models`)",
+                model.name,
+            )
+            source = replace(source, ndsm=None, dsm=None, dtm=None)
+        if self.ortho is not None and not any(c.startswith("ortho") for c in channels):
+            logger.warning(
+                "model %s does not read an orthophoto: the ortho raster is ignored; choose a "
+                "model trained on one (unet-ortho: `radiomap-geo models`)",
+                model.name,
+            )
+            source = replace(source, ortho=None)
+        return source
+
     def in_crs(self, crs) -> SceneSource:
         """The same source with the footprints reprojected into ``crs`` once, not per tile."""
         buildings = self.buildings
@@ -90,6 +119,19 @@ class SceneSource:
             self.buildings.to_crs(grid.crs) if self.buildings.crs != grid.crs else self.buildings
         )
         return replace(self, buildings=frame.iloc[np.sort(frame.sindex.query(wider))])
+
+
+def input_channels(model: PathGainModel) -> set[str] | None:
+    """The raster channels a model reads: a network's inputs, none for a physics baseline, or
+    None when the model cannot say (a model fitted to drive tests reads through another).
+    """
+    if hasattr(model, "fitted"):
+        return None
+    for candidate in (model, getattr(model, "net", None)):  # .net: a network with a fallback
+        channels = getattr(candidate, "channels", None)
+        if channels is not None:
+            return set(channels)
+    return set()
 
 
 def _clip(buildings, grid: Grid):
@@ -370,7 +412,8 @@ class CoverageRun:
             )
         sites = sites.to_crs(grid.crs)
         sites.require_inside(grid)
-        source = SceneSource(buildings, ndsm, ortho, dsm, dtm).in_crs(grid.crs)
+        source = SceneSource(buildings, ndsm, ortho, dsm, dtm).read_by(path_model)
+        source = source.in_crs(grid.crs)
         monitor = as_monitor(progress, is_cancelled)
         return cls(grid, sites, path_model, model, options, source, monitor)
 

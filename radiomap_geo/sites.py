@@ -230,15 +230,40 @@ def read_sites(path: str | Path, crs: CRS | str | int | None = None) -> Sites:
                 f"found {list(frame.columns)}",
                 parameter="sites",
             )
-        table = gpd.GeoDataFrame(
-            frame, geometry=gpd.points_from_xy(frame[lon], frame[lat]), crs="EPSG:4326"
-        )
+        xs, ys = _csv_degrees(frame, lon, lat, path)
+        table = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(xs, ys), crs="EPSG:4326")
     else:
         try:
             table = gpd.read_file(path)
         except Exception as exc:
             raise SitesError(f"cannot read sites file {path}: {exc}", parameter="sites") from exc
     return sites_from_frame(table, crs, source=str(path))
+
+
+def _csv_degrees(frame, lon: str, lat: str, path: Path):
+    """The ``lon``/``lat`` columns of a CSV as numbers in degrees, or a message naming the row."""
+    import pandas as pd
+
+    columns = []
+    for name, limit in ((lon, 180.0), (lat, 90.0)):
+        numbers = pd.to_numeric(frame[name], errors="coerce")
+        for row, (raw, value) in enumerate(zip(frame[name], numbers)):
+            if _is_missing(raw) or pd.isna(value):
+                what = "is empty" if _is_missing(raw) else f"= {raw!r} is not a number"
+                raise SitesError(
+                    f"{path}: row {row + 1}: {name} {what}: give the site's longitude and "
+                    "latitude in degrees (EPSG:4326)",
+                    parameter="sites",
+                )
+            if abs(value) > limit:
+                raise SitesError(
+                    f"{path}: row {row + 1}: {name} = {value:g} is not in degrees (at most "
+                    f"{limit:g}): a CSV's lon/lat are EPSG:4326; convert projected x/y, or save "
+                    "the sites as a GeoPackage with their CRS",
+                    parameter="sites",
+                )
+        columns.append(numbers.to_numpy(dtype=float))
+    return columns
 
 
 def sites_from_frame(table, crs: CRS | str | int | None = None, source: str = "sites") -> Sites:

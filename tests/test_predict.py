@@ -174,6 +174,27 @@ def test_ndsm_raster_reaches_the_model(tmp_path, grid):
     assert np.allclose(scene.ndsm, 12.0)
 
 
+def test_a_raster_the_model_does_not_read_is_dropped_with_a_warning(caplog):
+    """The default network reads no nDSM / orthophoto: passing one must not look as if it
+    counted; a network trained on an nDSM keeps it; a physics baseline reads neither."""
+    from radiomap_geo.models.registry import get_model
+    from radiomap_geo.predict import SceneSource, input_channels
+
+    source = SceneSource(None, ndsm="ndsm.tif", ortho="ortho.tif")
+    with caplog.at_level("WARNING", logger="radiomap_geo.predict"):
+        kept = source.read_by(get_model("unet-obs"))
+    assert (kept.ndsm, kept.ortho) == (None, None)
+    assert "does not read a surface model" in caplog.text
+    assert "does not read an orthophoto" in caplog.text
+    caplog.clear()
+    ndsm_net = get_model("unet-ndsm")
+    assert "ndsm" in input_channels(ndsm_net)
+    kept = source.read_by(ndsm_net)
+    assert kept.ndsm == "ndsm.tif" and kept.ortho is None
+    assert "surface model" not in caplog.text and "orthophoto" in caplog.text
+    assert input_channels(get_model("3gpp-uma")) == set()
+
+
 def test_power_is_averaged_over_sub_cells():
     from radiomap_geo.predict import aggregate_power_db
 

@@ -84,6 +84,22 @@ def test_missing_file_and_csv_without_coordinates(tmp_path):
         read_sites(path)
 
 
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("a,abc,60.169,20", r"row 1: lon = 'abc' is not a number"),
+        ("a,,60.169,20", r"row 1: lon is empty"),
+        ("a,385900,6672000,20", r"row 1: lon = 385900 is not in degrees"),
+        ("a,24.944,95,20", r"row 1: lat = 95 is not in degrees"),
+    ],
+)
+def test_csv_coordinates_that_are_not_degrees_are_named(tmp_path, row, message):
+    path = tmp_path / "sites.csv"
+    path.write_text(f"site_id,lon,lat,height_m\n{row}\n")
+    with pytest.raises(SitesError, match=message):
+        read_sites(path)
+
+
 def test_sites_outside_the_area_are_named(tmp_path):
     grid = Grid.from_bbox(BBox.parse("24.938,60.166,24.950,60.172"), 5.0)
     frame = _frame(

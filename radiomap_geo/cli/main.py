@@ -42,8 +42,10 @@ def models() -> None:
     """List the models 'predict --model' accepts (the default first)."""
     from radiomap_geo.models.registry import describe_models
 
-    for name, description in describe_models().items():
-        click.echo(f"{name:16s} {description}")
+    described = describe_models()
+    width = max(map(len, described))
+    for name, description in described.items():
+        click.echo(f"{name:{width}s}  {description}")
 
 
 cli.add_command(predict)

@@ -9,7 +9,7 @@ command's body.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,29 @@ def optional(flag: str, kind: Any, help: str, *, dest: str | None = None) -> Cal
     return click.option(*decls, type=kind, help=help)
 
 
+#: What each --value-kind means, for the help of every command that reads measured values.
+VALUE_KIND_HELP = {
+    "rsrp": "RSRP per resource element, dBm (phones, scanners)",
+    "rx-power": "total received power, dBm",
+    "path-gain": "path gain, dB (as the path_gain_db bands)",
+    "e-field": "electric field of exposure sensors, dBuV/m or V/m",
+}
+
+
+def value_options(kinds: Sequence[str]) -> Callable:
+    """--value-column and --value-kind (one of ``kinds``) of a measurements file."""
+    meaning = "; ".join(f"{kind}: {VALUE_KIND_HELP[kind]}" for kind in kinds)
+    return stack(
+        defaulted("--value-column", "rsrp_dbm", "Column of the measured values."),
+        defaulted(
+            "--value-kind",
+            "rsrp",
+            f"What the values are ({meaning}).",
+            type=click.Choice(list(kinds)),
+        ),
+    )
+
+
 def output_option(help: str | None = None) -> Callable:
     """The required ``-o/--output`` file."""
     return click.option("-o", "--output", required=True, type=FILE, help=help)
@@ -131,7 +154,9 @@ area_options = stack(
     ),
 )
 
-SITES_HELP = "Transmitter sites (GeoPackage, GeoJSON, Shapefile or CSV with lon,lat)."
+SITES_HELP = (
+    "Transmitter sites (GeoPackage, GeoJSON, Shapefile in any CRS, or CSV with lon,lat in degrees)."
+)
 
 
 def sites_option(required: bool = True) -> Callable:
@@ -186,7 +211,11 @@ output_options = stack(
 
 #: --model, the raster inputs (--ndsm, --dsm, --dtm, --ortho), --max-range, --tile-size.
 model_options = stack(
-    click.option("--model", help="Model name (see 'radiomap-geo models')."),
+    click.option(
+        "--model",
+        help="Model name (see 'radiomap-geo models'; NET+BASELINE picks a network.s fallback), "
+        "net:PATH.pt (your own trained weights) or fitted:FILE (a model fitted to drive tests).",
+    ),
     optional("--ndsm", EXISTING_FILE_TEXT, "Normalised surface model raster (any CRS)."),
     optional(
         "--dsm",

@@ -24,6 +24,7 @@ def predict(**opts) -> None:
     """
     if opts["measurements"] is not None:  # corrected by measurements (radiomap_geo.sparse)
         return run_predict_measurements(opts)
+    _refuse_measurement_options()
     if opts["tx_file"] is None:
         raise click.UsageError(
             "Missing option '--tx-file' / '--sites': the transmitter sites (it may be left out "
@@ -37,6 +38,26 @@ def predict(**opts) -> None:
     with RichProgress("predict", enabled=not opts["quiet"]) as progress:
         path = predict_to_file(opts["output"], *scene(inputs), **engine, progress=progress)
     echo_written(path, inputs, opts)
+
+
+#: Options that only say how to read and use --measurements.
+MEASUREMENT_ONLY = ("value_column", "value_kind", "value_unit", "measurement_model")
+
+
+def _refuse_measurement_options() -> None:
+    """A measurement option given without --measurements would be ignored: say so instead."""
+    ctx = click.get_current_context()
+    given = [
+        name
+        for name in MEASUREMENT_ONLY
+        if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+    ]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise click.UsageError(
+            f"{flags} only apply to --measurements FILE: add the measurements, or drop "
+            f"{'it' if len(given) == 1 else 'them'}"
+        )
 
 
 #: CLI options that are engine keywords of their own (not RunOptions fields).

@@ -18,6 +18,7 @@ from radiomap_geo.cli.options import (
     overwrite_option,
     run_options_from,
     setting_option,
+    value_options,
 )
 from radiomap_geo.cli.running import RichProgress, friendly_errors, quiet_option
 
@@ -27,10 +28,10 @@ from radiomap_geo.cli.running import RichProgress, friendly_errors, quiet_option
     "--measurements",
     required=True,
     type=EXISTING_FILE,
-    help="Measured points (GeoPackage, GeoJSON, Shapefile, CSV with lon,lat; any CRS).",
+    help="Measured points (GeoPackage, GeoJSON, Shapefile in any CRS, or CSV with lon,lat in "
+    "degrees).",
 )
-@defaulted("--value-column", "rsrp_dbm")
-@defaulted("--value-kind", "rsrp", type=click.Choice(["rsrp", "rx-power", "path-gain"]))
+@value_options(["rsrp", "rx-power", "path-gain"])
 @click.option(
     "--tx-file",
     "tx_file",

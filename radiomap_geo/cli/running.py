@@ -22,9 +22,15 @@ quiet_option = click.option("--quiet", is_flag=True, help="No progress bar.")
 
 
 def check_outputs(opts: dict) -> None:
-    """Refuse existing outputs (the GeoTIFF and, with --preview, its PNG) before any work."""
+    """Refuse existing outputs (the GeoTIFF and, with --preview, its PNG) and an unknown
+    --dst-crs before any work.
+    """
     from radiomap_geo.errors import OutputError, OutputExistsError
+    from radiomap_geo.grid import to_crs
     from radiomap_geo.io.raster import check_writable
+
+    if opts.get("dst_crs"):
+        to_crs(opts["dst_crs"], parameter="dst_crs")
 
     blocking = next((p for p in Path(opts["output"]).parents if p.exists()), None)
     if blocking is not None and not blocking.is_dir():

@@ -21,6 +21,7 @@ from radiomap_geo.cli.options import (
     overwrite_option,
     run_options_from,
     stack,
+    value_options,
 )
 from radiomap_geo.cli.running import RichProgress, check_outputs, friendly_errors, quiet_option
 from radiomap_geo.errors import InputError, OutputExistsError
@@ -36,8 +37,10 @@ def measurement_models() -> None:
     """List the shipped measurement models ('predict --measurement-model'), the default first."""
     from radiomap_geo.sparse.model import measurement_model_catalogue
 
-    for name, description, default in measurement_model_catalogue():
-        click.echo(f"{name:18s} {description}{' (default)' if default else ''}")
+    catalogue = measurement_model_catalogue()
+    width = max(len(name) for name, _, _ in catalogue)
+    for name, description, default in catalogue:
+        click.echo(f"{name:{width}s}  {description}{' (default)' if default else ''}")
 
 
 @click.command("train-measurements")
@@ -214,13 +217,11 @@ def measurement_options(required: bool = True) -> Callable:
             "--measurements",
             type=EXISTING_FILE,
             required=required,
-            help="Measured points (GeoPackage, GeoJSON, Shapefile, CSV with lon,lat; any CRS): "
+            help="Measured points (GeoPackage, GeoJSON, Shapefile in any CRS, or CSV with lon,lat in "
+            "degrees): "
             "the map is corrected by them (adds rsrp_std_db and e_field_vpm).",
         ),
-        defaulted("--value-column", "rsrp_dbm"),
-        defaulted(
-            "--value-kind", "rsrp", type=click.Choice(["rsrp", "rx-power", "path-gain", "e-field"])
-        ),
+        value_options(["rsrp", "rx-power", "path-gain", "e-field"]),
         optional(
             "--value-unit",
             click.Choice(["dbm", "db", "dbuv/m", "v/m"]),

@@ -61,6 +61,9 @@ def check_target(path: str | os.PathLike, overwrite: bool) -> Path:
         if not os.access(path.parent, os.W_OK | os.X_OK):
             raise PermissionError(errno.EACCES, "permission denied", str(path.parent))
     clean_stale_staging(path)
+    # A folder can pass the access check and still take no new file (/proc, some mounts):
+    # find out now, not after the run.
+    staging_path(path).unlink()
     return path
 
 
@@ -110,10 +113,19 @@ def remove_dead_staging(folder: str | os.PathLike) -> list[Path]:
 
 def staging_path(target: Path) -> Path:
     """A new, empty, hidden staging file beside ``target`` (see :func:`clean_stale_staging`)."""
-    with os_errors(target):
-        handle, name = tempfile.mkstemp(
-            prefix=f".{target.name}.{os.getpid()}.", suffix=STAGING_SUFFIX, dir=target.parent
-        )
+    try:
+        with os_errors(target):
+            handle, name = tempfile.mkstemp(
+                prefix=f".{target.name}.{os.getpid()}.", suffix=STAGING_SUFFIX, dir=target.parent
+            )
+    except OutputError:
+        raise
+    except OSError as exc:  # e.g. a virtual file system such as /proc that takes no new files
+        raise OutputError(
+            f"cannot create a file in {target.parent} ({exc.strerror or exc}): choose another "
+            "output folder",
+            parameter="output",
+        ) from exc
     os.close(handle)
     return Path(name)
 

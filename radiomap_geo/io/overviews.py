@@ -31,7 +31,7 @@ from affine import Affine
 from rasterio.shutil import copy as rio_copy
 from rasterio.windows import Window
 
-from radiomap_geo.bands import band_unit
+from radiomap_geo.bands import NOT_POWER_BANDS, band_unit
 
 KINDS = ("power", "mode", "mean")
 #: Output rows of an overview computed at a time.
@@ -41,7 +41,7 @@ STRIP_ROWS = 256
 def band_kind(name: str) -> str:
     """How a band is aggregated (see the module notes)."""
     unit = band_unit(name or "")
-    if unit in ("dBm", "dB"):
+    if unit in ("dBm", "dB") and (name or "").split(":", 1)[0] not in NOT_POWER_BANDS:
         return "power"
     if unit in ("index", "flag"):
         return "mode"

@@ -15,6 +15,7 @@ import numpy as np
 import rasterio
 from rasterio.shutil import copy as rio_copy
 from rasterio.vrt import WarpedVRT
+from rasterio.warp import calculate_default_transform
 from rasterio.windows import Window
 
 from radiomap_geo.bands import band_unit
@@ -63,7 +64,7 @@ class TiledBandWriter:
         self.path = check_writable(path, overwrite)
         self.overwrite = overwrite
         self.grid, self.band_names, self.tags = grid, list(band_names), dict(tags or {})
-        self.dst_crs = None if dst_crs is None else to_crs(dst_crs)
+        self.dst_crs = None if dst_crs is None else to_crs(dst_crs, parameter="dst_crs")
         self.driver = driver
         self._index = {name: i + 1 for i, name in enumerate(self.band_names)}
         self._staging = _staging_path(self.path)
@@ -132,7 +133,17 @@ class TiledBandWriter:
     def _warp(self, target: Path) -> None:
         """Reproject the staged bands into ``dst_crs`` (nearest: best_server is categorical)."""
         with rasterio.open(self._staging) as src:
-            with WarpedVRT(src, crs=self.dst_crs.to_wkt(), nodata=float("nan")) as vrt:
+            target_grid = {}
+            resolution = cell_size_in(self.grid, self.dst_crs)
+            if resolution is not None:
+                transform, width, height = calculate_default_transform(
+                    src.crs, self.dst_crs.to_wkt(), src.width, src.height, *src.bounds,
+                    resolution=resolution,
+                )  # fmt: skip
+                target_grid = {"transform": transform, "width": width, "height": height}
+            with WarpedVRT(
+                src, crs=self.dst_crs.to_wkt(), nodata=float("nan"), **target_grid
+            ) as vrt:
                 profile = {**vrt.profile, "driver": "GTiff", **TILED_OPTIONS}
                 with rasterio.open(target, "w", **profile) as dst:
                     dst.write(vrt.read())
@@ -144,6 +155,29 @@ class TiledBandWriter:
             dataset.set_band_unit(index, band_unit(name))
             dataset.update_tags(index, units=band_unit(name))
         dataset.update_tags(**self.tags)
+
+
+def cell_size_in(grid: Grid, dst_crs) -> tuple[float, float] | None:
+    """``(x, y)`` cell size in degrees that keeps the grid's metres when ``dst_crs`` is
+    geographic, else None (GDAL's choice: square cells, right for a projected CRS).
+
+    GDAL's default keeps the cell count along the diagonal with square cells, which in degrees
+    at 60 N halves the north-south detail (a cell 1.7 m wide and 3.3 m tall): degrees get their
+    own x and y sizes from the metres per degree at the grid's centre latitude.
+    """
+    from pyproj import Transformer
+
+    metres = grid.resolution
+    if dst_crs.is_geographic:
+        minx, miny, maxx, maxy = grid.bounds
+        to_lonlat = Transformer.from_crs(grid.crs, dst_crs.geodetic_crs, always_xy=True)
+        _, lat = to_lonlat.transform((minx + maxx) / 2, (miny + maxy) / 2)
+        phi = np.radians(lat)
+        # metres per degree on the WGS84 ellipsoid (series to second order)
+        per_degree_lat = 111_132.954 - 559.822 * np.cos(2 * phi)
+        per_degree_lon = 111_412.84 * np.cos(phi)
+        return metres / per_degree_lon, metres / per_degree_lat
+    return None
 
 
 def write_bands(

@@ -37,17 +37,21 @@ def _extent(bounds: Sequence[float]) -> str:
     return "(" + ", ".join(f"{v:.1f}" for v in bounds) + ")"
 
 
-def _open(path: str | os.PathLike):
+def _open(path: str | os.PathLike, parameter: str | None = None):
     import rasterio
     from rasterio.errors import RasterioIOError
 
     path = Path(path)
     if not path.exists():
-        raise InputError(f"raster {path} does not exist")
+        raise InputError(f"raster {path} does not exist", parameter=parameter)
     try:
         return rasterio.open(path)
     except RasterioIOError as exc:
-        raise InputError(f"cannot read raster {path}: {exc}") from exc
+        raise InputError(
+            f"cannot read {path} as a raster ({exc}): give a GeoTIFF or another raster GDAL "
+            "reads (a LAS/LAZ point cloud: grid it first, radiomap_geo.io.lidar.lidar_to_rasters)",
+            parameter=parameter,
+        ) from exc
 
 
 def _check_overlap(src, grid: Grid, path: Path) -> None:
@@ -110,8 +114,10 @@ def read_raster_on_grid(
     *,
     resampling: str = "bilinear",
     bands: Sequence[int] | None = None,
+    parameter: str | None = None,
 ) -> np.ndarray:
-    """Reproject bands of a raster onto ``grid``.
+    """Reproject bands of a raster onto ``grid`` (``parameter``: the setting that named the file,
+    for error messages).
 
     Args:
         path: any raster GDAL reads, in any CRS.
@@ -128,7 +134,7 @@ def read_raster_on_grid(
         CRSError: the raster has no CRS.
     """
     path = Path(path)
-    with _open(path) as src:
+    with _open(path, parameter) as src:
         _check_overlap(src, grid, path)
         if bands is None:
             bands = list(range(1, src.count + 1))
@@ -139,6 +145,19 @@ def read_raster_on_grid(
                 f"raster {path} has bands 1..{src.count}; asked for {list(bands) or 'none'}"
             )
         return _warp_bands(src, grid, bands, resampling)
+
+
+def _refuse_images(path: str | os.PathLike, parameter: str) -> None:
+    """A height model is one band of metres; three or four 8-bit bands are a photograph, whose
+    first band read as metres would be a wrong map.
+    """
+    with _open(path, parameter) as src:
+        if src.count >= 3 and all(dtype == "uint8" for dtype in src.dtypes):
+            raise InputError(
+                f"{path} holds {src.count} 8-bit bands, an image, not heights: a surface model "
+                "is one band of metres (an orthophoto goes to ortho, --ortho)",
+                parameter=parameter,
+            )
 
 
 def read_ndsm(
@@ -167,8 +186,15 @@ def read_ndsm(
     """
     if ndsm is not None and (dsm is not None or dtm is not None):
         raise InputError("give either an nDSM, or a DSM and a DTM, not both")
+
+    def first_band(path, parameter: str) -> np.ndarray:
+        _refuse_images(path, parameter)
+        return read_raster_on_grid(
+            path, grid, resampling=resampling, bands=[1], parameter=parameter
+        )[0]
+
     if ndsm is not None:
-        heights = read_raster_on_grid(ndsm, grid, resampling=resampling, bands=[1])[0]
+        heights = first_band(ndsm, "ndsm")
         covered = np.isfinite(heights)
         if covered.any() and float(np.median(heights[covered])) > _DSM_MEDIAN_HINT_M:
             log.warning(
@@ -178,8 +204,8 @@ def read_ndsm(
                 float(np.median(heights[covered])),
             )
     elif dsm is not None and dtm is not None:
-        surface = read_raster_on_grid(dsm, grid, resampling=resampling, bands=[1])[0]
-        ground = read_raster_on_grid(dtm, grid, resampling=resampling, bands=[1])[0]
+        surface = first_band(dsm, "dsm")
+        ground = first_band(dtm, "dtm")
         heights = surface - ground
     else:
         raise InputError(
@@ -240,7 +266,7 @@ def read_ortho(
     from rasterio.enums import ColorInterp
 
     path = Path(path)
-    with _open(path) as src:
+    with _open(path, "ortho") as src:
         _check_overlap(src, grid, path)
         bands = [i + 1 for i, c in enumerate(src.colorinterp) if c != ColorInterp.alpha]
         if len(bands) < src.count:

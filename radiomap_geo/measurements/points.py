@@ -16,7 +16,9 @@ e-field      dbuv/m, v/m          electric field strength (exposure sensors)
 Values are stored in the kind's canonical unit: dBm, dB, or dBµV/m (``v/m`` is converted with
 20 log10(E) + 120). An optional ``site_id`` column ties each value to one transmitter (drive tests
 record the serving cell). Bad values stop with a message naming the rows: NaN, empty or
-non-numeric values, missing geometry, non-point geometry, an unknown unit, an empty file.
+non-numeric values, missing geometry, non-point geometry, an unknown unit, an empty file, CSV
+coordinates that are not degrees, and values the kind cannot take (:data:`PLAUSIBLE`: RSRP
+-180..-20 dBm, received power -200..+30 dBm, path gain -300..0 dB, field up to 200 V/m).
 
 :meth:`Measurements.to_grid` puts the points on a :class:`~radiomap_geo.grid.Grid`: points
 outside it are dropped with a count in the log, and several points in one cell (per site) are
@@ -26,6 +28,7 @@ averaged, in dB, with their count kept.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +57,7 @@ VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".gml", ".kml")
 _UNIT_ALIASES = {"dbµv/m": "dbuv/m", "dbuvm": "dbuv/m", "vpm": "v/m"}
 
 
-def _row_list(index: np.ndarray, limit: int = 10) -> str:
+def row_list(index: np.ndarray, limit: int = 10) -> str:
     """'rows 3, 7, 12 (and 4 more)' with 1-based data-row numbers (header excluded)."""
     numbers = [str(int(i) + 1) for i in index[:limit]]
     more = f" (and {len(index) - limit} more)" if len(index) > limit else ""
@@ -142,7 +145,7 @@ class Measurements:
         if unknown.any():
             bad = sorted(set(self.site_ids[unknown].tolist()))[:10]
             raise InputError(
-                f"{self.source}: {_row_list(np.flatnonzero(unknown))}: site_id values "
+                f"{self.source}: {row_list(np.flatnonzero(unknown))}: site_id values "
                 f"{bad} that are not in the sites table ({known_site_ids[:10]}): fix the "
                 "site_id column or add those sites",
                 parameter="measurements",
@@ -299,11 +302,13 @@ def _read_table(path: Path, csv_crs: CRS | str | int):
         bad = np.flatnonzero(~(np.isfinite(xs.to_numpy(float)) & np.isfinite(ys.to_numpy(float))))
         if len(bad):
             raise InputError(
-                f"{path}: {_row_list(bad)}: no valid coordinates in columns "
+                f"{path}: {row_list(bad)}: no valid coordinates in columns "
                 f"{lon!r}/{lat!r}: fix or delete them",
                 parameter="measurements",
             )
         crs = to_crs(csv_crs)
+        if crs.is_geographic:
+            _require_degrees(path, xs.to_numpy(float), ys.to_numpy(float), lon, lat)
         return gpd.GeoDataFrame(
             frame.drop(columns=[lon, lat]), geometry=gpd.points_from_xy(xs, ys), crs=crs
         )
@@ -315,6 +320,19 @@ def _read_table(path: Path, csv_crs: CRS | str | int):
             "or a CSV with lon/lat columns",
             parameter="measurements",
         ) from exc
+
+
+def _require_degrees(path: Path, xs: np.ndarray, ys: np.ndarray, lon: str, lat: str) -> None:
+    """Refuse CSV coordinates that cannot be longitude/latitude (projected metres, mostly)."""
+    bad = np.flatnonzero((np.abs(xs) > 180.0) | (np.abs(ys) > 90.0))
+    if len(bad):
+        raise InputError(
+            f"{path}: {row_list(bad)}: columns {lon}/{lat} hold values like "
+            f"{xs[bad[0]]:.10g}, {ys[bad[0]]:.10g}: not degrees; a CSV's coordinates must be "
+            "longitude/latitude in degrees (EPSG:4326); convert them or give a "
+            "GeoPackage/GeoJSON with its CRS",
+            parameter="measurements",
+        )
 
 
 def measurements_from_frame(
@@ -347,11 +365,11 @@ def measurements_from_frame(
     geoms = table.geometry
     missing = np.flatnonzero((geoms.isna() | geoms.is_empty).to_numpy())
     if len(missing):
-        raise InputError(f"{source}: {_row_list(missing)}: no geometry", parameter="measurements")
+        raise InputError(f"{source}: {row_list(missing)}: no geometry", parameter="measurements")
     not_points = np.flatnonzero((geoms.geom_type != "Point").to_numpy())
     if len(not_points):
         raise InputError(
-            f"{source}: {_row_list(not_points)}: not points "
+            f"{source}: {row_list(not_points)}: not points "
             f"({sorted(set(geoms.geom_type.iloc[not_points]))}); measurements must be points",
             parameter="measurements",
         )
@@ -363,7 +381,7 @@ def measurements_from_frame(
         empty = np.flatnonzero((raw.isna() | (raw.astype(str).str.strip() == "")).to_numpy())
         if len(empty):
             raise InputError(
-                f"{source}: {_row_list(empty)}: empty {site_column!r}: fill it or drop "
+                f"{source}: {row_list(empty)}: empty {site_column!r}: fill it or drop "
                 "the column (then values belong to all sites)",
                 parameter="measurements",
             )
@@ -391,7 +409,7 @@ def _numeric_values(series, source: str, column: str) -> np.ndarray:
     nonnumeric = ~np.isfinite(values) & ~empty
     if empty.any():
         raise InputError(
-            f"{source}: {_row_list(np.flatnonzero(empty))}: empty or NaN value in column "
+            f"{source}: {row_list(np.flatnonzero(empty))}: empty or NaN value in column "
             f"{column!r}: fill or delete them",
             parameter="value_column",
         )
@@ -399,7 +417,7 @@ def _numeric_values(series, source: str, column: str) -> np.ndarray:
         idx = np.flatnonzero(nonnumeric)
         examples = sorted(set(text.iloc[idx[:5]].tolist()))
         raise InputError(
-            f"{source}: {_row_list(idx)}: non-numeric values in column {column!r} "
+            f"{source}: {row_list(idx)}: non-numeric values in column {column!r} "
             f"(e.g. {examples}): values must be plain numbers in the given unit",
             parameter="value_column",
         )
@@ -411,29 +429,61 @@ def _to_canonical(values: np.ndarray, kind: str, unit: str, source: str, column:
         bad = np.flatnonzero(values <= 0)
         if len(bad):
             raise InputError(
-                f"{source}: {_row_list(bad)}: column {column!r} is <= 0 V/m; field strengths "
+                f"{source}: {row_list(bad)}: column {column!r} is <= 0 V/m; field strengths "
                 "in V/m are positive (are they already in dBuV/m? then pass unit dbuv/m)",
                 parameter="value_unit",
             )
+        check_plausible(values, kind, unit, source, column)
         return 20.0 * np.log10(values) + 120.0
-    _check_plausible(values, kind, unit, source, column)
+    check_plausible(values, kind, unit, source, column)
     return values
 
 
-#: Values far outside these ranges mean the unit is wrong (W instead of dBm, V/m instead of dB).
-_PLAUSIBLE = {"dbm": (-200.0, 90.0), "db": (-300.0, 30.0), "dbuv/m": (-60.0, 250.0)}
+#: Plausible range of each value kind in its canonical unit, and why; values outside it mean a
+#: wrong kind or unit (W instead of dBm, a path loss instead of a path gain) or broken rows.
+PLAUSIBLE: dict[str, tuple[float, float, str]] = {
+    "rsrp": (-180.0, -20.0, "phones and scanners report RSRP within -140..-44 dBm (3GPP)"),
+    "rx-power": (-200.0, 30.0, "a receiver never gets more than +30 dBm (1 W)"),
+    "path-gain": (
+        -300.0,
+        0.0,
+        "a path gain (received minus transmitted power) is never above 0 dB; a path loss is its "
+        "negative",
+    ),
+    "e-field": (
+        -60.0,
+        20.0 * math.log10(200.0) + 120.0,  # 200 V/m
+        "ICNIRP reference levels are about 40-61 V/m; no sensor reads above 200 V/m",
+    ),
+}
+UNIT_LABELS = {"dbm": "dBm", "db": "dB", "dbuv/m": "dBuV/m", "v/m": "V/m"}
 
 
-def _check_plausible(values: np.ndarray, kind: str, unit: str, source: str, column: str) -> None:
-    low, high = _PLAUSIBLE[unit]
+def check_plausible(
+    values: np.ndarray, kind: str, unit: str, source: str, column: str = "values"
+) -> None:
+    """Raise :class:`InputError` naming the rows whose values ``kind`` cannot take.
+
+    ``values`` are in ``unit`` (the kind's canonical unit, or ``v/m`` for fields); the limits
+    are :data:`PLAUSIBLE`.
+    """
+    low, high, why = PLAUSIBLE[kind]
+    if unit == "v/m":  # the limits in V/m: 20 log10(E) + 120 = dBuV/m
+        low, high = 10.0 ** ((low - 120.0) / 20.0), 10.0 ** ((high - 120.0) / 20.0)
+    values = np.asarray(values, np.float64)
     bad = np.flatnonzero((values < low) | (values > high))
-    if len(bad):
-        raise InputError(
-            f"{source}: {_row_list(bad)}: column {column!r} lies outside {low:g}..{high:g} "
-            f"{unit}, impossible for {kind} in {unit}: check value_kind/unit "
-            "(--value-kind/--value-unit)",
-            parameter="value_unit",
-        )
+    if not len(bad):
+        return
+    label = UNIT_LABELS[unit]
+    found = values[bad]
+    span = f"{found.min():g}" if found.min() == found.max() else f"{found.min():g}..{found.max():g}"
+    raise InputError(
+        f"{source}: {row_list(bad)}: column {column!r} holds {span} {label}, impossible for "
+        f"{kind} in {label} (accepted {low:g}..{high:g} {label}: {why}): give the right "
+        f"--value-kind ({'|'.join(VALUE_KINDS)}) and --value-unit "
+        f"({'|'.join(UNIT_LABELS)}), or fix or delete those rows",
+        parameter="value_unit",
+    )
 
 
 def e_field_dbuvm_to_vpm(dbuvm: np.ndarray | float) -> np.ndarray:
@@ -443,11 +493,14 @@ def e_field_dbuvm_to_vpm(dbuvm: np.ndarray | float) -> np.ndarray:
 
 __all__ = [
     "CANONICAL_UNIT",
+    "PLAUSIBLE",
     "VALUE_KINDS",
     "GriddedMeasurements",
     "Measurements",
+    "check_plausible",
     "e_field_dbuvm_to_vpm",
     "measurements_from_frame",
     "normalise_unit",
     "read_measurements",
+    "row_list",
 ]

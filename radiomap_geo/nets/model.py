@@ -285,7 +285,7 @@ class NetworkModel:
                 "or use a model trained for that height"
             )
 
-    def frequency_correction_db(self, frequency_mhz: float) -> float:
+    def frequency_correction_db(self, frequency_mhz: float, site_id: str | None = None) -> float:
         """Decibels added for a site at ``frequency_mhz`` (see the module docstring); may raise."""
         ratio = self.frequency_mhz / frequency_mhz
         if abs(ratio - 1.0) <= self.frequency_tolerance:
@@ -293,15 +293,19 @@ class NetworkModel:
         if self.frequency_mode == "strict" or not (
             1.0 / self.max_frequency_ratio <= ratio <= self.max_frequency_ratio
         ):
+            low = self.frequency_mhz / self.max_frequency_ratio
+            high = self.frequency_mhz * self.max_frequency_ratio
+            why = (
+                "(frequency_mode='strict')"
+                if self.frequency_mode == "strict"
+                else f"(it corrects the free-space loss from {low:g} to {high:g} MHz)"
+            )
             raise InputError(
-                f"{self.name} was trained at {self.frequency_mhz:g} MHz; a site at "
-                f"{frequency_mhz:g} MHz is outside what it can predict "
-                + (
-                    "(frequency_mode='strict')"
-                    if self.frequency_mode == "strict"
-                    else f"(free-space correction allowed within a factor "
-                    f"{self.max_frequency_ratio:g})"
-                )
+                f"{'site ' + repr(site_id) + ': ' if site_id else ''}{self.name} was trained at "
+                f"{self.frequency_mhz:g} MHz; a site at {frequency_mhz:g} MHz is outside what it "
+                f"can predict {why}: check the site's frequency_mhz, or choose a physics "
+                "baseline such as 3gpp-uma",
+                parameter="sites",
             )
         return float(20.0 * math.log10(ratio))
 
@@ -325,14 +329,18 @@ class NetworkModel:
             return False
         factor = max(ratio, 1.0 / ratio)
         if self.resolution_mode == "strict" or factor > self.max_resample_factor:
+            low = self.metres_per_pixel / self.max_resample_factor
             hint = (
                 "use that resolution, or resolution_mode='resample'"
                 if self.resolution_mode == "strict"
-                else f"resampling is allowed up to a factor {self.max_resample_factor:g}"
+                else f"it resamples up to a factor {self.max_resample_factor:g}: choose cells "
+                f"of at least {low:g} m (coarser ones are averaged from the network's own), or "
+                "a physics baseline such as 3gpp-uma"
             )
             raise InputError(
                 f"{self.name} was trained on {self.metres_per_pixel:g} m cells but the grid has "
-                f"{resolution:g} m cells: {hint}"
+                f"{resolution:g} m cells: {hint}",
+                parameter="resolution",
             )
         return True
 
@@ -372,7 +380,7 @@ class NetworkModel:
     def path_gain_db(self, scene: SceneInputs, site: Site, target: Grid) -> np.ndarray:
         """Path gain (dB, incl. the antenna pattern) on ``target`` for ``site``; NaN beyond reach."""
         self._check_rx_height(scene)
-        correction = self.frequency_correction_db(site.frequency_mhz)
+        correction = self.frequency_correction_db(site.frequency_mhz, site.site_id)
         if correction:
             # The network sees the frequency it was trained at (its free-space and knife-edge
             # channels too); the free-space correction is then applied once, to the output.

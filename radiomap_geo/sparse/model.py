@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -218,9 +218,14 @@ def measurement_model_catalogue() -> list[tuple[str, str, bool]]:
     return rows
 
 
-def get_measurement_model(name: str | None = None) -> MeasurementModel:
+def get_measurement_model(
+    name: str | None = None, others: Mapping[str, Sequence[str]] | None = None
+) -> MeasurementModel:
     """A shipped measurement model by name (default: :func:`default_measurement_model`) or a
     weights path (``net:PATH`` or ``PATH.pt``).
+
+    ``others`` names, by group, what else the caller accepts (``{"baselines": [...]}``): an
+    unknown name is answered with them as well as the shipped networks.
 
     Raises:
         InputError: unknown name.
@@ -233,9 +238,13 @@ def get_measurement_model(name: str | None = None) -> MeasurementModel:
     index = read_measurement_index()
     entry = index.get(spec.lower())
     if entry is None:
-        available = ", ".join(index) or "none shipped"
+        groups = {"networks": list(index), **(others or {})}
+        available = "; ".join(
+            f"{group} {', '.join(names) or 'none shipped'}" for group, names in groups.items()
+        )
         raise InputError(
-            f"unknown measurement model {spec!r}; available: {available} (or net:PATH.pt)",
+            f"unknown measurement model {spec!r}; available: {available}; or net:PATH.pt "
+            "(see 'radiomap-geo measurement-models')",
             parameter="measurement_model",
         )
     return MeasurementModel.from_file(entry["path"], entry["sha256"])

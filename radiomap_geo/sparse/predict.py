@@ -50,23 +50,35 @@ from radiomap_geo.sparse.uncertainty import Calibration
 logger = logging.getLogger(__name__)
 #: Used when there is no site at all (transmitters unknown).
 SITE_FREE_MODEL = "emgan"
+#: The most a transmit antenna adds towards a receiver (generous: macro panels have ~18 dBi).
+MAX_ANTENNA_GAIN_DB = 30.0
 BAND_DESCRIPTIONS = {
-    "rsrp_std_db": "1-sigma uncertainty of the measurement-corrected map, dB (calibrated)",
+    "rsrp_std_db": "1-sigma uncertainty of the measurement-corrected rsrp_dbm, dB (calibrated; "
+    "NaN where the serving site has no measurement or the model no calibration)",
     "e_field_vpm": "total RMS electric field of all sites for an isotropic receiver, V/m",
 }
 
 
+def band_description_tags(bands) -> dict[str, str]:
+    """``description_<band>`` tags of the bands this module adds (:data:`BAND_DESCRIPTIONS`)."""
+    return {f"description_{k}": text for k, text in BAND_DESCRIPTIONS.items() if k in bands}
+
+
 def _as_measurements(measurements: Any, **read: Any):
     """A :class:`~radiomap_geo.measurements.points.Measurements` from a path, a GeoDataFrame
-    or one already read.
+    or one already read (its values checked as the reader does).
     """
     from radiomap_geo.measurements.points import (
         Measurements,
+        check_plausible,
         measurements_from_frame,
         read_measurements,
     )
 
     if isinstance(measurements, Measurements):
+        check_plausible(
+            measurements.values, measurements.value_kind, measurements.unit, measurements.source
+        )
         return measurements
     if hasattr(measurements, "geometry"):  # a GeoDataFrame (notebooks, QGIS layers)
         return measurements_from_frame(measurements, **read)
@@ -122,15 +134,35 @@ class BaselineMeasurementModel:
         return BASELINES[self.name](ctx, measured, values)
 
 
+#: The baselines a map from measurements can use (``geometry`` alone ignores the measurements).
+MEASUREMENT_BASELINES = tuple(sorted(n for n in BASELINES if n != "geometry"))
+
+
+def other_measurement_models() -> dict[str, list[str]]:
+    """The names ``measurement_model`` takes besides the shipped networks, by group: the
+    baselines and the RadioCycle models (for the message of an unknown name).
+    """
+    from radiomap_geo.radiocycle.weights import available
+
+    return {
+        "baselines": list(MEASUREMENT_BASELINES),
+        "RadioCycle": sorted(n for n in available() if is_radiocycle(n)),
+    }
+
+
 def resolve_measurement_model(name):
     """A measurement network (shipped name or ``net:PATH.pt``), a baseline name (for example
     ``regression-kriging``) or an already loaded model.
+
+    Raises:
+        InputError: unknown name (the message lists networks, baselines and RadioCycle models).
     """
     if isinstance(name, MeasurementModel | BaselineMeasurementModel):
         return name
-    if name in BASELINES and name != "geometry":
-        return BaselineMeasurementModel(name)
-    return get_measurement_model(name)
+    key = name.strip().lower() if isinstance(name, str) else name
+    if key in MEASUREMENT_BASELINES:
+        return BaselineMeasurementModel(key)
+    return get_measurement_model(name, others=other_measurement_models())
 
 
 def site_free_model(measurement_model=None):
@@ -228,22 +260,28 @@ def predict_with_measurements(
     if sites is None:  # transmitters unknown: refuse a model that needs them before any work
         measurement_model = site_free_model(measurement_model)
     points = _as_measurements(measurements, **read)
+    if sites is not None:
+        check_site_power(points, sites, float(options.rsrp_offset_db))
     if is_radiocycle(measurement_model):  # buildings inferred from the measurements (#13)
         from radiomap_geo.radiocycle.coverage import radiocycle_coverage
 
-        return radiocycle_coverage(
+        result = radiocycle_coverage(
             grid, sites, buildings, points, options, measurement_model, monitor
         )
+        result.metadata.update(band_description_tags(result.bands))
+        return result
+    model = resolve_measurement_model(measurement_model)  # an unknown name: before any work
     if buildings is None:
-        _refuse_without_buildings(measurement_model)
+        _refuse_without_buildings(model)
+    _check_resolution(model, grid)
+    if sites is not None and points.site_ids is not None:
+        points.require_sites(sites.ids)
     gridded = points.to_grid(grid)
     heights = SceneSource(buildings).building_height(grid)
     rx = float(options.rx_height_m)
     if sites is None:
-        return _site_free(grid, heights, gridded, options, measurement_model, monitor)
+        return _site_free(grid, heights, gridded, options, model, monitor)
     sites = sites.to_crs(grid.crs)
-    if points.site_ids is not None:
-        points.require_sites(sites.ids)
     monitor.step(0, 3, "geometry prediction")
     base = predict_coverage(
         grid,
@@ -253,8 +291,6 @@ def predict_with_measurements(
         options=options.with_settings(per_site=True),
         is_cancelled=is_cancelled,
     )
-    model = resolve_measurement_model(measurement_model)
-    _check_resolution(model, grid)
     gains = {s.site_id: base.bands[f"path_gain_db:{s.site_id}"].copy() for s in sites}
     offset = float(options.rsrp_offset_db)
     monitor.step(1, 3, "measurement correction")
@@ -281,9 +317,49 @@ def predict_with_measurements(
         "measurement_model_sha256": model.sha256 or "",
         "measurements": f"{len(gridded)} cells from {points.source} ({gridded.value_kind})",
         "measurements_dropped_outside": gridded.dropped_outside,
+        **band_description_tags(bands),
     }
     monitor.step(3, 3, "done")
     return CoverageResult(grid, bands, sites, f"{base.model}+{model.name}", metadata)
+
+
+def check_site_power(points, sites, rsrp_offset_db: float) -> None:
+    """Refuse values tied to one site (its ``site_id``, or the only site) that are more than it
+    can deliver: received power above its ``power_dbm`` + :data:`MAX_ANTENNA_GAIN_DB`.
+
+    Raises:
+        InputError: naming the rows, the site and its power.
+    """
+    from radiomap_geo.measurements.points import UNIT_LABELS, row_list
+
+    if points.value_kind == "path-gain" or (points.site_ids is None and len(sites) != 1):
+        return  # path gains exclude the power (the reader caps them at 0 dB); totals: no site
+    for site in sites:
+        mine = np.ones(len(points), bool)
+        if points.site_ids is not None:
+            mine = points.site_ids == site.site_id
+        rx = to_rx_power_dbm(
+            points.values[mine],
+            points.value_kind,
+            rsrp_offset_db=rsrp_offset_db,
+            frequency_mhz=site.frequency_mhz,
+        )
+        limit = float(site.power_dbm) + MAX_ANTENNA_GAIN_DB
+        over = rx > limit
+        if not over.any():
+            continue
+        rows = np.flatnonzero(mine)[over]
+        found = f"{points.values[rows].max():g} {UNIT_LABELS[points.unit]}"
+        if points.value_kind != "rx-power":
+            found += f" (received power up to {rx[over].max():.1f} dBm)"
+        raise InputError(
+            f"{points.source}: {row_list(rows)}: {points.value_kind} values up to {found} "
+            f"for site {site.site_id!r}, more than it can deliver: its power_dbm "
+            f"{site.power_dbm:g} dBm + at most {MAX_ANTENNA_GAIN_DB:g} dB antenna gain = "
+            f"{limit:g} dBm; check the site_id column, that site's power_dbm, or "
+            "--value-kind/--value-unit",
+            parameter="measurements",
+        )
 
 
 def _refuse_without_buildings(measurement_model) -> None:
@@ -385,5 +461,9 @@ def _site_free(grid, heights, gridded, options, measurement_model, monitor) -> C
         bands,
         placeholder,
         model.name,
-        {"measurement_model": model.name, "transmitters": "unknown (site-free model)"},
+        {
+            "measurement_model": model.name,
+            "transmitters": "unknown (site-free model)",
+            **band_description_tags(bands),
+        },
     )

@@ -247,7 +247,7 @@ CASES = [
     _p("bbox-empty", ("--bbox", "24.94,60.16,24.94,60.17"), 1, ["--bbox", "empty"]),
     _p("bbox-nan", ("--bbox", "nan,60.16,24.95,60.17"), 1, ["--bbox", "non-finite"]),
     _p("bbox-metres-as-degrees", ("--bbox", "385700,6671600,385900,6671900"), 1, ["longitudes"]),
-    _p("bbox-crs-unknown", ("--bbox-crs", "EPSG:0"), 1, ["unknown CRS"]),
+    _p("bbox-crs-unknown", ("--bbox-crs", "EPSG:0"), 1, ["--bbox-crs", "unknown CRS"]),
     _p(
         "area-too-large",
         ("--bbox", "24.0,60.0,25.0,61.0", "--resolution", "1"),
@@ -271,6 +271,12 @@ CASES = [
         1,
         ("--measurement-model", "--tx-file", "emgan-geo"),
         setup=measurements_no_sites,
+    ),
+    _p(
+        "measurement-options-without-measurements",
+        ("--value-kind", "e-field", "--measurement-model", "idw"),
+        2,
+        ["--value-kind, --measurement-model", "only apply to --measurements"],
     ),
     _p("antenna-unknown", (), 1, ["unknown antenna"], setup=sites(antenna="yagi")),
     _p(
@@ -380,7 +386,7 @@ CASES = [
         leaves=frozenset({"cov.tif"}),
     ),
     Case("output-not-tiff", (*P, "-o", "{out}/cov.png"), 1, ("must end in .tif",)),
-    _p("dst-crs-unknown", ("--dst-crs", "EPSG:999999"), 1, ["unknown CRS"]),
+    _p("dst-crs-unknown", ("--dst-crs", "EPSG:999999"), 1, ["--dst-crs", "unknown CRS"]),
     _p("sites-file-missing", ("--tx-file", "{tmp}/nope.gpkg"), 2, ["--tx-file", "does not exist"]),
     _p("buildings-file-missing", ("--buildings", "{tmp}/nope.osm"), 2, ["does not exist"]),
     _p("open-ground-with-buildings", ("--open-ground",), 1, ["--buildings", "open ground"]),

@@ -244,3 +244,15 @@ def test_predict_into_a_read_only_folder_is_refused(read_only_dir, sample_dir):
     assert result.exit_code == 1, result.output
     assert "is read-only or not writable by you" in result.output
     assert "predict" not in result.output.split("Error:")[0]  # refused before computing
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_a_folder_that_takes_no_new_file_is_refused_before_the_run():
+    """/proc passes root's access check but refuses new files: say so before any work (for
+    other users the access check already refuses it)."""
+    with pytest.raises(
+        OutputError, match=r"(cannot create a file in|is read-only).*another output folder"
+    ) as info:
+        check_target("/proc/coverage.tif", overwrite=False)
+    assert "/proc" in str(info.value)
+    assert not Path("/proc/coverage.tif").exists()

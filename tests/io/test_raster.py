@@ -68,6 +68,23 @@ def test_reprojected_output(tmp_path, grid):
     assert abs(value - (20 * grid.width + 30)) <= grid.width + 1  # within a cell
 
 
+def test_output_in_degrees_keeps_the_cells_metres(tmp_path, grid):
+    """At 60 N a degree of longitude is half a degree of latitude in metres: the reprojected
+    cells are twice as wide in degrees as tall, so each stays ~10 m x 10 m on the ground."""
+    path = write_bands(tmp_path / "geo.tif", grid, _bands(grid), dst_crs="EPSG:4326")
+    with rasterio.open(path) as ds:
+        assert ds.crs.to_epsg() == 4326
+        x_deg, y_deg = ds.res
+        assert y_deg * 111_400 == pytest.approx(10.0, rel=0.01)  # ~111.4 km per degree at 60 N
+        assert x_deg * 111_413 * np.cos(np.radians(60.169)) == pytest.approx(10.0, rel=0.01)
+        # no north-south detail lost (a few rows more: the UTM grid is turned ~2 degrees)
+        assert grid.height <= ds.height <= 1.1 * grid.height
+        x, y = grid.xy(20, 30)
+        lon, lat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True).transform(x, y)
+        value = next(ds.sample([(lon, lat)], indexes=1))[0]
+    assert abs(value - (20 * grid.width + 30)) <= grid.width + 1  # within a cell
+
+
 def test_published_file_has_default_permissions(tmp_path, grid):
     import os
     import stat

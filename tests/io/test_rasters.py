@@ -172,6 +172,18 @@ def test_ndsm_errors_and_hint(surfaces, utm_grid, caplog):
     assert "is it a DSM" in caplog.text
 
 
+def test_a_photo_given_as_height_model_is_refused(tmp_path, utm_grid):
+    """Three 8-bit bands are an image: its red band read as metres would be a wrong map."""
+    x, y = Transformer.from_crs("EPSG:2056", "EPSG:32632", always_xy=True).transform(*SPOT_2056)
+    rgb = np.full((3, 140, 140), 51, dtype=np.uint8)
+    path = _write(tmp_path / "rgb.tif", rgb, "EPSG:32632", from_origin(x - 70, y + 70, 1, 1))
+    for keyword in ("ndsm", "dsm"):
+        inputs = {keyword: path, **({"dtm": path} if keyword == "dsm" else {})}
+        with pytest.raises(InputError, match="3 8-bit bands, an image, not heights") as refused:
+            read_ndsm(utm_grid, **inputs)
+        assert refused.value.parameter == keyword
+
+
 # -- orthophotos ------------------------------------------------------------------------------
 
 

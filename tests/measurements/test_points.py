@@ -93,11 +93,76 @@ def test_unknown_unit_and_kind(tmp_path):
     assert m.values[0] == pytest.approx(20 * np.log10(0.5) + 120)
 
 
-def test_implausible_values_for_unit_refused(tmp_path):
+def _values_csv(tmp_path, values) -> str:
     path = tmp_path / "m.csv"
-    path.write_text(f"lon,lat,rsrp_dbm\n{LON},{LAT},-80\n{LON},{LAT},0.00001\n{LON},{LAT},500\n")
-    with pytest.raises(InputError, match="row 3: column 'rsrp_dbm' lies outside"):
+    path.write_text("lon,lat,v\n" + "".join(f"{LON},{LAT},{v}\n" for v in values))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "unit", "values", "needle"),
+    [
+        # RSRP in W, and +50 dBm (the audit's case): a phone never reports above -44 dBm
+        ("rsrp", None, [-80, 0.00001, 50], "rows 2, 3: column 'v' holds 1e-05..50 dBm"),
+        ("rsrp", None, [-80, -300], "row 2: column 'v' holds -300 dBm, impossible for rsrp"),
+        ("rx-power", "dbm", [-60, 43], "row 2: column 'v' holds 43 dBm, impossible for rx-power"),
+        ("path-gain", None, [-90, 120], "row 2: column 'v' holds 120 dB, impossible for path-gain"),
+        ("e-field", "dbuv/m", [100, 170], "row 2: column 'v' holds 170 dBuV/m"),
+        ("e-field", "v/m", [0.5, 350], "row 2: column 'v' holds 350 V/m, impossible for e-field"),
+    ],
+)
+def test_values_the_kind_cannot_take_are_refused_naming_rows(tmp_path, kind, unit, values, needle):
+    with pytest.raises(InputError) as err:
+        read_measurements(_values_csv(tmp_path, values), "v", value_kind=kind, unit=unit)
+    text = str(err.value)
+    assert needle in text, text
+    assert "--value-kind" in text and "--value-unit" in text
+    assert err.value.parameter == "value_unit"
+
+
+def test_limits_of_each_kind_are_stated_and_edge_values_kept(tmp_path):
+    with pytest.raises(InputError) as err:
+        read_measurements(_values_csv(tmp_path, [-10]), "v")
+    assert "accepted -180..-20 dBm" in str(err.value) and "-140..-44 dBm" in str(err.value)
+    with pytest.raises(InputError, match="a path loss is its negative"):
+        read_measurements(_values_csv(tmp_path, [0.5]), "v", value_kind="path-gain")
+    with pytest.raises(InputError, match="accepted 1e-09..200 V/m"):
+        read_measurements(_values_csv(tmp_path, [201]), "v", value_kind="e-field", unit="v/m")
+    cases = [
+        ("rsrp", None, [-44.0, -140.0, -20.0]),
+        ("rx-power", None, [30.0, -150.0]),
+        ("path-gain", None, [0.0, -250.0]),
+        ("e-field", "v/m", [61.0, 1e-6]),
+        ("e-field", "dbuv/m", [166.0, 0.0]),
+    ]
+    for kind, unit, values in cases:
+        m = read_measurements(_values_csv(tmp_path, values), "v", value_kind=kind, unit=unit)
+        assert len(m) == len(values)
+    assert m.values[0] == pytest.approx(166.0)
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "needle"),
+    [
+        (
+            "lon,lat",
+            "385800,6672000",
+            "rows 1, 2: columns lon/lat hold values like 385800, 6672000",
+        ),
+        ("x,y", "385800,6672000", "columns x/y hold values like 385800, 6672000"),
+        ("lon,lat", f"{LON},95", "columns lon/lat hold values like 24.94, 95"),
+    ],
+)
+def test_csv_coordinates_that_are_not_degrees_are_named(tmp_path, header, row, needle):
+    path = tmp_path / "m.csv"
+    path.write_text(f"{header},rsrp_dbm\n{row},-80\n{row},-85\n")
+    with pytest.raises(InputError) as err:
         read_measurements(path)
+    text = str(err.value)
+    assert needle in text, text
+    assert "not degrees" in text and "longitude/latitude in degrees (EPSG:4326)" in text
+    assert "GeoPackage/GeoJSON with its CRS" in text and "inside the grid" not in text
+    assert err.value.parameter == "measurements"
 
 
 def test_empty_file_missing_column_and_non_points(tmp_path):

@@ -98,8 +98,11 @@ def test_frequency_correction_and_refusals(model, geo):
     reached = np.isfinite(at_3g5)
     assert reached.sum() > 500 and np.array_equal(reached, np.isfinite(at_7g))
     np.testing.assert_allclose((at_7g - at_3g5)[reached], -20 * np.log10(2.0), atol=1e-4)
-    with pytest.raises(InputError, match="outside what it can predict"):
+    with pytest.raises(InputError, match="outside what it can predict") as refused:
         model.path_gain_db(scene, replace(base, frequency_mhz=28000.0), grid)
+    message = str(refused.value)  # which site, what range, what to do
+    assert f"site {base.site_id!r}" in message and "from 1750 to 7000 MHz" in message
+    assert "3gpp-uma" in message and refused.value.parameter == "sites"
     strict = NetworkModel(model.net, model.metadata, frequency_mode="strict", device="cpu")
     with pytest.raises(InputError, match="strict"):
         strict.path_gain_db(scene, replace(base, frequency_mhz=3700.0), grid)
