@@ -29,14 +29,18 @@ def scene():
     return grid, buildings, sites, (cx, cy)
 
 
+def _untrained(network: str, name: str, folder) -> MeasurementModel:
+    """An untrained measurement model file at 2 m, 3.5 GHz, read back."""
+    spec = NETWORKS[network]
+    net = build_generator(spec.arch, len(spec.channels), **spec.arch_kwargs)
+    meta = measurement_metadata(spec, net, metres_per_pixel=2.0, frequency_mhz=3500.0, name=name)
+    return MeasurementModel.from_file(save_measurement_model(net, meta, folder))
+
+
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     """An (untrained) emgan-geo file: enough for the plumbing and the bad-input checks."""
-    spec = NETWORKS["emgan-geo"]
-    net = build_generator(spec.arch, len(spec.channels), **spec.arch_kwargs)
-    meta = measurement_metadata(spec, net, metres_per_pixel=2.0, frequency_mhz=3500.0, name="t")
-    path = save_measurement_model(net, meta, tmp_path_factory.mktemp("w"))
-    return MeasurementModel.from_file(path)
+    return _untrained("emgan-geo", "t", tmp_path_factory.mktemp("w"))
 
 
 def _points(scene, values, offsets, crs=None, **columns):
@@ -280,11 +284,7 @@ def test_evaluate_still_resolves_baselines_and_refuses_unknown_names():
 @pytest.fixture(scope="module")
 def site_free_model_file(tmp_path_factory):
     """An (untrained) site-free emgan file at 2 m: enough for the written bands and tags."""
-    spec = NETWORKS["emgan"]
-    net = build_generator(spec.arch, len(spec.channels), **spec.arch_kwargs)
-    meta = measurement_metadata(spec, net, metres_per_pixel=2.0, frequency_mhz=3500.0, name="f")
-    path = save_measurement_model(net, meta, tmp_path_factory.mktemp("wf"))
-    return MeasurementModel.from_file(path)
+    return _untrained("emgan", "f", tmp_path_factory.mktemp("wf"))
 
 
 @pytest.mark.parametrize("with_sites", [True, False])
