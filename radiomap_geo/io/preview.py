@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from radiomap_geo.io.atomic import atomic_path, check_target
+
+
+@contextmanager
+def quiet_matplotlib() -> Iterator[None]:
+    """Import matplotlib's pyplot (or a library that does: Sionna RT) without the warning that
+    Debian's system matplotlib beside the venv's prints (mpl_toolkits' 3-D axes, never used here).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Unable to import Axes3D")
+        yield
 
 
 def write_preview(
@@ -15,14 +28,10 @@ def write_preview(
     """Render ``result``'s ``rsrp_dbm`` band to ``path`` (PNG), written atomically; the site
     markers are left out when ``result.sites`` is None (transmitters unknown).
     """
-    import warnings
-
     import matplotlib
 
     matplotlib.use("Agg")
-    with warnings.catch_warnings():
-        # Debian's system matplotlib beside the venv's makes mpl_toolkits warn; 3-D is unused.
-        warnings.filterwarnings("ignore", message="Unable to import Axes3D")
+    with quiet_matplotlib():
         import matplotlib.pyplot as plt
 
     path = check_target(path, overwrite)

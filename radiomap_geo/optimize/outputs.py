@@ -98,13 +98,12 @@ def coverage_maps(result) -> dict[str, np.ndarray]:
 
 def write_preview(path: str | Path, result, *, overwrite: bool = False) -> Path:
     """Side-by-side PNG of the best-server RSRP before and after, with the sectors' boresights."""
-    import warnings
-
     import matplotlib
 
+    from radiomap_geo.io.preview import quiet_matplotlib
+
     matplotlib.use("Agg")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Unable to import Axes3D")
+    with quiet_matplotlib():
         import matplotlib.pyplot as plt
 
     path = check_target(path, overwrite)

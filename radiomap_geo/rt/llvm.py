@@ -138,8 +138,11 @@ def import_sionna_rt() -> ModuleType:
             "(installs sionna-rt, mitsuba and drjit)"
         ) from exc
     choose_variant(mi, llvm_path)
+    from radiomap_geo.io.preview import quiet_matplotlib
+
     try:
-        import sionna.rt as rt
+        with quiet_matplotlib():
+            import sionna.rt as rt
     except ImportError as exc:
         raise DependencyError(
             f"Sionna RT is not installed ({exc}): run `pip install radiomap-geo[rt]`"
