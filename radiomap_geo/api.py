@@ -13,8 +13,12 @@ Example::
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 from radiomap_geo.citywide import predict_city
 from radiomap_geo.coverage import CoverageResult, noise_power_dbm
+from radiomap_geo.errors import InputError
 from radiomap_geo.grid import BBox, Grid, utm_crs_for
 from radiomap_geo.inputs import Inputs, OsmDownload, make_grid, prepare_inputs
 from radiomap_geo.io.buildings import load_buildings, read_buildings
@@ -26,7 +30,8 @@ from radiomap_geo.models.registry import (
     list_models,
 )
 from radiomap_geo.options import RunOptions
-from radiomap_geo.predict import predict_coverage, predict_to_file
+from radiomap_geo.predict import predict_coverage as _predict_from_geometry
+from radiomap_geo.predict import predict_to_file
 from radiomap_geo.rasterize import feature_stack, rasterize_buildings
 from radiomap_geo.sites import Site, Sites, read_sites, sites_from_frame
 
@@ -39,6 +44,56 @@ def predict_with_measurements(*args, **kwargs) -> CoverageResult:
     from radiomap_geo.sparse.predict import predict_with_measurements as _predict
 
     return _predict(*args, **kwargs)
+
+
+#: Engine inputs that maps from measurements do not read.
+_RASTERS = ("ndsm", "ortho", "dsm", "dtm")
+
+
+def predict_coverage(
+    grid: Grid, sites: Any, buildings: Any = None, *, measurements: Any = None, **inputs: Any
+) -> CoverageResult:
+    """Predict coverage bands over ``grid``: from the geometry alone, or, given
+    ``measurements``, corrected by them.
+
+    Without ``measurements`` this is :func:`radiomap_geo.predict.predict_coverage` (its keywords
+    below). With ``measurements`` (a file, a GeoDataFrame of points or read
+    :class:`~radiomap_geo.measurements.points.Measurements`) it is
+    :func:`predict_with_measurements`: ``model`` names the geometry network it corrects, and
+    ``value_column``, ``value_kind``, ``value_unit`` and ``measurement_model`` say how the
+    values are read and used; ``sites`` may then be None (transmitters unknown).
+    """
+    if measurements is None:
+        return _predict_from_geometry(grid, sites, buildings, **inputs)
+    given = [name for name in _RASTERS if inputs.get(name) is not None]
+    if given:
+        raise InputError(
+            f"maps from measurements read footprints only, not {given}: drop them, or predict "
+            "without measurements",
+            parameter=given[0],
+        )
+    for name in _RASTERS:
+        inputs.pop(name, None)
+    if inputs.get("model") is not None:
+        inputs["geometry_model"] = inputs.pop("model")
+    inputs.pop("model", None)
+    return predict_with_measurements(grid, sites, buildings, measurements, **inputs)
+
+
+def _signature_with_measurements() -> inspect.Signature:
+    """The engine's signature (its keywords spelled out, for help() and notebooks) plus
+    ``measurements``.
+    """
+    engine = inspect.signature(_predict_from_geometry)
+    named = [p for p in engine.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    extra = [
+        inspect.Parameter("measurements", inspect.Parameter.KEYWORD_ONLY, default=None),
+        inspect.Parameter("settings", inspect.Parameter.VAR_KEYWORD),
+    ]
+    return engine.replace(parameters=[*named, *extra])
+
+
+predict_coverage.__signature__ = _signature_with_measurements()
 
 
 def measurement_model_catalogue() -> list[tuple[str, str, bool]]:

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from radiomap_geo.efield import e_field_squared
+from radiomap_geo.errors import InputError
 from radiomap_geo.grid import Grid
 from radiomap_geo.sites import Sites
 
@@ -163,7 +164,22 @@ class CoverageResult:
         return list(self.bands)
 
     def value_at(self, band: str, x: float, y: float) -> float:
-        """Value of ``band`` at point ``(x, y)`` in the grid CRS."""
+        """Value of ``band`` at point ``(x, y)`` in the grid CRS.
+
+        Raises:
+            InputError: an unknown band, or a point outside the grid (a negative index would
+                silently read the opposite edge).
+        """
+        if band not in self.bands:
+            raise InputError(
+                f"no band {band!r}; this result has {list(self.bands)}", parameter="band"
+            )
+        if not self.grid.contains(x, y):
+            raise InputError(
+                f"point ({x:g}, {y:g}) lies outside the grid {self.grid.bounds} "
+                f"({self.grid.crs.to_string()}): give coordinates in the grid's CRS, inside it",
+                parameter="x",
+            )
         row, col = self.grid.rowcol(x, y)
         return float(self.bands[band][int(row), int(col)])
 

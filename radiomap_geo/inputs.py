@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from radiomap_geo.errors import InputError, SitesError
+from radiomap_geo.errors import BuildingsError, CRSError, InputError, SitesError
 from radiomap_geo.grid import DEFAULT_MAX_CELLS, BBox, Grid
 from radiomap_geo.options import RunOptions
 from radiomap_geo.sites import Sites, read_sites, sites_from_frame
@@ -67,6 +67,54 @@ def load_sites(sites: Any, grid: Grid, source: str = "the sites") -> Sites:
         )
     loaded.require_inside(grid)
     return loaded
+
+
+def require_footprints(buildings: Any) -> None:
+    """Refuse footprints a run cannot use as they are: not a GeoDataFrame, no CRS, or
+    ``height_m`` missing or unusable. A NaN or zero height would silently drop the building
+    from the map; :func:`prepare_inputs` / ``load_buildings`` read files and frames with the
+    height rules (``height`` column, storeys, the default height) and pass this check.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from radiomap_geo.io.buildings import MAX_HEIGHT_M
+
+    if buildings is None:
+        return
+    if not hasattr(buildings, "geometry"):
+        raise BuildingsError(
+            f"buildings must be a GeoDataFrame of footprints, not {type(buildings).__name__}: "
+            "read a file with load_buildings(grid, path)",
+            parameter="buildings",
+        )
+    if len(buildings) == 0:
+        return
+    if buildings.crs is None:
+        raise CRSError(
+            "the buildings have no CRS: set the one their coordinates are in (frame.set_crs(...))",
+            parameter="buildings",
+        )
+    fix = (
+        "load them with load_buildings(grid, frame), which takes heights from height / "
+        "building:levels or the default height, or give every footprint a height_m in "
+        f"(0, {MAX_HEIGHT_M:g}] m"
+    )
+    if "height_m" not in buildings.columns:
+        raise BuildingsError(
+            f"the buildings have no height_m column ({list(buildings.columns)[:10]}): {fix}",
+            parameter="buildings",
+        )
+    heights = pd.to_numeric(buildings["height_m"], errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(heights) | (heights <= 0) | (heights > MAX_HEIGHT_M)
+    if bad.any():
+        examples = sorted(set(buildings["height_m"].to_numpy()[bad][:5].tolist()), key=str)
+        raise BuildingsError(
+            f"{int(bad.sum())} of {len(buildings)} footprints have an unusable height_m "
+            f"(e.g. {examples}); a missing or zero height would drop the building from the "
+            f"map: {fix}",
+            parameter="buildings",
+        )
 
 
 def prepare_inputs(

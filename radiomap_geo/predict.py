@@ -27,6 +27,7 @@ import numpy as np
 from radiomap_geo.coverage import CoverageAccumulator, CoverageResult, noise_power_dbm
 from radiomap_geo.fastpath import accelerated
 from radiomap_geo.grid import Grid, Tile
+from radiomap_geo.inputs import load_sites, require_footprints
 from radiomap_geo.models.base import PathGainModel, SceneInputs
 from radiomap_geo.models.registry import get_model
 from radiomap_geo.options import PredictOptions, RunOptions, run_options
@@ -410,8 +411,8 @@ class CoverageRun:
             path_model = get_model(
                 model, reach_m=options.max_range_m, tta=options.tta, precision=options.precision
             )
-        sites = sites.to_crs(grid.crs)
-        sites.require_inside(grid)
+        sites = load_sites(sites, grid)
+        require_footprints(buildings)
         source = SceneSource(buildings, ndsm, ortho, dsm, dtm).read_by(path_model)
         source = source.in_crs(grid.crs)
         monitor = as_monitor(progress, is_cancelled)

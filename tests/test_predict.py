@@ -195,6 +195,50 @@ def test_a_raster_the_model_does_not_read_is_dropped_with_a_warning(caplog):
     assert input_channels(get_model("3gpp-uma")) == set()
 
 
+def test_value_at_refuses_points_outside_the_grid(grid):
+    """A point west of the grid used to wrap round to the east edge (a negative index)."""
+    from radiomap_geo.errors import InputError
+
+    minx, miny, maxx, maxy = grid.bounds
+    cy = (miny + maxy) / 2
+    sites = _sites(grid, [{"site_id": "a", "x": minx + 100.0, "y": cy, "height_m": 12}])
+    result = predict_coverage(grid, sites, None, model="free-space")
+    assert np.isfinite(result.value_at("rsrp_dbm", minx + 1.0, cy))
+    for x in (minx - 50.0, maxx + 50.0):
+        with pytest.raises(InputError, match="outside the grid"):
+            result.value_at("rsrp_dbm", x, cy)
+    with pytest.raises(InputError, match="no band 'rsrp'"):
+        result.value_at("rsrp", minx + 1.0, cy)
+
+
+def test_sites_as_a_frame_or_a_file_and_unusable_footprints(tmp_path, grid, city):
+    """The engine takes the sites as read_sites / prepare_inputs do, and refuses footprints whose
+    heights would silently drop buildings from the map."""
+    from radiomap_geo.errors import BuildingsError, CRSError
+
+    buildings, (cx, cy) = city
+    frame = gpd.GeoDataFrame(
+        {"site_id": ["a"], "height_m": [12.0]},
+        geometry=gpd.points_from_xy([cx], [cy]),
+        crs=grid.crs,
+    )
+    frame.to_file(tmp_path / "sites.gpkg")
+    by_frame = predict_coverage(grid, frame, buildings, model="3gpp-umi")
+    by_file = predict_coverage(grid, str(tmp_path / "sites.gpkg"), buildings, model="3gpp-umi")
+    np.testing.assert_array_equal(by_frame["rsrp_dbm"], by_file["rsrp_dbm"])
+    sites = _sites(grid, [{"site_id": "a", "x": cx, "y": cy, "height_m": 12}])
+    for heights in ([np.nan] * 6, [0.0] * 6, [-5.0] * 6, [5000.0] * 6):
+        broken = buildings.assign(height_m=heights)
+        with pytest.raises(BuildingsError, match="6 of 6 footprints have an unusable height_m"):
+            predict_coverage(grid, sites, broken, model="3gpp-umi")
+    with pytest.raises(BuildingsError, match="no height_m column"):
+        predict_coverage(grid, sites, buildings.drop(columns="height_m"), model="3gpp-umi")
+    with pytest.raises(CRSError, match="no CRS"):
+        predict_coverage(
+            grid, sites, buildings.set_crs(None, allow_override=True), model="3gpp-umi"
+        )
+
+
 def test_power_is_averaged_over_sub_cells():
     from radiomap_geo.predict import aggregate_power_db
 

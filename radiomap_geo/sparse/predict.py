@@ -232,7 +232,8 @@ def predict_with_measurements(
 
     Args:
         grid: the working grid.
-        sites: the transmitters (:class:`~radiomap_geo.sites.Sites`), or None when unknown.
+        sites: the transmitters (a file, a GeoDataFrame or :class:`~radiomap_geo.sites.Sites`),
+            or None when unknown.
         buildings: footprints with ``height_m`` (GeoDataFrame); None only with ``radiocycle``.
         measurements: a point file path, a GeoDataFrame or a ``Measurements`` object.
         options: :class:`~radiomap_geo.options.RunOptions` (``settings`` override fields).
@@ -251,6 +252,7 @@ def predict_with_measurements(
         InputError: no ``buildings`` for a model other than ``radiocycle``, bad measurements,
             ``sites`` None with a model that needs them (see :func:`site_free_model`).
     """
+    from radiomap_geo.inputs import load_sites
     from radiomap_geo.options import run_options
     from radiomap_geo.predict import SceneSource, predict_coverage
 
@@ -259,6 +261,8 @@ def predict_with_measurements(
     read = {"value_column": value_column, "value_kind": value_kind, "unit": value_unit}
     if sites is None:  # transmitters unknown: refuse a model that needs them before any work
         measurement_model = site_free_model(measurement_model)
+    else:  # a file, a GeoDataFrame or Sites, in the grid's CRS and inside it
+        sites = load_sites(sites, grid)
     points = _as_measurements(measurements, **read)
     if sites is not None:
         check_site_power(points, sites, float(options.rsrp_offset_db))
@@ -281,7 +285,6 @@ def predict_with_measurements(
     rx = float(options.rx_height_m)
     if sites is None:
         return _site_free(grid, heights, gridded, options, model, monitor)
-    sites = sites.to_crs(grid.crs)
     monitor.step(0, 3, "geometry prediction")
     base = predict_coverage(
         grid,

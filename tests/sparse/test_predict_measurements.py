@@ -312,3 +312,27 @@ def test_written_uncertainty_and_field_bands_carry_units_and_descriptions(
     assert "dB" in tags["description_rsrp_std_db"]
     assert tags["description_e_field_vpm"].startswith("total RMS electric field")
     assert "V/m" in tags["description_e_field_vpm"]
+
+
+def test_the_api_predict_coverage_takes_measurements(scene):
+    """Issue #10's notebook contract: predict_coverage(..., measurements=gdf) is the map corrected
+    by them (the same as predict_with_measurements), model naming the geometry network."""
+    from radiomap_geo.api import predict_coverage
+
+    grid, buildings, sites, (cx, cy) = scene
+    offs = [(-60, -60), (-20, -70), (10, -40), (-70, 0), (0, 70), (70, 70), (-30, -30)]
+    points = _points(scene, [-80.0] * len(offs), offs)
+    plain = predict_coverage(grid, sites, buildings, model="3gpp-umi")
+    corrected = predict_coverage(
+        grid, sites, buildings, model="3gpp-umi", measurements=points, measurement_model="idw"
+    )
+    direct = predict_with_measurements(
+        grid, sites, buildings, points, measurement_model="idw", geometry_model="3gpp-umi"
+    )
+    assert "rsrp_std_db" not in plain.bands and "rsrp_std_db" in corrected.bands
+    np.testing.assert_array_equal(corrected["rsrp_dbm"], direct["rsrp_dbm"])
+    x, y = cx - 20, cy - 70  # a measured point: honoured by the correction
+    assert corrected.value_at("rsrp_dbm", x, y) == pytest.approx(-80.0, abs=0.5)
+    assert abs(plain.value_at("rsrp_dbm", x, y) + 80.0) > 1.0
+    with pytest.raises(InputError, match="not \\['ndsm'\\]"):
+        predict_coverage(grid, sites, buildings, measurements=points, ndsm="n.tif")
