@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from radiomap_geo.errors import OutputError
 from radiomap_geo.io.atomic import atomic_path, check_target
 
 
@@ -30,6 +31,8 @@ def write_preview(
     """
     import matplotlib
 
+    if Path(path).suffix.lower() != ".png":
+        raise OutputError(f"a preview is a PNG: name it *.png, not {path}", parameter="output")
     matplotlib.use("Agg")
     with quiet_matplotlib():
         import matplotlib.pyplot as plt
