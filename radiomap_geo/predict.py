@@ -412,6 +412,9 @@ class CoverageRun:
                 model, reach_m=options.max_range_m, tta=options.tta, precision=options.precision
             )
         sites = load_sites(sites, grid)
+        check_sites = getattr(path_model, "check_sites", None)  # a fitted model: known cells
+        if callable(check_sites):
+            check_sites(sites)
         require_footprints(buildings)
         source = SceneSource(buildings, ndsm, ortho, dsm, dtm).read_by(path_model)
         source = source.in_crs(grid.crs)

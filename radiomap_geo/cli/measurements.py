@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from radiomap_geo.cli.options import FILE, defaulted, output_option, overwrite_option, stack
-from radiomap_geo.cli.running import RichProgress, friendly_errors, quiet_option
+from radiomap_geo.cli.running import RichProgress, flag_for, friendly_errors, quiet_option
 
 METHOD_CHOICES = ("vae-likelihood", "vae-likelihood-geo", "mlp", "ldpl")
 
@@ -17,6 +19,14 @@ drive_test_options = stack(
 )
 
 
+def refuse_input_as_output(output: Path, **inputs: object) -> None:
+    """Refuse an output that is one of the running command's inputs, naming both flags."""
+    from radiomap_geo.measurements.service import refuse_input_as_output as refuse
+
+    command = click.get_current_context().command
+    refuse(output, inputs, name=lambda parameter: flag_for(parameter, command) or parameter)
+
+
 @click.group()
 def measurements() -> None:
     """Real drive-test measurements: import, locate towers, fit and cross-validate models."""
@@ -24,7 +34,7 @@ def measurements() -> None:
 
 @measurements.command("import")
 @click.argument("files", nargs=-1, required=True, type=FILE)
-@output_option()
+@output_option("Output GeoPackage (.gpkg): layers samples and bins.")
 @defaulted(
     "--bin-size",
     10.0,
@@ -37,6 +47,7 @@ def import_(files, output, bin_size, no_filters, overwrite) -> None:
     """Import OpenCellID / MLS CSVs or point files (lon, lat, rsrp_dbm) into a GeoPackage."""
     from radiomap_geo.measurements.service import run_import
 
+    refuse_input_as_output(output, files=files)
     report = run_import(files, output, bin_size, overwrite=overwrite, filters=not no_filters)
     for line in report.lines():
         click.echo(line)
@@ -45,17 +56,21 @@ def import_(files, output, bin_size, no_filters, overwrite) -> None:
 
 @measurements.command()
 @click.argument("measurements", metavar="MEASUREMENTS_FILE", type=FILE)
-@output_option()
-@defaulted("--height", 25.0, "Assumed antenna height, m.")
+@output_option("Towers table (.gpkg, .geojson, .json, .fgb or .csv): a valid --tx-file.")
+@defaulted(
+    "--height", 25.0, "Assumed antenna height above ground, m, in (0, 500].", dest="height_m"
+)
 @quiet_option
 @overwrite_option()
 @friendly_errors
-def locate(measurements, output, height, quiet, overwrite) -> None:
+def locate(measurements, output, height_m, quiet, overwrite) -> None:
     """Locate each cell's tower from timing advance and signal strength (one row per cell)."""
-    from radiomap_geo.measurements.service import run_locate
+    from radiomap_geo.measurements.service import check_locate, run_locate
 
+    refuse_input_as_output(output, measurements=measurements)
+    check_locate(measurements, output, height_m)  # before the progress bar shows
     with RichProgress("locate", enabled=not quiet) as progress:
-        towers = run_locate(measurements, output, height, overwrite, progress=progress)
+        towers = run_locate(measurements, output, height_m, overwrite, progress=progress)
     sites = towers.drop_duplicates("site")
     finite = sites.uncertainty_m[sites.uncertainty_m < float("inf")]
     click.echo(
@@ -70,13 +85,19 @@ def locate(measurements, output, height, quiet, overwrite) -> None:
 @defaulted("--method", "vae-likelihood-geo", type=click.Choice(METHOD_CHOICES))
 @defaulted("--latent-dim", 2)
 @defaulted("--vae-epochs", 20, type=click.IntRange(min=1))
-@output_option()
+@output_option("Fitted model file (.pt).")
 @overwrite_option()
 @friendly_errors
 def fit(**opts) -> None:
     """Fit a coverage model to an imported drive test (use with predict --model fitted:FILE)."""
     from radiomap_geo.measurements.service import run_fit
 
+    refuse_input_as_output(
+        opts["output"],
+        measurements=opts["measurements"],
+        towers=opts["towers"],
+        buildings=opts["buildings"],
+    )
     info = run_fit(**opts)
     click.echo(
         f"{info['method']}: {info['cells']} cells, {info['bins']} bins, neural models for "
@@ -94,7 +115,7 @@ def fit(**opts) -> None:
 )
 @defaulted("--folds", 20)
 @click.option("--blocked", is_flag=True, help="Spatially blocked folds (100 m squares).")
-@defaulted("--min-samples", 30)
+@defaulted("--min-samples", 30, type=click.IntRange(min=0))
 @quiet_option
 @friendly_errors
 def crossval(methods: str, min_samples: int, quiet: bool, **drive_test) -> None:

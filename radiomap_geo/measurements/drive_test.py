@@ -18,6 +18,7 @@ binned per cell into ``bin_size`` metre squares of the local UTM zone (count, me
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,6 +192,17 @@ def site_key(mcc, mnc, cellid) -> str:
     return f"{int(mcc)}-{int(mnc)}-{int(cellid) // 256}"
 
 
+def check_bin_size(bin_size: float) -> float:
+    """Refuse a bin side that is not a positive, finite number of metres."""
+    if not (math.isfinite(bin_size) and bin_size > 0):
+        raise InputError(
+            f"bin size must be a positive number of metres, got {bin_size}: give the side of the "
+            f"squares samples are averaged in (default {DEFAULT_BIN_SIZE_M:g})",
+            parameter="bin_size",
+        )
+    return float(bin_size)
+
+
 def import_drive_tests(
     paths: list[str | Path], bin_size: float = DEFAULT_BIN_SIZE_M, filters: bool = True
 ) -> DriveTest:
@@ -200,8 +212,7 @@ def import_drive_tests(
 
     if not paths:
         raise InputError("no drive-test files given", parameter="files")
-    if not bin_size > 0:
-        raise InputError(f"bin size must be positive metres, got {bin_size}", parameter="bin_size")
+    check_bin_size(bin_size)
     report = ImportReport()
     frames = [_read_one(Path(p)) for p in paths]
     frame = (
@@ -211,7 +222,11 @@ def import_drive_tests(
     )
     report.rows_read = len(frame)
     if not len(frame):
-        raise InputError(f"the drive-test files {list(map(str, paths))} hold no rows", "files")
+        raise InputError(
+            f"the drive-test files {list(map(str, paths))} hold no rows: give files with a header "
+            "line and at least one measurement (OpenCellID/MLS CSV, or lon,lat,rsrp_dbm)",
+            parameter="files",
+        )
     frame = _validate(frame, report)
     if not len(frame):
         raise InputError(

@@ -30,6 +30,7 @@ Jacobian radius was overconfident); sites with no more observations than unknown
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -50,6 +51,9 @@ RSS_SIGMA_UP_DB = 3.0  # a sample above the line-of-sight model: measurement noi
 RSS_SIGMA_DOWN_DB = 20.0  # below it: also the loss behind buildings, one-sided, tens of dB
 PHONE_HEIGHT_M = 1.5
 DEFAULT_HEIGHT_M = 25.0  # assumed antenna height: the data cannot tell it
+#: Antenna heights a sites table may hold, m: (low, high]; ``sites.Site.validate`` (so predict)
+#: refuses any other.
+HEIGHT_RANGE_M = (0.0, 500.0)
 DEFAULT_FREQUENCY_MHZ = 2100.0  # assumed LTE carrier (AWS / band 4 region); not in the data
 DEFAULT_POWER_DBM = 43.0
 MIN_DISTANCE_M = 10.0
@@ -344,6 +348,19 @@ def _soft_l1(r: np.ndarray) -> np.ndarray:
     return 2.0 * (np.sqrt(1.0 + r**2) - 1.0)
 
 
+def check_height(height_m: float) -> float:
+    """Refuse an assumed antenna height that a sites table cannot hold (see HEIGHT_RANGE_M)."""
+    low, high = HEIGHT_RANGE_M
+    if not (math.isfinite(height_m) and low < height_m <= high):
+        raise InputError(
+            f"antenna height {height_m} m is outside ({low:g}, {high:g}] m, the heights predict "
+            f"accepts for sites: give the assumed height above ground in metres (default "
+            f"{DEFAULT_HEIGHT_M:g})",
+            parameter="height_m",
+        )
+    return float(height_m)
+
+
 def locate_towers(samples, height_m: float = DEFAULT_HEIGHT_M, progress=None):
     """One row per cell: located site position, uncertainty, azimuth, and ``--tx-file`` columns.
 
@@ -353,6 +370,7 @@ def locate_towers(samples, height_m: float = DEFAULT_HEIGHT_M, progress=None):
     import geopandas as gpd
     import pandas as pd
 
+    check_height(height_m)
     if len(samples) == 0:
         raise InputError("no samples to locate towers from", parameter="measurements")
     samples = samples.to_crs("EPSG:4326")

@@ -28,7 +28,7 @@ import torch
 from affine import Affine
 from pyproj import CRS, Transformer
 
-from radiomap_geo.errors import WeightsError
+from radiomap_geo.errors import InputError, WeightsError
 from radiomap_geo.io.atomic import atomic_save, check_target
 from radiomap_geo.measurements import features as feats
 from radiomap_geo.measurements import learners
@@ -229,6 +229,36 @@ class FittedPathGainModel:
         self._resolve = resolve  # the registry's get_model, handed in (no import cycle)
         self._last = None
         self._told_open_ground = False
+        self._told_unmatched: set[str] = set()
+
+    def check_sites(self, sites) -> None:
+        """Refuse a run none of whose sites is a fitted cell; warn about the unmatched ones.
+
+        The engine calls it once per run before any output exists (a map of NaN everywhere
+        is no result). ``sites``: the run's :class:`~radiomap_geo.sites.Site` objects.
+        """
+        ids = [site.site_id for site in sites]
+        unmatched = [i for i in ids if i not in self.fitted.cells]
+        if not unmatched:
+            return
+        fitted = sorted(self.fitted.cells)
+        shown = ", ".join(fitted[:3]) + (f" ... ({len(fitted)} cells)" if len(fitted) > 3 else "")
+        if len(unmatched) == len(ids):
+            raise InputError(
+                f"no site of this run is a cell of the fitted model {self.name}: site_id "
+                f"{_few(unmatched)} match none of its cells ({shown}); give the towers table the "
+                "model was fitted with (the output of 'measurements locate', or your own towers "
+                "with the same site_id cell keys mcc-mnc-lac-cellid)",
+                parameter="sites",
+            )
+        log.warning(
+            "sites %s are not fitted cells of model %s (its cells: %s): no prediction for them "
+            "(the towers table's site_id must be the cell key used when fitting)",
+            _few(unmatched),
+            self.name,
+            shown,
+        )
+        self._told_unmatched.update(unmatched)
 
     def _rows(self, site, target):
         import pandas as pd
@@ -254,12 +284,14 @@ class FittedPathGainModel:
     def _compute(self, scene, site, target) -> tuple[np.ndarray, np.ndarray]:
         info = self.fitted.cells.get(site.site_id)
         if info is None:
-            log.warning(
-                "site %r is not a fitted cell of model %s: no prediction for it (the towers "
-                "table's site_id must be the cell key used when fitting)",
-                site.site_id,
-                self.name,
-            )
+            if site.site_id not in self._told_unmatched:  # once per site, not per tile
+                self._told_unmatched.add(site.site_id)
+                log.warning(
+                    "site %r is not a fitted cell of model %s: no prediction for it (the towers "
+                    "table's site_id must be the cell key used when fitting)",
+                    site.site_id,
+                    self.name,
+                )
             nan = np.full(target.shape, np.nan, np.float32)
             return nan, nan
         rows, mx, my = self._rows(site, target)
@@ -324,6 +356,12 @@ class FittedPathGainModel:
     def std_db(self, scene, site, target) -> np.ndarray:
         """The calibrated 1-sigma of the fitted RSRP, dB."""
         return self._predict(scene, site, target)[1].astype(np.float32)
+
+
+def _few(ids: list[str], limit: int = 5) -> str:
+    """Up to ``limit`` ids, quoted, and how many more."""
+    text = ", ".join(repr(i) for i in ids[:limit])
+    return text + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
 def _native_factor(model, resolution: float) -> int:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -19,17 +21,82 @@ from radiomap_geo.measurements import features as feats
 from radiomap_geo.measurements.drive_test import (
     DEFAULT_BIN_SIZE_M,
     ImportReport,
+    check_bin_size,
     import_drive_tests,
     read_drive_test,
     write_drive_test,
 )
-from radiomap_geo.measurements.locate import DEFAULT_HEIGHT_M, locate_towers, read_towers
+from radiomap_geo.measurements.locate import (
+    DEFAULT_HEIGHT_M,
+    check_height,
+    locate_towers,
+    read_towers,
+)
 from radiomap_geo.measurements.modelfile import save_fitted_model
 from radiomap_geo.progress import as_monitor
 from radiomap_geo.staged import staged_file, write_layers
 
 log = logging.getLogger(__name__)
 REACH_FACTOR = 1.25  # predictions reach 25 % beyond the farthest 95 % of a fit's data
+
+#: What each workflow's output may be called: the formats its writer makes and the next step reads.
+#: An imported drive test has two layers (samples, bins): only a GeoPackage holds both.
+IMPORT_SUFFIXES = (".gpkg",)
+#: Located towers are a ``--tx-file``: a vector layer or a CSV with lon, lat first.
+TOWERS_SUFFIXES = (".gpkg", ".geojson", ".json", ".fgb", ".csv")
+#: A fitted model is a ``torch.save`` file, read back by ``predict --model fitted:FILE``.
+MODEL_SUFFIXES = (".pt",)
+_WHAT = {
+    IMPORT_SUFFIXES: "an imported drive test is a GeoPackage (layers samples and bins)",
+    TOWERS_SUFFIXES: "a towers table is a GeoPackage, GeoJSON, FlatGeobuf or CSV",
+    MODEL_SUFFIXES: "a fitted model is a PyTorch file",
+}
+
+
+def check_output_suffix(output: str | Path, allowed: tuple[str, ...]) -> Path:
+    """Refuse an output name whose extension the writer cannot write (before any work)."""
+    output = Path(output)
+    if output.suffix.lower() not in allowed:
+        names = " or ".join([", ".join(allowed[:-1]), allowed[-1]] if len(allowed) > 1 else allowed)
+        raise InputError(
+            f"cannot write {output}: {_WHAT.get(allowed, 'the output')}, so its name must end in "
+            f"{names}; use e.g. {output.with_suffix(allowed[0]).name}",
+            parameter="output",
+        )
+    return output
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:  # hard links, case-insensitive file systems
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def refuse_input_as_output(
+    output: str | Path,
+    inputs: Mapping[str, str | Path | Iterable[str | Path] | None],
+    name: Callable[[str], str] = lambda parameter: f"the {parameter} path",
+) -> None:
+    """Refuse an ``output`` that is one of the ``inputs`` (parameter name -> path or paths).
+
+    Writing it would replace the input that the run reads (with ``--overwrite``), or the
+    existing-output message would invite exactly that. ``name`` words a parameter for the
+    message (the command line passes its flags).
+    """
+    output = Path(output)
+    for parameter, paths in inputs.items():
+        if paths is None:
+            continue
+        for path in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
+            if _same_file(output, Path(path)):
+                raise InputError(
+                    f"{name('output')} {output} is the same file as {name(parameter)} {path}: "
+                    "the run would replace its own input; choose another output path",
+                    parameter="output",
+                )
 
 
 def run_import(
@@ -40,11 +107,23 @@ def run_import(
     filters: bool = True,
 ) -> ImportReport:
     """Import drive-test files into a GeoPackage with ``samples`` and ``bins`` layers."""
-    output = Path(output)
+    refuse_input_as_output(output, {"files": files})
+    output = check_output_suffix(output, IMPORT_SUFFIXES)
+    check_bin_size(bin_size)
     check_target(output, overwrite)
     dt = import_drive_tests(list(files), bin_size=bin_size, filters=filters)
     write_drive_test(dt, output, overwrite=overwrite)
     return dt.report
+
+
+def check_locate(measurements: str | Path, output: str | Path, height_m: float) -> Path:
+    """Refuse what :func:`run_locate` cannot use, before any work: the output's name, an
+    output that is the input, an antenna height that no sites table may hold.
+    """
+    refuse_input_as_output(output, {"measurements": measurements})
+    output = check_output_suffix(output, TOWERS_SUFFIXES)
+    check_height(height_m)
+    return output
 
 
 def run_locate(
@@ -56,7 +135,7 @@ def run_locate(
     is_cancelled=None,
 ):
     """Locate every cell's tower; writes a towers table (also a valid ``--tx-file``)."""
-    output = Path(output)
+    output = check_locate(measurements, output, height_m)
     check_target(output, overwrite)
     monitor = as_monitor(progress, is_cancelled)
     dt = read_drive_test(measurements)
@@ -130,11 +209,23 @@ def run_fit(
     seed: int = 0,
 ) -> dict:
     """Fit ``method`` to an imported drive test and its towers; write the model file."""
-    output = Path(output)
-    check_target(output, overwrite)
+    refuse_input_as_output(
+        output, {"measurements": measurements, "towers": towers, "buildings": buildings}
+    )
+    output = check_output_suffix(output, MODEL_SUFFIXES)
     if latent_dim < 1:
-        raise InputError(f"latent dimension must be >= 1, got {latent_dim}", parameter="latent_dim")
+        raise InputError(
+            f"latent dimension must be >= 1, got {latent_dim}: give a whole number (default "
+            f"{fitting.DEFAULT_LATENT_DIM})",
+            parameter="latent_dim",
+        )
+    if vae_epochs < 1:
+        raise InputError(
+            f"VAE epochs must be >= 1, got {vae_epochs}: give a whole number (default 20)",
+            parameter="vae_epochs",
+        )
     _, recipe = fitting.resolve_method(method)  # an unknown name stops before the work
+    check_target(output, overwrite)
     table, layers, dt = prepare(measurements, towers, buildings)
     geo_pg = _geometry_gain(table, buildings) if recipe.geometry else None
     model = fitting.fit_model(
