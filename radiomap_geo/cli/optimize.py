@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from radiomap_geo.cli.inputs import inputs_from, scene
 from radiomap_geo.cli.options import (
@@ -22,9 +25,17 @@ from radiomap_geo.cli.options import (
     receiver_options,
     run_options_from,
 )
-from radiomap_geo.cli.running import RichProgress, friendly_errors, quiet_option
+from radiomap_geo.cli.running import RichProgress, flag_for, friendly_errors, quiet_option
+from radiomap_geo.errors import InputError
 from radiomap_geo.optimize.domain import Limits
-from radiomap_geo.optimize.options import METHODS, OBJECTIVES, OptimizeOptions
+from radiomap_geo.optimize.options import (
+    METHODS,
+    OBJECTIVES,
+    RESOLUTION_M,
+    SEED_READ_WHEN,
+    OptimizeOptions,
+)
+from radiomap_geo.options import field_names
 
 #: The defaults of the search settings: the core's own (each option is named after its field).
 D, L = OptimizeOptions(), Limits()
@@ -34,6 +45,17 @@ def _names(text: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in (text or "").split(",") if v.strip())
 
 
+def _default(name: str, value: object) -> Callable[[click.Command], click.Command]:
+    """Give the shared option ``name`` of a command another default (shown by --help)."""
+
+    def apply(command: click.Command) -> click.Command:
+        next(p for p in command.params if p.name == name).default = value
+        return command
+
+    return apply
+
+
+@_default("resolution", RESOLUTION_M)  # the networks' cell size, as the QGIS algorithm's
 @click.command()
 @area_options
 @input_options
@@ -80,7 +102,7 @@ def optimize(**opts) -> None:
     """Optimise antenna azimuth/tilt (and power) for coverage through the frozen network."""
     import geopandas as gpd
 
-    from radiomap_geo.optimize import optimize_sites, verify_result
+    from radiomap_geo.optimize import optimize_sites, resolve_model, verify_result
     from radiomap_geo.optimize.outputs import (
         check_sites_output,
         optimised_table,
@@ -91,12 +113,14 @@ def optimize(**opts) -> None:
 
     options = _options(opts)
     options.validate()
+    _refuse_unread(options, opts)
     outputs = _check_outputs(opts, check_sites_output)
+    model = resolve_model(opts["model"])  # a model that needs rasters fails before any input
     inputs = inputs_from(opts)
     with RichProgress("optimize", enabled=not opts["quiet"]) as progress:
         result = optimize_sites(
             *scene(inputs),
-            model=opts["model"],
+            model=model,
             options=options,
             target_area=opts["target_area"],
             progress=progress,
@@ -140,16 +164,95 @@ def _fields(kind: type) -> list[str]:
     return [item.name for item in fields(kind)]
 
 
+def _refuse_unread(options: OptimizeOptions, opts: dict) -> None:
+    """Refuse a setting given on the command line that this run would not read.
+
+    Which objective and method read which setting: :meth:`OptimizeOptions.unread`; --samples
+    only counts with --verify.
+    """
+    ctx = click.get_current_context()
+    given = lambda name: ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE  # noqa: E731
+    flag = lambda name: flag_for(name, ctx.command) or name  # noqa: E731
+    problems = []
+    for setting, needs in options.unread().items():
+        name = option_dest(setting) if setting in field_names() else setting
+        if not given(name):
+            continue
+        now = " and ".join(f"{flag(f)} {_value(options, f)}" for f in needs)
+        wanted = " and ".join(
+            f"{flag(f)} {'including ' if f == 'params' else ''}{' or '.join(v)}"
+            for f, v in needs.items()
+        )
+        if setting == "seed" and needs == SEED_READ_WHEN:
+            wanted += f", or {flag('starts')} 2 or more (the gradient's further starts)"
+        problems.append(
+            f"{flag(name)} does not apply to {now}: it is read only with {wanted}; drop "
+            f"{flag(name)} or change {' and '.join(flag(f) for f in needs)}"
+        )
+    if given("samples") and not opts["verify"]:
+        problems.append(
+            "--samples does not apply without --verify (it sets the rays of the ray-traced "
+            "check): add --verify or drop --samples"
+        )
+    if problems:
+        raise click.UsageError("\n".join(problems))
+
+
+def _value(options: OptimizeOptions, name: str) -> str:
+    value = getattr(options, name)
+    return ",".join(value) if isinstance(value, tuple) else str(value)
+
+
 def _check_outputs(opts: dict, check_sites_output) -> dict[str, Path]:
     """Refuse existing or unusable outputs before any work."""
     from radiomap_geo.io.atomic import check_target
 
+    _refuse_clashes(opts)
     out = {"output": check_sites_output(opts["output"], opts["overwrite"])}
     if opts["report"] is not None:
         out["report"] = check_target(opts["report"], opts["overwrite"])
     if opts["preview"]:
         out["preview"] = check_target(out["output"].with_suffix(".png"), opts["overwrite"])
     return out
+
+
+#: The files a run reads, by option.
+INPUT_FILES = ("tx_file", "buildings", "target_area")
+
+
+def _refuse_clashes(opts: dict) -> None:
+    """Refuse an output path that is another output's or an input's (same resolved file)."""
+    outputs = {"output": opts["output"], "report": opts["report"]}
+    if opts["preview"]:
+        outputs["preview"] = Path(opts["output"]).with_suffix(".png")
+    outputs = {name: Path(path) for name, path in outputs.items() if path is not None}
+    inputs = {name: Path(opts[name]) for name in INPUT_FILES if opts.get(name) is not None}
+    names = list(outputs)
+    for i, name in enumerate(names):
+        path, what = outputs[name], "the preview PNG " if name == "preview" else ""
+        for other in names[:i]:
+            if _same_file(path, outputs[other]):
+                raise InputError(
+                    f"{what}{path} is also the --{other} file: give each output its own path",
+                    parameter=name,
+                )
+        for other, source in inputs.items():
+            if _same_file(path, source):
+                flag = "--" + other.replace("_", "-")
+                raise InputError(
+                    f"{what}{path} is the {flag} input: writing there would replace it; "
+                    "choose another path",
+                    parameter=name,
+                )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _chosen(result) -> str:

@@ -27,7 +27,7 @@ from radiomap_geo.optimize.domain import PARAMETERS, bounds, target_cells
 from radiomap_geo.optimize.objectives import Objective
 from radiomap_geo.optimize.options import OptimizeOptions
 from radiomap_geo.optimize.search import SEARCHES, Problem, SearchResult
-from radiomap_geo.optimize.surrogate import make_surrogate
+from radiomap_geo.optimize.surrogate import check_inputs, make_surrogate
 from radiomap_geo.progress import CancelFn, ProgressFn, as_monitor
 from radiomap_geo.sites import Sites
 
@@ -139,7 +139,8 @@ def optimize_sites(
 
     Raises:
         InputError: bad options, an isotropic site whose azimuth is optimised, an empty target
-            area, gradient descent through a model without gradients (the baselines).
+            area, gradient descent through a model without gradients (the baselines), a model
+            that reads rasters (an nDSM, an orthophoto).
         Cancelled: ``is_cancelled()`` returned True.
     """
     options = options or OptimizeOptions()
@@ -149,12 +150,12 @@ def optimize_sites(
     sites = sites.to_crs(grid.crs)
     sites.require_inside(grid)
     free_sites = _free_sites(sites, options)
+    model_obj = resolve_model(model)
     if heights is None:
         from radiomap_geo.rasterize import rasterize_buildings
 
         heights = rasterize_buildings(buildings, grid)
     cells = target_cells(grid, heights, target_area)
-    model_obj = _model(model)
     scene = SceneInputs(grid, np.asarray(heights, np.float32), rx_height_m=options.run.rx_height_m)
     surrogate = make_surrogate(model_obj, scene, list(sites))
     methods = ["gradient", "random"] if options.method == "both" else [options.method]
@@ -197,12 +198,22 @@ def optimize_sites(
     )
 
 
-def _model(model: Any) -> Any:
-    if model is not None and hasattr(model, "path_gain_db"):
-        return model
-    from radiomap_geo.models.registry import get_model
+def resolve_model(model: Any = None) -> Any:
+    """The model object of ``model`` (a name, ``net:PATH``, None for the default, or a model),
+    refused when it reads inputs the optimisation cannot give it (an nDSM, an orthophoto).
 
-    return get_model(model)
+    Front ends call it before reading any input, so a wrong model fails at once.
+
+    Raises:
+        InputError: an unknown name, or a model that reads rasters (the message lists the
+            models the optimisation can use).
+    """
+    if model is None or not hasattr(model, "path_gain_db"):
+        from radiomap_geo.models.registry import get_model
+
+        model = get_model(model)
+    check_inputs(model)
+    return model
 
 
 def _free_sites(sites: Sites, options: OptimizeOptions) -> np.ndarray:

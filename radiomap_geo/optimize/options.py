@@ -19,6 +19,32 @@ from radiomap_geo.options import RunOptions, described
 OBJECTIVES = ("percentile", "sinr-coverage", "rsrp-coverage")
 
 METHODS = ("gradient", "random", "both")
+#: The methods that run gradient descent (and so read its settings and the soft objective's).
+GRADIENT_METHODS = ("gradient", "both")
+
+#: The grid cell size (m) the front ends default to (``radiomap-geo optimize --resolution``, the
+#: QGIS algorithm's cell size): the default network's native one, as the surrogate runs at its
+#: trained cell size only (tests/optimize check it against the default model).
+RESOLUTION_M = 2.0
+
+#: Settings that only some configurations read: setting -> {field: the values that read it}. A
+#: setting is read when every field listed holds one of its values (for ``params``, contains
+#: one); front ends refuse a setting given explicitly where it is not read
+#: (:meth:`OptimizeOptions.unread`). Receiver settings are named by their RunOptions field.
+READ_WHEN: dict[str, dict[str, tuple[str, ...]]] = {
+    "percentile": {"objective": ("percentile",)},
+    "threshold_dbm": {"objective": ("rsrp-coverage",)},
+    "threshold_db": {"objective": ("sinr-coverage",)},
+    "noise_figure_db": {"objective": ("sinr-coverage",)},
+    # the soft objectives' shapes: only gradient descent reads the soft objective
+    "temperature_db": {"objective": ("percentile",), "method": GRADIENT_METHODS},
+    "slope_db": {"objective": ("sinr-coverage", "rsrp-coverage"), "method": GRADIENT_METHODS},
+    "starts": {"method": GRADIENT_METHODS},
+    "learning_rate": {"method": GRADIENT_METHODS},
+    "power_span_db": {"params": ("power",)},
+}
+#: The seed draws random search's configurations and the gradient's further starts only.
+SEED_READ_WHEN = {"method": ("random", "both")}
 
 
 @dataclass(frozen=True)
@@ -89,6 +115,29 @@ class OptimizeOptions:
             if not (math.isfinite(value) and value > 0):
                 raise InputError(f"{name} must be a positive number, got {value}", parameter=name)
         self.limits.validate()
+
+    def unread(self) -> dict[str, dict[str, tuple[str, ...]]]:
+        """The settings this configuration never reads (see :data:`READ_WHEN`), each with the
+        fields that leave it unread and the values of each that would read it.
+
+        ``seed`` is unread only by a single-start gradient descent (``starts`` 1).
+        """
+        out = {}
+        for setting, needs in READ_WHEN.items():
+            failing = {
+                name: values for name, values in needs.items() if not self._has(name, values)
+            }
+            if failing:
+                out[setting] = failing
+        if self.method == "gradient" and self.starts == 1:
+            out["seed"] = dict(SEED_READ_WHEN)
+        return out
+
+    def _has(self, name: str, values: tuple[str, ...]) -> bool:
+        value = getattr(self, name)
+        if isinstance(value, tuple):
+            return bool(set(value) & set(values))
+        return value in values
 
     def to_dict(self) -> dict:
         """JSON-ready form (for reports)."""

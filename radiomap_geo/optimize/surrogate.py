@@ -32,6 +32,14 @@ from radiomap_geo.rasterize import feature_stack, site_offsets
 from radiomap_geo.sites import Site
 
 ORIENTATION_CHANNELS = ("azimuth_cos", "azimuth_sin", "antenna_gain")
+#: Input channels read from rasters, which ``optimize`` does not take (it rasterises footprints).
+RASTER_CHANNELS = {
+    "ndsm": "an nDSM",
+    "ortho_r": "an orthophoto",
+    "ortho_g": "an orthophoto",
+    "ortho_b": "an orthophoto",
+    "ortho_ir": "an orthophoto",
+}
 #: Sites per network batch (bounds the memory of the backward pass).
 BATCH = 12
 
@@ -48,10 +56,64 @@ def network_of(model: object) -> object | None:
 
 def reads_orientation(net_model: object) -> bool:
     """True when a network's output depends on the antenna orientation through its inputs."""
-    channels = set(net_model.channels)
-    return bool(channels & set(ORIENTATION_CHANNELS)) or (
-        net_model.metadata.get("antenna_pattern") == "add_direct_ray"
+    return _orientation_read(net_model.channels, net_model.metadata)
+
+
+def _orientation_read(channels: Sequence[str], metadata: dict) -> bool:
+    return bool(set(channels) & set(ORIENTATION_CHANNELS)) or (
+        metadata.get("antenna_pattern") == "add_direct_ray"
     )
+
+
+def raster_inputs(channels: Sequence[str]) -> list[str]:
+    """What of :data:`RASTER_CHANNELS` ``channels`` read (``["an nDSM", "an orthophoto"]``)."""
+    return list(dict.fromkeys(RASTER_CHANNELS[c] for c in channels if c in RASTER_CHANNELS))
+
+
+def check_inputs(model: object) -> None:
+    """Refuse a model that reads rasters (an nDSM, an orthophoto): the optimisation has none.
+
+    Raises:
+        InputError: naming the models the optimisation can use instead (from the registry).
+    """
+    net_model = network_of(model)
+    needs = raster_inputs(net_model.channels) if net_model is not None else []
+    if not needs:
+        return
+    networks, others = usable_models()
+    raise InputError(
+        f"model {net_model.name!r} reads {' and '.join(needs)}, and the optimisation takes no "
+        "rasters (networks that read an nDSM or an orthophoto are refused for now): use one of "
+        f"the networks {', '.join(networks) or '(none installed)'}, or with method random one "
+        f"of {', '.join(others)}",
+        parameter="model",
+    )
+
+
+def usable_models() -> tuple[list[str], list[str]]:
+    """``(networks, others)``: the registry's models the optimisation can use, ``networks``
+    with gradients (they read the orientation), ``others`` for random search only (the physics
+    baselines and networks that read no orientation). Networks whose weights cannot be read are
+    left out.
+    """
+    from radiomap_geo.errors import WeightsError
+    from radiomap_geo.models.registry import list_models, shipped_models
+    from radiomap_geo.nets.weights import load_weights
+
+    shipped = shipped_models()
+    networks, others = [], []
+    for name in list_models():
+        if name not in shipped:
+            others.append(name)
+            continue
+        try:
+            metadata = load_weights(shipped[name]["path"], shipped[name]["sha256"]).metadata
+        except WeightsError:
+            continue
+        if not raster_inputs(metadata["channels"]):
+            usable = _orientation_read(metadata["channels"], metadata)
+            (networks if usable else others).append(name)
+    return networks, others
 
 
 class NetworkSurrogate:

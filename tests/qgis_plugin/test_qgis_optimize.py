@@ -91,3 +91,43 @@ def test_bad_budget_names_the_parameter(qgis_app, street_layers, tmp_path, feedb
             feedback=feedback,
         )
     assert not (tmp_path / "optimised.gpkg").exists()
+
+
+def test_default_cell_size_runs_with_the_default_network(
+    qgis_app, street_layers, tmp_path, feedback
+):
+    """Before: RESOLUTION defaulted to 5 m and a run with defaults failed ("unet-obs was
+    trained on 2 m cells ...").
+    """
+    import processing
+    from qgis.core import QgsApplication, QgsVectorLayer
+
+    from radiomap_geo.cli.optimize import optimize
+    from radiomap_geo.models.registry import get_model
+    from radiomap_geo.optimize import RESOLUTION_M
+
+    algorithm = QgsApplication.processingRegistry().algorithmById("radiomapgeo:optimizeorientation")
+    default = algorithm.parameterDefinition("RESOLUTION").defaultValue()
+    cli_default = next(p for p in optimize.params if p.name == "resolution").default
+    assert default == cli_default == RESOLUTION_M == get_model().native_resolution_m
+    parameters = _params(street_layers, tmp_path, BUDGET=1)
+    del parameters["RESOLUTION"]
+    result = processing.run("radiomapgeo:optimizeorientation", parameters, feedback=feedback)
+    layer = QgsVectorLayer(result["OUTPUT"], "out", "ogr")
+    assert [f["site_id"] for f in layer.getFeatures()] == ["a", "b"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["grid"]["resolution_m"] == RESOLUTION_M
+    assert report["grid"]["shape"] == [96, 96]
+
+
+def test_a_network_that_reads_rasters_is_refused(qgis_app, street_layers, tmp_path, feedback):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match=r"\(MODEL\): model 'unet-ndsm' reads an nDSM"):
+        processing.run(
+            "radiomapgeo:optimizeorientation",
+            _params(street_layers, tmp_path, MODEL="unet-ndsm"),
+            feedback=feedback,
+        )
+    assert not (tmp_path / "optimised.gpkg").exists() and not (tmp_path / "report.json").exists()

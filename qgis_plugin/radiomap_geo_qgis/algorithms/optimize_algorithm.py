@@ -83,6 +83,11 @@ class OptimizeOrientationAlgorithm(CoverageAlgorithm):
         "model": MODEL,
     }
 
+    @property
+    def DEFAULT_RESOLUTION(self) -> float:  # noqa: N802
+        """The cell size the surrogate networks run at: the CLI's default too."""
+        return importlib.import_module("radiomap_geo.optimize.options").RESOLUTION_M
+
     def output_specs(self):  # noqa: D102
         return []  # no rasters: a sites layer and a report, added in initAlgorithm
 
@@ -163,10 +168,16 @@ class OptimizeOrientationAlgorithm(CoverageAlgorithm):
         run = options_from_parameters(self, parameters, context)
         options = self._options(run, parameters, context)
         options.validate()
+        optimize = importlib.import_module("radiomap_geo.optimize")
+        # a model that needs rasters fails before the buildings are read or downloaded
+        model = optimize.resolve_model(
+            self.parameterAsEnumString(parameters, self.MODEL, context) or None
+        )
         grid = self.grid_from_parameters(api, parameters, context, feedback)
         inputs = self.inputs_from_parameters(grid, run, parameters, context, feedback)
         steps.setCurrentStep(1)
-        result = self._optimise(inputs, options, parameters, context, FeedbackMonitor(steps))
+        monitor = FeedbackMonitor(steps)
+        result = self._optimise(inputs, model, options, parameters, context, monitor)
         steps.setCurrentStep(2)
         return self._write(result, options, parameters, context)
 
@@ -192,7 +203,7 @@ class OptimizeOrientationAlgorithm(CoverageAlgorithm):
             run=run,
         )
 
-    def _optimise(self, inputs, options, parameters, context, monitor):
+    def _optimise(self, inputs, model, options, parameters, context, monitor):
         optimize = importlib.import_module("radiomap_geo.optimize")
         target = self.parameterAsSource(parameters, self.TARGET_AREA, context)
         area = None if target is None else source_to_frame(target, target.sourceCrs())
@@ -200,7 +211,7 @@ class OptimizeOrientationAlgorithm(CoverageAlgorithm):
             inputs.grid,
             inputs.sites,
             inputs.buildings,
-            model=self.parameterAsEnumString(parameters, self.MODEL, context),
+            model=model,
             options=options,
             target_area=area,
             progress=monitor.progress,
