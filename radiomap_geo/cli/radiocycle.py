@@ -52,7 +52,7 @@ from radiomap_geo.cli.running import RichProgress, friendly_errors, quiet_option
 @friendly_errors
 def infer_buildings(**opts) -> None:
     """Infer building footprints (and the radio map) from measured RSRP alone (RadioCycle)."""
-    from radiomap_geo.errors import InputError
+    from radiomap_geo.errors import InputError, RadiomapError
     from radiomap_geo.inputs import make_grid
     from radiomap_geo.io.atomic import check_target
     from radiomap_geo.measurements.points import read_measurements
@@ -67,7 +67,11 @@ def infer_buildings(**opts) -> None:
     if opts["polygons"] is not None:
         if Path(opts["polygons"]).resolve() == Path(opts["output"]).resolve():
             raise InputError("--polygons must differ from --output", parameter="polygons")
-        check_target(opts["polygons"], opts["overwrite"])
+        try:
+            check_target(opts["polygons"], opts["overwrite"])
+        except RadiomapError as exc:
+            exc.parameter = "polygons"  # check_target speaks of "output": name --polygons
+            raise
     options = run_options_from(opts)
     grid = make_grid(
         opts["bbox"],

@@ -14,17 +14,25 @@ from radiomap_geo.cli.options import (
 )
 from radiomap_geo.cli.running import RichProgress, check_outputs, friendly_errors, quiet_option
 from radiomap_geo.cli.written import echo_written
+from radiomap_geo.rt.simulate import MAX_DEPTH, RESOLUTION_M
 
 #: Buildings this far outside the grid still reflect and diffract into it.
 SCENE_MARGIN_M = 100.0
 
 
+def _resolution_default(command: click.Command) -> click.Command:
+    """The shared --resolution with the ray tracer's default cell size (as the QGIS algorithm)."""
+    next(p for p in command.params if p.name == "resolution").default = RESOLUTION_M
+    return command
+
+
+@_resolution_default
 @click.command()
 @area_options
 @input_options
 @output_options
 @defaulted("--samples", 3e6, "Rays launched per transmitter.")
-@defaulted("--max-depth", 3, "Maximum number of interactions per path.")
+@defaulted("--max-depth", 3, f"Maximum number of interactions per path (0 to {MAX_DEPTH}).")
 @click.option("--diffraction/--no-diffraction", default=True, show_default=True)
 @defaulted(
     "--seed",

@@ -410,6 +410,7 @@ CASES = [
     Case("sim-samples-fraction", ("--samples", "2.5"), 1, ("--samples", "whole"), "simulate"),
     Case("sim-samples-inf", ("--samples", "inf"), 1, ("--samples",), "simulate"),
     Case("sim-max-depth-negative", ("--max-depth", "-1"), 1, ("--max-depth",), "simulate"),
+    Case("sim-max-depth-100", ("--max-depth", "100"), 1, ("--max-depth", "0 to 10"), "simulate"),
     Case("sim-seed-negative", ("--seed", "-1"), 1, ("seed", "whole number"), "simulate"),
     Case("sim-rx-height-nan", ("--rx-height", "nan"), 1, ("--rx-height", "finite"), "simulate"),
     Case(

@@ -203,3 +203,30 @@ def test_cancel_stops_before_writing(qgis_app, delft, feedback, tmp_path):
     with pytest.raises(QgsProcessingException, match="Cancelled by the user"):
         processing.run(ALG, _params(delft, tmp_path), feedback=feedback)
     assert not list(tmp_path.glob("probability*")) and not list(tmp_path.glob("footprints*"))
+
+
+@pytest.mark.parametrize("footprints", ["probability.tif", "other.tif"])
+def test_footprints_output_that_is_a_raster_is_refused(
+    qgis_app, delft, feedback, tmp_path, footprints
+):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    (tmp_path / "other.tif").write_bytes(b"kept")
+    params = _params(delft, tmp_path, OUTPUT_FOOTPRINTS=str(tmp_path / footprints))
+    words = "also the probability raster" if footprints == "probability.tif" else "vector format"
+    with pytest.raises(QgsProcessingException, match=f"OUTPUT_FOOTPRINTS.*{words}") as info:
+        processing.run(ALG, params, feedback=feedback)
+    assert "Traceback" not in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.gpkg", "other.tif"]
+    assert (tmp_path / "other.tif").read_bytes() == b"kept"
+
+
+def test_default_cell_size_is_the_models(qgis_app):
+    from qgis.core import QgsApplication
+
+    from radiomap_geo.radiocycle.weights import DEFAULT_MODEL, available
+
+    algorithm = QgsApplication.processingRegistry().algorithmById(ALG)
+    trained = available()[DEFAULT_MODEL]["metadata"]["resolution_m"]
+    assert algorithm.parameterDefinition("RESOLUTION").defaultValue() == trained

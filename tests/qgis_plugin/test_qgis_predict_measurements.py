@@ -64,3 +64,27 @@ def test_unknown_site_in_the_layer_is_named(qgis_app, delft, feedback, tmp_path)
     with pytest.raises(QgsProcessingException, match="site_id values \\['zz'\\]"):
         processing.run(ALG, params, feedback=feedback)
     assert not (tmp_path / "rsrp.tif").exists()
+
+
+def test_runs_with_the_default_cell_size(qgis_app, delft, feedback, tmp_path):
+    """RESOLUTION left at its default: the default measurement model's own cell size."""
+    import processing
+    import rasterio
+    from qgis.core import QgsApplication
+
+    from radiomap_geo.sparse.model import get_measurement_model
+
+    algorithm = QgsApplication.processingRegistry().algorithmById(ALG)
+    native = get_measurement_model().metadata["metres_per_pixel"]
+    assert algorithm.parameterDefinition("RESOLUTION").defaultValue() == native
+    params = {
+        "SITES": delft["sites"],
+        "BUILDINGS": delft["buildings"],
+        "EXTENT": delft["extent"],
+        "MEASUREMENTS": write_measurements(tmp_path / "m.gpkg", MEASURED_LEVELS, ["ne"] * 6),
+        "VALUE_FIELD": "level",
+        "OUTPUT_RSRP": str(tmp_path / "rsrp.tif"),
+    }
+    processing.run(ALG, params, feedback=feedback)
+    with rasterio.open(params["OUTPUT_RSRP"]) as ds:
+        assert ds.res == (native, native)

@@ -116,3 +116,36 @@ def test_raytrace_on_sample_data(qgis_app, sionna_ready, tmp_path, feedback):
     assert 0.2 < np.isnan(rsrp).mean() < 0.8  # buildings (and unreached cells) are nodata
     assert np.isfinite(rsrp[row, col]) and rsrp[row, col] > np.nanmax(rsrp) - 3
     assert np.nanmax(rsrp) < 46 and np.nanmin(rsrp) > -170
+
+
+def test_cell_size_and_depth_limit_are_the_command_lines(qgis_app):
+    """Default cell size and the most interactions come from the library, as `simulate`'s."""
+    from qgis.core import QgsApplication
+
+    from radiomap_geo.cli.simulate import simulate
+    from radiomap_geo.rt.simulate import MAX_DEPTH, RESOLUTION_M
+
+    algorithm = QgsApplication.processingRegistry().algorithmById("radiomapgeo:raytracecoverage")
+    cli = {p.name: p for p in simulate.params}
+    assert algorithm.parameterDefinition("RESOLUTION").defaultValue() == RESOLUTION_M
+    assert cli["resolution"].default == RESOLUTION_M
+    depth = algorithm.parameterDefinition("MAX_DEPTH")
+    assert depth.maximum() == MAX_DEPTH and depth.defaultValue() == cli["max_depth"].default
+
+
+def test_depth_beyond_the_limit_is_refused(qgis_app, delft, tmp_path, feedback):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    from radiomap_geo.rt.simulate import MAX_DEPTH
+
+    params = {
+        "SITES": delft["sites"],
+        "BUILDINGS": delft["buildings"],
+        "EXTENT": delft["extent"],
+        "MAX_DEPTH": MAX_DEPTH + 1,
+        "OUTPUT_RSRP": str(tmp_path / "rsrp.tif"),
+    }
+    with pytest.raises(QgsProcessingException, match="MAX_DEPTH"):
+        processing.run("radiomapgeo:raytracecoverage", params, feedback=feedback)
+    assert not list(tmp_path.iterdir())

@@ -95,6 +95,17 @@ class RadiomapAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(
                 tr("A dependency of radiomap-geo is missing ({}). {}").format(exc, INSTALL_HINT)
             ) from exc
+        except QgsProcessingException:
+            raise
+        except Exception as exc:
+            # Anything else is a bug: QGIS would put its whole traceback into the message and
+            # the log. Say what failed in one line (the cause stays chained for Python callers).
+            raise QgsProcessingException(
+                tr(
+                    "{} failed unexpectedly ({}: {}). This is a bug in radiomap-geo: please "
+                    "report it with the inputs you used."
+                ).format(self.displayName(), type(exc).__name__, _one_line(exc))
+            ) from exc
 
 
 class AreaAlgorithm(RadiomapAlgorithm):
@@ -168,3 +179,9 @@ class AreaAlgorithm(RadiomapAlgorithm):
                 self.invalidSourceError(parameters, self.SITES)  # standard QGIS wording
             )
         return source
+
+
+def _one_line(exc: Exception) -> str:
+    """The first line of an exception's message (never a traceback)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else tr("no message")

@@ -10,6 +10,7 @@ gain bands) and the simplified footprints, which go to a Processing feature sink
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 
 from qgis.core import (
@@ -19,6 +20,7 @@ from qgis.core import (
     QgsProcessingMultiStepFeedback,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterRasterDestination,
+    QgsVectorFileWriter,
     QgsWkbTypes,
 )
 
@@ -61,6 +63,17 @@ def building_models() -> list[str]:
     return [weights.DEFAULT_MODEL, *sorted(n for n in names if n != weights.DEFAULT_MODEL)]
 
 
+def trained_cell_size() -> float | None:
+    """The cell size (m) the default RadioCycle model was trained at; None when unreadable."""
+    try:
+        weights = importlib.import_module("radiomap_geo.radiocycle.weights")
+        entry = weights.available()[weights.DEFAULT_MODEL]
+    except (ImportError, OSError, ValueError, KeyError):
+        return None
+    native = entry.get("metadata", {}).get("resolution_m")
+    return None if native is None else float(native)
+
+
 class InferBuildingsAlgorithm(AreaAlgorithm):
     """Calls ``radiomap_geo.radiocycle.infer.infer_buildings`` and its output writers."""
 
@@ -81,7 +94,11 @@ class InferBuildingsAlgorithm(AreaAlgorithm):
         "far coarser or finer cells blur or miss buildings."
     )
     ERROR_PARAMETERS = {**measured.ERROR_PARAMETERS, "threshold": "THRESHOLD"}
-    DEFAULT_RESOLUTION = 2.0
+
+    @property
+    def DEFAULT_RESOLUTION(self) -> float:  # noqa: N802
+        """The cell size the default RadioCycle model was trained at."""
+        return trained_cell_size() or super().DEFAULT_RESOLUTION
 
     MODEL = "MODEL"
     THRESHOLD = "THRESHOLD"
@@ -121,6 +138,7 @@ class InferBuildingsAlgorithm(AreaAlgorithm):
         writers = importlib.import_module("radiomap_geo.radiocycle.outputs")
         steps = QgsProcessingMultiStepFeedback(3, feedback)
         raster_path = self.geotiff_output(parameters, self.OUTPUT_PROBABILITY, context)
+        self._check_footprints_output(parameters, context, raster_path)
         grid = self.grid_from_parameters(api, parameters, context, feedback)
         feedback.pushInfo(describe_grid(grid))
         measurements, sites = self._inputs(grid, parameters, context)
@@ -179,6 +197,32 @@ class InferBuildingsAlgorithm(AreaAlgorithm):
             source=tr("the sites layer '{}'").format(source.sourceName()),
         )
         return measurements, sites
+
+    def _check_footprints_output(self, parameters, context, raster_path: str) -> None:
+        """Refuse, before any work, a footprints file that is no vector format (QGIS would
+        quietly write ``<name>.gpkg`` beside it) or that is the probability raster itself.
+        """
+        if parameters.get(self.OUTPUT_FOOTPRINTS) is None:
+            return
+        path = self.parameterAsOutputLayer(parameters, self.OUTPUT_FOOTPRINTS, context)
+        if not path or re.match(r"[a-z]{2,}:", path, re.IGNORECASE):  # memory:, ogr:, postgres:
+            return
+        label = tr("'{}' ({})").format(
+            self.parameterDefinition(self.OUTPUT_FOOTPRINTS).description(), self.OUTPUT_FOOTPRINTS
+        )
+        if Path(path).resolve() == Path(raster_path).resolve():
+            raise QgsProcessingException(
+                tr(
+                    "{}: '{}' is also the probability raster ({}): choose another file, e.g. {}."
+                ).format(label, path, self.OUTPUT_PROBABILITY, Path(path).with_suffix(".gpkg").name)
+            )
+        extensions = QgsVectorFileWriter.supportedFormatExtensions()
+        if Path(path).suffix.lower().lstrip(".") not in extensions:
+            raise QgsProcessingException(
+                tr("{}: '{}' is not a vector format; choose e.g. {} (formats: {}).").format(
+                    label, path, Path(path).with_suffix(".gpkg").name, ", ".join(extensions)
+                )
+            )
 
     def _write_footprints(self, footprints, grid, parameters, context) -> str | None:
         """The footprints into the sink, in the grid's CRS; None when the output is skipped."""

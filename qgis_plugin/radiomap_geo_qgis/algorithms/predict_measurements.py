@@ -39,6 +39,11 @@ class PredictFromMeasurementsAlgorithm(CoverageAlgorithm):
 
     OUTPUT_STD = "OUTPUT_STD"
 
+    @property
+    def DEFAULT_RESOLUTION(self) -> float:  # noqa: N802
+        """The cell size the default measurement model works on (it accepts no other)."""
+        return native_cell_size() or super().DEFAULT_RESOLUTION
+
     def model_parameters(self):  # noqa: D102
         return [
             *measured.measurement_parameters(VALUE_KINDS, VALUE_UNITS),
@@ -72,3 +77,15 @@ class PredictFromMeasurementsAlgorithm(CoverageAlgorithm):
             **measured.measurement_arguments(self, parameters, context),
             "measurement_model": model or None,
         }
+
+
+def native_cell_size() -> float | None:
+    """The default measurement model's cell size in metres; None when it cannot be read (the
+    run then says why) or when the model works on any cell size (a baseline).
+    """
+    try:
+        model = importlib.import_module("radiomap_geo.sparse.model").get_measurement_model()
+    except (ImportError, OSError, ValueError):
+        return None
+    native = model.metadata.get("metres_per_pixel")
+    return None if native is None else float(native)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 from qgis.core import QgsProcessingParameterBoolean
@@ -26,21 +27,27 @@ class RayTraceCoverageAlgorithm(CoverageAlgorithm):
     TAGS = (*COMMON_TAGS, "ray tracing", "raytracing", "sionna", "reflection", "diffraction")
     KEYWORDS = {"SAMPLES": "samples_per_tx"}
 
+    @property
+    def DEFAULT_RESOLUTION(self) -> float:  # noqa: N802
+        """The ray tracer's default cell size: the CLI's (``simulate --resolution``) too."""
+        return _rt_constants().RESOLUTION_M
+
     def model_parameters(self):  # noqa: D102
+        limits = _rt_constants()
         return [
             number_param(
                 "SAMPLES",
                 "Rays per transmitter (more: less noise, slower)",
                 3_000_000,
                 1_000,
-                1_000_000_000,
+                int(limits.MAX_SAMPLES),
             ),
             number_param(
                 "MAX_DEPTH",
                 "Maximum number of interactions (reflections/diffractions) per path",
                 3,
                 0,
-                10,
+                limits.MAX_DEPTH,
             ),
             QgsProcessingParameterBoolean(
                 "DIFFRACTION", tr("Edge diffraction (about 3x slower)"), defaultValue=True
@@ -62,3 +69,11 @@ class RayTraceCoverageAlgorithm(CoverageAlgorithm):
         finally:
             if "mitsuba" in sys.modules:  # after it loaded: see native.finish_python_at_exit
                 finish_python_at_exit()
+
+
+def _rt_constants():
+    """``radiomap_geo.rt.simulate``: its limits and default cell size, shared with the CLI.
+
+    Importing it loads no Sionna RT.
+    """
+    return importlib.import_module("radiomap_geo.rt.simulate")
