@@ -20,7 +20,12 @@ from radiomap_geo.errors import InputError
     str,
     "Network to score: a shipped name, net:PATH or a .pt file [default: baselines only].",
 )
-@defaulted("--split", "test", type=click.Choice(["test", "val", "train"]))
+@defaulted(
+    "--split",
+    "test",
+    "Dataset split to score on.",
+    type=click.Choice(["test", "val", "train"]),
+)
 @defaulted(
     "--baselines",
     "3gpp-umi,3gpp-uma",
@@ -85,6 +90,7 @@ def evaluate(ctx: click.Context, dataset_dir: Path, **opts) -> None:
             "baselines only",
             parameter="model",
         )
+    _check_paths(dataset_dir, opts)
     if not math.isfinite(opts["threshold"]):
         raise InputError(
             f"the threshold must be a number of dB, got {opts['threshold']}", parameter="threshold"
@@ -146,6 +152,72 @@ def evaluate(ctx: click.Context, dataset_dir: Path, **opts) -> None:
             f"{opts['ship_to'] / (opts['name'].lower() + '.md')}, index.json updated",
             err=True,
         )
+
+
+#: The files evaluate writes: option name (the key of its value) to its flag.
+_OUTPUTS = {"json_path": "--json", "markdown_path": "--markdown", "add_to_card": "--add-to-card"}
+
+
+def _check_paths(dataset_dir: Path, opts: dict) -> None:
+    """Refuse outputs that are inputs, lie in the dataset folder or name the same file.
+
+    The inputs are the dataset folder's files, the --model weights file and the --add-to-card
+    card (which the command rewrites itself, so only the report files may not be it).
+    """
+    from radiomap_geo.nets.run_checks import is_within, same_path  # torch: not at start-up
+
+    outputs = [(key, flag, opts[key]) for key, flag in _OUTPUTS.items() if opts[key] is not None]
+    files = {"json_path", "markdown_path"}
+    for i, (key, flag, path) in enumerate(outputs):
+        for _, other_flag, other in outputs[:i]:
+            if same_path(path, other):
+                raise InputError(
+                    f"{flag} {path} is also the {other_flag} file: one would replace the other; "
+                    "give each its own path",
+                    parameter=key,
+                )
+        if is_within(path, dataset_dir):
+            raise InputError(
+                f"{flag} {path} lies in the dataset folder {dataset_dir} (DATASET_DIR): it would "
+                "replace or add to the dataset's files; write it outside the dataset folder",
+                parameter=key,
+            )
+        model = _model_path(opts["model"])
+        if key in files and model is not None and same_path(path, model):
+            raise InputError(
+                f"{flag} {path} is the --model weights file: it would replace the weights; "
+                "write the report to another file",
+                parameter=key,
+            )
+    ship_to = opts["ship_to"]
+    if ship_to is None:
+        return
+    if is_within(ship_to, dataset_dir):
+        raise InputError(
+            f"--ship-to {ship_to} lies in the dataset folder {dataset_dir} (DATASET_DIR): "
+            "ship the weights into a folder outside it, e.g. weights/",
+            parameter="ship_to",
+        )
+    from radiomap_geo.models.registry import INDEX_FILE
+
+    name = (opts["name"] or "").lower()
+    shipped = {ship_to / INDEX_FILE: "index", ship_to / f"{name}.md": "model card"}
+    for key, flag, path in outputs:
+        hit = next((what for file, what in shipped.items() if same_path(path, file)), None)
+        if key in files and hit is not None:
+            raise InputError(
+                f"{flag} {path} is the {hit} file --ship-to writes: one would replace the "
+                "other; give the report another path",
+                parameter=key,
+            )
+
+
+def _model_path(model: str | None) -> Path | None:
+    """The file --model names when it names one (a path or net:PATH), else None."""
+    if not model:
+        return None
+    path = Path(model[4:] if model.startswith("net:") else model)
+    return path if path.is_file() else None
 
 
 def _weights_file(model: str) -> Path:

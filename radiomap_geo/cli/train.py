@@ -45,15 +45,21 @@ def command_line(ctx: click.Context) -> str:
     return " ".join(words)
 
 
-def _json_object(text: str | None, what: str) -> dict:
+def _json_object(text: str | None, what: str, parameter: str) -> dict:
     if not text:
         return {}
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise InputError(f"{what} must be a JSON object, e.g. '{{\"base\": 16}}': {exc}") from exc
+        raise InputError(
+            f"{what} must be a JSON object, e.g. '{{\"base\": 16}}', got {text!r}: {exc}",
+            parameter=parameter,
+        ) from exc
     if not isinstance(value, dict):
-        raise InputError(f"{what} must be a JSON object, e.g. '{{\"base\": 16}}'")
+        raise InputError(
+            f"{what} must be a JSON object, e.g. '{{\"base\": 16}}', got {text!r}",
+            parameter=parameter,
+        )
     return value
 
 
@@ -86,24 +92,36 @@ def _list_archs(ctx: click.Context, _param, value: bool) -> None:
     type=FOLDER,
     help="Run folder: checkpoint, log, weights [default: runs/<name>].",
 )
-@field_option("--epochs", TRAINING, "epochs")
-@defaulted("--batch-size", 8)
+@field_option("--epochs", TRAINING, "epochs", type=click.IntRange(min=1))
+@defaulted(
+    "--batch-size",
+    8,
+    "Maps (or crops) per optimisation step.",
+    type=click.IntRange(min=1),
+)
 @field_option("--lr", TRAINING, "lr")
 @field_option("--schedule", TRAINING, "schedule", type=click.Choice(SCHEDULES))
 @field_option("--weight-decay", TRAINING, "weight_decay")
-@field_option("--patience", TRAINING, "patience")
+@field_option("--patience", TRAINING, "patience", type=click.IntRange(min=1))
 @field_option("--loss", TRAINING, "loss", type=click.Choice(LOSSES))
 @field_option("--weak-weight", TRAINING, "weak_weight")
 @optional(
-    "--crop", int, "Train on random CROP x CROP windows holding the site [default: whole maps]."
+    "--crop",
+    click.IntRange(min=1),
+    "Train on random CROP x CROP windows holding the site (at most the map side) "
+    "[default: whole maps].",
 )
 @optional(
     "--init-weights",
     EXISTING_FILE_TEXT,
     "Start from these weights (fine-tuning; same architecture and channels).",
 )
-@optional("--max-train-maps", int, "Use a random subset.")
-@optional("--max-val-maps", int, "Use a random subset.")
+@optional(
+    "--max-train-maps", click.IntRange(min=1), "Use a random subset of this many training maps."
+)
+@optional(
+    "--max-val-maps", click.IntRange(min=1), "Use a random subset of this many validation maps."
+)
 @optional(
     "--reach",
     float,
@@ -114,6 +132,7 @@ def _list_archs(ctx: click.Context, _param, value: bool) -> None:
     "--no-ray-label",
     float,
     "Label (dB) for outdoor cells no ray reached, e.g. -160 [default: ignore them].",
+    dest="no_ray_label_db",
 )
 @optional(
     "--second-traces",
@@ -147,7 +166,7 @@ def _list_archs(ctx: click.Context, _param, value: bool) -> None:
 )
 @field_option("--device", TRAINING, "device")
 @field_option("--amp-dtype", TRAINING, "amp_dtype", type=click.Choice(AMP_DTYPES))
-@optional("--threads", int, "CPU threads for torch.")
+@optional("--threads", click.IntRange(min=1), "CPU threads for torch.")
 @field_option("--seed", TRAINING, "seed")
 @defaulted("--resume/--no-resume", True, "Continue the run found in the run folder, or start over.")
 @click.option(
@@ -164,13 +183,16 @@ def _list_archs(ctx: click.Context, _param, value: bool) -> None:
 def train(ctx: click.Context, dataset_dir: Path, **opts) -> None:
     """Train a coverage network on DATASET_DIR (from 'radiomap-geo dataset build').
 
-    Early stopping on the dataset's validation split; checkpoints every epoch in the run folder
-    (rerun the same command to resume). Writes <out-dir>/<name>-<sha12>.pt and train_log.json.
+    Early stopping on the dataset's validation split (without one: all epochs, the last kept,
+    and a warning); checkpoints every epoch in the run folder (rerun the same command to resume).
+    Writes <out-dir>/<name>-<sha12>.pt and train_log.json; every setting is checked first and a
+    failed run leaves nothing behind.
     """
     import torch
 
     from radiomap_geo.nets.pipeline import train_from_dataset
 
+    arch_kwargs = _json_object(opts["arch_kwargs"], "--arch-kwargs", "arch_kwargs")
     if opts["threads"]:
         torch.set_num_threads(opts["threads"])
     channels = [c.strip() for c in opts["channels"].split(",")] if opts["channels"] else None
@@ -198,7 +220,7 @@ def train(ctx: click.Context, dataset_dir: Path, **opts) -> None:
             opts["out_dir"],
             name=opts["name"],
             channels=channels,
-            arch_kwargs=_json_object(opts["arch_kwargs"], "--arch-kwargs"),
+            arch_kwargs=arch_kwargs,
             epochs=opts["epochs"],
             batch_size=opts["batch_size"],
             lr=opts["lr"],
@@ -209,7 +231,7 @@ def train(ctx: click.Context, dataset_dir: Path, **opts) -> None:
             resume=opts["resume"],
             reach_m=opts["reach_m"],
             augment=not opts["no_augment"],
-            no_ray_label_db=opts["no_ray_label"],
+            no_ray_label_db=opts["no_ray_label_db"],
             second_traces=opts["second_traces"],
             more_rays=opts["more_rays"],
             maps_from=opts["maps_from"],

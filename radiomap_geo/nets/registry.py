@@ -72,14 +72,17 @@ def build_network(arch: str, in_channels: int, **kwargs: Any) -> CoverageNet:
     key = str(arch).lower()
     if key not in ARCHITECTURES:
         raise InputError(
-            f"unknown network architecture {arch!r}; available: {', '.join(ARCHITECTURES)}"
+            f"unknown network architecture {arch!r}; available: {', '.join(ARCHITECTURES)}",
+            parameter="arch",
         )
     if int(in_channels) < 1:
         raise InputError(f"a network needs at least one input channel, got {in_channels}")
     cls = ARCHITECTURES[key][0]
     try:
         return cls(int(in_channels), **kwargs)
-    except TypeError as exc:  # unexpected keyword
-        raise InputError(f"bad arguments for architecture {key!r}: {exc}") from exc
-    except ValueError as exc:
-        raise InputError(f"bad arguments for architecture {key!r}: {exc}") from exc
+    except (TypeError, ValueError) as exc:  # an unexpected keyword, a bad value
+        raise InputError(
+            f"bad arguments for architecture {key!r}: {exc}; see its parameters in "
+            f"radiomap_geo/nets/{ARCHITECTURES[key][0].__module__.rsplit('.', 1)[-1]}.py",
+            parameter="arch_kwargs",
+        ) from exc

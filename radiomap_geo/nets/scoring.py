@@ -212,6 +212,7 @@ def evaluate_on_dataset(
     if net_mode not in ("tile", "engine"):
         raise InputError(f"net_mode must be 'tile' or 'engine', not {net_mode!r}")
     monitor = as_monitor(progress, is_cancelled)
+    baseline_models = _baseline_models(baselines)  # a wrong name fails before any work
     dataset = _load_split(dataset_dir, split)
     model = _resolve_model(model_or_weights)
     net_model = _network_of(model) if model is not None else None
@@ -220,7 +221,7 @@ def evaluate_on_dataset(
         "gain_bins_db": tuple(gain_bins_db),
         "floor_db": floor_db,
     }
-    entries = _entries(model, net_model, net_mode, baselines, options, threshold_db)
+    entries = _entries(model, net_model, net_mode, baseline_models, options, threshold_db)
     renderer = _evaluation_renderer(net_model, ortho_seed)
 
     n = len(dataset) if max_maps is None else min(len(dataset), int(max_maps))
@@ -300,21 +301,41 @@ def evaluate_on_dataset(
     return report
 
 
+def _baseline_models(baselines: Sequence[str]) -> list[tuple[str, Any]]:
+    """``(name, model)`` of each baseline.
+
+    Raises:
+        InputError: an unknown name (``parameter="baselines"``).
+    """
+    from radiomap_geo.models.registry import get_model, list_models
+
+    models = []
+    for name in baselines:
+        try:
+            models.append((name, get_model(name)))
+        except InputError as exc:
+            raise InputError(
+                f"unknown baseline {name!r}: use comma-separated names from "
+                f"{', '.join(list_models())} ('' for none)",
+                parameter="baselines",
+            ) from exc
+    return models
+
+
 def _entries(
     model: Any,
     net_model: Any,
     net_mode: str,
-    baselines: Sequence[str],
+    baselines: Sequence[tuple[str, Any]],
     options: dict[str, Any],
     threshold_db: float,
 ) -> list[tuple[Any, _Scores]]:
-    """Each model to score beside its score accumulator: the model first, then the baselines.
+    """Each model to score beside its score accumulator: the model first, then the baselines
+    (``(name, model)`` pairs).
 
     Raises:
         InputError: neither a model nor a baseline.
     """
-    from radiomap_geo.models.registry import get_model
-
     entries: list[tuple[Any, _Scores]] = []
     if model is not None:
         label = model.name
@@ -322,8 +343,8 @@ def _entries(
         if net_model is not None and net_mode == "tile":
             label = net_model.name
         entries.append((model, _Scores(label, kind, options, threshold_db)))
-    for name in baselines:
-        entries.append((get_model(name), _Scores(name, "empirical", options, threshold_db)))
+    for name, baseline in baselines:
+        entries.append((baseline, _Scores(name, "empirical", options, threshold_db)))
     if not entries:
         raise InputError("nothing to evaluate: give a model or baselines")
     return entries

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from radiomap_geo.errors import RadiomapError
 from radiomap_geo.io.atomic import atomic_save
 from radiomap_geo.nets.scaling import OutputScaling
 from radiomap_geo.train_options import TrainConfig
@@ -52,6 +53,40 @@ class TrainResult:
     best_val_loss: float = math.inf
     stopped_early: bool = False
     seconds: float = 0.0
+
+
+class TrainingDiverged(RadiomapError, RuntimeError):
+    """The training loss or the network's weights became NaN or infinite."""
+
+
+def non_finite_weights(net: nn.Module) -> list[str]:
+    """Names of the tensors of ``net`` holding NaN or infinite values."""
+    return [
+        name
+        for name, tensor in net.state_dict().items()
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
+
+
+def check_finite(net: nn.Module, train_loss: float, epoch: int, config: TrainConfig) -> None:
+    """Refuse to go on (and to save) once the loss or the weights are not finite.
+
+    Raises:
+        TrainingDiverged: naming the epoch, what went wrong and the settings to change.
+    """
+    bad = non_finite_weights(net)
+    if math.isfinite(train_loss) and not bad:
+        return
+    what = (
+        f"the training loss is {train_loss}"
+        if not math.isfinite(train_loss)
+        else f"{len(bad)} weight tensors (first: {bad[0]}) hold NaN or infinite values"
+    )
+    raise TrainingDiverged(
+        f"training diverged in epoch {epoch + 1}: {what}; no weights were saved. Lower the "
+        f"learning rate (now {config.lr:g}) or check the loss settings (loss {config.loss}, "
+        f"weak_weight {config.weak_weight:g})"
+    )
 
 
 #: Settings a resumed run must share with its checkpoint (they define the schedule).
@@ -248,6 +283,10 @@ def train(
         checkpoint_path: file for atomic checkpoints; resumed from when it exists and ``resume``.
         resume: continue from ``checkpoint_path`` if present.
         log: called with each epoch's record (epoch, train_loss, val_loss, val_rmse_db, lr, s).
+
+    Raises:
+        TrainingDiverged: the loss or the weights became NaN or infinite (checked every epoch,
+            before its checkpoint).
     """
     config = config or TrainConfig()
     scaling = scaling or OutputScaling()
@@ -279,6 +318,7 @@ def train(
             "train_loss": _train_epoch(net, train_batches, steps, opt, scaling, config, device),
             "lr": opt.optimizer.param_groups[0]["lr"],
         }
+        check_finite(net, record["train_loss"], epoch, config)  # before any checkpoint
         if val_batches is not None:
             record.update(validate(net, val_batches, scaling, config, device))
             if record["val_loss"] < result.best_val_loss - config.min_delta:
@@ -298,6 +338,8 @@ def train(
             break
     if best_state is not None:
         net.load_state_dict(best_state)
+    if result.history:  # e.g. a resumed checkpoint of an older version without this check
+        check_finite(net, float(result.history[-1]["train_loss"]), len(result.history) - 1, config)
     result.seconds = time.perf_counter() - started
     return result
 

@@ -12,6 +12,7 @@ automatically), ``train_log.json`` (updated every epoch) and the weights ``<name
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -25,13 +26,20 @@ import torch
 
 from radiomap_geo import jsonio
 from radiomap_geo.dataset.traces import maps_also_in, with_more_rays, with_second_traces
-from radiomap_geo.errors import InputError
+from radiomap_geo.errors import Cancelled, InputError
 from radiomap_geo.nets.augment import (
     MapBatches,
     TileRenderer,
     reads_ortho,
 )
 from radiomap_geo.nets.registry import DEFAULT_CHANNELS, build_network
+from radiomap_geo.nets.run_checks import (
+    check_channels,
+    check_crop,
+    check_numbers,
+    check_out_dir,
+    removed_on_failure,
+)
 from radiomap_geo.nets.samples import (
     CroppedMapBatches,
     _dataset_frequency,
@@ -41,13 +49,22 @@ from radiomap_geo.nets.samples import (
     dataset_samples,
 )
 from radiomap_geo.nets.scaling import OutputScaling
-from radiomap_geo.nets.train import TrainConfig, TrainResult, resolve_device, train
+from radiomap_geo.nets.train import (
+    TrainConfig,
+    TrainingDiverged,
+    TrainResult,
+    resolve_device,
+    train,
+)
+from radiomap_geo.nets.warm_start import initial_weights, warm_start_state
 from radiomap_geo.nets.weights import make_metadata, save_weights, sha256_file
 from radiomap_geo.progress import CancelFn, ProgressFn, as_monitor
 
 RUN_FILE = "run.json"
 LOG_FILE = "train_log.json"
 CHECKPOINT_FILE = "checkpoint.pt"
+
+log_ = logging.getLogger(__name__)
 
 #: Settings of a run that must not change when it is resumed.
 _RUN_KEYS = (
@@ -194,19 +211,49 @@ def train_from_dataset(
         log: called with every epoch's record.
 
     Raises:
-        InputError: bad settings, an empty split, or a run in ``out_dir`` with other settings.
+        InputError: bad settings, an empty split, a run folder among the inputs, or a run in
+            ``out_dir`` with other settings. Every setting is checked before anything is
+            written; a run that fails leaves nothing in ``out_dir`` (an interrupted one keeps
+            its checkpoint). A dataset without a val split is trained on without validation
+            (a warning says so).
+        TrainingDiverged: the loss or the weights became NaN or infinite.
     """
     name = name or arch
     out = Path(out_dir) if out_dir is not None else Path("runs") / name
     channels = list(channels or DEFAULT_CHANNELS)
     arch_kwargs = dict(arch_kwargs or {})
-    extra = _checked_train_config(train_config, epochs, batch_size)
-    start = _initial_weights(init_weights, arch, arch_kwargs, channels)
+    # Every check before any work: nothing is written when one fails.
+    extra = _checked_train_config(train_config)
+    check_numbers(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        crop=crop,
+        max_train_maps=max_train_maps,
+        max_val_maps=max_val_maps,
+        reach_m=reach_m,
+        no_ray_label_db=no_ray_label_db,
+        ortho_augment=ortho_augment,
+        train_config=extra,
+    )
+    check_channels(channels)
+    check_out_dir(
+        out,
+        {
+            "the dataset folder (DATASET_DIR)": dataset_dir,
+            "the second-traces folder": second_traces,
+            "the more-rays folder": more_rays,
+            "the maps-from folder": maps_from,
+        },
+    )
+    start = initial_weights(init_weights, arch, arch_kwargs, channels)
     if start is not None:
         extra["init_output_bias"] = False  # the start weights already have their bias
     renderer = TileRenderer.for_channels(channels, ortho_seed)
     ortho_strength = _ortho_strength(channels, ortho_augment)
     config = TrainConfig(epochs=epochs, lr=lr, device=device, seed=seed, **extra)
+    resolve_device(config.device)  # --device cuda without a GPU fails here, not after the data
+    net = _network(arch, channels, arch_kwargs, start, seed=seed)
     monitor = as_monitor(progress, is_cancelled)
 
     # Data: the maps are fixed when a run starts (the dataset may keep growing).
@@ -217,6 +264,16 @@ def train_from_dataset(
     rx_height = float(train_ds.manifest["config"].get("rx_height_m", 1.5))
     side = int(train_ds.gain_db.shape[-1])
     reach = float(reach_m) if reach_m is not None else 0.75 * side * res
+    _check_map_side(net, arch, crop, side)
+    if val_ds is None or len(val_ds) == 0:
+        log_.warning(
+            "%s has no val split: training runs all %d epochs without validation or early "
+            "stopping and keeps the last epoch's weights (patience %s is unused); build the "
+            "dataset with a val split to stop early and keep the best epoch",
+            dataset_dir,
+            epochs,
+            config.patience,
+        )
 
     settings = {
         "arch": arch,
@@ -239,105 +296,116 @@ def train_from_dataset(
         "ortho_seed": None if renderer is None else renderer.seed,
         "ortho_augment": ortho_strength,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_path, log_path = out / CHECKPOINT_FILE, out / LOG_FILE
-    train_keys, val_keys = _run_maps(
-        out,
-        {"settings": settings, "dataset": str(dataset_dir), "command": command},
-        train_ds,
-        val_ds,
-        max_train_maps=max_train_maps,
-        max_val_maps=max_val_maps,
-        resume=resume,
-        train_pool=pool,
-    )
-    train_index = _select(train_ds, train_keys)
-    train_samples = dataset_samples(train_ds, train_index, rx_height, renderer)
-    val_samples = (
-        dataset_samples(val_ds, _select(val_ds, val_keys), rx_height, renderer) if val_keys else []
-    )
-    if not train_samples:
-        raise InputError(f"{dataset_dir} has no training maps")
+    # A failed run leaves nothing behind; an interrupted one (or one that fails after finished
+    # epochs for another reason than diverging) keeps its checkpoint: rerun it to resume.
+    epoch_box, first_epoch = [0], [0]
 
-    net = _network(arch, channels, arch_kwargs, start, crop=crop, side=side, seed=seed)
-    scaling = OutputScaling()
-    # Both streams cache the ray-walk channels of their maps (computed in the first epoch; about
-    # 80 KiB per 128 x 128 map with los and both obstruction channels).
-    train_batches = CroppedMapBatches(
-        train_samples,
-        channels,
-        batch_size,
-        crop=crop,
-        augment=augment,
-        shuffle=True,
-        seed=seed,
-        no_ray_label_db=no_ray_label_db,
-        ortho_augment=ortho_strength or 0.0,
-    )
-    val_batches = (
-        MapBatches(val_samples, channels, batch_size, no_ray_label_db=no_ray_label_db)
-        if val_samples
-        else None
-    )
-    epoch_box = [_first_epoch(ckpt_path)]
-    monitored = _Monitored(train_batches, monitor, epochs, len(train_batches), epoch_box)
+    def keep(err: BaseException) -> bool:
+        if isinstance(err, Cancelled | KeyboardInterrupt):
+            return True
+        return not isinstance(err, TrainingDiverged) and epoch_box[0] > first_epoch[0]
 
-    history: list[dict[str, Any]] = []
-    data_info = _training_data(dataset_dir, train_ds, train_index, len(val_samples))
-    # Labels of maps traced twice are the two runs' power mean (radiomap_geo.dataset.traces).
-    data_info["maps_traced_twice"] = averaged
-    data_info["maps_with_more_rays"] = len(replaced)  # labels from a trace with more rays
-    run_log = {"settings": settings, "command": command, "data": data_info, "history": history}
+    with removed_on_failure(out, keep):
+        ckpt_path, log_path = out / CHECKPOINT_FILE, out / LOG_FILE
+        train_keys, val_keys = _run_maps(
+            out,
+            {"settings": settings, "dataset": str(dataset_dir), "command": command},
+            train_ds,
+            val_ds,
+            max_train_maps=max_train_maps,
+            max_val_maps=max_val_maps,
+            resume=resume,
+            train_pool=pool,
+        )
+        train_index = _select(train_ds, train_keys)
+        train_samples = dataset_samples(train_ds, train_index, rx_height, renderer)
+        val_samples = (
+            dataset_samples(val_ds, _select(val_ds, val_keys), rx_height, renderer)
+            if val_keys
+            else []
+        )
+        if not train_samples:
+            raise InputError(f"{dataset_dir} has no training maps")
 
-    def on_epoch(record: dict[str, Any]) -> None:
-        history.append(dict(record))
-        epoch_box[0] = int(record["epoch"]) + 1
-        _write_log(log_path, "running", run_log)
-        if log is not None:
-            log(dict(record))
-        monitor.check()
+        scaling = OutputScaling()
+        # Both streams cache the ray-walk channels of their maps (computed in the first epoch; about
+        # 80 KiB per 128 x 128 map with los and both obstruction channels).
+        train_batches = CroppedMapBatches(
+            train_samples,
+            channels,
+            batch_size,
+            crop=crop,
+            augment=augment,
+            shuffle=True,
+            seed=seed,
+            no_ray_label_db=no_ray_label_db,
+            ortho_augment=ortho_strength or 0.0,
+        )
+        val_batches = (
+            MapBatches(val_samples, channels, batch_size, no_ray_label_db=no_ray_label_db)
+            if val_samples
+            else None
+        )
+        epoch_box[0] = first_epoch[0] = _first_epoch(ckpt_path)
+        monitored = _Monitored(train_batches, monitor, epochs, len(train_batches), epoch_box)
 
-    result = train(
-        net,
-        monitored,
-        val_batches,
-        config,
-        scaling,
-        checkpoint_path=ckpt_path,
-        resume=resume,
-        log=on_epoch,
-    )
-    history[:] = [dict(r) for r in result.history]
-    training = _training_record(result, epochs, resolve_device(config.device), settings, command)
-    metadata = make_metadata(
-        net,
-        channels,
-        metres_per_pixel=res,
-        frequency_mhz=freq,
-        reach_m=reach,
-        scaling=scaling,
-        rx_height_m=rx_height,
-        antenna_pattern="in_output",
-        training_data=jsonio.plain(data_info),
-        metrics=jsonio.plain(_best_val_metrics(result, len(val_samples))),
-        name=name,
-        training=jsonio.plain(training),
-    )
-    weights = save_weights(net.cpu(), metadata, out, name)
-    _write_log(
-        log_path,
-        "finished",
-        run_log,
-        weights=weights.name,
-        sha256=sha256_file(weights),
-        training=training,
-    )
+        history: list[dict[str, Any]] = []
+        data_info = _training_data(dataset_dir, train_ds, train_index, len(val_samples))
+        # Labels of maps traced twice are the two runs' power mean (radiomap_geo.dataset.traces).
+        data_info["maps_traced_twice"] = averaged
+        data_info["maps_with_more_rays"] = len(replaced)  # labels from a trace with more rays
+        run_log = {"settings": settings, "command": command, "data": data_info, "history": history}
+
+        def on_epoch(record: dict[str, Any]) -> None:
+            history.append(dict(record))
+            epoch_box[0] = int(record["epoch"]) + 1
+            _write_log(log_path, "running", run_log)
+            if log is not None:
+                log(dict(record))
+            monitor.check()
+
+        result = train(
+            net,
+            monitored,
+            val_batches,
+            config,
+            scaling,
+            checkpoint_path=ckpt_path,
+            resume=resume,
+            log=on_epoch,
+        )
+        history[:] = [dict(r) for r in result.history]
+        training = _training_record(
+            result, epochs, resolve_device(config.device), settings, command
+        )
+        metadata = make_metadata(
+            net,
+            channels,
+            metres_per_pixel=res,
+            frequency_mhz=freq,
+            reach_m=reach,
+            scaling=scaling,
+            rx_height_m=rx_height,
+            antenna_pattern="in_output",
+            training_data=jsonio.plain(data_info),
+            metrics=jsonio.plain(_best_val_metrics(result, len(val_samples))),
+            name=name,
+            training=jsonio.plain(training),
+        )
+        # train() has checked the weights are finite (no NaN weights are ever saved)
+        weights = save_weights(net.cpu(), metadata, out, name)
+        _write_log(
+            log_path,
+            "finished",
+            run_log,
+            weights=weights.name,
+            sha256=sha256_file(weights),
+            training=training,
+        )
     return TrainRun(weights, log_path, ckpt_path, result, metadata)
 
 
-def _checked_train_config(
-    train_config: Mapping[str, Any] | None, epochs: int, batch_size: int
-) -> dict[str, Any]:
+def _checked_train_config(train_config: Mapping[str, Any] | None) -> dict[str, Any]:
     """The further :class:`TrainConfig` fields, refused when unknown or passed twice."""
     extra = dict(train_config or {})
     unknown = set(extra) - _train_config_fields()
@@ -346,8 +414,6 @@ def _checked_train_config(
         raise InputError(
             f"train_config: unknown {sorted(unknown)} / pass {sorted(reserved)} directly"
         )
-    if batch_size < 1 or epochs < 1:
-        raise InputError("epochs and batch_size must be >= 1")
     return extra
 
 
@@ -412,25 +478,25 @@ def _run_maps(
     return train_keys, val_keys
 
 
-def _network(
-    arch: str, channels: Sequence[str], arch_kwargs: Mapping[str, Any], start, *, crop, side, seed
-):
-    """The seeded network (from ``start``'s weights when given), checked against the map side
-    and the crop.
-    """
+def _network(arch: str, channels: Sequence[str], arch_kwargs: Mapping[str, Any], start, *, seed):
+    """The seeded network (from ``start``'s weights when given)."""
     torch.manual_seed(seed)
     net = build_network(arch, len(channels), **arch_kwargs)
     if start is not None:
         net.load_state_dict(warm_start_state(net, start, channels))
+    return net
+
+
+def _check_map_side(net: Any, arch: str, crop: int | None, side: int) -> None:
+    """Refuse maps the network cannot take and a crop it cannot take or they cannot give."""
     m = net.size_multiple
-    if crop is not None and (crop < m or crop % m):
-        raise InputError(f"crop must be a positive multiple of {m} for {arch}, got {crop}")
+    check_crop(crop, side, m, arch)
     if side % m:
         raise InputError(
             f"{arch} needs map sides that are multiples of {m}; the dataset's are {side}: "
-            "choose a shallower network"
+            "choose a shallower network",
+            parameter="arch",
         )
-    return net
 
 
 def _first_epoch(checkpoint: Path) -> int:
@@ -479,63 +545,6 @@ def _best_val_metrics(result: TrainResult, val_maps: int) -> dict[str, Any]:
     return {
         "val": {"maps": val_maps, "rmse_db": best.get("val_rmse_db"), "loss": best.get("val_loss")}
     }
-
-
-def _initial_weights(path, arch: str, arch_kwargs: Mapping[str, Any], channels: Sequence[str]):
-    """The verified weights to fine-tune from, or None; refuses weights of another network.
-
-    The start's channels must be among this run's (new channels start with zero weights).
-    """
-    if path is None:
-        return None
-    from radiomap_geo.nets.weights import load_weights
-
-    start = load_weights(path)
-    meta = start.metadata
-    built = build_network(arch, len(channels), **arch_kwargs).config
-    theirs = build_network(meta["arch"], len(meta["channels"]), **meta["arch_kwargs"]).config
-    mismatch = [
-        what
-        for what, ok in (
-            ("architecture", meta["arch"] == arch and built == theirs),
-            ("channels", set(meta["channels"]) <= set(channels)),
-            ("output scaling", start.scaling == OutputScaling()),
-        )
-        if not ok
-    ]
-    if mismatch:
-        raise InputError(
-            f"cannot start from {path}: its {', '.join(mismatch)} differ from this run's "
-            f"({meta['arch']} {meta['arch_kwargs']}, channels {meta['channels']}; a run may add "
-            "channels, not drop them)"
-        )
-    return start
-
-
-def warm_start_state(net: Any, start: Any, channels: Sequence[str]) -> dict[str, torch.Tensor]:
-    """``start``'s tensors for ``net`` with input ``channels`` (a superset of the start's).
-
-    The first convolution's weights are re-ordered to ``channels``; channels the start did not
-    have get zero weights, so the network begins exactly as the start and learns to use them.
-    """
-    old = list(start.metadata["channels"])
-    state = {k: v.float() if v.is_floating_point() else v for k, v in start.state_dict.items()}
-    if old == list(channels):
-        return state
-    own = net.state_dict()
-    first = [k for k, v in state.items() if v.ndim == 4 and tuple(v.shape) != tuple(own[k].shape)]
-    if len(first) != 1 or state[first[0]].shape[1] != len(old):
-        raise InputError(
-            f"cannot add input channels to {start.path.name}: its {start.metadata['arch']} "
-            "network reads the inputs in more than one layer"
-        )
-    key = first[0]
-    weight = torch.zeros_like(own[key])
-    for j, name in enumerate(channels):
-        if name in old:
-            weight[:, j] = state[key][:, old.index(name)]
-    state[key] = weight
-    return state
 
 
 def _ortho_strength(channels: Sequence[str], strength: float | None) -> float | None:
