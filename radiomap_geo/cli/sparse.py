@@ -48,16 +48,45 @@ def measurement_models() -> None:
 @click.option(
     "--network", "name", required=True, help="emgan, emgan-sites, emgan-geo, geo-residual, ..."
 )
-@click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("runs/sparse"))
-@defaulted("--steps", SparseTrainConfig.steps, type=click.IntRange(1))
-@defaulted("--batch-size", SparseTrainConfig.batch_size, type=click.IntRange(1))
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("runs/sparse"),
+    show_default=True,
+    help="Folder of the run: OUT/NETWORK/checkpoint.pt while training, then the weights file "
+    "OUT/NETWORK/NETWORK-<sha12>.pt.",
+)
+@defaulted(
+    "--steps",
+    SparseTrainConfig.steps,
+    "Training steps (batches); a stopped run continues from its checkpoint.",
+    type=click.IntRange(1),
+)
+@defaulted(
+    "--batch-size",
+    SparseTrainConfig.batch_size,
+    f"Maps per step, each a random {SparseTrainConfig.crop} x {SparseTrainConfig.crop}-cell crop "
+    "with its own measurement set.",
+    type=click.IntRange(1),
+)
 @optional(
     "--max-minutes",
     click.FloatRange(0.1),
     "Stop (resumably) after this long; run again to continue.",
 )
-@defaulted("--max-maps", TRAINING_MAPS, type=click.IntRange(1))
-@defaulted("--lr", SparseTrainConfig.lr, type=click.FloatRange(0, min_open=True))
+@defaulted(
+    "--max-maps",
+    TRAINING_MAPS,
+    "Train on at most this many maps of the train split, spread over its tiles.",
+    type=click.IntRange(1),
+)
+@defaulted(
+    "--lr",
+    SparseTrainConfig.lr,
+    "Learning rate (Adam); with --lr-schedule cosine the rate of the first step.",
+    type=click.FloatRange(0, min_open=True),
+)
 @defaulted("--lr-schedule", SparseTrainConfig.lr_schedule, type=click.Choice(LR_SCHEDULES))
 @optional(
     "--init-weights",
@@ -69,7 +98,11 @@ def measurement_models() -> None:
     EXISTING_FOLDER,
     "Train on the maps also traced in this folder, their two runs' labels averaged.",
 )
-@defaulted("--seed", SparseTrainConfig.seed)
+@defaulted(
+    "--seed",
+    SparseTrainConfig.seed,
+    "Seed of the initial weights and of the maps, crops and measurement sets each step draws.",
+)
 @defaulted("--threads", SparseTrainConfig.threads, type=click.IntRange(1))
 @quiet_option
 @friendly_errors
@@ -117,9 +150,16 @@ def train_measurements(
     str,
     "Comma-separated, e.g. uniform:1%,count:50,trajectory:1% (default: all).",
 )
-@defaulted("--split", "test")
-@defaulted("--max-maps", 32, type=click.IntRange(1))
-@defaulted("--seed", 0)
+@defaulted("--split", "test", "Dataset split to score on (train, val or test).")
+@defaulted(
+    "--max-maps",
+    32,
+    "Score at most this many maps of the split, spread over its tiles.",
+    type=click.IntRange(1),
+)
+@defaulted(
+    "--seed", 0, "Seed of the measurement sets drawn on each map (the same for every method)."
+)
 @optional(
     "--work-dir", ANY_PATH, "Where per-map results accumulate (a killed run resumes from it)."
 )
@@ -135,7 +175,9 @@ def train_measurements(
 @quiet_option
 @friendly_errors
 def evaluate_measurements(dataset, methods, patterns, report, overwrite, quiet, **settings) -> None:
-    """Score measurement methods x sampling patterns on DATASET's test split; print tables."""
+    """Score measurement methods x sampling patterns on a split of DATASET (--split, the test
+    split by default); print tables.
+    """
     from radiomap_geo.sparse.evaluate import DEFAULT_METHODS, evaluate_measurements
     from radiomap_geo.sparse.report import report_markdown, write_report
     from radiomap_geo.sparse.sampling import EVALUATION_PATTERNS
@@ -171,9 +213,26 @@ def _split_list(text: str | None, parameter: str) -> list[str]:
 @click.command("ship-measurement-model")
 @click.argument("weights", type=EXISTING_FILE)
 @click.argument("dataset", type=EXISTING_FOLDER)
-@defaulted("--to", Path("weights"), dest="folder", type=FOLDER)
-@defaulted("--val-maps", 128, type=click.IntRange(2))
-@defaulted("--test-maps", 32, type=click.IntRange(1))
+@defaulted(
+    "--to",
+    Path("weights"),
+    "Folder to ship into: the weights file, its model card NAME.md and the index "
+    "measurement-models.json.",
+    dest="folder",
+    type=FOLDER,
+)
+@defaulted(
+    "--val-maps",
+    128,
+    "Maps of DATASET's val split that calibrate the uncertainty.",
+    type=click.IntRange(2),
+)
+@defaulted(
+    "--test-maps",
+    32,
+    "Maps of the test split (of --test-data, else DATASET) that measure the interval coverage.",
+    type=click.IntRange(1),
+)
 @optional(
     "--test-data",
     EXISTING_FOLDER,

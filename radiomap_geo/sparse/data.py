@@ -18,7 +18,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -103,6 +102,23 @@ def select_maps(n_total: int, max_maps: int | None) -> np.ndarray:
     return np.unique(np.linspace(0, n_total - 1, int(max_maps)).round().astype(int))
 
 
+def check_split(dataset_dir: str | os.PathLike, split: str) -> None:
+    """Refuse a split the dataset has no tile of (read from its manifest: no map is loaded).
+
+    Raises:
+        InputError: no dataset there, or no tile of ``split`` in it.
+    """
+    from radiomap_geo.dataset import read_manifest
+
+    splits = sorted({str(t["split"]) for t in read_manifest(dataset_dir)["tiles"].values()})
+    if split not in splits:
+        raise InputError(
+            f"split {split!r}: {dataset_dir} has no tile of it; use one of "
+            f"{', '.join(splits) or 'none (the dataset has no finished tile)'}",
+            parameter="split",
+        )
+
+
 def _geometry_network(name: str):
     """The :class:`~radiomap_geo.nets.NetworkModel` behind a model name (shipped or net:PATH)."""
     from radiomap_geo.models.registry import get_model
@@ -138,38 +154,77 @@ def _identity(dataset, indices: Sequence[int]) -> np.ndarray:
     return np.stack([tiles, np.asarray(dataset.sites["map_site"])[np.asarray(indices)]], 1)
 
 
-def _compute_chunk(dataset, indices: Sequence[int], net) -> dict[str, np.ndarray]:
+def _fingerprints(dataset, indices: Sequence[int], rx: float) -> np.ndarray:
+    """A 64-bit hash of what the geometry prediction and line of sight of each map are computed
+    from: building heights, tile placement and size, site, receiver height.
+
+    Two datasets with the same tile ids (another seed, another tile size) differ in it, so their
+    cache entries never mix; a re-trace of the same scenes (more rays, other labels) shares it,
+    and with it the cached predictions, which do not depend on the labels.
+    """
+    out = np.empty(len(indices), np.int64)
+    for k, index in enumerate(indices):
+        tile = int(dataset.map_tile[index])
+        digest = hashlib.sha256()
+        digest.update(np.ascontiguousarray(dataset.building_height_m[tile], np.float32).tobytes())
+        digest.update(np.asarray(dataset.tile_transform[tile], np.float64).tobytes())
+        digest.update(repr((dataset.gain_db.shape[1:], rx, dataset.site(int(index)))).encode())
+        out[k] = np.frombuffer(digest.digest()[:8], np.int64)[0]
+    return out
+
+
+def _line_of_sight(dataset, index: int, rx: float) -> np.ndarray:
     from radiomap_geo.los import line_of_sight
+
+    tile = int(dataset.map_tile[index])
+    grid = dataset.grid(tile)
+    site = dataset.site(int(index))
+    return line_of_sight(
+        dataset.building_height_m[tile], grid, grid, (site.x, site.y), site.height_m, rx
+    )
+
+
+def _compute_chunk(
+    dataset, indices: Sequence[int], fingerprints: np.ndarray, net, rx: float
+) -> dict[str, np.ndarray]:
     from radiomap_geo.models.base import SceneInputs
     from radiomap_geo.nets.scoring import predict_tile  # the network as it was trained and scored
 
-    rx = float(dataset.manifest["config"].get("rx_height_m", 1.5))
     geometry, los = [], []
     for index in indices:
         tile = int(dataset.map_tile[index])
-        grid = dataset.grid(tile)
-        heights = dataset.building_height_m[tile]
-        site = dataset.site(int(index))
-        scene = SceneInputs(grid, heights, rx_height_m=rx)
-        geometry.append(predict_tile(net, scene, site).astype(np.float16))
-        los.append(line_of_sight(heights, grid, grid, (site.x, site.y), site.height_m, rx))
+        scene = SceneInputs(dataset.grid(tile), dataset.building_height_m[tile], rx_height_m=rx)
+        geometry.append(predict_tile(net, scene, dataset.site(int(index))).astype(np.float16))
+        los.append(_line_of_sight(dataset, int(index), rx))
     return {
         "index": np.asarray(indices, np.int32),
         "identity": _identity(dataset, indices),
+        "fingerprint": np.asarray(fingerprints, np.int64),
         "geometry_db": np.stack(geometry),
         "los": np.packbits(np.stack(los)),
     }
 
 
-def _read_cache(cache: Path, tag: str, dataset) -> dict[tuple[int, int], tuple[Path, int]]:
-    """Cached maps of a split: ``{(tile id, site number): (file, row in file)}``.
+#: Where a cached map lies: ``(file, row in file)``.
+Row = tuple[Path, int]
 
-    Files written before identities were stored hold map numbers only; the dataset only ever
-    appends tiles, so those numbers still name the same maps.
+
+def _read_cache(
+    cache: Path, tag: str, dataset
+) -> tuple[dict[tuple[int, int, int], Row], dict[tuple[int, int], list[Row]]]:
+    """Cached maps of a split: ``({(tile id, site number, fingerprint): row}, {(tile id, site
+    number): [rows of files without fingerprints]})``.
+
+    Files written before fingerprints were stored may belong to another dataset with the same
+    tile ids: :func:`load_contexts` uses their rows only once their shape and line of sight match
+    the dataset's. Files written before identities were stored hold map numbers only; the dataset
+    only ever appends tiles, so those numbers still name the same maps.
     """
-    found: dict[tuple[int, int], tuple[Path, int]] = {}
+    found: dict[tuple[int, int, int], Row] = {}
+    legacy: dict[tuple[int, int], list[Row]] = {}
     for path in sorted(cache.glob(f"{tag}-*.npz")):
         with np.load(path) as data:
+            fingerprint = data["fingerprint"] if "fingerprint" in data else None
             if "identity" in data:
                 identity = data["identity"]
             elif int(data["index"].max()) < len(dataset):
@@ -177,8 +232,36 @@ def _read_cache(cache: Path, tag: str, dataset) -> dict[tuple[int, int], tuple[P
             else:
                 continue
         for row, (tile, site) in enumerate(identity):
-            found.setdefault((int(tile), int(site)), (path, row))
-    return found
+            if fingerprint is None:
+                legacy.setdefault((int(tile), int(site)), []).append((path, row))
+            else:
+                found.setdefault((int(tile), int(site), int(fingerprint[row])), (path, row))
+    return found, legacy
+
+
+class _CacheFiles:
+    """The arrays of cache files, each read once: ``(geometry (n, H, W), los (n, H, W))``."""
+
+    def __init__(self) -> None:
+        self._files: dict[Path, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __getitem__(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
+        if path not in self._files:
+            with np.load(path) as data:
+                geometry = data["geometry_db"]
+                n, h, w = geometry.shape  # the file's own map size, not the dataset's
+                los = np.unpackbits(data["los"])[: n * h * w].reshape(n, h, w).astype(bool)
+            self._files[path] = (geometry, los)
+        return self._files[path]
+
+    def matches(self, row: Row, dataset, index: int, rx: float) -> bool:
+        """Whether a row of a file without fingerprints is map ``index`` of ``dataset``: the
+        same size and the same line of sight (a few ms against a network run).
+        """
+        geometry, los = self[row[0]]
+        if geometry.shape[1:] != dataset.gain_db.shape[1:]:
+            return False
+        return bool(np.array_equal(los[row[1]], _line_of_sight(dataset, index, rx)))
 
 
 def measurable_contexts(contexts: Sequence[MapContext], purpose: str) -> list[MapContext]:
@@ -218,10 +301,11 @@ def load_contexts(
     power mean as their labels, for measurements and targets less noisy than one run's.
 
     Geometry predictions and line of sight are cached in ``cache_dir`` (default
-    ``runs/sparse-cache``) per map identity (tile id, site number) and geometry weights
-    (:func:`geometry_version`), chunk by chunk, so a killed run resumes and a dataset that grows
-    meanwhile keeps its cached maps. Which maps are chosen depends on the split alone, never on
-    the cache.
+    ``runs/sparse-cache``) per map identity (tile id, site number), fingerprint of the map's
+    inputs (:func:`_fingerprints`: another dataset with the same tile ids never reads them) and
+    geometry weights (:func:`geometry_version`), chunk by chunk, so a killed run resumes and a
+    dataset that grows meanwhile keeps its cached maps. Which maps are chosen depends on the
+    split alone, never on the cache.
     """
     from radiomap_geo.dataset import load_dataset
 
@@ -239,50 +323,52 @@ def load_contexts(
     cache = Path(cache_dir) if cache_dir else Path("runs") / "sparse-cache"
     tag = f"{split}-{geometry_version(geometry_model)}"
     monitor = as_monitor(progress, is_cancelled)
-    shape = dataset.gain_db.shape[1:]
-    cached = _read_cache(cache, tag, dataset)
-    identity = _identity(dataset, np.arange(len(dataset)))
-    is_cached = np.array([(int(t), int(s)) in cached for t, s in identity], bool)
+    rx = float(dataset.manifest["config"].get("rx_height_m", 1.5))
     # The maps depend on the split alone, never on what happens to be cached: the same command
     # on the same dataset scores the same maps.
-    chosen = pool[select_maps(len(pool), max_maps)]
-    missing = [int(i) for i in chosen if not is_cached[i]]
+    chosen = [int(i) for i in pool[select_maps(len(pool), max_maps)]]
+    identity = _identity(dataset, chosen)
+    fingerprints = _fingerprints(dataset, chosen, rx)
+    keys = {i: (int(t), int(s), int(f)) for i, (t, s), f in zip(chosen, identity, fingerprints)}
+    cached, legacy = _read_cache(cache, tag, dataset)
+    files = _CacheFiles()
+    rows: dict[int, Row] = {}
+    for index in chosen:
+        if keys[index] in cached:
+            rows[index] = cached[keys[index]]
+            continue
+        for row in legacy.get(keys[index][:2], []):
+            if files.matches(row, dataset, index, rx):
+                rows[index] = row
+                break
+    missing = [i for i in chosen if i not in rows]
     chunks = [missing[i : i + CHUNK_MAPS] for i in range(0, len(missing), CHUNK_MAPS)]
     net = _geometry_network(geometry_model) if chunks else None
     for k, chunk in enumerate(chunks):
-        arrays = _compute_chunk(dataset, chunk, net)
-        key = hashlib.sha256(arrays["identity"].tobytes()).hexdigest()[:12]
+        arrays = _compute_chunk(dataset, chunk, [keys[i][2] for i in chunk], net, rx)
+        named = np.concatenate([arrays["identity"], arrays["fingerprint"][:, None]], 1)
+        key = hashlib.sha256(named.tobytes()).hexdigest()[:12]
         path = cache / f"{tag}-{key}.npz"
         with atomic_open(path, "wb") as stream:  # a file object: numpy adds no .npz suffix
             np.savez_compressed(stream, **arrays)
-        for row, (tile, site) in enumerate(arrays["identity"]):
-            cached[(int(tile), int(site))] = (path, row)
+        rows.update((index, (path, row)) for row, index in enumerate(chunk))
         monitor.step(k + 1, len(chunks), f"geometry predictions {k + 1}/{len(chunks)}")
-    files: dict[Path, Any] = {}
     out = []
-    rx = float(dataset.manifest["config"].get("rx_height_m", 1.5))
     for index in chosen:
-        path, row = cached[(int(identity[index][0]), int(identity[index][1]))]
-        if path not in files:
-            with np.load(path) as data:
-                n = len(data["index"])
-                files[path] = (
-                    data["geometry_db"],
-                    np.unpackbits(data["los"])[: n * shape[0] * shape[1]].reshape(n, *shape),
-                )
+        path, row = rows[index]
         geometry, los = files[path]
         tile = int(dataset.map_tile[index])
         grid = dataset.grid(tile)
-        site = dataset.site(int(index))
+        site = dataset.site(index)
         x, y = grid.cell_centers()
         out.append(
             MapContext(
-                index=int(index),
+                index=index,
                 tile=tile,
                 heights=dataset.building_height_m[tile],
                 gain_db=dataset.gain_db[index],
                 valid=dataset.mask[index] & np.isfinite(dataset.gain_db[index]),
-                los=los[row].astype(bool),
+                los=los[row],
                 geometry_db=geometry[row].astype(np.float32),
                 free_space_db=free_space_gain_db(
                     x, y, (site.x, site.y, site.height_m - rx), site.frequency_mhz

@@ -37,6 +37,7 @@ from radiomap_geo.sparse.baselines import BASELINES
 from radiomap_geo.sparse.data import (
     DEFAULT_GEOMETRY_MODEL,
     MapContext,
+    check_split,
     geometry_version,
     load_contexts,
     measurable_contexts,
@@ -68,12 +69,58 @@ Method = Callable[[MapContext, np.ndarray, np.ndarray], np.ndarray]
 
 
 def resolve_method(name: str) -> Method:
-    """A baseline by name, or a measurement network (shipped name or ``.pt`` path)."""
+    """A baseline by name, or a measurement network (shipped name or ``.pt`` path).
+
+    Raises:
+        InputError: an unknown name (the message lists the baselines and the shipped networks).
+    """
     if name in BASELINES:
         return BASELINES[name]
     from radiomap_geo.sparse.model import get_measurement_model
 
-    return get_measurement_model(name)
+    try:
+        return get_measurement_model(name, others={"baselines": list(BASELINES)})
+    except InputError as err:
+        if err.parameter != "measurement_model":
+            raise
+        raise InputError(str(err), parameter="methods") from err
+
+
+def check_settings(
+    dataset_dir: str | os.PathLike,
+    split: str,
+    max_maps: int | None,
+    max_minutes: float | None,
+    work_dir: str | os.PathLike | None,
+) -> None:
+    """Refuse settings an evaluation cannot run with, before any network or map is loaded.
+
+    Raises:
+        InputError: a split the dataset lacks, a max_maps below 1, a time budget that is not a
+            finite number of at least 0, or a work folder inside the dataset folder.
+    """
+    check_split(dataset_dir, split)
+    if max_maps is not None and (
+        isinstance(max_maps, bool) or not isinstance(max_maps, (int, np.integer)) or max_maps < 1
+    ):
+        raise InputError(
+            f"max maps {max_maps!r} is not a whole number of at least 1: give one such as 32",
+            parameter="max_maps",
+        )
+    if max_minutes is not None and not (math.isfinite(max_minutes) and max_minutes >= 0):
+        raise InputError(
+            f"time budget {max_minutes!r} minutes is not a finite number of at least 0: give "
+            "one such as 30, or leave it out for no limit",
+            parameter="max_minutes",
+        )
+    if work_dir is not None:
+        data, work = Path(dataset_dir).resolve(), Path(work_dir).resolve()
+        if work == data or data in work.parents:
+            raise InputError(
+                f"work folder {work_dir} lies inside the dataset folder {dataset_dir}: choose a "
+                "folder outside it (the dataset stays as it was built)",
+                parameter="work_dir",
+            )
 
 
 def _sums(err: np.ndarray, pred: np.ndarray, true: np.ndarray) -> list[float]:
@@ -238,6 +285,7 @@ def evaluate_measurements(
     parsed = [Pattern.parse(p) for p in patterns]
     if not methods:
         raise InputError("give at least one method", parameter="methods")
+    check_settings(dataset_dir, split, max_maps, max_minutes, work_dir)
     resolved = {name: resolve_method(name) for name in methods}
     settings = {
         "dataset": str(Path(dataset_dir).resolve()),

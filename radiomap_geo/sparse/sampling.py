@@ -68,9 +68,15 @@ class Pattern:
         kind, number, percent = match.groups()
         value = float(number)
         if kind == "count":
-            if percent or value < 1 or value != int(value):
+            if percent or value != int(value):
                 raise InputError(
-                    f"sampling pattern {text!r}: count needs a whole number of points",
+                    f"sampling pattern {text!r}: count needs a whole number of points, "
+                    "e.g. count:50",
+                    parameter="patterns",
+                )
+            if value < 1:
+                raise InputError(
+                    f"sampling pattern {text!r}: count needs at least 1 point, e.g. count:50",
                     parameter="patterns",
                 )
             return cls(kind, value)

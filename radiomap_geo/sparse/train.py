@@ -20,6 +20,7 @@ if it had not stopped.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -142,6 +143,48 @@ def _start_from(gen: nn.Module, spec: NetSpec, path: str) -> None:
     logger.info("%s: starting from %s", spec.name, path)
 
 
+def _check_network(name: str) -> None:
+    if name not in NETWORKS:
+        raise InputError(
+            f"unknown measurement network {name!r}; available: {', '.join(NETWORKS)}",
+            parameter="network",
+        )
+
+
+def check_training(config: SparseTrainConfig, tile_size: int | None = None) -> None:
+    """Refuse settings a run cannot train with, before any map is loaded.
+
+    ``tile_size``: the smaller side of the dataset's maps (cells), which the ``crop`` x ``crop``
+    training window must fit into.
+
+    Raises:
+        InputError: a non-finite or non-positive learning rate, a steps count below 0, a batch
+            or crop below 1, or maps smaller than the crop.
+    """
+    check_sparse_config(config)
+    lr = float(config.lr)
+    if not math.isfinite(lr) or lr <= 0:
+        raise InputError(
+            f"learning rate {config.lr!r} is not a positive finite number: give one such as "
+            f"{SparseTrainConfig.lr:g}",
+            parameter="lr",
+        )
+    for field_name, least in (("steps", 0), ("batch_size", 1), ("crop", 1)):
+        value = getattr(config, field_name)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise InputError(
+                f"{field_name.replace('_', ' ')} {value!r} is not a whole number of at least "
+                f"{least}: give one such as {getattr(SparseTrainConfig, field_name)}",
+                parameter=field_name,
+            )
+    if tile_size is not None and tile_size < config.crop:
+        raise InputError(
+            f"the dataset's maps are {tile_size} cells across, smaller than the {config.crop}-cell "
+            "training crop: train on a dataset of tiles at least that size (dataset build --size)",
+            parameter="dataset",
+        )
+
+
 def train_network(
     name: str,
     contexts: Sequence[MapContext],
@@ -159,15 +202,11 @@ def train_network(
     Raises:
         InputError: unknown network, no training maps, or a checkpoint of another network.
     """
-    if name not in NETWORKS:
-        raise InputError(
-            f"unknown measurement network {name!r}; available: {', '.join(NETWORKS)}",
-            parameter="network",
-        )
+    _check_network(name)
     if not contexts:
         raise InputError("no training maps", parameter="dataset")
     config = config or SparseTrainConfig()
-    check_sparse_config(config)
+    check_training(config, min(min(ctx.shape) for ctx in contexts))
     spec = NETWORKS[name]
     if config.threads:
         torch.set_num_threads(int(config.threads))
@@ -305,6 +344,17 @@ def train_measurement_model(
     from radiomap_geo.sparse.model import measurement_metadata, save_measurement_model
 
     config = config or SparseTrainConfig()
+    _check_network(name)
+    if max_maps is not None and (
+        isinstance(max_maps, bool) or not isinstance(max_maps, (int, np.integer)) or max_maps < 1
+    ):
+        raise InputError(
+            f"max maps {max_maps!r} is not a whole number of at least 1: give one such as "
+            f"{TRAINING_MAPS}",
+            parameter="max_maps",
+        )
+    size = read_manifest(dataset_dir)["config"].get("size")
+    check_training(config, None if size is None or contexts is not None else int(size))
     if contexts is None:  # callers training several networks load the maps once
         contexts = load_contexts(
             dataset_dir,

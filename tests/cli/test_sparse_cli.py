@@ -207,3 +207,26 @@ def test_train_measurements_continues_a_shipped_model_on_a_cosine_schedule(
     assert data["second_traces"].endswith("radiomaps-train-second") and data["maps"] == 2
     bad = CliRunner().invoke(cli, ["step" if a == "cosine" else a for a in args])
     assert bad.exit_code == 2 and "'step' is not one of 'constant', 'cosine'" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("command", "flags"),
+    [
+        (
+            "train-measurements",
+            ["--out", "--steps", "--batch-size", "--max-maps", "--lr", "--seed"],
+        ),
+        ("ship-measurement-model", ["--to", "--val-maps", "--test-maps"]),
+        ("evaluate-measurements", ["--split", "--max-maps", "--seed"]),
+    ],
+)
+def test_measurement_commands_explain_their_options(command, flags):
+    params = {p.opts[-1]: p for p in cli.commands[command].params}
+    for flag in flags:
+        assert len(params[flag].help or "") > 20, flag
+    result = CliRunner().invoke(cli, [command, "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    if command == "train-measurements":
+        assert "[default: runs/sparse]" in result.output
+    if command == "evaluate-measurements":
+        assert "test split;" not in result.output and "--split" in result.output.split("Options")[0]

@@ -126,3 +126,38 @@ def test_the_maps_scored_do_not_depend_on_what_is_cached(tmp_path):
         == [c.index for c in fresh]
         != [four[i].index for i in select_maps(4, 3)]
     )
+
+
+@pytest.mark.parametrize(
+    ("more", "needles"),
+    [
+        (
+            ("--methods", "nosuch"),
+            ["--methods: unknown measurement model 'nosuch'", "networks ", "baselines geometry, "
+             "idw, knn, random-forest, kriging, regression-kriging"],
+        ),
+        # the split is checked before the networks load (a missing weights file would answer)
+        (("--split", "bogus", "--methods", "net:missing.pt"), ["--split: split 'bogus'",
+                                                               "use one of train, val"]),
+        (("--max-minutes", "nan"), ["--max-minutes: time budget nan minutes"]),
+        (("--patterns", "count:0"), ["--patterns:", "count needs at least 1 point"]),
+        (("--work-dir", "{dataset}/work"), ["--work-dir:", "inside the dataset folder"]),
+        (("--work-dir", "{dataset}"), ["--work-dir:", "inside the dataset folder"]),
+    ],
+)  # fmt: skip
+def test_evaluate_command_refuses_bad_settings_before_any_work(
+    tiny_datasets, tmp_path, monkeypatch, more, needles
+):
+    monkeypatch.chdir(tmp_path)
+    dataset = tiny_datasets["a"]
+    before = sorted(p.name for p in dataset.rglob("*"))
+    args = ["evaluate-measurements", str(dataset), "--split", "val", "--methods", "geometry",
+            "--patterns", "uniform:5%", "--max-maps", "2", "--quiet",
+            *(m.format(dataset=dataset) for m in more)]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in result.output, result.output
+    assert sorted(p.name for p in dataset.rglob("*")) == before  # no records.jsonl in it
+    assert list(tmp_path.iterdir()) == []  # no cache, no work folder

@@ -27,6 +27,13 @@ def test_bad_patterns_name_the_accepted_forms(text):
     assert err.value.parameter == "patterns"
 
 
+@pytest.mark.parametrize("text", ["count:0", "count:0.0"])
+def test_a_count_of_zero_asks_for_at_least_one_point(text):
+    with pytest.raises(InputError, match=f"'{text}': count needs at least 1 point") as err:
+        Pattern.parse(text)
+    assert "whole number" not in str(err.value) and err.value.parameter == "patterns"
+
+
 def test_uniform_and_count_draw_exact_numbers_inside_the_measurable_cells():
     ctx = street_map()
     n_valid = int(ctx.valid.sum())

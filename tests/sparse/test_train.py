@@ -1,3 +1,4 @@
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -90,3 +91,74 @@ def test_training_starts_from_a_model_file_of_the_same_network(tmp_path):
     assert warm.history[0]["l1_db"] < fresh.history[0]["l1_db"]
     with pytest.raises(InputError, match="is a 'geo-residual' model.*training 'emgan'"):
         train_network("emgan", contexts, replace(config, init_weights=str(weights)))
+
+
+def test_maps_smaller_than_the_crop_are_refused_before_training():
+    with pytest.raises(InputError, match="32 cells across, smaller than the 64-cell") as err:
+        train_network("eme-net", [street_map(32)], SparseTrainConfig(steps=2))
+    assert err.value.parameter == "dataset"
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("lr", math.nan),
+        ("lr", math.inf),
+        ("lr", 0.0),
+        ("lr", -1e-3),
+        ("steps", -1),
+        ("steps", 2.5),
+        ("batch_size", 0),
+        ("crop", 0),
+    ],
+)
+def test_unusable_settings_are_refused_naming_the_setting(setting, value):
+    config = replace(SparseTrainConfig(steps=1, batch_size=1, crop=32), **{setting: value})
+    with pytest.raises(InputError, match=f"{setting.replace('_', ' ')}|learning rate") as err:
+        train_network("eme-net", [street_map(64)], config)
+    assert err.value.parameter == setting
+    assert repr(value) in str(err.value)
+
+
+def _tiny_train_args(dataset, tmp_path, *more):
+    return ["train-measurements", str(dataset), "--network", "eme-net", "--steps", "2",
+            "--batch-size", "1", "--max-maps", "2", "-o", str(tmp_path / "out"), "--quiet",
+            *more]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("dataset", "more", "needle"),
+    [
+        ("a", (), "DATASET: the dataset's maps are 32 cells across, smaller than the 64-cell"),
+        ("wide", ("--lr", "nan"), "--lr: learning rate nan is not a positive finite number"),
+        ("wide", ("--lr", "inf"), "--lr: learning rate inf is not a positive finite number"),
+    ],
+)
+def test_train_command_refuses_before_any_work(
+    tiny_datasets, tmp_path, monkeypatch, dataset, more, needle
+):
+    from click.testing import CliRunner
+
+    from radiomap_geo.cli.main import cli
+
+    monkeypatch.chdir(tmp_path)  # the geometry cache would go to ./runs
+    before = sorted(p.name for p in tiny_datasets[dataset].rglob("*"))
+    result = CliRunner().invoke(cli, _tiny_train_args(tiny_datasets[dataset], tmp_path, *more))
+    assert result.exit_code == 1, result.output
+    assert needle in result.output and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []  # no cache, no run folder
+    assert sorted(p.name for p in tiny_datasets[dataset].rglob("*")) == before
+
+
+def test_train_command_trains_on_maps_as_large_as_the_crop(tiny_datasets, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from radiomap_geo.cli.main import cli
+
+    monkeypatch.chdir(tmp_path)
+    args = _tiny_train_args(tiny_datasets["wide"], tmp_path, "--threads", "1")
+    i = args.index("eme-net")
+    result = CliRunner().invoke(cli, [*args[:i], "geo-residual", *args[i + 1 :]])
+    assert result.exit_code == 0, result.output
+    assert "geo-residual: finished 2 steps" in result.output
+    assert len(list((tmp_path / "out" / "geo-residual").glob("geo-residual-*.pt"))) == 1
