@@ -38,6 +38,8 @@ DEFAULTS = {
     "azimuth_deg": 0.0,
     "tilt_deg": 0.0,
 }
+#: Carrier frequencies a site (or a ray-traced dataset) may have, MHz (10 MHz-100 GHz).
+FREQUENCY_RANGE_MHZ = (10.0, 100_000.0)
 REQUIRED = ("height_m",)
 LON_NAMES = ("lon", "longitude", "lng", "x")
 LAT_NAMES = ("lat", "latitude", "y")
@@ -67,7 +69,8 @@ class Site:
             raise SitesError(
                 f"{where}: height_m={self.height_m} must be in (0, 500] metres", parameter="sites"
             )
-        if not 10 <= self.frequency_mhz <= 100_000:
+        low, high = FREQUENCY_RANGE_MHZ
+        if not low <= self.frequency_mhz <= high:
             raise SitesError(
                 f"{where}: frequency_mhz={self.frequency_mhz} is outside 10 MHz-100 GHz "
                 "(is it given in GHz or Hz? the column is in MHz)",

@@ -37,17 +37,18 @@ def dataset() -> None:
     "from the first tile after those built, existing tiles keep theirs. Recorded in the "
     "manifest, so later builds of OUT_DIR keep it; keep --sources as the dataset was built.",
 )
-@defaulted("--resolution", 2.0, "Cell size (m).")
+@defaulted("--resolution", 2.0, "Cell size (m).", dest="resolution_m")
 @defaulted("--size", 128, "Tile side in cells.")
-@defaulted("--samples", 3e6, "Rays per transmitter.")
+@defaulted("--samples", 3e6, "Rays per transmitter (a whole number).", dest="samples_per_tx")
 @defaulted("--max-depth", 3, "Interactions per path.")
 @click.option("--diffraction/--no-diffraction", default=True, show_default=True)
-@defaulted("--rx-height", 1.5, "Receiver height (m).")
-@defaulted("--frequency", 3500.0, "Carrier (MHz).")
+@defaulted("--rx-height", 1.5, "Receiver height (m).", dest="rx_height_m")
+@defaulted("--frequency", 3500.0, "Carrier (MHz).", dest="frequency_mhz")
 @defaulted(
     "--margin",
     0.0,
     "Model buildings this far (m) outside each tile (they are not in the stored inputs).",
+    dest="margin_m",
 )
 @defaulted("--region-factor", 1.5, "Side of the OSM sub-areas (split units) in tile sides.")
 @defaulted("--tiles-per-shard", 64, "Tiles packed per shard.")
@@ -69,21 +70,22 @@ def build(out_dir: Path, **opts) -> None:
     from radiomap_geo.dataset.sampling import SiteSampling
 
     from_now = opts["sources_from_now"]
-    mix_from_now = parse_sources(from_now) if from_now else None
+    mix_from_now = parse_sources(from_now, "sources_from_now") if from_now else None
+    samples = opts["samples_per_tx"]  # 1e5 is 100000; 1.5 and nan stay for the check to refuse
     config = BuildConfig(
         n_tiles=opts["n_tiles"],
         size=opts["size"],
-        resolution_m=opts["resolution"],
-        rx_height_m=opts["rx_height"],
-        samples_per_tx=int(opts["samples"]),
+        resolution_m=opts["resolution_m"],
+        rx_height_m=opts["rx_height_m"],
+        samples_per_tx=int(samples) if float(samples).is_integer() else samples,
         max_depth=opts["max_depth"],
         diffraction=opts["diffraction"],
         sites_per_tile=opts["sites_per_tile"],
         seed=opts["seed"],
         sources=parse_sources(opts["sources"]),
-        margin_m=opts["margin"],
+        margin_m=opts["margin_m"],
         region_factor=opts["region_factor"],
-        sampling=SiteSampling(frequency_mhz=opts["frequency"]),
+        sampling=SiteSampling(frequency_mhz=opts["frequency_mhz"]),
         tiles_per_shard=opts["tiles_per_shard"],
         shared_data=str(opts["shared_data"]) if opts["shared_data"] else None,
         helsinki=str(opts["helsinki"]) if opts["helsinki"] else None,
@@ -128,14 +130,20 @@ def build(out_dir: Path, **opts) -> None:
 def info(out_dir: Path, as_json: bool) -> None:
     """Show what the dataset in OUT_DIR holds: splits, sources, size, settings, throughput."""
     from radiomap_geo.dataset.build import summarize
-    from radiomap_geo.dataset.config import BuildConfig, format_mix, phases_json
+    from radiomap_geo.dataset.config import BuildConfig, format_mix, mix_shares, phases_json
+    from radiomap_geo.dataset.sources import SOURCE_NAMES
     from radiomap_geo.dataset.store import read_manifest
 
     manifest = read_manifest(out_dir)
     summary = summarize(manifest)
     summary["requested_tiles"] = manifest.get("n_tiles_requested")
     summary["config"] = manifest["config"]
-    summary["source_mixes"] = phases_json(BuildConfig.from_dict(manifest["config"]).phases())
+    # The shares of tiles the planner followed (over the sources the build could open), not the
+    # weights as given: "--sources procedural" is procedural 1, not its default weight 0.5.
+    phases = BuildConfig.from_dict(manifest["config"]).phases()
+    summary["source_mixes"] = phases_json(
+        mix_shares(phases, manifest.get("sources") or SOURCE_NAMES)
+    )
     summary["backend"] = manifest["backend"]
     summary["radiomap_geo_version"] = manifest["radiomap_geo_version"]
     summary["runs"] = [
@@ -173,10 +181,11 @@ def info(out_dir: Path, as_json: bool) -> None:
     for start, weights in summary["source_mixes"]:
         click.echo(f"  source mix from tile {start}: {format_mix(weights)}")
     click.echo(
-        f"  tiles {cfg['size']}x{cfg['size']} cells at {cfg['resolution_m']:g} m, receiver "
-        f"{cfg['rx_height_m']:g} m, {cfg['samples_per_tx']:.3g} rays, depth {cfg['max_depth']}, "
-        f"diffraction {'on' if cfg['diffraction'] else 'off'}, {cfg['sites_per_tile']} sites/tile, "
-        f"{cfg['sampling']['frequency_mhz']:g} MHz, seed {cfg['seed']}"
+        f"  tiles {cfg['size']}x{cfg['size']} cells at {_number(cfg['resolution_m'])} m, "
+        f"receiver {_number(cfg['rx_height_m'])} m, {_number(cfg['samples_per_tx'], '.3g')} rays, "
+        f"depth {cfg['max_depth']}, diffraction {'on' if cfg['diffraction'] else 'off'}, "
+        f"{cfg['sites_per_tile']} sites/tile, {_number(cfg['sampling']['frequency_mhz'])} MHz, "
+        f"seed {cfg['seed']}"
     )
     backend = manifest["backend"]
     click.echo(
@@ -191,3 +200,10 @@ def info(out_dir: Path, as_json: bool) -> None:
                 f"  run {run['started']}: {run['new_maps']} maps in {run['seconds']} s with "
                 f"{run['workers']} worker(s) on {run['cpus']} CPUs = {run['maps_per_hour']:.0f} maps/h"
             )
+
+
+def _number(value: float | None, spec: str = "g") -> str:
+    """A setting for ``dataset info``; "unknown" for the null that a build before the up-front
+    checks stored for a NaN (``--rx-height nan``).
+    """
+    return "unknown" if value is None else format(value, spec)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -13,11 +14,15 @@ from radiomap_geo.dataset.sampling import (
 )
 from radiomap_geo.dataset.sources import SOURCE_NAMES
 from radiomap_geo.errors import InputError
+from radiomap_geo.options import option_info
+from radiomap_geo.sites import FREQUENCY_RANGE_MHZ
 
 log = logging.getLogger(__name__)
 
 #: Default share of tiles per source (renormalised over the sources in use).
 DEFAULT_WEIGHTS = {"procedural": 0.5, "radiomapseer": 0.3, "helsinki": 0.17, "delft": 0.03}
+#: Tile sides a build takes, in cells (smallest, largest).
+SIZE_CELLS = (8, 4096)
 #: Settings that must match to add tiles to an existing dataset.
 COMPATIBLE_KEYS = (
     "size",
@@ -75,22 +80,14 @@ class BuildConfig:
     helsinki: str | None = None
 
     def validate(self) -> None:
-        """Raise :class:`InputError` for unusable settings."""
-        if self.n_tiles < 0:
-            raise InputError(f"n_tiles must be >= 0, got {self.n_tiles}")
-        if not 8 <= self.size <= 4096:
-            raise InputError(f"size must be 8..4096 cells, got {self.size}")
-        if not (math.isfinite(self.resolution_m) and self.resolution_m > 0):
-            raise InputError(
-                f"resolution must be a positive number of metres, got {self.resolution_m}"
-            )
-        if self.samples_per_tx < 1 or self.sites_per_tile < 1 or self.tiles_per_shard < 1:
-            raise InputError("samples, sites per tile and tiles per shard must be >= 1")
-        if self.max_depth < 0:
-            raise InputError(f"max_depth must be >= 0, got {self.max_depth}")
-        if self.seed < 0:
-            raise InputError(f"seed must be >= 0, got {self.seed}")
-        _check_weights(self.sources)
+        """Raise :class:`InputError` for unusable settings, before any work.
+
+        Each error's ``parameter`` is the field's name (``sampling.frequency_mhz``:
+        ``frequency_mhz``), which ``radiomap-geo dataset build`` carries as its flag's name.
+        """
+        for name, value, what, limits in _number_checks(self):
+            check_number(name, value, what, **limits)
+        _check_weights(self.sources, "sources")
         previous = 0
         for start, weights in self.sources_from:
             if start <= previous:
@@ -136,14 +133,116 @@ class BuildConfig:
         return cls(**known, sources_from=phases, sampling=SiteSampling(**sampling))
 
 
-def _check_weights(weights: Mapping[str, float]) -> None:
+def _number_checks(config: BuildConfig) -> list[tuple[str, Any, str, dict[str, Any]]]:
+    """``(parameter, value, words, limits)`` of every number of ``config``.
+
+    The limits the rest of the package uses where there is one: the receiver height of
+    :class:`~radiomap_geo.options.RunOptions`, the carrier of a site, the rays of the ray tracer.
+    """
+    from radiomap_geo.rt.simulate import MAX_SAMPLES  # no Sionna import, but not for readers
+
+    rx = option_info("rx_height_m")
+    low_mhz, high_mhz = FREQUENCY_RANGE_MHZ
+    return [
+        ("n_tiles", config.n_tiles, "the number of tiles", {"low": 1, "whole": True}),
+        (
+            "size",
+            config.size,
+            "the tile side (cells)",
+            {"low": SIZE_CELLS[0], "high": SIZE_CELLS[1], "whole": True},
+        ),
+        ("resolution_m", config.resolution_m, "the cell size (m)", {"low": 0, "above": True}),
+        (
+            "rx_height_m",
+            config.rx_height_m,
+            rx.label.lower(),
+            {"low": rx.minimum, "above": rx.min_exclusive, "high": rx.maximum},
+        ),
+        (
+            "samples_per_tx",
+            config.samples_per_tx,
+            "the rays per transmitter",
+            {"low": 1, "high": MAX_SAMPLES, "whole": True},
+        ),
+        ("max_depth", config.max_depth, "the interactions per path", {"low": 0, "whole": True}),
+        (
+            "sites_per_tile",
+            config.sites_per_tile,
+            "the transmitters per tile",
+            {"low": 1, "whole": True},
+        ),
+        ("seed", config.seed, "the seed", {"low": 0, "whole": True}),
+        ("margin_m", config.margin_m, "the building margin (m)", {"low": 0}),
+        (
+            "region_factor",
+            config.region_factor,
+            "the region side (in tile sides; regions hold whole tiles)",
+            {"low": 1},
+        ),
+        (
+            "tiles_per_shard",
+            config.tiles_per_shard,
+            "the tiles per shard",
+            {"low": 1, "whole": True},
+        ),
+        (
+            "frequency_mhz",
+            config.sampling.frequency_mhz,
+            "the carrier frequency (MHz)",
+            {"low": low_mhz, "high": high_mhz},
+        ),
+    ]
+
+
+def check_number(
+    name: str,
+    value: Any,
+    what: str,
+    *,
+    low: float,
+    high: float | None = None,
+    above: bool = False,
+    whole: bool = False,
+) -> None:
+    """Raise :class:`InputError` (``parameter=name``) unless ``value`` is a finite number from
+    ``low`` (excluded when ``above``) to ``high``, and whole when ``whole``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"{what} must be a number, got {value!r}", parameter=name)
+    if not math.isfinite(value):
+        raise InputError(f"{what} must be a finite number, got {value}", parameter=name)
+    if whole and value != int(value):
+        raise InputError(
+            f"{what} must be a whole number, got {value:g}: give one without a fraction",
+            parameter=name,
+        )
+    if (value <= low if above else value < low) or (high is not None and value > high):
+        allowed = f"above {low:g}" if above else f"at least {low:g}"
+        if high is not None:
+            allowed += f" and at most {high:g}"
+        raise InputError(f"{what} must be {allowed}, got {value:g}", parameter=name)
+
+
+def _check_weights(weights: Mapping[str, float], parameter: str | None = None) -> None:
     if not weights:
-        raise InputError(f"name at least one source: {', '.join(SOURCE_NAMES)}")
+        raise InputError(
+            f"name at least one source: {', '.join(SOURCE_NAMES)}", parameter=parameter
+        )
     for name, weight in weights.items():
         if name not in SOURCE_NAMES:
-            raise InputError(f"unknown dataset source {name!r}; known: {', '.join(SOURCE_NAMES)}")
+            raise InputError(
+                f"unknown dataset source {name!r}; known: {', '.join(SOURCE_NAMES)}",
+                parameter=parameter,
+            )
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real):
+            raise InputError(
+                f"source weight of {name} must be a number, got {weight!r}", parameter=parameter
+            )
         if not (math.isfinite(weight) and weight > 0):
-            raise InputError(f"source weight of {name} must be positive, got {weight}")
+            raise InputError(
+                f"source weight of {name} must be a positive number, got {weight}",
+                parameter=parameter,
+            )
 
 
 def phases_json(phases: Iterable[Phase]) -> list[list]:
@@ -151,13 +250,32 @@ def phases_json(phases: Iterable[Phase]) -> list[list]:
     return [[int(start), dict(weights)] for start, weights in phases]
 
 
+def mix_shares(phases: Iterable[Phase], available: Iterable[str]) -> tuple[Phase, ...]:
+    """The share of tiles each source gets in each mix, as the tile planner follows it.
+
+    A mix's weights count only for the ``available`` sources (those a build could open) and are
+    renormalised over them: ``--sources procedural`` is "procedural 1", whatever its default
+    weight.
+    """
+    names = set(available)
+    out = []
+    for start, weights in phases:
+        used = {k: float(w) for k, w in weights.items() if k in names and w > 0}
+        total = sum(used.values())
+        out.append((int(start), {k: round(w / total, 6) for k, w in used.items()}))
+    return tuple(out)
+
+
 def format_mix(weights: Mapping[str, float]) -> str:
     """``procedural 0.2, radiomapseer 0.4``: a mix for messages."""
     return ", ".join(f"{name} {weight:g}" for name, weight in weights.items())
 
 
-def parse_sources(text: str) -> dict[str, float]:
-    """``"procedural,radiomapseer:0.3"`` to weights (default weights where none is given)."""
+def parse_sources(text: str, parameter: str | None = "sources") -> dict[str, float]:
+    """``"procedural,radiomapseer:0.3"`` to weights (default weights where none is given).
+
+    ``parameter``: the option the text came from, named by the errors.
+    """
     out: dict[str, float] = {}
     for item in (p.strip() for p in text.split(",")):
         if not item:
@@ -165,13 +283,17 @@ def parse_sources(text: str) -> dict[str, float]:
         name, _, weight = item.partition(":")
         name = name.strip().lower()
         if name not in SOURCE_NAMES:
-            raise InputError(f"unknown dataset source {name!r}; known: {', '.join(SOURCE_NAMES)}")
+            raise InputError(
+                f"unknown dataset source {name!r}; known: {', '.join(SOURCE_NAMES)}",
+                parameter=parameter,
+            )
         try:
             out[name] = float(weight) if weight else DEFAULT_WEIGHTS[name]
         except ValueError as exc:
-            raise InputError(f"source weight {weight!r} of {name} is not a number") from exc
-    if not out:
-        raise InputError(f"name at least one source: {', '.join(SOURCE_NAMES)}")
+            raise InputError(
+                f"source weight {weight!r} of {name} is not a number", parameter=parameter
+            ) from exc
+    _check_weights(out, parameter)
     return out
 
 

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from radiomap_geo.dataset import store, tracing
-from radiomap_geo.dataset.config import BuildConfig, phases_json
+from radiomap_geo.dataset.config import (
+    BuildConfig,
+    _check_weights,
+    check_number,
+    mix_shares,
+    phases_json,
+)
 from radiomap_geo.dataset.manifest import (
     _adopt_parts,
     _check_compatible,
@@ -72,11 +78,11 @@ def build_dataset(
         Cancelled: the caller asked to stop (finished tiles are kept; rerun to resume).
     """
     config.validate()
-    if workers < 1:
-        raise InputError(f"workers must be >= 1, got {workers}")
+    check_number("workers", workers, "the parallel processes", low=1, whole=True)
+    if sources_from_now is not None:
+        _check_weights(sources_from_now, "sources_from_now")
     monitor = as_monitor(progress, is_cancelled)
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / store.MANIFEST
     old_manifest = store.read_manifest(folder) if manifest_path.exists() else None
     config = resolve_mixes(old_manifest, config, folder, sources_from_now)
@@ -99,6 +105,7 @@ def build_dataset(
     planned = {s.tile_id: s for s in specs}
 
     manifest = _manifest_to_extend(old_manifest, config, folder, planned, sources, skipped)
+    folder.mkdir(parents=True, exist_ok=True)  # only now: a refused build leaves no folder
     adopted = _adopt_parts(folder, manifest, planned)
     for spec in specs:
         manifest["regions"].setdefault(spec.region, spec.split)
@@ -175,7 +182,7 @@ def build_dataset(
             "maps_per_hour": run.get("maps_per_hour"),
             "skipped_sources": skipped,
             "failed_tiles": failed,
-            "source_mixes": phases_json(config.phases()),
+            "source_mixes": phases_json(mix_shares(config.phases(), sources)),
         }
     )
     return summary
