@@ -76,6 +76,10 @@ class SceneSource:
         WARNING: an nDSM or orthophoto given to a model trained without one changes nothing,
         and whoever passed it expects it to count.
         """
+        if any(path is not None for path in (self.ndsm, self.dsm, self.dtm)):
+            from radiomap_geo.io.rasters import check_height_sources
+
+            check_height_sources(self.ndsm, self.dsm, self.dtm)
         channels = input_channels(model)
         if channels is None:
             return self

@@ -160,6 +160,27 @@ def _refuse_images(path: str | os.PathLike, parameter: str) -> None:
             )
 
 
+def check_height_sources(ndsm, dsm, dtm) -> None:
+    """Refuse a height model given twice or half: an nDSM, or a DSM and a DTM, not both.
+
+    Checked whether or not the model reads heights, so a contradiction is never hidden.
+    """
+    if ndsm is not None and (dsm is not None or dtm is not None):
+        raise InputError("give either an nDSM, or a DSM and a DTM, not both", parameter="ndsm")
+    if ndsm is None and (dsm is None) != (dtm is None):
+        given, missing = ("dsm", "dtm") if dsm is not None else ("dtm", "dsm")
+        raise InputError(
+            f"a {given.upper()} needs a {missing.upper()} too (their difference is the heights "
+            "above ground); or give an nDSM instead",
+            parameter=missing,
+        )
+    if ndsm is None and dsm is None:
+        raise InputError(
+            "heights need an nDSM (ndsm=, --ndsm) or both a DSM and a DTM (dsm= and dtm=)",
+            parameter="ndsm",
+        )
+
+
 def read_ndsm(
     grid: Grid,
     ndsm: str | os.PathLike | None = None,
@@ -184,8 +205,7 @@ def read_ndsm(
         InputError: neither or both kinds of input, unreadable rasters, no overlap with the grid.
         CRSError: a raster has no CRS.
     """
-    if ndsm is not None and (dsm is not None or dtm is not None):
-        raise InputError("give either an nDSM, or a DSM and a DTM, not both")
+    check_height_sources(ndsm, dsm, dtm)
 
     def first_band(path, parameter: str) -> np.ndarray:
         _refuse_images(path, parameter)
@@ -203,15 +223,10 @@ def read_ndsm(
                 ndsm,
                 float(np.median(heights[covered])),
             )
-    elif dsm is not None and dtm is not None:
+    else:
         surface = first_band(dsm, "dsm")
         ground = first_band(dtm, "dtm")
         heights = surface - ground
-    else:
-        raise InputError(
-            "heights need an nDSM (ndsm=, --ndsm) or both a DSM and a DTM (dsm= and dtm=); "
-            f"got dsm={dsm!r}, dtm={dtm!r}"
-        )
     missing = float(np.isnan(heights).mean())
     if missing > 0.05:
         log.warning("%.0f %% of the area has no height data: filled with 0 m", 100 * missing)

@@ -424,13 +424,15 @@ def write_height_raster(path, buildings, value, crs="EPSG:28992"):
 
 
 def test_ndsm_and_dsm_dtm_rasters(qgis_app, delft, outputs, feedback, tmp_path):
-    """Raster inputs reach the library as file paths; DSM - DTM stands in for an nDSM."""
+    """Raster inputs reach the library as file paths; DSM - DTM stands in for an nDSM; a model
+    that reads no heights says so in the log, and a contradiction is refused all the same."""
     ndsm = write_height_raster(tmp_path / "ndsm.tif", delft["buildings"], 12.0)
     dsm = write_height_raster(tmp_path / "dsm.tif", delft["buildings"], 12.0)
     dtm = write_height_raster(tmp_path / "dtm.tif", delft["buildings"], 0.0)
     base = {**umi_rsrp_only(delft), "BUILDINGS": delft["buildings"]}
     with_ndsm = str(tmp_path / "with_ndsm.tif")
     run({**base, "NDSM": ndsm, "OUTPUT_RSRP": with_ndsm}, feedback)
+    assert any("does not read a surface model" in line for line in feedback.log)
     with_dsm = str(tmp_path / "with_dsm.tif")
     run({**base, "DSM": dsm, "DTM": dtm, "OUTPUT_RSRP": with_dsm}, feedback)
     np.testing.assert_array_equal(read(with_ndsm)[0], read(with_dsm)[0])
