@@ -121,10 +121,15 @@ def test_default_cell_size_runs_with_the_default_network(
 
 
 def test_a_network_that_reads_rasters_is_refused(qgis_app, street_layers, tmp_path, feedback):
+    """Not offered in the model list, and refused when named all the same."""
     import processing
-    from qgis.core import QgsProcessingException
+    from qgis.core import QgsApplication, QgsProcessingException
 
-    with pytest.raises(QgsProcessingException, match=r"\(MODEL\): model 'unet-ndsm' reads an nDSM"):
+    algorithm = QgsApplication.processingRegistry().algorithmById("radiomapgeo:optimizeorientation")
+    offered = algorithm.parameterDefinition("MODEL").options()
+    assert offered[0] == "unet-obs" and "3gpp-uma" in offered
+    assert "unet-ndsm" not in offered and "unet-ortho" not in offered
+    with pytest.raises(QgsProcessingException, match="MODEL"):
         processing.run(
             "radiomapgeo:optimizeorientation",
             _params(street_layers, tmp_path, MODEL="unet-ndsm"),

@@ -96,9 +96,7 @@ class OptimizeOrientationAlgorithm(CoverageAlgorithm):
         defaults = options.OptimizeOptions()
         limits = defaults.limits
         return [
-            enum_param(
-                self.MODEL, "Network (must read the antenna gain)", available_models().names
-            ),
+            enum_param(self.MODEL, "Network (must read the antenna gain)", _usable_models()),
             enum_param(self.OBJECTIVE, "Objective", options.OBJECTIVES, defaults.objective),
             number_param(
                 self.PERCENTILE,
@@ -252,3 +250,18 @@ class OptimizeOrientationAlgorithm(CoverageAlgorithm):
             report = {**result.report(), "written": chosen}
             outputs[self.REPORT] = str(writer.write_report(report_path, report, overwrite=True))
         return outputs
+
+
+def _usable_models() -> list[str]:
+    """The installed models the optimisation can run (default first): not those that read an
+    nDSM or an orthophoto, which this algorithm does not take; every model when the library
+    cannot say (the run then explains).
+    """
+    names = available_models().names
+    try:
+        surrogate = importlib.import_module("radiomap_geo.optimize.surrogate")
+        networks, others = surrogate.usable_models()
+    except ImportError:
+        return names
+    usable = set(networks) | set(others)
+    return [name for name in names if name in usable] or names
