@@ -11,6 +11,7 @@ from radiomap_geo.cli.options import EXISTING_FOLDER, FILE, FOLDER, defaulted, o
 from radiomap_geo.cli.running import RichProgress, friendly_errors, quiet_option
 from radiomap_geo.cli.train import command_line
 from radiomap_geo.errors import InputError
+from radiomap_geo.io.atomic import is_within, same_file
 
 
 @click.command()
@@ -164,13 +165,11 @@ def _check_paths(dataset_dir: Path, opts: dict) -> None:
     The inputs are the dataset folder's files, the --model weights file and the --add-to-card
     card (which the command rewrites itself, so only the report files may not be it).
     """
-    from radiomap_geo.nets.run_checks import is_within, same_path  # torch: not at start-up
-
     outputs = [(key, flag, opts[key]) for key, flag in _OUTPUTS.items() if opts[key] is not None]
     files = {"json_path", "markdown_path"}
     for i, (key, flag, path) in enumerate(outputs):
         for _, other_flag, other in outputs[:i]:
-            if same_path(path, other):
+            if same_file(path, other):
                 raise InputError(
                     f"{flag} {path} is also the {other_flag} file: one would replace the other; "
                     "give each its own path",
@@ -183,7 +182,7 @@ def _check_paths(dataset_dir: Path, opts: dict) -> None:
                 parameter=key,
             )
         model = _model_path(opts["model"])
-        if key in files and model is not None and same_path(path, model):
+        if key in files and model is not None and same_file(path, model):
             raise InputError(
                 f"{flag} {path} is the --model weights file: it would replace the weights; "
                 "write the report to another file",
@@ -203,7 +202,7 @@ def _check_paths(dataset_dir: Path, opts: dict) -> None:
     name = (opts["name"] or "").lower()
     shipped = {ship_to / INDEX_FILE: "index", ship_to / f"{name}.md": "model card"}
     for key, flag, path in outputs:
-        hit = next((what for file, what in shipped.items() if same_path(path, file)), None)
+        hit = next((what for file, what in shipped.items() if same_file(path, file)), None)
         if key in files and hit is not None:
             raise InputError(
                 f"{flag} {path} is the {hit} file --ship-to writes: one would replace the "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
@@ -27,6 +26,7 @@ from radiomap_geo.cli.options import (
 )
 from radiomap_geo.cli.running import RichProgress, flag_for, friendly_errors, quiet_option
 from radiomap_geo.errors import InputError
+from radiomap_geo.io.atomic import same_file
 from radiomap_geo.optimize.domain import Limits
 from radiomap_geo.optimize.options import (
     METHODS,
@@ -231,28 +231,19 @@ def _refuse_clashes(opts: dict) -> None:
     for i, name in enumerate(names):
         path, what = outputs[name], "the preview PNG " if name == "preview" else ""
         for other in names[:i]:
-            if _same_file(path, outputs[other]):
+            if same_file(path, outputs[other]):
                 raise InputError(
                     f"{what}{path} is also the --{other} file: give each output its own path",
                     parameter=name,
                 )
         for other, source in inputs.items():
-            if _same_file(path, source):
+            if same_file(path, source):
                 flag = "--" + other.replace("_", "-")
                 raise InputError(
                     f"{what}{path} is the {flag} input: writing there would replace it; "
                     "choose another path",
                     parameter=name,
                 )
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def _chosen(result) -> str:

@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from radiomap_geo.cli.options import (
@@ -54,7 +52,7 @@ def infer_buildings(**opts) -> None:
     """Infer building footprints (and the radio map) from measured RSRP alone (RadioCycle)."""
     from radiomap_geo.errors import InputError, RadiomapError
     from radiomap_geo.inputs import make_grid
-    from radiomap_geo.io.atomic import check_target
+    from radiomap_geo.io.atomic import check_target, same_file
     from radiomap_geo.measurements.points import read_measurements
     from radiomap_geo.radiocycle.infer import infer_buildings as infer
     from radiomap_geo.radiocycle.outputs import (
@@ -65,7 +63,7 @@ def infer_buildings(**opts) -> None:
 
     check_target(opts["output"], opts["overwrite"])
     if opts["polygons"] is not None:
-        if Path(opts["polygons"]).resolve() == Path(opts["output"]).resolve():
+        if same_file(opts["polygons"], opts["output"]):
             raise InputError("--polygons must differ from --output", parameter="polygons")
         try:
             check_target(opts["polygons"], opts["overwrite"])

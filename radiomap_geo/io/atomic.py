@@ -67,6 +67,24 @@ def check_target(path: str | os.PathLike, overwrite: bool) -> Path:
     return path
 
 
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether ``a`` and ``b`` name one file: the same resolved path (neither has to exist), or
+    existing paths that are one file (hard links, case-insensitive file systems).
+    """
+    a, b = Path(a), Path(b)
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def is_within(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+    """Whether ``path`` is ``folder`` or lies inside it (symbolic links and ``..`` resolved)."""
+    return Path(path).resolve().is_relative_to(Path(folder).resolve())
+
+
 def _process_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True

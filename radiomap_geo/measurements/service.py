@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from radiomap_geo.errors import InputError
-from radiomap_geo.io.atomic import check_target
+from radiomap_geo.io.atomic import check_target, same_file
 from radiomap_geo.measurements import crossval, fitting
 from radiomap_geo.measurements import features as feats
 from radiomap_geo.measurements.drive_test import (
@@ -66,15 +66,6 @@ def check_output_suffix(output: str | Path, allowed: tuple[str, ...]) -> Path:
     return output
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
-        return True
-    try:  # hard links, case-insensitive file systems
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def refuse_input_as_output(
     output: str | Path,
     inputs: Mapping[str, str | Path | Iterable[str | Path] | None],
@@ -91,7 +82,7 @@ def refuse_input_as_output(
         if paths is None:
             continue
         for path in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
-            if _same_file(output, Path(path)):
+            if same_file(output, Path(path)):
                 raise InputError(
                     f"{name('output')} {output} is the same file as {name(parameter)} {path}: "
                     "the run would replace its own input; choose another output path",

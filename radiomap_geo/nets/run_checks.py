@@ -3,8 +3,8 @@
 :func:`check_numbers` refuses settings that would train nothing or train into NaN (a NaN
 learning rate or loss weight, no patience, a crop larger than the maps...);
 :func:`check_out_dir` refuses a run folder inside one of the run's input folders (it would
-write its checkpoint and weights among the dataset's files); :func:`is_within` is the test
-both ``train`` and ``evaluate`` use for "an output among the inputs".
+write its checkpoint and weights among the dataset's files); :func:`~radiomap_geo.io.atomic.is_within`
+is the test both ``train`` and ``evaluate`` use for "an output among the inputs".
 """
 
 from __future__ import annotations
@@ -19,16 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from radiomap_geo.errors import InputError
-
-
-def is_within(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
-    """Whether ``path`` is ``folder`` or lies inside it (symbolic links and ``..`` resolved)."""
-    return Path(path).resolve().is_relative_to(Path(folder).resolve())
-
-
-def same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """Whether ``a`` and ``b`` name the same file (resolved; neither has to exist)."""
-    return Path(a).resolve() == Path(b).resolve()
+from radiomap_geo.io.atomic import is_within, same_file
 
 
 def _number(value: Any, parameter: str, what: str) -> float:
@@ -191,7 +182,7 @@ def check_out_dir(out: Path, inputs: Mapping[str, str | os.PathLike | None]) -> 
     for what, folder in inputs.items():
         if folder is None or not is_within(out, folder):
             continue
-        where = "is" if same_path(out, folder) else "lies in"
+        where = "is" if same_file(out, folder) else "lies in"
         raise InputError(
             f"the run folder {out} {where} {what} {folder}: the run would write its checkpoint, "
             "log and weights among the input files; choose a folder outside it, e.g. "

@@ -196,7 +196,7 @@ class FitMeasurementsAlgorithm(RadiomapAlgorithm):
         }
         paths = {key: self.parameterAsFileOutput(parameters, key, context) for key in formats}
         model_path, towers_path = paths[self.OUTPUT_MODEL], paths[self.OUTPUT_TOWERS]
-        if Path(model_path).resolve() == Path(towers_path).resolve():
+        if atomic.same_file(model_path, towers_path):
             raise QgsProcessingException(
                 tr("{} and {} are the same file {}: choose two different files.").format(
                     self._label(self.OUTPUT_MODEL), self._label(self.OUTPUT_TOWERS), model_path

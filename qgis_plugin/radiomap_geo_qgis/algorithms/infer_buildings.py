@@ -210,7 +210,8 @@ class InferBuildingsAlgorithm(AreaAlgorithm):
         label = tr("'{}' ({})").format(
             self.parameterDefinition(self.OUTPUT_FOOTPRINTS).description(), self.OUTPUT_FOOTPRINTS
         )
-        if Path(path).resolve() == Path(raster_path).resolve():
+        atomic = importlib.import_module("radiomap_geo.io.atomic")
+        if atomic.same_file(path, raster_path):
             raise QgsProcessingException(
                 tr(
                     "{}: '{}' is also the probability raster ({}): choose another file, e.g. {}."
