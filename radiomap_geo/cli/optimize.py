@@ -7,7 +7,6 @@ from dataclasses import fields
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 
 from radiomap_geo.cli.inputs import inputs_from, scene
 from radiomap_geo.cli.options import (
@@ -24,7 +23,13 @@ from radiomap_geo.cli.options import (
     receiver_options,
     run_options_from,
 )
-from radiomap_geo.cli.running import RichProgress, flag_for, friendly_errors, quiet_option
+from radiomap_geo.cli.running import (
+    RichProgress,
+    flag_for,
+    friendly_errors,
+    given_on_command_line,
+    quiet_option,
+)
 from radiomap_geo.errors import InputError
 from radiomap_geo.io.atomic import same_file
 from radiomap_geo.optimize.domain import Limits
@@ -171,12 +176,11 @@ def _refuse_unread(options: OptimizeOptions, opts: dict) -> None:
     only counts with --verify.
     """
     ctx = click.get_current_context()
-    given = lambda name: ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE  # noqa: E731
     flag = lambda name: flag_for(name, ctx.command) or name  # noqa: E731
     problems = []
     for setting, needs in options.unread().items():
         name = option_dest(setting) if setting in field_names() else setting
-        if not given(name):
+        if not given_on_command_line(name):
             continue
         now = " and ".join(f"{flag(f)} {_value(options, f)}" for f in needs)
         wanted = " and ".join(
@@ -189,7 +193,7 @@ def _refuse_unread(options: OptimizeOptions, opts: dict) -> None:
             f"{flag(name)} does not apply to {now}: it is read only with {wanted}; drop "
             f"{flag(name)} or change {' and '.join(flag(f) for f in needs)}"
         )
-    if given("samples") and not opts["verify"]:
+    if given_on_command_line("samples") and not opts["verify"]:
         problems.append(
             "--samples does not apply without --verify (it sets the rays of the ray-traced "
             "check): add --verify or drop --samples"

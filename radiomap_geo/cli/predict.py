@@ -6,7 +6,13 @@ import click
 
 from radiomap_geo.cli.inputs import inputs_from, scene
 from radiomap_geo.cli.options import map_options_with, run_options_from
-from radiomap_geo.cli.running import RichProgress, check_outputs, friendly_errors, quiet_option
+from radiomap_geo.cli.running import (
+    RichProgress,
+    check_outputs,
+    friendly_errors,
+    given_on_command_line,
+    quiet_option,
+)
 from radiomap_geo.cli.sparse import optional_measurement_options, run_predict_measurements
 from radiomap_geo.cli.written import echo_written
 
@@ -46,12 +52,7 @@ MEASUREMENT_ONLY = ("value_column", "value_kind", "value_unit", "measurement_mod
 
 def _refuse_measurement_options() -> None:
     """A measurement option given without --measurements would be ignored: say so instead."""
-    ctx = click.get_current_context()
-    given = [
-        name
-        for name in MEASUREMENT_ONLY
-        if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
-    ]
+    given = [name for name in MEASUREMENT_ONLY if given_on_command_line(name)]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise click.UsageError(

@@ -47,6 +47,12 @@ def check_outputs(opts: dict) -> None:
         )
 
 
+def given_on_command_line(name: str) -> bool:
+    """Whether the running command's option ``name`` was typed, not left at its default."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source is click.core.ParameterSource.COMMANDLINE
+
+
 #: Core parameter names that no option of the command carries, as the command line spells them.
 RENAMED = {"sites": "--tx-file"}
 #: Where a command says what an interrupted run leaves behind (see :func:`on_interrupt`).
